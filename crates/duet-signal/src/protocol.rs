@@ -1,0 +1,325 @@
+//! The wire protocol: JSON text frames, one message per frame, `type` says which.
+//!
+//! Parsing is one pass of `serde_json` into a flat, borrowed [`Incoming`] record, then a
+//! check per `type` that turns it into a [`ClientMessage`] or a precise
+//! [`ProtocolError`]. SDP and ICE candidates are never parsed: they stay [`RawValue`]s
+//! borrowed from the frame and are copied once, into the message that relays them.
+//!
+//! What this module does not do: decide who receives what (that is the hub), or read
+//! anything the client says about who it is (`name` and `id` in a client's message are
+//! ignored; the hub stamps the name the connection signed in with).
+//!
+//! ```text
+//!  &str ──serde──► Incoming (all fields optional) ──per type──► ClientMessage / ProtocolError
+//!  ServerMessage ──serde──► Payload (Arc<str>, shared by every recipient of a broadcast)
+//! ```
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::name::{NameError, UserName};
+
+/// A message a client may send, checked and ready for the hub.
+#[derive(Debug)]
+pub enum ClientMessage<'a> {
+    /// `{type:"username", name}`: sign in, or change name.
+    Username { name: UserName },
+    /// `{type:"message", text, date?}`: a chat line for everyone signed in.
+    Message {
+        text: Cow<'a, str>,
+        /// The client's clock (milliseconds since the epoch), passed on when it is a
+        /// number so receivers can show when the line was written.
+        date: Option<f64>,
+    },
+    /// `{type:"video-offer", target, sdp}`.
+    VideoOffer { target: Cow<'a, str>, sdp: &'a RawValue },
+    /// `{type:"video-answer", target, sdp}`.
+    VideoAnswer { target: Cow<'a, str>, sdp: &'a RawValue },
+    /// `{type:"new-ice-candidate", target, candidate}`.
+    NewIceCandidate { target: Cow<'a, str>, candidate: &'a RawValue },
+    /// `{type:"hang-up", target?}`: MDN's client sends `target: null` at times; the hub
+    /// then sends the hang-up to the call partner.
+    HangUp { target: Option<Cow<'a, str>> },
+}
+
+/// Every field any client message may carry. Unknown fields are ignored, so a client
+/// that adds its own (MDN's sends `id` and `date` everywhere) keeps working.
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    target: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sdp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    candidate: Option<&'a RawValue>,
+    #[serde(borrow)]
+    date: Option<&'a RawValue>,
+}
+
+/// Why a text frame is not a message duet understands. Each becomes an `error` reply to
+/// the sender; the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The frame is not JSON at all.
+    #[error("the message is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The frame is JSON, but not an object (`[]`, `12`, `"hi"`).
+    #[error("the message must be a JSON object")]
+    NotAnObject,
+    /// The frame is JSON, but a field has the wrong type (a number where a name goes...).
+    #[error("the message has a field of the wrong type: {0}")]
+    InvalidField(String),
+    /// The JSON has no `type` string.
+    #[error("the message has no \"type\"")]
+    MissingType,
+    /// `type` is not one duet knows.
+    #[error("unknown message type \"{0}\"")]
+    UnknownType(String),
+    /// A field this `type` needs is absent or null.
+    #[error("a \"{kind}\" message needs a \"{field}\" field")]
+    MissingField { kind: &'static str, field: &'static str },
+    /// The requested user name is not acceptable.
+    #[error("that name cannot be used: {0}")]
+    InvalidName(#[from] NameError),
+}
+
+impl ProtocolError {
+    /// The machine-readable code sent in the `error` reply.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidJson(_) => ErrorCode::InvalidJson,
+            Self::InvalidField(_) | Self::NotAnObject => ErrorCode::InvalidField,
+            Self::MissingType => ErrorCode::MissingType,
+            Self::UnknownType(_) => ErrorCode::UnknownType,
+            Self::MissingField { .. } => ErrorCode::MissingField,
+            Self::InvalidName(_) => ErrorCode::InvalidName,
+        }
+    }
+}
+
+/// The `code` of an `{type:"error"}` reply; `docs/protocol.md` lists them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidField,
+    MissingType,
+    UnknownType,
+    MissingField,
+    InvalidName,
+    /// Anything but `username` before signing in.
+    NotSignedIn,
+    /// The `target` is not signed in (any more).
+    NoSuchUser,
+    /// The `target` is the sender.
+    CannotCallSelf,
+    /// A `hang-up` without a target from someone who is in no call.
+    NotInCall,
+    /// A binary WebSocket frame: the protocol is text only.
+    BinaryFrame,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire, for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid-json",
+            Self::InvalidField => "invalid-field",
+            Self::MissingType => "missing-type",
+            Self::UnknownType => "unknown-type",
+            Self::MissingField => "missing-field",
+            Self::InvalidName => "invalid-name",
+            Self::NotSignedIn => "not-signed-in",
+            Self::NoSuchUser => "no-such-user",
+            Self::CannotCallSelf => "cannot-call-self",
+            Self::NotInCall => "not-in-call",
+            Self::BinaryFrame => "binary-frame",
+        }
+    }
+}
+
+impl<'a> ClientMessage<'a> {
+    /// Parses one text frame.
+    pub fn parse(text: &'a str) -> Result<Self, ProtocolError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => ProtocolError::NotAnObject,
+                Err(e) => ProtocolError::InvalidJson(e.to_string()),
+            });
+        }
+        let incoming: Incoming<'a> = serde_json::from_str(text).map_err(|e| {
+            if e.is_data() {
+                ProtocolError::InvalidField(e.to_string())
+            } else {
+                ProtocolError::InvalidJson(e.to_string())
+            }
+        })?;
+        let kind = incoming.kind.as_deref().ok_or(ProtocolError::MissingType)?;
+        match kind {
+            "username" => {
+                let name = required("username", "name", incoming.name)?;
+                Ok(Self::Username { name: UserName::new(&name)? })
+            }
+            "message" => Ok(Self::Message {
+                text: required("message", "text", incoming.text)?,
+                date: incoming.date.and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok()),
+            }),
+            "video-offer" => Ok(Self::VideoOffer {
+                target: required("video-offer", "target", incoming.target)?,
+                sdp: required("video-offer", "sdp", incoming.sdp)?,
+            }),
+            "video-answer" => Ok(Self::VideoAnswer {
+                target: required("video-answer", "target", incoming.target)?,
+                sdp: required("video-answer", "sdp", incoming.sdp)?,
+            }),
+            "new-ice-candidate" => Ok(Self::NewIceCandidate {
+                target: required("new-ice-candidate", "target", incoming.target)?,
+                candidate: required("new-ice-candidate", "candidate", incoming.candidate)?,
+            }),
+            "hang-up" => Ok(Self::HangUp { target: incoming.target }),
+            other => Err(ProtocolError::UnknownType(truncated(other))),
+        }
+    }
+}
+
+fn required<T>(kind: &'static str, field: &'static str, value: Option<T>) -> Result<T, ProtocolError> {
+    value.ok_or(ProtocolError::MissingField { kind, field })
+}
+
+/// An unknown `type` is echoed back in the error; a hostile client must not be able to
+/// make that echo large.
+fn truncated(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+/// Everything the server sends. Field names are the ones MDN's client reads.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub(crate) enum ServerMessage<'a> {
+    #[serde(rename = "id")]
+    Id { id: u64 },
+    #[serde(rename = "rejectusername")]
+    RejectUsername { id: u64, name: &'a str },
+    #[serde(rename = "userlist")]
+    UserList { users: Vec<&'a str> },
+    #[serde(rename = "message")]
+    Message {
+        id: u64,
+        name: &'a str,
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        date: Option<f64>,
+    },
+    #[serde(rename = "video-offer")]
+    VideoOffer { name: &'a str, target: &'a str, sdp: &'a RawValue },
+    #[serde(rename = "video-answer")]
+    VideoAnswer { name: &'a str, target: &'a str, sdp: &'a RawValue },
+    #[serde(rename = "new-ice-candidate")]
+    NewIceCandidate { name: &'a str, target: &'a str, candidate: &'a RawValue },
+    #[serde(rename = "hang-up")]
+    HangUp { name: &'a str, target: &'a str },
+    #[serde(rename = "error")]
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<&'a str>,
+    },
+}
+
+impl ServerMessage<'_> {
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages hold only strings, numbers and valid raw JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> ProtocolError {
+        ClientMessage::parse(text).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn mdn_username_message_parses_and_ignores_id_and_date() {
+        let msg = ClientMessage::parse(r#"{"type":"username","name":"ann","id":17,"date":1700000000000}"#)
+            .expect("valid");
+        assert!(matches!(msg, ClientMessage::Username { name } if name.as_str() == "ann"));
+    }
+
+    #[test]
+    fn mdn_hang_up_with_null_target_parses() {
+        let msg = ClientMessage::parse(r#"{"name":"ann","target":null,"type":"hang-up"}"#).expect("valid");
+        assert!(matches!(msg, ClientMessage::HangUp { target: None }));
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let msg = ClientMessage::parse(r#"{"type":"message","text":"a\"b\u00e9"}"#).expect("valid");
+        assert!(matches!(msg, ClientMessage::Message { text, date: None } if text == "a\"bé"));
+    }
+
+    #[test]
+    fn sdp_is_kept_verbatim() {
+        let msg = ClientMessage::parse(
+            r#"{"type":"video-offer","target":"bo","sdp":{"type":"offer","sdp":"v=0\r\n"}}"#,
+        )
+        .expect("valid");
+        let ClientMessage::VideoOffer { sdp, .. } = msg else { panic!("offer expected") };
+        assert_eq!(sdp.get(), r#"{"type":"offer","sdp":"v=0\r\n"}"#);
+    }
+
+    #[test]
+    fn bad_input_gets_a_precise_error() {
+        assert!(matches!(parse_err("{not json"), ProtocolError::InvalidJson(_)));
+        assert!(matches!(parse_err(""), ProtocolError::InvalidJson(_)));
+        assert!(matches!(parse_err(r#"{"type":5}"#), ProtocolError::InvalidField(_)));
+        assert!(matches!(parse_err(r#"{"type":"username","name":["x"]}"#), ProtocolError::InvalidField(_)));
+        assert_eq!(parse_err(r#"{"name":"ann"}"#), ProtocolError::MissingType);
+        assert_eq!(parse_err("[]"), ProtocolError::NotAnObject);
+        assert_eq!(parse_err(" 12 "), ProtocolError::NotAnObject);
+        assert_eq!(parse_err(r#"{"type":"dance"}"#), ProtocolError::UnknownType("dance".into()));
+        assert_eq!(
+            parse_err(r#"{"type":"video-offer","target":"bo"}"#),
+            ProtocolError::MissingField { kind: "video-offer", field: "sdp" }
+        );
+        assert_eq!(
+            parse_err(r#"{"type":"new-ice-candidate","target":"bo","candidate":null}"#),
+            ProtocolError::MissingField { kind: "new-ice-candidate", field: "candidate" }
+        );
+        assert_eq!(
+            parse_err(r#"{"type":"username","name":"a\nb"}"#),
+            ProtocolError::InvalidName(NameError::ControlCharacter)
+        );
+    }
+
+    #[test]
+    fn a_huge_unknown_type_is_not_echoed_whole() {
+        let text = format!(r#"{{"type":"{}"}}"#, "x".repeat(10_000));
+        let ProtocolError::UnknownType(echo) = parse_err(&text) else { panic!("unknown type expected") };
+        assert!(echo.len() < 100);
+    }
+
+    #[test]
+    fn relayed_messages_serialize_with_raw_sdp() {
+        let sdp = RawValue::from_string(r#"{"type":"offer","sdp":"v=0"}"#.into()).expect("valid");
+        let json = ServerMessage::VideoOffer { name: "ann", target: "bo", sdp: &sdp }.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"video-offer","name":"ann","target":"bo","sdp":{"type":"offer","sdp":"v=0"}}"#
+        );
+    }
+}

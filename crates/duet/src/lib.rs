@@ -1,0 +1,15 @@
+//! The duet binary's library half: everything that touches a socket, a file or the
+//! clock. The protocol and its rules live in `duet-signal`; this crate drives it.
+//!
+//! ```text
+//!  config ──► tls ──► server::run ──► web::app (HTTP, static files)
+//!                                 └─► signaling (WebSocket ⇄ duet_signal::Hub)
+//! ```
+
+pub mod config;
+pub mod server;
+pub mod signaling;
+pub mod tls;
+pub mod web;
+
+pub use server::{RunOptions, run};

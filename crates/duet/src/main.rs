@@ -1,0 +1,47 @@
+//! `duet`: parse the command line, bind, serve until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use duet::config::{Cli, Command, ServeConfig};
+use duet::{RunOptions, run, server, tls};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let config = match cli.command {
+        Some(Command::Serve(args)) => args.into_config()?,
+        None => cli.serve.into_config()?,
+    };
+    tokio::runtime::Runtime::new().context("start the async runtime")?.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let tls = tls::server_config(&config.tls)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("bind HTTP {}", config.listen))?;
+    let local = listener.local_addr().context("read the bound address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shown = if local.ip().is_unspecified() {
+        format!("{scheme}://localhost:{}", local.port())
+    } else {
+        format!("{scheme}://{local}")
+    };
+    // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
+    println!("duet is listening on {shown}");
+    tracing::info!("open {shown} in two tabs, sign in with two names, click one to call");
+
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    let options = RunOptions { tls, shutdown_grace: config.shutdown_grace, hub: Default::default() };
+    run(listener, options, shutdown).await
+}

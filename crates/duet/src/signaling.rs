@@ -1,0 +1,252 @@
+//! The WebSocket driver around [`duet_signal::Hub`]: one task per connection, one short
+//! lock per frame.
+//!
+//! ```text
+//!   socket ──frame──► connection task ──lock──► Hub::handle_text ──► outputs
+//!                                                                      │ try_send
+//!   socket ◄──frame── connection task ◄── outbox (bounded mpsc) ◄──────┘
+//!
+//!   timer task: sleeps until Hub::poll_timeout, then Hub::handle_timeout (user lists)
+//! ```
+//!
+//! The hub and the outboxes sit behind one `std::sync::Mutex` that is never held across
+//! an `.await`: a frame is parsed, routed and queued to its recipients' outboxes within
+//! one lock, and each connection task writes its own outbox to its own socket. A
+//! recipient whose outbox is full is too slow to keep up; its outbox is dropped, which
+//! ends its task (close code 1008) instead of letting it grow the server's memory.
+//!
+//! Not done here: anything about what messages mean (the hub) or HTTP routing (`web`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use duet_signal::{ConnId, Hub, HubConfig, Payload};
+use futures_util::SinkExt;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Largest text frame or message a client may send. An SDP with many candidates is
+/// about 10 KiB; anything past this is refused with close code 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Frames waiting to be written to one slow client before it is disconnected. A call
+/// setup is a few dozen frames; a user-list burst is one frame.
+const OUTBOX_CAPACITY: usize = 256;
+
+/// tungstenite reads into a buffer of this initial size and grows it only for larger
+/// frames. axum's default (128 KiB) would cost far more than the rest of a connection.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+
+/// Shared by every connection task and the timer task.
+#[derive(Debug)]
+pub struct Signaling {
+    shared: Mutex<Shared>,
+    /// Woken when the hub may want an earlier timer than the one the timer task sleeps on.
+    timer_changed: Notify,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+#[derive(Debug)]
+struct Shared {
+    hub: Hub,
+    outboxes: HashMap<ConnId, mpsc::Sender<Payload>>,
+}
+
+impl Shared {
+    /// Drains the hub into the outboxes.
+    fn dispatch(&mut self) {
+        while let Some(out) = self.hub.poll_output() {
+            let Some(outbox) = self.outboxes.get(&out.to) else { continue };
+            if outbox.try_send(out.payload).is_err() {
+                // Full (too slow) or closed (already leaving): dropping the sender ends
+                // that connection's task, which then leaves the hub in the normal way.
+                tracing::debug!(conn = %out.to, "outbox full; disconnecting slow client");
+                self.outboxes.remove(&out.to);
+            }
+        }
+    }
+}
+
+/// Why a connection task ended, which decides the close frame sent.
+enum Ending {
+    ClientLeft,
+    TooLarge,
+    TooSlow,
+    ShuttingDown,
+}
+
+impl Signaling {
+    /// Creates the state and starts the timer task. Everything it spawns stops when
+    /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
+    pub fn start(config: HubConfig, shutdown: CancellationToken) -> Arc<Self> {
+        let signaling = Arc::new(Self {
+            shared: Mutex::new(Shared { hub: Hub::new(config), outboxes: HashMap::new() }),
+            timer_changed: Notify::new(),
+            shutdown,
+            tasks: TaskTracker::new(),
+        });
+        signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
+        signaling
+    }
+
+    /// Waits until every connection task has sent its close frame and ended (after
+    /// shutdown was requested).
+    pub async fn closed(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Signed-in names, for tests and diagnostics.
+    pub fn users(&self) -> Vec<String> {
+        self.lock().hub.users().map(str::to_owned).collect()
+    }
+
+    /// Accepts an upgrade: MDN's client asks for the `json` subprotocol and drops the
+    /// connection unless it is echoed.
+    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade) -> Response {
+        let signaling = Arc::clone(self);
+        ws.protocols(["json"])
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .max_message_size(MAX_MESSAGE_BYTES)
+            .max_frame_size(MAX_MESSAGE_BYTES)
+            .on_upgrade(move |socket| {
+                let tasks = signaling.tasks.clone();
+                async move {
+                    tasks.spawn(signaling.serve_connection(socket));
+                }
+            })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock is a bug, but the data is still consistent
+        // enough to keep serving everyone else: every hub method finishes before it
+        // returns and outboxes are plain senders.
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the hub, delivers what it produced and re-arms the timer if needed.
+    fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
+        let mut shared = self.lock();
+        let result = f(&mut shared.hub);
+        shared.dispatch();
+        let timer_wanted = shared.hub.poll_timeout().is_some();
+        drop(shared);
+        if timer_wanted {
+            self.timer_changed.notify_one();
+        }
+        result
+    }
+
+    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket) {
+        let (outbox, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        let conn = {
+            let mut shared = self.lock();
+            let conn = shared.hub.connect();
+            shared.outboxes.insert(conn, outbox);
+            shared.dispatch();
+            conn
+        };
+        tracing::debug!(%conn, "connected");
+        let ending = loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break Ending::ShuttingDown,
+                out = inbox.recv() => match out {
+                    Some(payload) => {
+                        if write_batch(&mut socket, payload, &mut inbox).await.is_err() {
+                            break Ending::ClientLeft;
+                        }
+                    }
+                    None => break Ending::TooSlow,
+                },
+                frame = socket.recv() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let now = Instant::now();
+                        if let Err(rejected) = self.with_hub(|hub| hub.handle_text(now, conn, &text)) {
+                            tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = self.with_hub(|hub| hub.handle_binary(conn));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
+                    Some(Ok(Message::Close(_))) | None => break Ending::ClientLeft,
+                    Some(Err(e)) => break classify(&e),
+                },
+            }
+        };
+        {
+            let mut shared = self.lock();
+            shared.outboxes.remove(&conn);
+        }
+        self.with_hub(|hub| hub.disconnect(Instant::now(), conn));
+        tracing::debug!(%conn, "disconnected");
+        if let Some(frame) = close_frame(&ending) {
+            // The peer may be gone already; nothing to do about a failed goodbye.
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        }
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        loop {
+            let due = self.lock().hub.poll_timeout();
+            let sleep = async {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = self.timer_changed.notified() => {}
+                () = sleep => self.with_hub(|hub| hub.handle_timeout(Instant::now())),
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once: under load a
+/// busy client gets several frames per system call.
+async fn write_batch(
+    socket: &mut WebSocket,
+    first: Payload,
+    inbox: &mut mpsc::Receiver<Payload>,
+) -> Result<(), axum::Error> {
+    socket.feed(text(first)).await?;
+    for _ in 0..32 {
+        match inbox.try_recv() {
+            Ok(payload) => socket.feed(text(payload)).await?,
+            Err(_) => break,
+        }
+    }
+    socket.flush().await
+}
+
+fn text(payload: Payload) -> Message {
+    Message::Text(Utf8Bytes::from(&*payload))
+}
+
+fn classify(error: &axum::Error) -> Ending {
+    // axum wraps tungstenite's error; a frame or message over the limit is the only one
+    // that gets an answer (1009) rather than silence.
+    let inner = std::error::Error::source(error).and_then(|e| e.downcast_ref::<tungstenite::Error>());
+    match inner {
+        Some(tungstenite::Error::Capacity(_)) => Ending::TooLarge,
+        _ => Ending::ClientLeft,
+    }
+}
+
+fn close_frame(ending: &Ending) -> Option<CloseFrame> {
+    let (code, reason) = match ending {
+        Ending::ClientLeft => return None,
+        Ending::TooLarge => (close_code::SIZE, "message larger than 64 KiB"),
+        Ending::TooSlow => (close_code::POLICY, "too slow to receive messages"),
+        Ending::ShuttingDown => (close_code::AWAY, "server shutting down"),
+    };
+    Some(CloseFrame { code, reason: reason.into() })
+}

@@ -1,0 +1,106 @@
+//! HTTP: the embedded web client, the WebSocket endpoints and a health check.
+//!
+//! ```text
+//!  GET /            WebSocket upgrade? ──yes──► signaling (MDN's client connects here)
+//!                                      ──no───► index.html
+//!  GET /ws          WebSocket upgrade (duet's own client)
+//!  GET /healthz     "ok"
+//!  GET /<file>      a file from web/, compiled into the binary
+//! ```
+//!
+//! Every response carries a strict Content-Security-Policy: the client is plain ES
+//! modules from this origin, and user text is never interpreted as markup anyway.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::signaling::Signaling;
+
+/// The web client (`web/` at the top of the repository).
+#[derive(RustEmbed)]
+#[folder = "../../web/"]
+struct Assets;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+/// The whole HTTP surface, ready for `axum::serve` or a test.
+pub fn app(signaling: Arc<Signaling>) -> Router {
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(self), microphone=(self), display-capture=(self)",
+        ),
+    ];
+    let mut router = Router::new()
+        .route("/", get(root))
+        .route("/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(get(asset))
+        .with_state(signaling);
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    router
+}
+
+async fn root(
+    State(signaling): State<Arc<Signaling>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match ws {
+        Ok(ws) => signaling.upgrade(ws),
+        Err(_) => serve_file("index.html", &headers),
+    }
+}
+
+async fn websocket(
+    State(signaling): State<Arc<Signaling>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => signaling.upgrade(ws),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+async fn asset(uri: Uri, headers: HeaderMap) -> Response {
+    serve_file(uri.path().trim_start_matches('/'), &headers)
+}
+
+fn serve_file(path: &str, request: &HeaderMap) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
+    let cached = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let headers = [
+        (header::CONTENT_TYPE, file.metadata.mimetype().to_owned()),
+        (header::CACHE_CONTROL, "no-cache".to_owned()),
+        (header::ETAG, etag),
+    ];
+    if cached {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, file.data).into_response()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,45 @@
+// What "the call works" means, checked the way a user would notice it.
+
+import assert from "node:assert/strict";
+import { eventually, mediaSample, remotePixels, sleep } from "./harness.mjs";
+
+/** Media flows into `page`: frames decoded and growing, audio arriving, moving pixels. */
+export async function assertMediaFlows(page, label, { candidateType } = {}) {
+  await eventually(`${label}: 10 decoded remote frames`, async () => {
+    const s = await mediaSample(page);
+    return s && s.framesDecoded >= 10 && s.videoWidth > 16 ? s : null;
+  });
+  const first = await mediaSample(page);
+  const pixelsBefore = await remotePixels(page);
+  await sleep(1000);
+  const second = await mediaSample(page);
+  const pixelsAfter = await remotePixels(page);
+  assert.ok(second.framesDecoded > first.framesDecoded, `${label}: video frames keep arriving`);
+  assert.ok(second.videoBytes > first.videoBytes, `${label}: video bytes keep arriving`);
+  assert.ok(second.audioPackets > first.audioPackets, `${label}: audio packets keep arriving`);
+  assert.ok(second.audioEnergy > 0, `${label}: the fake microphone's beep is heard`);
+  assert.ok(second.videoWidth > 16, `${label}: the remote video has a real size (${second.videoWidth})`);
+  assert.notEqual(pixelsAfter.hash, pixelsBefore.hash, `${label}: the remote picture moves`);
+  assert.ok(pixelsAfter.contrast > 20, `${label}: the remote picture is not flat`);
+  if (candidateType) {
+    assert.equal(second.localType, candidateType, `${label}: local candidate type`);
+    assert.equal(second.remoteType, candidateType, `${label}: remote candidate type`);
+  }
+  return second;
+}
+
+/** The call is over on `page`: videos emptied, Hang Up disabled. */
+export async function assertCallEnded(page, label) {
+  await eventually(`${label}: the call to end`, () =>
+    page.evaluate(() => {
+      const remote = document.getElementById("received_video");
+      const local = document.getElementById("local_video");
+      const button = document.getElementById("hangup-button");
+      return remote.srcObject === null && local.srcObject === null && button.disabled;
+    }),
+  );
+}
+
+export function assertNoProblems(...pages) {
+  for (const page of pages) assert.deepEqual(page.problems, [], "no console or page errors");
+}

@@ -1,0 +1,208 @@
+// Shared harness for duet's browser tests: start the real duet binary, launch Debian's
+// Chromium with a fake camera, and read what a user would notice from a page.
+//
+// Tests run inside a network namespace that holds only `lo` (see ../run.sh), so every
+// address here is loopback and nothing can leave the machine.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const here = new URL(".", import.meta.url).pathname;
+export const DUET_BIN = process.env.DUET_BIN ?? resolve(here, "../../target/release/duet");
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/** Starts duet on an ephemeral port; resolves once it printed its address. */
+export async function startDuet(args = [], { env = {} } = {}) {
+  const proc = spawn(DUET_BIN, ["serve", "--listen", "127.0.0.1:0", ...args], {
+    env: { ...process.env, DUET_LOG: process.env.DUET_LOG ?? "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (chunk) => {
+    stderr += chunk;
+    if (process.env.DUET_E2E_VERBOSE) process.stderr.write(chunk);
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`duet did not start within 10 s: ${stderr}`)), 10_000);
+    proc.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`duet exited with ${code}: ${stderr}`));
+    });
+  });
+  const exited = new Promise((resolveExit) => proc.on("exit", (code, signal) => resolveExit({ code, signal })));
+  return {
+    url,
+    proc,
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** Flags from ../shared/notes/browser-e2e.md: fake media, loopback ICE, no outside traffic. */
+export function chromiumArgs(userDataDir, extra = []) {
+  return [
+    "--headless=new",
+    "--no-sandbox",
+    "--remote-debugging-pipe",
+    "--no-startup-window",
+    `--user-data-dir=${userDataDir}`,
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter,OptimizationHints",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--autoplay-policy=no-user-gesture-required",
+    ...extra,
+  ];
+}
+
+export async function launchBrowser(extra = []) {
+  const userDataDir = mkdtempSync(join(tmpdir(), "duet-chromium-"));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    ignoreDefaultArgs: true,
+    args: chromiumArgs(userDataDir, extra),
+    timeout: 30_000,
+  });
+  const close = browser.close.bind(browser);
+  browser.close = async () => {
+    await close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return browser;
+}
+
+/** Records every RTCPeerConnection the page makes, so tests can read getStats(). */
+const RECORD_PEER_CONNECTIONS = () => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Original {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  };
+};
+
+/**
+ * A page in its own browser context (own storage, like another person's browser),
+ * with console errors and page errors collected in page.problems.
+ */
+export async function openPage(browser, url, { ignoreHTTPSErrors = false } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") page.problems.push(`console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => page.problems.push(`pageerror: ${err.message}`));
+  await page.addInitScript(RECORD_PEER_CONNECTIONS);
+  await page.goto(url);
+  return page;
+}
+
+/** Signs in through the UI and waits until the server confirmed it. */
+export async function signIn(page, name) {
+  await page.locator("#login:not([disabled])").waitFor();
+  await page.fill("#name", name);
+  await page.click("#login");
+  await page.locator("#whoami", { hasText: "Signed in as" }).waitFor();
+}
+
+/** The `<li>` for `name` in the user list. */
+export function userItem(page, name) {
+  return page.locator("#userlistbox li").filter({ hasText: new RegExp(`^${escapeRegExp(name)}$`) });
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Inbound media figures and the selected candidate pair of the page's newest call. */
+export async function mediaSample(page) {
+  return page.evaluate(async () => {
+    const pc = window.__pcs.at(-1);
+    if (!pc || pc.connectionState === "closed") return null;
+    const stats = await pc.getStats();
+    const sample = { framesDecoded: 0, videoBytes: 0, audioPackets: 0, audioEnergy: 0, localType: null, remoteType: null };
+    for (const r of stats.values()) {
+      if (r.type === "inbound-rtp" && r.kind === "video") {
+        sample.framesDecoded = r.framesDecoded ?? 0;
+        sample.videoBytes = r.bytesReceived ?? 0;
+      }
+      if (r.type === "inbound-rtp" && r.kind === "audio") {
+        sample.audioPackets = r.packetsReceived ?? 0;
+        sample.audioEnergy = r.totalAudioEnergy ?? 0;
+      }
+      if (r.type === "transport" && r.selectedCandidatePairId) {
+        const pair = stats.get(r.selectedCandidatePairId);
+        sample.localType = stats.get(pair?.localCandidateId)?.candidateType ?? null;
+        sample.remoteType = stats.get(pair?.remoteCandidateId)?.candidateType ?? null;
+      }
+    }
+    const video = document.getElementById("received_video");
+    sample.videoWidth = video.videoWidth;
+    return sample;
+  });
+}
+
+/** A hash of the remote video's pixels and whether the picture has any contrast. */
+export async function remotePixels(page) {
+  return page.evaluate(() => {
+    const video = document.getElementById("received_video");
+    const canvas = document.createElement("canvas");
+    canvas.width = 64;
+    canvas.height = 48;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let hash = 2166136261;
+    let min = 255;
+    let max = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const luma = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
+      min = Math.min(min, luma);
+      max = Math.max(max, luma);
+      hash = Math.imul(hash ^ data[i] ^ (data[i + 1] << 8) ^ (data[i + 2] << 16), 16777619) >>> 0;
+    }
+    return { hash, contrast: max - min };
+  });
+}
+
+/** Polls `probe` until it returns a truthy value, or fails with `what`. */
+export async function eventually(what, probe, { timeout = 15_000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,87 @@
+// What a person sees around a call: signing in, the user list, chat, refusals.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { assertNoProblems } from "../lib/assertions.mjs";
+
+let duet;
+let browser;
+
+before(async () => {
+  duet = await startDuet();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await duet?.stop();
+});
+
+test("the user list shows everyone else by name, and not yourself", async () => {
+  const ann = await openPage(browser, duet.url);
+  const bo = await openPage(browser, duet.url);
+  await signIn(ann, "ann");
+  await signIn(bo, "bo <b>");
+  await userItem(ann, "bo <b>").waitFor();
+  assert.deepEqual(await ann.locator("#userlistbox li").allTextContents(), ["bo <b>"]);
+  assert.deepEqual(await bo.locator("#userlistbox li").allTextContents(), ["ann"]);
+  assert.equal(await ann.locator("#userlistbox b").count(), 0, "names are text, never markup");
+  assertNoProblems(ann, bo);
+  await ann.context().close();
+  await bo.context().close();
+  await eventually("the list to empty", async () => true);
+});
+
+test("a taken name is replaced and the person is told", async () => {
+  const first = await openPage(browser, duet.url);
+  const second = await openPage(browser, duet.url);
+  await signIn(first, "sam");
+  await second.locator("#login:not([disabled])").waitFor();
+  await second.fill("#name", "sam");
+  await second.click("#login");
+  await second.locator("#whoami", { hasText: "Signed in as sam2" }).waitFor();
+  assert.match(await second.textContent("#status"), /taken.*sam2/);
+  assertNoProblems(first, second);
+  await first.context().close();
+  await second.context().close();
+});
+
+test("an unusable name is refused with a reason in the page", async () => {
+  const page = await openPage(browser, duet.url);
+  await page.locator("#login:not([disabled])").waitFor();
+  await page.fill("#name", "x".repeat(32) + "\u0007");
+  await page.evaluate(() => document.getElementById("name").removeAttribute("maxlength"));
+  await page.fill("#name", "y".repeat(40));
+  await page.click("#login");
+  await page.locator("#status[data-kind=error]").waitFor();
+  assert.match(await page.textContent("#status"), /longer than 32/);
+  assert.equal(await page.isHidden("#whoami"), true);
+  assertNoProblems(page);
+  await page.context().close();
+});
+
+test("chat reaches everyone as plain text with the sender's name", async () => {
+  const ann = await openPage(browser, duet.url);
+  const bo = await openPage(browser, duet.url);
+  await signIn(ann, "chat-ann");
+  await signIn(bo, "chat-bo");
+  await ann.fill("#text", "<img src=x onerror=alert(1)> hello");
+  await ann.click("#send");
+  const line = bo.locator("#chatbox li").last();
+  await line.waitFor();
+  assert.match(await line.textContent(), /chat-ann.*<img src=x onerror=alert\(1\)> hello/);
+  assert.equal(await bo.locator("#chatbox img").count(), 0);
+  assertNoProblems(ann, bo);
+  await ann.context().close();
+  await bo.context().close();
+});
+
+test("the page serves a favicon and no asset is missing", async () => {
+  const page = await openPage(browser, duet.url);
+  const response = await page.request.get(new URL("/favicon.svg", duet.url).href);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()["content-type"], /svg/);
+  assertNoProblems(page);
+  await page.context().close();
+});

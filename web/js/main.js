@@ -1,0 +1,216 @@
+// The application: wires the signaling connection, calls, media and the page together.
+
+import { SignalingConnection, signalingUrl } from "./signaling.js";
+import { Call } from "./call.js";
+import { openCameraAndMicrophone, stopStream } from "./media.js";
+import * as ui from "./ui.js";
+
+const NAME_KEY = "duet.name";
+
+const app = {
+  me: null, // our name, once the server has accepted one
+  requestedName: null, // what we asked for, or what the server gave instead
+  typedName: null, // what the person typed
+  users: [],
+  call: null,
+  localStream: null,
+  signaling: null,
+};
+
+function send(msg) {
+  if (!app.signaling.send(msg)) ui.setStatus("Not connected to the server.", "error");
+}
+
+// ---- signaling ---------------------------------------------------------------------
+
+const handlers = {
+  id() {},
+  rejectusername(msg) {
+    app.requestedName = msg.name;
+  },
+  userlist(msg) {
+    app.users = msg.users;
+    // The server confirms a sign-in (or rename) by listing the name.
+    if (app.requestedName && app.me !== app.requestedName && msg.users.includes(app.requestedName)) {
+      signedIn(app.requestedName);
+    }
+    if (app.me) ui.renderUserList(app.users, app.me, startCall);
+  },
+  message(msg) {
+    ui.appendChat(msg);
+  },
+  async "video-offer"(msg) {
+    if (app.call && app.call.peer !== msg.name) {
+      // Busy: turn the second caller away without disturbing this call.
+      send({ type: "hang-up", target: msg.name });
+      ui.setStatus(`${msg.name} tried to call you while you were in a call.`, "info");
+      return;
+    }
+    if (!app.call) {
+      beginCall(msg.name);
+      ui.setStatus(`${msg.name} is calling you. Connecting…`);
+      const stream = await localMedia();
+      if (!stream) {
+        app.call.hangUp();
+        return;
+      }
+    }
+    await app.call.answer(msg.sdp, app.localStream);
+  },
+  async "video-answer"(msg) {
+    if (app.call?.peer === msg.name) await app.call.accept(msg.sdp);
+  },
+  async "new-ice-candidate"(msg) {
+    if (app.call?.peer === msg.name) await app.call.addCandidate(msg.candidate);
+  },
+  "hang-up"(msg) {
+    if (app.call?.peer === msg.name) app.call.end(`${msg.name} hung up.`);
+  },
+  error(msg) {
+    if (msg.code === "no-such-user" && app.call?.peer === msg.target) {
+      app.call.end(`${msg.target} is no longer online.`);
+      return;
+    }
+    ui.setStatus(`The server refused a message: ${msg.message}`, "error");
+  },
+};
+
+function connect() {
+  app.signaling = new SignalingConnection(signalingUrl(window.location), {
+    onOpen() {
+      ui.setConnected(true);
+      ui.setStatus("Connected. Choose a name and sign in.");
+      const saved = localStorage.getItem(NAME_KEY);
+      if (saved && !ui.elements.name.value) ui.elements.name.value = saved;
+    },
+    async onMessage(msg) {
+      const handler = handlers[msg.type];
+      if (handler) await handler(msg);
+    },
+    onClose(event) {
+      ui.setConnected(false);
+      app.call?.end("Lost the connection to the server.");
+      const why = event.code === 1001 ? "The server is shutting down." : "Lost the connection to the server.";
+      ui.setStatus(`${why} Reload the page to reconnect.`, "error");
+    },
+    onHandlerError(err) {
+      console.warn(err);
+      ui.setStatus(err.message, "error");
+    },
+  });
+  app.signaling.connect();
+}
+
+function signedIn(name) {
+  app.me = name;
+  localStorage.setItem(NAME_KEY, name);
+  ui.showSignedIn(name);
+  if (app.call) return;
+  if (name !== app.typedName) ui.setStatus(`The name ${app.typedName} was taken, so you are signed in as ${name}.`, "ok");
+  else ui.setStatus(`Signed in as ${name}. Click a name to call.`, "ok");
+}
+
+// ---- calls -------------------------------------------------------------------------
+
+async function localMedia() {
+  if (app.localStream) return app.localStream;
+  try {
+    app.localStream = await openCameraAndMicrophone();
+    ui.showLocalStream(app.localStream);
+    return app.localStream;
+  } catch (err) {
+    ui.setStatus(err.message, "error");
+    return null;
+  }
+}
+
+function beginCall(peer) {
+  const call = new Call({
+    peer,
+    send,
+    onRemoteStream: (stream) => ui.showRemoteStream(stream, peer),
+    onState: (state, detail) => callStateChanged(call, state, detail),
+  });
+  app.call = call;
+  ui.setInCall(true);
+  return call;
+}
+
+function callStateChanged(call, state, detail) {
+  if (app.call !== call) return;
+  const peer = call.peer;
+  switch (state) {
+    case "calling":
+      ui.setStatus(`Calling ${peer}…`);
+      break;
+    case "connecting":
+      ui.setStatus(`Connecting to ${peer}…`);
+      break;
+    case "connected":
+      ui.setStatus(`In a call with ${peer}.`, "ok");
+      break;
+    case "interrupted":
+      ui.setStatus(`The connection to ${peer} is interrupted; waiting for it to come back…`);
+      break;
+    case "ended":
+      app.call = null;
+      stopStream(app.localStream);
+      app.localStream = null;
+      ui.clearCall();
+      ui.setStatus(`Call with ${peer} ended. ${detail ?? ""}`.trim());
+      break;
+  }
+}
+
+async function startCall(peer) {
+  if (!app.me) return;
+  if (app.call) {
+    ui.setStatus(`You are already in a call with ${app.call.peer}. Hang up first.`, "error");
+    return;
+  }
+  const call = beginCall(peer);
+  ui.setStatus(`Calling ${peer}…`);
+  const stream = await localMedia();
+  if (!stream) {
+    call.end("Your camera or microphone could not be opened.");
+    ui.setStatus("Your camera or microphone could not be opened, so the call was not started.", "error");
+    return;
+  }
+  try {
+    await call.start(stream);
+  } catch (err) {
+    call.end(`Could not start the call (${err.message}).`);
+  }
+}
+
+// ---- page --------------------------------------------------------------------------
+
+ui.elements.loginForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = ui.elements.name.value.trim();
+  if (!name) {
+    ui.setStatus("Type a name first.", "error");
+    return;
+  }
+  app.requestedName = name;
+  app.typedName = name;
+  send({ type: "username", name, date: Date.now() });
+});
+
+ui.elements.hangUp.addEventListener("click", () => app.call?.hangUp());
+
+ui.elements.chatForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = ui.elements.text.value;
+  if (!text.trim()) return;
+  send({ type: "message", text, date: Date.now() });
+  ui.elements.text.value = "";
+});
+
+window.addEventListener("error", (event) => ui.setStatus(`Something went wrong: ${event.message}`, "error"));
+window.addEventListener("unhandledrejection", (event) =>
+  ui.setStatus(`Something went wrong: ${event.reason?.message ?? event.reason}`, "error"),
+);
+window.addEventListener("pagehide", () => app.call?.hangUp());
+
+connect();

@@ -1,0 +1,39 @@
+// Camera and microphone: asking for them, releasing them, explaining refusals.
+
+const CONSTRAINTS = { audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } };
+
+/** Asks for camera and microphone; throws an Error whose message a person can act on. */
+export async function openCameraAndMicrophone() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error(
+      "This page cannot use the camera: browsers allow it only over HTTPS or on localhost. " +
+        "Ask whoever runs duet to start it with --tls-self-signed or a certificate.",
+    );
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia(CONSTRAINTS);
+  } catch (err) {
+    throw new Error(describeMediaError(err));
+  }
+}
+
+/** Stops every track, so the camera light goes off. */
+export function stopStream(stream) {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+}
+
+export function describeMediaError(err) {
+  switch (err?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "Camera and microphone access was refused. Allow it in the browser's site settings and try again.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "No camera or microphone was found.";
+    case "NotReadableError":
+    case "AbortError":
+      return "The camera or microphone is in use by another program.";
+    default:
+      return `Could not open the camera or microphone (${err?.name ?? "unknown error"}).`;
+  }
+}

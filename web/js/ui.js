@@ -1,0 +1,114 @@
+// Everything that touches the page. User-supplied text (names, chat) only ever goes
+// through textContent, never through innerHTML.
+
+const $ = (id) => document.getElementById(id);
+
+export const elements = {
+  loginForm: $("login-form"),
+  name: $("name"),
+  login: $("login"),
+  whoami: $("whoami"),
+  status: $("status"),
+  users: $("userlistbox"),
+  peopleHint: $("people-hint"),
+  localVideo: $("local_video"),
+  remoteVideo: $("received_video"),
+  peerLabel: $("peer-label"),
+  hangUp: $("hangup-button"),
+  chatbox: $("chatbox"),
+  chatForm: $("chat-form"),
+  text: $("text"),
+  send: $("send"),
+};
+
+/** kind: "info" | "ok" | "error" */
+export function setStatus(text, kind = "info") {
+  elements.status.textContent = text;
+  elements.status.dataset.kind = kind;
+}
+
+export function showSignedIn(name) {
+  elements.whoami.textContent = `Signed in as ${name}`;
+  elements.whoami.hidden = false;
+  elements.login.textContent = "Rename";
+  elements.text.disabled = false;
+  elements.send.disabled = false;
+}
+
+export function setConnected(connected) {
+  elements.login.disabled = !connected;
+  elements.text.disabled = !connected || elements.whoami.hidden;
+  elements.send.disabled = elements.text.disabled;
+}
+
+/**
+ * One <li> per other user, its text exactly the name. Clicking, Enter or Space calls.
+ * @param {string[]} users  everyone signed in
+ * @param {string} me       our own name, left out
+ * @param {(name: string) => void} onCall
+ */
+export function renderUserList(users, me, onCall) {
+  const others = users.filter((u) => u !== me);
+  const items = others.map((name) => {
+    const li = document.createElement("li");
+    li.textContent = name;
+    li.tabIndex = 0;
+    li.setAttribute("role", "button");
+    li.setAttribute("aria-label", `Call ${name}`);
+    li.addEventListener("click", () => onCall(name));
+    li.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        onCall(name);
+      }
+    });
+    return li;
+  });
+  elements.users.replaceChildren(...items);
+  elements.peopleHint.textContent =
+    others.length === 0 ? "Nobody else is here yet. Open this page in another tab or on another device." : "Click a name to call.";
+}
+
+export function showLocalStream(stream) {
+  elements.localVideo.srcObject = stream;
+}
+
+export function showRemoteStream(stream, peer) {
+  if (elements.remoteVideo.srcObject !== stream) elements.remoteVideo.srcObject = stream;
+  elements.peerLabel.textContent = peer;
+  elements.peerLabel.hidden = false;
+}
+
+export function setInCall(inCall) {
+  elements.hangUp.disabled = !inCall;
+}
+
+/** Empties both videos and disables Hang Up. */
+export function clearCall() {
+  for (const video of [elements.localVideo, elements.remoteVideo]) {
+    video.srcObject = null;
+    video.removeAttribute("src");
+  }
+  elements.peerLabel.hidden = true;
+  elements.peerLabel.textContent = "";
+  setInCall(false);
+}
+
+/** Appends a chat line: time, sender, text, all as plain text. */
+export function appendChat({ name, text, date }) {
+  const li = document.createElement("li");
+  const when = new Date(typeof date === "number" ? date : Date.now());
+  const time = document.createElement("time");
+  time.dateTime = when.toISOString();
+  time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = name;
+  const body = document.createElement("span");
+  body.textContent = text;
+  li.append(time, who, body);
+  const box = elements.chatbox;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.append(li);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
