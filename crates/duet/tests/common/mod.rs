@@ -1,0 +1,153 @@
+//! Shared harness: the real server on an ephemeral port, and a WebSocket client that
+//! reads JSON messages with a timeout.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use duet::{RunOptions, run};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("bound");
+        let shutdown = CancellationToken::new();
+        let options =
+            RunOptions { tls: None, shutdown_grace: Duration::from_secs(2), hub: Default::default() };
+        let task = tokio::spawn(run(listener, options, shutdown.clone()));
+        Self { addr, shutdown, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.url("/ws"), None).await
+    }
+
+    /// A client that has signed in as `name` and seen itself in the user list.
+    pub async fn user(&self, name: &str) -> Client {
+        let mut client = self.client().await;
+        client.expect_type("id").await;
+        client.send(serde_json::json!({"type": "username", "name": name})).await;
+        client.wait_for_userlist(|users| users.iter().any(|u| u == name)).await;
+        client
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub protocol: Option<String>,
+}
+
+impl Client {
+    pub async fn connect(url: &str, protocol: Option<&str>) -> Self {
+        let mut request = url.into_client_request().expect("a valid URL");
+        if let Some(protocol) = protocol {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).expect("ascii"));
+        }
+        let (ws, response) =
+            tokio_tungstenite::connect_async(request).await.expect("the server accepts WebSockets");
+        let protocol =
+            response.headers().get("Sec-WebSocket-Protocol").map(|v| v.to_str().expect("ascii").to_owned());
+        Self { ws, protocol }
+    }
+
+    pub async fn send(&mut self, msg: Value) {
+        self.send_text(&msg.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next JSON message, skipping pings.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message within the timeout")
+                .expect("the connection is open")
+                .expect("a valid frame");
+            match frame {
+                Message::Text(text) => return serde_json::from_str(&text).expect("the server sends JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Skips messages until one of `kind` arrives.
+    pub async fn expect_type(&mut self, kind: &str) -> Value {
+        loop {
+            let msg = self.recv().await;
+            if msg["type"] == kind {
+                return msg;
+            }
+        }
+    }
+
+    /// The next message that is not a user list.
+    pub async fn recv_not_userlist(&mut self) -> Value {
+        loop {
+            let msg = self.recv().await;
+            if msg["type"] != "userlist" {
+                return msg;
+            }
+        }
+    }
+
+    pub async fn wait_for_userlist(&mut self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        loop {
+            let msg = self.expect_type("userlist").await;
+            let users: Vec<String> = serde_json::from_value(msg["users"].clone()).expect("a list of names");
+            if done(&users) {
+                return users;
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection; returns its close frame.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("closed within the timeout");
+            match frame {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Asserts that nothing but user lists arrives for a short while.
+    pub async fn assert_quiet(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if let Some(Ok(Message::Text(text))) = frame {
+                let msg: Value = serde_json::from_str(&text).expect("JSON");
+                assert_eq!(msg["type"], "userlist", "unexpected message {msg}");
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Presence under concurrency, and a clean goodbye at shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_clients_joining_and_leaving_at_once_all_end_with_the_right_list() {
+    let server = TestServer::start().await;
+    let mut observer = server.user("observer").await;
+    // 100 clients join concurrently; the odd ones leave again at once.
+    let joins: Vec<_> = (0..100)
+        .map(|i| {
+            let server_url = server.url("/ws");
+            tokio::spawn(async move {
+                let mut client = common::Client::connect(&server_url, None).await;
+                client.expect_type("id").await;
+                let name = format!("user{i:03}");
+                client.send(serde_json::json!({"type": "username", "name": name})).await;
+                client.wait_for_userlist(|users| users.contains(&name)).await;
+                if i % 2 == 1 {
+                    drop(client);
+                    None
+                } else {
+                    Some(client)
+                }
+            })
+        })
+        .collect();
+    let mut stayers = Vec::new();
+    for join in joins {
+        if let Some(client) = join.await.expect("client task") {
+            stayers.push(client);
+        }
+    }
+    let mut expected: Vec<String> = (0..100).step_by(2).map(|i| format!("user{i:03}")).collect();
+    expected.push("observer".into());
+    expected.sort();
+    let seen = observer.wait_for_userlist(|users| users == expected.as_slice()).await;
+    assert_eq!(seen.len(), 51);
+    // Every remaining client converges on the same final list.
+    for client in &mut stayers {
+        client.wait_for_userlist(|users| users == expected.as_slice()).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_tells_every_client_and_returns() {
+    let server = TestServer::start().await;
+    let mut ann = server.user("ann").await;
+    let mut lurker = server.client().await;
+    lurker.expect_type("id").await;
+    server.shutdown.cancel();
+    assert_eq!(ann.closed().await.map(|f| f.code), Some(CloseCode::Away));
+    assert_eq!(lurker.closed().await.map(|f| f.code), Some(CloseCode::Away));
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), server.task).await.expect("run returns promptly");
+    result.expect("no panic").expect("no error");
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test duet has, installing what the tests need first.
+#
+#   ./test.sh            everything: format, lints, Rust tests, browser tests
+#
+# Installs (if missing): Debian's chromium (apt), the e2e npm packages (npm ci).
+# Browser tests run in a fresh network namespace that holds only loopback, so nothing
+# leaves the machine and parallel runs cannot collide on ports.
+# Any missing tool or failed step stops the run with a non-zero exit.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+# --- what the tests need ---------------------------------------------------------------
+apt_packages=()
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v unshare >/dev/null || apt_packages+=(util-linux)
+command -v ip >/dev/null || apt_packages+=(iproute2)
+command -v node >/dev/null || apt_packages+=(nodejs npm)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  step "installing ${apt_packages[*]} (apt)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
+fi
+for tool in chromium unshare ip node npm cargo; do
+  command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
+done
+
+step "installing browser-test packages (npm ci)"
+(cd e2e && npm ci --no-audit --no-fund)
+
+# --- Rust ------------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test"
+cargo test --workspace --locked
+step "cargo build --release (the binary the browser tests run)"
+cargo build --release --locked -p duet
+
+# --- browsers --------------------------------------------------------------------------
+step "browser tests (headless Chromium, loopback-only network namespace)"
+ns=(unshare --net)
+[ "$(id -u)" -eq 0 ] || ns=(unshare --net --map-root-user)
+export DUET_BIN="$PWD/target/release/duet"
+"${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node --test --test-concurrency=2 --test-reporter=spec tests/'
+
+step "all tests passed"
