@@ -1,0 +1,405 @@
+//! Signaling benchmark: server memory per idle WebSocket, and routed messages per second
+//! with latency, for duet and for a blind relay measured side by side in the same run.
+//!
+//! ```text
+//!  this process (load generator, tokio-tungstenite)        server process
+//!  ────────────────────────────────────────────────        ──────────────
+//!  10,000 idle connections ───────────────────────────►  duet  |  blind relay
+//!  100 signed-in clients in 50 pairs, each sending
+//!  new-ice-candidate to its partner at a set rate ────►  route ─► partner
+//!  ◄─── latency = receive time − send time (in the message)
+//! ```
+//!
+//! The blind relay is this same binary started with `--blind-relay`: a tokio-tungstenite
+//! server with duet's WebSocket buffer sizes that forwards each frame verbatim to the
+//! connection paired with the sender, parsing nothing. It is the floor: what any
+//! WebSocket relay on this machine costs. Both servers run as separate processes, so
+//! their resident memory is read from /proc without the load generator in it.
+//!
+//! Run: `cargo bench -p duet --bench signaling` (add `-- --quick` for a short run).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PAIRS: usize = 50;
+const RATES: [u64; 10] =
+    [10_000, 25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 600_000, 800_000];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    Duet,
+    BlindRelay,
+}
+
+impl Server {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Duet => "duet",
+            Self::BlindRelay => "blind relay",
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let idle_only = args.iter().any(|a| a == "--idle-only");
+    if args.iter().any(|a| a == "--blind-relay") {
+        return blind_relay::main();
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let (limit, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read the open-file limit");
+    let idle = if quick { 2_000 } else { 10_000 };
+    let wanted = idle as u64 + 1_000;
+    rlimit::increase_nofile_limit(wanted).expect("raise the open-file limit");
+    let (now_limit, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read the open-file limit");
+    assert!(now_limit >= wanted, "need {wanted} open files, the limit is {now_limit} (was {limit})");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        println!("# signaling benchmark ({} idle connections, {PAIRS} pairs)", idle);
+        let mut memory = HashMap::new();
+        for server in [Server::Duet, Server::BlindRelay] {
+            let per_conn = idle_memory(server, idle).await;
+            memory.insert(server.label(), per_conn);
+        }
+        println!(
+            "idle memory per connection: duet {:.2} KiB, blind relay {:.2} KiB, ratio {:.2}",
+            memory["duet"] / 1024.0,
+            memory["blind relay"] / 1024.0,
+            memory["duet"] / memory["blind relay"],
+        );
+
+        if idle_only {
+            return;
+        }
+        let seconds = if quick { 1 } else { 3 };
+        let mut best = HashMap::new();
+        for server in [Server::Duet, Server::BlindRelay] {
+            best.insert(server.label(), routing(server, seconds).await);
+        }
+        println!(
+            "highest loss-free routed messages/s (at pace, p99 < 50 ms): duet {:.0}, blind relay {:.0}, ratio {:.2}",
+            best["duet"],
+            best["blind relay"],
+            best["duet"] / best["blind relay"],
+        );
+    });
+}
+
+/// A server process and the address it listens on.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    async fn start(server: Server) -> Self {
+        let mut command = match server {
+            Server::Duet => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_duet"));
+                c.args(["serve", "--listen", "127.0.0.1:0"]).env("DUET_LOG", "warn");
+                c
+            }
+            Server::BlindRelay => {
+                let mut c = Command::new(std::env::current_exe().expect("own path"));
+                c.arg("--blind-relay");
+                c
+            }
+        };
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the server");
+        let stdout =
+            tokio::process::ChildStdout::from_std(child.stdout.take().expect("piped")).expect("async stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next_line().await.expect("read stdout").expect("the server prints its address");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let rest = rest.trim().trim_start_matches("http://");
+                break rest.parse().expect("an address");
+            }
+        };
+        Self { child, addr }
+    }
+
+    fn rss_bytes(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line");
+        kb * 1024.0
+    }
+
+    async fn connect(&self) -> Ws {
+        let url = format!("ws://{}/ws", self.addr);
+        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.expect("connect");
+        ws
+    }
+}
+
+async fn idle_memory(server: Server, count: usize) -> f64 {
+    let running = Running::start(server).await;
+    // Warm up allocator pools with a few connections, then measure from there.
+    let warm: Vec<Ws> = futures_util::future::join_all((0..50).map(|_| running.connect())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = running.rss_bytes();
+    let mut conns = Vec::with_capacity(count);
+    for batch in 0..count.div_ceil(500) {
+        let n = 500.min(count - batch * 500);
+        let mut opened = futures_util::future::join_all((0..n).map(|_| running.connect())).await;
+        if server == Server::Duet {
+            // Each gets its `id` message: the server has set the connection up fully.
+            for ws in &mut opened {
+                ws.next().await.expect("id message").expect("valid frame");
+            }
+        }
+        conns.extend(opened);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = running.rss_bytes();
+    let per_conn = (after - before) / count as f64;
+    println!(
+        "{:>12}: {count} idle connections, server RSS {:.1} MiB -> {:.1} MiB, {:.2} KiB per connection",
+        server.label(),
+        before / 1048576.0,
+        after / 1048576.0,
+        per_conn / 1024.0
+    );
+    drop(conns);
+    drop(warm);
+    per_conn
+}
+
+/// Rises through RATES; returns the highest rate delivered in full, at pace, with p99
+/// under 50 ms.
+async fn routing(server: Server, seconds: u64) -> f64 {
+    let running = Running::start(server).await;
+    let mut clients = Vec::new();
+    for i in 0..PAIRS * 2 {
+        let mut ws = running.connect().await;
+        if server == Server::Duet {
+            ws.next().await.expect("id").expect("frame");
+            let name = format!("u{i}");
+            ws.send(Message::text(format!(r#"{{"type":"username","name":"{name}"}}"#))).await.expect("send");
+        }
+        clients.push(ws);
+    }
+    if server == Server::Duet {
+        // Wait until every client has seen the full list (and drain the lists).
+        for ws in &mut clients {
+            loop {
+                let frame = ws.next().await.expect("open").expect("frame");
+                let msg: serde_json::Value =
+                    serde_json::from_str(&frame.into_text().expect("text")).expect("JSON");
+                if msg["users"].as_array().is_some_and(|users| users.len() == PAIRS * 2) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut best = 0.0;
+    let mut clients = Some(clients);
+    for rate in RATES {
+        let (result, back) = run_rate(clients.take().expect("clients"), rate, seconds).await;
+        clients = Some(back);
+        println!(
+            "{:>12}: offered {:>7}/s sent {:>7.0}/s delivered {:>7.0}/s ({:>5.1}%)  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            server.label(),
+            rate,
+            result.sent_per_s,
+            result.delivered_per_s,
+            result.delivered_fraction * 100.0,
+            result.p50_ms,
+            result.p99_ms
+        );
+        let kept_pace =
+            result.sent_per_s >= 0.95 * rate as f64 && result.delivered_per_s >= 0.95 * rate as f64;
+        if result.delivered_fraction >= 0.999 && result.p99_ms < 50.0 && kept_pace {
+            best = result.delivered_per_s;
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+struct RateResult {
+    /// What the load generator really sent (below the offered rate when it is the limit).
+    sent_per_s: f64,
+    delivered_per_s: f64,
+    delivered_fraction: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Every client sends `rate / clients` messages per second to its partner for `seconds`,
+/// then waits for stragglers; latencies come from a send timestamp in each message.
+async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec<Ws>) {
+    let n = clients.len();
+    let epoch = Instant::now();
+    let tick = Duration::from_millis(10);
+    let per_tick = rate as f64 * tick.as_secs_f64() / n as f64;
+    let ticks = seconds * 100;
+    let latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity((rate * seconds) as usize)));
+    let (back_tx, mut back_rx) = mpsc::unbounded_channel();
+    let mut sent_total = 0u64;
+    let mut tasks = Vec::new();
+    for (i, ws) in clients.into_iter().enumerate() {
+        let partner = i ^ 1;
+        let (mut sink, mut stream) = ws.split();
+        let latencies = Arc::clone(&latencies);
+        let expected = (per_tick * ticks as f64).floor() as u64;
+        sent_total += expected;
+        let back_tx = back_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let sender = async {
+                let mut interval = tokio::time::interval(tick);
+                // A sender that falls behind catches up in bursts; its real pace is
+                // measured (offered vs sent) rather than assumed.
+                let mut owed = 0.0;
+                for _ in 0..ticks {
+                    interval.tick().await;
+                    owed += per_tick;
+                    while owed >= 1.0 {
+                        let t = epoch.elapsed().as_nanos() as u64;
+                        let msg = format!(
+                            r#"{{"type":"new-ice-candidate","target":"u{partner}","candidate":{{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 5000{} typ host","sdpMid":"0","sdpMLineIndex":0,"t":{t}}}}}"#,
+                            i % 10
+                        );
+                        sink.feed(Message::text(msg)).await.expect("send");
+                        owed -= 1.0;
+                    }
+                    sink.flush().await.expect("flush");
+                }
+                (sink, epoch.elapsed())
+            };
+            let receiver = async {
+                let mut got = 0u64;
+                let mut last = Duration::ZERO;
+                let mut local = Vec::with_capacity(expected as usize);
+                while got < expected {
+                    let frame = match tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
+                        Ok(Some(Ok(frame))) => frame,
+                        _ => break,
+                    };
+                    let Message::Text(text) = frame else { continue };
+                    let Some(t) = text.rsplit("\"t\":").next().and_then(|s| s.trim_end_matches(['}', ' ']).parse::<u64>().ok())
+                    else {
+                        continue;
+                    };
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    local.push(((now.saturating_sub(t)) / 1000) as u32);
+                    last = epoch.elapsed();
+                    got += 1;
+                }
+                latencies.lock().expect("not poisoned").extend(local);
+                (stream, last)
+            };
+            let ((sink, sent_at), (stream, last)) = tokio::join!(sender, receiver);
+            let _ = back_tx.send((i, sink.reunite(stream).expect("same socket"), sent_at, last));
+        }));
+    }
+    drop(back_tx);
+    for task in tasks {
+        task.await.expect("client task");
+    }
+    let mut back = Vec::new();
+    let (mut sending, mut receiving) = (Duration::ZERO, Duration::ZERO);
+    while let Some((i, ws, sent_at, last)) = back_rx.recv().await {
+        back.push((i, ws));
+        sending = sending.max(sent_at);
+        receiving = receiving.max(last);
+    }
+    back.sort_by_key(|(i, _)| *i);
+    let mut lat = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+            as f64
+            / 1000.0
+    };
+    let delivered = lat.len() as f64;
+    let result = RateResult {
+        sent_per_s: sent_total as f64 / sending.as_secs_f64(),
+        delivered_per_s: delivered / receiving.as_secs_f64().max(1e-9),
+        delivered_fraction: delivered / sent_total.max(1) as f64,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    };
+    (result, back.into_iter().map(|(_, ws)| ws).collect())
+}
+
+/// The baseline: forwards every text frame to the paired connection, parses nothing.
+mod blind_relay {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    pub fn main() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            println!("blind relay listening on {}", listener.local_addr().expect("bound"));
+            let peers: Arc<Mutex<Vec<Option<mpsc::Sender<Message>>>>> = Arc::default();
+            loop {
+                let (stream, _) = listener.accept().await.expect("accept");
+                stream.set_nodelay(true).expect("set TCP_NODELAY");
+                let peers = Arc::clone(&peers);
+                tokio::spawn(async move {
+                    let config = WebSocketConfig::default().read_buffer_size(512).max_message_size(Some(64 << 10));
+                    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+                        return;
+                    };
+                    let (tx, mut rx) = mpsc::channel(256);
+                    let me = {
+                        let mut peers = peers.lock().expect("not poisoned");
+                        peers.push(Some(tx));
+                        peers.len() - 1
+                    };
+                    loop {
+                        tokio::select! {
+                            out = rx.recv() => match out {
+                                Some(msg) => if ws.send(msg).await.is_err() { break },
+                                None => break,
+                            },
+                            frame = ws.next() => match frame {
+                                Some(Ok(msg @ Message::Text(_))) => {
+                                    let partner = peers.lock().expect("not poisoned").get(me ^ 1).cloned().flatten();
+                                    if let Some(partner) = partner {
+                                        let _ = partner.try_send(msg);
+                                    }
+                                }
+                                Some(Ok(_)) => {}
+                                _ => break,
+                            },
+                        }
+                    }
+                    peers.lock().expect("not poisoned")[me] = None;
+                });
+            }
+        });
+    }
+}
