@@ -1,0 +1,58 @@
+// The page works on a phone screen and from the keyboard alone.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+
+let duet;
+let browser;
+
+before(async () => {
+  duet = await startDuet();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await duet?.stop();
+});
+
+test("on a phone-sized screen nothing overflows and the call controls are visible", async () => {
+  const page = await openPage(browser, duet.url);
+  await page.setViewportSize({ width: 375, height: 740 });
+  await signIn(page, "phone");
+  const layout = await page.evaluate(() => {
+    const inView = (id) => {
+      const r = document.getElementById(id).getBoundingClientRect();
+      return r.left >= 0 && r.right <= document.documentElement.clientWidth && r.width > 0;
+    };
+    return {
+      fits: document.documentElement.scrollWidth <= document.documentElement.clientWidth,
+      videoFirst: document.getElementById("camera-container").getBoundingClientRect().top <
+        document.getElementById("userlistbox").getBoundingClientRect().top,
+      controls: ["received_video", "local_video", "hangup-button", "userlistbox", "text", "send"].every(inView),
+      playsinline: [...document.querySelectorAll("video")].every((v) => v.playsInline),
+    };
+  });
+  assert.deepEqual(layout, { fits: true, videoFirst: true, controls: true, playsinline: true });
+  assertNoProblems(page);
+  await page.context().close();
+});
+
+test("a call can be made and ended with the keyboard alone", async () => {
+  const ann = await openPage(browser, duet.url);
+  const bo = await openPage(browser, duet.url);
+  await signIn(ann, "key-ann");
+  await signIn(bo, "key-bo");
+  await userItem(ann, "key-bo").focus();
+  await ann.keyboard.press("Enter");
+  await assertMediaFlows(bo, "key-bo receives key-ann");
+  await ann.focus("#hangup-button");
+  await ann.keyboard.press("Enter");
+  await assertCallEnded(bo, "key-bo");
+  assert.equal(await userItem(ann, "key-bo").getAttribute("aria-label"), "Call key-bo");
+  assertNoProblems(ann, bo);
+  await ann.context().close();
+  await bo.context().close();
+});
