@@ -343,3 +343,104 @@ fn no_timer_is_asked_for_when_nothing_is_pending() {
     h.user("ann");
     assert_eq!(h.hub.poll_timeout(), None);
 }
+
+/// The hub's own bookkeeping agrees with itself.
+fn assert_consistent(hub: &Hub) {
+    for (name, conn) in &hub.names {
+        assert_eq!(hub.conns[conn].name.as_ref(), Some(name), "names[{name}] points at its holder");
+    }
+    for (conn, state) in &hub.conns {
+        if let Some(name) = &state.name {
+            assert_eq!(hub.names.get(name), Some(conn), "{conn} is findable by its name");
+        }
+        if let Some(partner) = state.partner {
+            assert!(state.name.is_some(), "only signed-in users are in calls");
+            assert_eq!(hub.conns[&partner].partner, Some(*conn), "call pairs are mutual");
+        }
+    }
+}
+
+/// A tiny deterministic generator (xorshift64*), so failures replay exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn random_message(rng: &mut Rng) -> String {
+    const NAMES: [&str; 6] = ["ann", "bo", "cy", "ann2", " bo ", "x"];
+    let name = *rng.pick(&NAMES);
+    let target = *rng.pick(&NAMES);
+    let valid = match rng.below(7) {
+        0 => json!({"type": "username", "name": name}),
+        1 => json!({"type": "message", "text": "hi", "date": 1}),
+        2 => offer(target),
+        3 => answer(target),
+        4 => json!({"type": "new-ice-candidate", "target": target, "candidate": {"candidate": "c"}}),
+        5 => {
+            json!({"type": "hang-up", "target": if rng.below(2) == 0 { Value::Null } else { json!(target) }})
+        }
+        _ => json!({"type": "hang-up"}),
+    }
+    .to_string();
+    if rng.below(3) > 0 {
+        return valid;
+    }
+    // Mangle it: cut it short, drop or duplicate a character, or insert a hostile one.
+    let mut chars: Vec<char> = valid.chars().collect();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(chars.len().max(1));
+        match rng.below(4) {
+            0 => chars.truncate(at),
+            1 if !chars.is_empty() => {
+                chars.remove(at.min(chars.len() - 1));
+            }
+            2 if !chars.is_empty() => chars.insert(at, chars[at.min(chars.len() - 1)]),
+            _ => chars.insert(at.min(chars.len()), *rng.pick(&['\u{0}', '"', '{', '\\', 'é', '\n', ']'])),
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut h = Harness::new();
+    let mut open: Vec<ConnId> = Vec::new();
+    for _ in 0..30_000 {
+        match rng.below(20) {
+            0 | 1 if open.len() < 24 => open.push(h.connect()),
+            2 if !open.is_empty() => {
+                let conn = open.swap_remove(rng.below(open.len()));
+                h.close(conn);
+            }
+            _ if !open.is_empty() => {
+                let conn = *rng.pick(&open);
+                let _ = h.send_raw(conn, &random_message(&mut rng));
+            }
+            _ => {}
+        }
+        if rng.below(10) == 0 {
+            h.now += Duration::from_millis(20);
+            h.hub.handle_timeout(h.now);
+            h.drain();
+        }
+        assert_consistent(&h.hub);
+        for conn in h.inbox.keys() {
+            assert!(open.contains(conn), "nothing is sent to a closed connection ({conn})");
+        }
+        h.inbox.clear();
+    }
+    assert_eq!(h.hub.connection_count(), open.len());
+}
