@@ -51,7 +51,8 @@ cargo build --release --locked -p duet
 step "browser tests (headless Chromium, loopback-only network namespace)"
 ns=(unshare --net)
 [ "$(id -u)" -eq 0 ] || ns=(unshare --net --map-root-user)
-export DUET_BIN="$PWD/target/release/duet"
+export DUET_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/duet"
+[ -x "$DUET_BIN" ] || die "the release build did not produce $DUET_BIN"
 "${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node --test --test-concurrency=2 --test-reporter=spec tests/'
 
 step "all tests passed"

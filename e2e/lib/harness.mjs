@@ -40,6 +40,10 @@ export async function startDuet(args = [], { env = {} } = {}) {
       clearTimeout(timer);
       reject(new Error(`duet exited with ${code}: ${stderr}`));
     });
+    proc.on("error", (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start duet (${DUET_BIN}): ${err.message}. Build it with cargo build --release, or set DUET_BIN.`));
+    });
   });
   const exited = new Promise((resolveExit) => proc.on("exit", (code, signal) => resolveExit({ code, signal })));
   return {
