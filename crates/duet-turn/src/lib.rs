@@ -3,4 +3,6 @@
 //! No sockets, no clock, no threads: the `duet` binary reads packets, feeds them in
 //! with the time, and sends what comes out.
 
+pub mod auth;
+pub mod policy;
 pub mod stun;
