@@ -3,6 +3,14 @@
 //! No sockets, no clock, no threads: the `duet` binary reads packets, feeds them in
 //! with the time, and sends what comes out.
 
+mod allocation;
 pub mod auth;
 pub mod policy;
+pub mod server;
+
+pub use allocation::ChannelNumber;
+pub use server::{
+    Config, Event, Family, FiveTuple, HEADROOM, Lifetimes, Quotas, RelayRequest, Server, Stats, TAILROOM,
+    ToClient, ToPeer, Transmit, Transport,
+};
 pub mod stun;

@@ -165,7 +165,7 @@ fn decode_type(t: u16) -> (Method, Class) {
     (Method(method), class)
 }
 
-fn encode_type(method: Method, class: Class) -> u16 {
+pub(crate) fn encode_type(method: Method, class: Class) -> u16 {
     let c: u16 = match class {
         Class::Request => 0,
         Class::Indication => 1,
@@ -355,6 +355,30 @@ fn decode_xor_address(v: &[u8], tid: &TransactionId) -> Option<SocketAddr> {
     }
 }
 
+/// The value of an XOR-encoded address attribute (RFC 8489 section 14.2): 8 bytes for
+/// IPv4, 20 for IPv6.
+pub(crate) fn xor_address_value(addr: SocketAddr, tid: &TransactionId) -> ([u8; 20], usize) {
+    let mut v = [0u8; 20];
+    v[2..4].copy_from_slice(&(addr.port() ^ (MAGIC_COOKIE >> 16) as u16).to_be_bytes());
+    let cookie = MAGIC_COOKIE.to_be_bytes();
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            v[1] = 0x01;
+            for (i, b) in ip.octets().iter().enumerate() {
+                v[4 + i] = b ^ cookie[i];
+            }
+            (v, 8)
+        }
+        IpAddr::V6(ip) => {
+            v[1] = 0x02;
+            for (i, b) in ip.octets().iter().enumerate() {
+                v[4 + i] = b ^ if i < 4 { cookie[i] } else { tid.0[i - 4] };
+            }
+            (v, 20)
+        }
+    }
+}
+
 /// Writes one message into a reused buffer.
 #[derive(Debug)]
 pub struct MessageBuilder<'b> {
@@ -394,29 +418,8 @@ impl<'b> MessageBuilder<'b> {
 
     /// An XOR-encoded address (RFC 8489 section 14.2).
     pub fn add_xor_address(&mut self, ty: u16, addr: SocketAddr) -> &mut Self {
-        let port = (addr.port() ^ (MAGIC_COOKIE >> 16) as u16).to_be_bytes();
-        let cookie = MAGIC_COOKIE.to_be_bytes();
-        match addr.ip() {
-            IpAddr::V4(ip) => {
-                let mut v = [0u8; 8];
-                v[1] = 0x01;
-                v[2..4].copy_from_slice(&port);
-                for (i, b) in ip.octets().iter().enumerate() {
-                    v[4 + i] = b ^ cookie[i];
-                }
-                self.add(ty, &v)
-            }
-            IpAddr::V6(ip) => {
-                let mut v = [0u8; 20];
-                v[1] = 0x02;
-                v[2..4].copy_from_slice(&port);
-                for (i, b) in ip.octets().iter().enumerate() {
-                    let mask = if i < 4 { cookie[i] } else { self.transaction_id.0[i - 4] };
-                    v[4 + i] = b ^ mask;
-                }
-                self.add(ty, &v)
-            }
-        }
+        let (value, len) = xor_address_value(addr, &self.transaction_id);
+        self.add(ty, &value[..len])
     }
 
     /// ERROR-CODE (RFC 8489 section 14.8).
