@@ -9,11 +9,11 @@
 
 export class Call {
   /**
-   * @param {{peer: string, iceServers?: RTCIceServer[], send: (msg: object) => void,
+   * @param {{peer: string, iceServers?: RTCIceServer[], relayOnly?: boolean, send: (msg: object) => void,
    *          onState: (state: string, detail?: string) => void,
    *          onRemoteStream: (stream: MediaStream) => void}} options
    */
-  constructor({ peer, iceServers = [], send, onState, onRemoteStream }) {
+  constructor({ peer, iceServers = [], relayOnly = false, send, onState, onRemoteStream }) {
     this.peer = peer;
     this.send = send;
     this.onState = onState;
@@ -21,7 +21,12 @@ export class Call {
     this.state = "new";
     this.pendingCandidates = [];
     this.tracksAdded = false;
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = new RTCPeerConnection({
+      iceServers,
+      bundlePolicy: "max-bundle",
+      // "relay" hides this device's addresses from the other side: media goes through TURN.
+      iceTransportPolicy: relayOnly ? "relay" : "all",
+    });
     this.pc.addEventListener("icecandidate", (event) => {
       if (event.candidate) {
         this.send({ type: "new-ice-candidate", target: this.peer, candidate: event.candidate.toJSON() });

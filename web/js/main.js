@@ -6,6 +6,7 @@ import { openCameraAndMicrophone, stopStream } from "./media.js";
 import * as ui from "./ui.js";
 
 const NAME_KEY = "duet.name";
+const RELAY_KEY = "duet.relayOnly";
 
 const app = {
   me: null, // our name, once the server has accepted one
@@ -15,6 +16,7 @@ const app = {
   call: null,
   localStream: null,
   signaling: null,
+  iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
 };
 
 function send(msg) {
@@ -25,6 +27,9 @@ function send(msg) {
 
 const handlers = {
   id() {},
+  "ice-servers"(msg) {
+    app.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+  },
   rejectusername(msg) {
     app.requestedName = msg.name;
   },
@@ -125,8 +130,14 @@ async function localMedia() {
 }
 
 function beginCall(peer) {
+  const relayOnly = ui.elements.relayOnly.checked;
+  if (relayOnly && !app.iceServers.some((s) => s.username)) {
+    ui.setStatus("Relay only needs a TURN server, and this duet has none: the call will use direct connections.", "error");
+  }
   const call = new Call({
     peer,
+    iceServers: app.iceServers,
+    relayOnly: relayOnly && app.iceServers.some((s) => s.username),
     send,
     onRemoteStream: (stream) => ui.showRemoteStream(stream, peer),
     onState: (state, detail) => callStateChanged(call, state, detail),
@@ -198,6 +209,12 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
 });
 
 ui.elements.hangUp.addEventListener("click", () => app.call?.hangUp());
+
+ui.elements.relayOnly.checked = localStorage.getItem(RELAY_KEY) === "1";
+ui.elements.relayOnly.addEventListener("change", () => {
+  localStorage.setItem(RELAY_KEY, ui.elements.relayOnly.checked ? "1" : "0");
+  if (app.call) ui.setStatus("Relay only applies from the next call.");
+});
 
 ui.elements.chatForm.addEventListener("submit", (event) => {
   event.preventDefault();

@@ -15,6 +15,7 @@ export const elements = {
   remoteVideo: $("received_video"),
   peerLabel: $("peer-label"),
   hangUp: $("hangup-button"),
+  relayOnly: $("relay-only"),
   chatbox: $("chatbox"),
   chatForm: $("chat-form"),
   text: $("text"),

@@ -215,6 +215,11 @@ impl Hub {
         self.names.keys().map(UserName::as_str)
     }
 
+    /// Whether `conn` has signed in.
+    pub fn is_signed_in(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.name.is_some())
+    }
+
     /// Open connections, signed in or not.
     pub fn connection_count(&self) -> usize {
         self.conns.len()

@@ -17,13 +17,16 @@ use std::time::Instant;
 use crate::policy::canonical;
 use crate::stun::TransactionId;
 
-/// Channel numbers a client may bind (RFC 8656 section 12).
+/// Channel numbers a client may bind. RFC 8656 section 12 narrowed the range to
+/// 0x4000-0x4FFF, but RFC 5766 clients (coturn's own tools among them) still pick numbers
+/// up to 0x7FFF, and ChannelData framing tells them apart from STUN all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChannelNumber(u16);
 
 impl ChannelNumber {
     pub const MIN: u16 = 0x4000;
-    pub const MAX: u16 = 0x4FFF;
+    /// RFC 5766 section 11's upper bound, which RFC 8656 keeps reserved.
+    pub const MAX: u16 = 0x7FFF;
 
     pub fn get(self) -> u16 {
         self.0
@@ -160,11 +163,11 @@ mod tests {
     }
 
     #[test]
-    fn channel_numbers_outside_0x4000_to_0x4fff_are_refused() {
+    fn channel_numbers_outside_0x4000_to_0x7fff_are_refused() {
         assert!(ChannelNumber::try_from(0x3FFF).is_err());
         assert!(ChannelNumber::try_from(0x4000).is_ok());
-        assert!(ChannelNumber::try_from(0x4FFF).is_ok());
-        assert!(ChannelNumber::try_from(0x5000).is_err());
+        assert!(ChannelNumber::try_from(0x7FFF).is_ok());
+        assert!(ChannelNumber::try_from(0x8000).is_err());
     }
 
     #[test]

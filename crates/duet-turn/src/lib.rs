@@ -10,7 +10,7 @@ pub mod server;
 
 pub use allocation::ChannelNumber;
 pub use server::{
-    Config, Event, Family, FiveTuple, HEADROOM, Lifetimes, Quotas, RelayRequest, Server, Stats, TAILROOM,
-    ToClient, ToPeer, Transmit, Transport,
+    BoundRelay, Config, Event, Family, FiveTuple, HEADROOM, Lifetimes, Quotas, RelayRequest, Server, Stats,
+    TAILROOM, ToClient, ToPeer, Transmit, Transport,
 };
 pub mod stun;

@@ -79,12 +79,36 @@ pub struct RelayRequest(u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a relay socket to open or close"]
 pub enum Event {
-    /// Open a UDP relay socket of this family (an even port if asked) and report it with
-    /// [`Server::relay_bound`].
-    BindRelay { request: RelayRequest, family: Family, even_port: bool },
+    /// Open a UDP relay socket of this family and report it with [`Server::relay_bound`].
+    /// With `even_port` its port must be even; with `reserve_next` too, the next port must
+    /// also be opened and held (EVEN-PORT with R=1, RFC 8656 section 14.6: RTP and RTCP).
+    BindRelay { request: RelayRequest, family: Family, even_port: bool, reserve_next: bool },
     /// The allocation using this relay socket is gone: close it.
     ReleaseRelay { relay: SocketAddr },
 }
+
+/// Relay sockets the driver opened for a [`Event::BindRelay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundRelay {
+    /// The socket's local address.
+    pub local: SocketAddr,
+    /// The address announced to the client.
+    pub advertised: SocketAddr,
+    /// The next port, held for a later Allocate with the RESERVATION-TOKEN (local,
+    /// advertised), when `reserve_next` was asked.
+    pub reserved: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// A relay socket held for a RESERVATION-TOKEN (RFC 8656 section 14.9).
+#[derive(Debug, Clone, Copy)]
+struct Reservation {
+    local: SocketAddr,
+    advertised: SocketAddr,
+    expires: Instant,
+}
+
+/// How long a reserved port waits for its Allocate (RFC 8656 section 7.2: at least 30 s).
+const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 
 /// A response for one client.
 #[derive(Debug, Clone)]
@@ -213,6 +237,8 @@ pub struct Server {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_indication: u64,
+    reservations: HashMap<[u8; 8], Reservation>,
+    next_token: u64,
     stats: Stats,
 }
 
@@ -236,6 +262,8 @@ impl Server {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_indication: 0,
+            reservations: HashMap::new(),
+            next_token: 0,
             stats: Stats::default(),
         }
     }
@@ -395,20 +423,23 @@ impl Server {
     }
 
     /// The relay socket for `request` is open (or could not be opened).
-    pub fn relay_bound(
-        &mut self,
-        now: Instant,
-        request: RelayRequest,
-        result: Result<(SocketAddr, SocketAddr), ()>,
-    ) {
+    pub fn relay_bound(&mut self, now: Instant, request: RelayRequest, result: Result<BoundRelay, ()>) {
         let Some(pending) = self.pending.remove(&request) else {
-            if let Ok((local, _)) = result {
-                self.events.push_back(Event::ReleaseRelay { relay: local });
+            if let Ok(bound) = result {
+                self.events.push_back(Event::ReleaseRelay { relay: bound.local });
+                if let Some((reserved, _)) = bound.reserved {
+                    self.events.push_back(Event::ReleaseRelay { relay: reserved });
+                }
             }
             return;
         };
         self.pending_by_tuple.remove(&pending.five_tuple);
         methods::finish_allocate(self, now, pending, result);
+    }
+
+    /// A TCP or TLS connection closed: its allocation goes with it (RFC 8656 section 3.1).
+    pub fn handle_stream_closed(&mut self, five_tuple: FiveTuple) {
+        self.remove_allocation(&five_tuple);
     }
 
     /// Next instant [`Server::handle_timeout`] has work.
@@ -426,7 +457,16 @@ impl Server {
         for tuple in expired {
             self.remove_allocation(&tuple);
         }
-        self.next_sweep = self.allocations.values().map(|a| a.expires).min();
+        let events = &mut self.events;
+        self.reservations.retain(|_, r| {
+            let keep = now < r.expires;
+            if !keep {
+                events.push_back(Event::ReleaseRelay { relay: r.local });
+            }
+            keep
+        });
+        let allocations = self.allocations.values().map(|a| a.expires);
+        self.next_sweep = allocations.chain(self.reservations.values().map(|r| r.expires)).min();
         self.unauthenticated.forget_before(now);
     }
 
@@ -448,6 +488,18 @@ impl Server {
             }
         }
         self.events.push_back(Event::ReleaseRelay { relay: allocation.relay });
+    }
+
+    /// An unguessable token for a reserved port: a MAC of a counter.
+    fn reservation_token(&mut self) -> [u8; 8] {
+        use hmac::{Hmac, Mac};
+        self.next_token += 1;
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&self.config.nonce_secret).expect("any key length");
+        mac.update(b"reservation");
+        mac.update(&self.next_token.to_be_bytes());
+        let mut token = [0; 8];
+        token.copy_from_slice(&mac.finalize().into_bytes()[..8]);
+        token
     }
 
     fn schedule_sweep(&mut self, at: Instant) {

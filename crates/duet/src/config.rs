@@ -6,11 +6,15 @@
 //! fields are already valid, and a wrong setting stops duet at start-up with a message
 //! that names the option.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
+use crate::turn::PortRange;
 
 /// Self-hosted 1:1 video calls: a web client, signaling and (soon) TURN in one binary.
 #[derive(Debug, Parser)]
@@ -57,6 +61,109 @@ pub struct ServeArgs {
     /// How long shutdown waits for connections to close after telling them.
     #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub turn: TurnArgs,
+}
+
+/// The embedded STUN/TURN server, or an external one.
+#[derive(Debug, Clone, Args)]
+pub struct TurnArgs {
+    /// Do not run the embedded STUN/TURN server (calls then work only where direct
+    /// connections do, unless --external-turn-url is given).
+    #[arg(long, env = "DUET_NO_TURN")]
+    pub no_turn: bool,
+
+    /// UDP and TCP address of the embedded TURN server. Default: the --listen IP, port 3478.
+    #[arg(long, env = "DUET_TURN_LISTEN")]
+    pub turn_listen: Option<SocketAddr>,
+
+    /// Port of TURN over TLS (turns:), served when HTTPS is on, with the same certificate.
+    #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
+    pub turn_tls_port: u16,
+
+    /// UDP ports for relayed media, one per allocation; open them in the firewall.
+    #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
+    pub turn_relay_ports: PortRange,
+
+    /// The public IP of this machine when it sits behind 1:1 NAT (a cloud VM): relay
+    /// addresses are announced with it.
+    #[arg(long, env = "DUET_TURN_EXTERNAL_IP")]
+    pub turn_external_ip: Option<IpAddr>,
+
+    /// Host name or address browsers should use for TURN. Default: the host the page was
+    /// loaded from.
+    #[arg(long, env = "DUET_TURN_HOST")]
+    pub turn_host: Option<String>,
+
+    /// Shared secret of the ephemeral TURN credentials. Default: random at every start.
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// A static TURN user, NAME:PASSWORD, for clients outside duet's web page (repeat,
+    /// or separate with commas in DUET_TURN_USERS).
+    #[arg(long = "turn-user", env = "DUET_TURN_USERS", value_delimiter = ',', hide_env_values = true)]
+    pub turn_users: Vec<String>,
+
+    /// The TURN realm.
+    #[arg(long, env = "DUET_TURN_REALM", default_value = "duet")]
+    pub turn_realm: String,
+
+    /// DANGEROUS: relay to loopback addresses (127.0.0.0/8, ::1). On by itself when TURN
+    /// listens on loopback only, where only this machine can use it.
+    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_LOOPBACK_PEERS")]
+    pub turn_dangerous_allow_loopback_peers: bool,
+
+    /// DANGEROUS: relay to private addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...).
+    /// Lets anyone with credentials reach your LAN; for LAN-only installs.
+    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_PRIVATE_PEERS")]
+    pub turn_dangerous_allow_private_peers: bool,
+
+    /// Use this STUN/TURN server instead of the embedded one (repeat for several URLs,
+    /// e.g. turn:turn.example.com:3478?transport=udp).
+    #[arg(long = "external-turn-url", env = "DUET_EXTERNAL_TURN_URLS", value_delimiter = ',')]
+    pub external_turn_urls: Vec<String>,
+
+    /// The external TURN server's shared secret (coturn's static-auth-secret).
+    #[arg(long, env = "DUET_EXTERNAL_TURN_SECRET", requires = "external_turn_urls", hide_env_values = true)]
+    pub external_turn_secret: Option<String>,
+
+    /// How long the TURN credentials handed to each signed-in user are valid; they are
+    /// renewed at half this.
+    #[arg(long, env = "DUET_ICE_CREDENTIAL_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub ice_credential_ttl: Duration,
+}
+
+/// Which STUN/TURN server browsers are told about.
+#[derive(Debug, Clone)]
+pub enum TurnMode {
+    /// duet's own.
+    Embedded(EmbeddedTurn),
+    /// Someone else's: URLs, and the shared secret for ephemeral credentials.
+    External { urls: Vec<String>, secret: Option<String> },
+    /// None: direct connections only.
+    Off,
+}
+
+/// Settings of the embedded TURN server.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTurn {
+    pub listen: SocketAddr,
+    pub tls_port: u16,
+    pub relay_ports: PortRange,
+    pub external_ip: Option<IpAddr>,
+    pub realm: String,
+    pub secret: Vec<u8>,
+    pub static_users: HashMap<String, String>,
+    pub dangerous_allow_loopback_peers: bool,
+    pub dangerous_allow_private_peers: bool,
+}
+
+/// What signaling hands to browsers.
+#[derive(Debug, Clone)]
+pub struct IceSettings {
+    pub host: Option<String>,
+    pub ttl: Duration,
 }
 
 /// How HTTPS is set up, if at all.
@@ -76,6 +183,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub tls: TlsSource,
     pub shutdown_grace: Duration,
+    pub turn: TurnMode,
+    pub ice: IceSettings,
 }
 
 impl ServeArgs {
@@ -95,8 +204,67 @@ impl ServeArgs {
             // the command line; say so plainly if a caller builds ServeArgs by hand.
             _ => anyhow::bail!("use either --tls-cert with --tls-key, or --tls-self-signed"),
         };
-        Ok(ServeConfig { listen: self.listen, tls, shutdown_grace: self.shutdown_grace })
+        let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
+        anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
+        let turn = self.turn.into_mode(self.listen)?;
+        Ok(ServeConfig { listen: self.listen, tls, shutdown_grace: self.shutdown_grace, turn, ice })
     }
+}
+
+impl TurnArgs {
+    fn into_mode(self, http_listen: SocketAddr) -> anyhow::Result<TurnMode> {
+        if !self.external_turn_urls.is_empty() {
+            for url in &self.external_turn_urls {
+                anyhow::ensure!(
+                    ["stun:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+                    "--external-turn-url {url}: a STUN or TURN URL starts with stun:, turn: or turns:"
+                );
+            }
+            return Ok(TurnMode::External {
+                urls: self.external_turn_urls,
+                secret: self.external_turn_secret,
+            });
+        }
+        if self.no_turn {
+            return Ok(TurnMode::Off);
+        }
+        let listen = self.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
+        let mut static_users = HashMap::new();
+        for entry in self.turn_users {
+            let (name, password) = entry
+                .split_once(':')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--turn-user {entry:?}: expected NAME:PASSWORD"))?;
+            static_users.insert(name.to_owned(), password.to_owned());
+        }
+        let secret = match self.turn_secret {
+            Some(secret) if secret.len() >= 16 => secret.into_bytes(),
+            Some(_) => anyhow::bail!("--turn-secret must be at least 16 characters"),
+            None => random_bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
+        };
+        Ok(TurnMode::Embedded(EmbeddedTurn {
+            listen,
+            tls_port: self.turn_tls_port,
+            relay_ports: self.turn_relay_ports,
+            external_ip: self.turn_external_ip,
+            realm: self.turn_realm,
+            secret,
+            static_users,
+            // A TURN server on loopback can only be used from this machine, which can
+            // reach its own loopback services anyway.
+            dangerous_allow_loopback_peers: self.turn_dangerous_allow_loopback_peers
+                || listen.ip().is_loopback(),
+            dangerous_allow_private_peers: self.turn_dangerous_allow_private_peers,
+        }))
+    }
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn default_state_dir() -> anyhow::Result<PathBuf> {
@@ -109,18 +277,19 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Parses `500ms`, `5s`, `2m`.
+/// Parses `500ms`, `5s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let value: u64 =
-        digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 500ms, 5s or 2m"))?;
+        digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 500ms, 5s, 2m or 1h"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(value)),
         "s" => Ok(Duration::from_secs(value)),
         "m" => Ok(Duration::from_secs(value * 60)),
-        _ => Err(format!("\"{text}\" needs a unit: ms, s or m")),
+        "h" => Ok(Duration::from_secs(value * 3600)),
+        _ => Err(format!("\"{text}\" needs a unit: ms, s, m or h")),
     }
 }
 

@@ -13,3 +13,5 @@ pub mod tls;
 pub mod web;
 
 pub use server::{RunOptions, run};
+pub mod ice;
+pub mod turn;

@@ -42,6 +42,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         stop.cancel();
     });
-    let options = RunOptions { tls, shutdown_grace: config.shutdown_grace, hub: Default::default() };
+    let options = RunOptions {
+        tls,
+        shutdown_grace: config.shutdown_grace,
+        hub: Default::default(),
+        turn: config.turn,
+        ice: config.ice,
+    };
     run(listener, options, shutdown).await
 }

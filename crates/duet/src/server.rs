@@ -17,17 +17,37 @@ use duet_signal::HubConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
+use crate::ice::IceServers;
 use crate::signaling::Signaling;
+use crate::turn::{DriverConfig, Turn};
 use crate::web;
 
 /// What `run` needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// HTTPS and WSS when set.
+    /// HTTPS and WSS when set (and TURN over TLS, with the same certificate).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long to wait for connections to close after shutdown begins.
     pub shutdown_grace: Duration,
     pub hub: HubConfig,
+    pub turn: TurnMode,
+    pub ice: IceSettings,
+}
+
+impl RunOptions {
+    /// Plain HTTP, no TURN: what most tests need.
+    pub fn plain() -> Self {
+        Self {
+            tls: None,
+            shutdown_grace: Duration::from_secs(2),
+            hub: HubConfig::default(),
+            turn: TurnMode::Off,
+            ice: IceSettings { host: None, ttl: Duration::from_secs(3600) },
+        }
+    }
 }
 
 /// Serves the web client and signaling on `listener` until `shutdown` is cancelled,
@@ -37,7 +57,20 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let signaling = Signaling::start(options.hub, shutdown.clone());
+    let (turn, ice) = match &options.turn {
+        TurnMode::Embedded(settings) => {
+            let turn = start_turn(settings, options.tls.clone(), shutdown.clone()).await?;
+            let ice = IceServers::embedded(
+                &options.ice,
+                turn.udp.port(),
+                turn.tls.map(|a| a.port()),
+                settings.secret.clone(),
+            );
+            (Some(turn), ice)
+        }
+        other => (None, IceServers::from_mode(&options.ice, other)),
+    };
+    let signaling = Signaling::start(options.hub, ice, shutdown.clone());
     let app = web::app(Arc::clone(&signaling));
     match options.tls {
         None => {
@@ -74,7 +107,73 @@ pub async fn run(
     if tokio::time::timeout(options.shutdown_grace, signaling.closed()).await.is_err() {
         tracing::warn!("some connections did not close within {:?}", options.shutdown_grace);
     }
+    if let Some(turn) = turn {
+        turn.closed().await;
+    }
     Ok(())
+}
+
+/// Binds and starts the embedded TURN server.
+pub async fn start_turn(
+    settings: &EmbeddedTurn,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Turn> {
+    let mut own_addresses: Vec<IpAddr> = vec![settings.listen.ip()];
+    own_addresses.extend(settings.external_ip);
+    own_addresses.retain(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    let core = duet_turn::Config {
+        realm: settings.realm.clone(),
+        software: None,
+        credentials: duet_turn::auth::Credentials {
+            shared_secret: Some(settings.secret.clone()),
+            static_users: settings.static_users.clone(),
+        },
+        nonce_secret: crate::config::random_bytes::<32>().context("read random bytes from /dev/urandom")?,
+        policy: duet_turn::policy::PeerPolicy {
+            dangerous_allow_loopback_peers: settings.dangerous_allow_loopback_peers,
+            dangerous_allow_private_peers: settings.dangerous_allow_private_peers,
+            own_addresses,
+        },
+        lifetimes: Default::default(),
+        quotas: Default::default(),
+    };
+    let relay_ip = settings.listen.ip();
+    let mut external_ip = settings.external_ip;
+    if relay_ip.is_unspecified() && external_ip.is_none() {
+        // Relays bound to 0.0.0.0 need a concrete address to announce: take this
+        // machine's first non-loopback address of the family, and say so.
+        external_ip = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.ip())
+            .find(|ip| !ip.is_loopback() && ip.is_ipv4() == relay_ip.is_ipv4());
+        match external_ip {
+            Some(ip) => tracing::warn!(
+                "TURN announces relay addresses as {ip}; behind NAT, set --turn-external-ip to the public address"
+            ),
+            None => anyhow::bail!(
+                "TURN listens on {} but this machine has no address to announce: set --turn-external-ip",
+                settings.listen
+            ),
+        }
+    }
+    let driver = DriverConfig {
+        listen: settings.listen,
+        tls: tls.map(|config| (SocketAddr::new(settings.listen.ip(), settings.tls_port), config)),
+        relay_ip,
+        external_ip,
+        relay_ports: settings.relay_ports.clone(),
+    };
+    let turn = Turn::start(core, driver, shutdown).await?;
+    tracing::info!(
+        "TURN on udp+tcp {}{}; relay ports {}-{}",
+        turn.udp,
+        turn.tls.map(|a| format!(", tls {a}")).unwrap_or_default(),
+        settings.relay_ports.0.start(),
+        settings.relay_ports.0.end()
+    );
+    Ok(turn)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

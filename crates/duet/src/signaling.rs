@@ -24,6 +24,8 @@ use std::time::Instant;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use duet_signal::{ConnId, Hub, HubConfig, Payload};
+
+use crate::ice::IceServers;
 use futures_util::SinkExt;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -51,6 +53,7 @@ pub struct Signaling {
     timer_changed: Notify,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    ice: IceServers,
 }
 
 #[derive(Debug)]
@@ -85,12 +88,13 @@ enum Ending {
 impl Signaling {
     /// Creates the state and starts the timer task. Everything it spawns stops when
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
-    pub fn start(config: HubConfig, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn start(config: HubConfig, ice: IceServers, shutdown: CancellationToken) -> Arc<Self> {
         let signaling = Arc::new(Self {
             shared: Mutex::new(Shared { hub: Hub::new(config), outboxes: HashMap::new() }),
             timer_changed: Notify::new(),
             shutdown,
             tasks: TaskTracker::new(),
+            ice,
         });
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
         signaling
@@ -110,7 +114,8 @@ impl Signaling {
 
     /// Accepts an upgrade: MDN's client asks for the `json` subprotocol and drops the
     /// connection unless it is echoed.
-    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade) -> Response {
+    /// `host` is the request's Host header: TURN is announced at the same host.
+    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade, host: Option<String>) -> Response {
         let signaling = Arc::clone(self);
         ws.protocols(["json"])
             .read_buffer_size(READ_BUFFER_BYTES)
@@ -119,7 +124,7 @@ impl Signaling {
             .on_upgrade(move |socket| {
                 let tasks = signaling.tasks.clone();
                 async move {
-                    tasks.spawn(signaling.serve_connection(socket));
+                    tasks.spawn(signaling.serve_connection(socket, host));
                 }
             })
     }
@@ -144,8 +149,11 @@ impl Signaling {
         result
     }
 
-    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket) {
+    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket, host: Option<String>) {
         let (outbox, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        // Our own messages (ICE servers) go through the outbox too, so they keep their
+        // place after what the hub queued before them.
+        let own_outbox = outbox.clone();
         let conn = {
             let mut shared = self.lock();
             let conn = shared.hub.connect();
@@ -154,10 +162,22 @@ impl Signaling {
             conn
         };
         tracing::debug!(%conn, "connected");
+        // Armed once the client has signed in: when to hand it fresh TURN credentials.
+        let mut ice_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut ice_sent = false;
         let ending = loop {
+            let ice_timer = async {
+                match ice_due.as_mut() {
+                    Some(due) => due.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break Ending::ShuttingDown,
+                () = ice_timer => {
+                    ice_due = self.send_ice_servers(&own_outbox, host.as_deref(), conn);
+                }
                 out = inbox.recv() => match out {
                     Some(payload) => {
                         if write_batch(&mut socket, payload, &mut inbox).await.is_err() {
@@ -169,8 +189,14 @@ impl Signaling {
                 frame = socket.recv() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let now = Instant::now();
-                        if let Err(rejected) = self.with_hub(|hub| hub.handle_text(now, conn, &text)) {
+                        let (result, signed_in) =
+                            self.with_hub(|hub| (hub.handle_text(now, conn, &text), hub.is_signed_in(conn)));
+                        if let Err(rejected) = result {
                             tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
+                        }
+                        if signed_in && !ice_sent {
+                            ice_sent = true;
+                            ice_due = self.send_ice_servers(&own_outbox, host.as_deref(), conn);
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -192,6 +218,20 @@ impl Signaling {
             // The peer may be gone already; nothing to do about a failed goodbye.
             let _ = socket.send(Message::Close(Some(frame))).await;
         }
+    }
+
+    /// Queues this connection's ICE servers with fresh credentials; returns when to send
+    /// the next ones, if they expire.
+    fn send_ice_servers(
+        &self,
+        outbox: &mpsc::Sender<Payload>,
+        host: Option<&str>,
+        conn: ConnId,
+    ) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+        let message = self.ice.message(host, &format!("duet-{}", conn.get()))?;
+        // A full outbox means the client is being disconnected as too slow anyway.
+        let _ = outbox.try_send(message.into());
+        self.ice.refresh_every().map(|every| Box::pin(tokio::time::sleep(every)))
     }
 
     async fn run_timer(self: Arc<Self>) {

@@ -62,7 +62,7 @@ async fn root(
     headers: HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => signaling.upgrade(ws),
+        Ok(ws) => signaling.upgrade(ws, host(&headers)),
         Err(_) => serve_file("index.html", &headers),
     }
 }
@@ -70,11 +70,16 @@ async fn root(
 async fn websocket(
     State(signaling): State<Arc<Signaling>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => signaling.upgrade(ws),
+        Ok(ws) => signaling.upgrade(ws, host(&headers)),
         Err(rejection) => rejection.into_response(),
     }
+}
+
+fn host(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned)
 }
 
 async fn asset(uri: Uri, headers: HeaderMap) -> Response {

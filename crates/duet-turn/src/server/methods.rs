@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{Event, Family, FiveTuple, Pending, RelayRequest, Server, Transmit, Transport};
 use crate::allocation::{Allocation, ChannelNumber};
-use crate::auth::{Key, NonceCheck};
+use crate::auth::{CredentialError, Key, NonceCheck};
 use crate::stun::{Class, Message, MessageBuilder, Method, attr};
 
 /// RFC 8656 section 14.7: REQUESTED-TRANSPORT for UDP.
@@ -74,7 +74,7 @@ impl Server {
                 b.add_error_code(420, "Unknown Attribute").add(attr::UNKNOWN_ATTRIBUTES, &value);
             });
         }
-        let Some(user) = self.authenticate(now, &req) else { return };
+        let Some(user) = self.authenticate(now, &req, method) else { return };
         match method {
             Method::ALLOCATE => self.allocate(now, &req, user),
             Method::REFRESH => self.refresh(now, &req, &user),
@@ -83,7 +83,7 @@ impl Server {
         }
     }
 
-    fn authenticate(&mut self, now: Instant, req: &Request<'_, '_>) -> Option<Authenticated> {
+    fn authenticate(&mut self, now: Instant, req: &Request<'_, '_>, method: Method) -> Option<Authenticated> {
         let msg = req.msg;
         if !msg.has_integrity() {
             self.unauthenticated_error(now, req, 401, "Unauthorized");
@@ -104,7 +104,19 @@ impl Server {
             self.unauthenticated_error(now, req, 438, "Stale Nonce");
             return None;
         }
-        let key = match self.config.credentials.key(username, realm, unix) {
+        let credentials = &self.config.credentials;
+        let key = match credentials.key(username, realm, unix) {
+            // Expiry limits who may *start* using the relay; an allocation made while the
+            // username was valid lives on through Refresh, CreatePermission and ChannelBind.
+            Err(CredentialError::Expired)
+                if method != Method::ALLOCATE
+                    && self.allocations.get(&req.from).is_some_and(|a| &*a.username == username) =>
+            {
+                credentials.key_ignoring_expiry(username, realm)
+            }
+            other => other,
+        };
+        let key = match key {
             Ok(key) if msg.verify_integrity(&key) => key,
             _ => {
                 self.unauthenticated_error(now, req, 401, "Unauthorized");
@@ -136,8 +148,10 @@ impl Server {
             }
             Some(_) => {}
         }
-        if msg.has(attr::RESERVATION_TOKEN) {
-            return self.fail(req, key, 508, "Insufficient Capacity");
+        let token = msg.get(attr::RESERVATION_TOKEN);
+        let even = msg.get(attr::EVEN_PORT);
+        if token.is_some() && (even.is_some() || msg.has(attr::REQUESTED_ADDRESS_FAMILY)) {
+            return self.fail(req, key, 400, "Bad Request");
         }
         let family = match msg.get(attr::REQUESTED_ADDRESS_FAMILY).map(|v| v.first().copied()) {
             None => Family::V4,
@@ -156,10 +170,33 @@ impl Server {
         if self.allocations.len() + self.pending.len() >= quotas.allocations_total {
             return self.fail(req, key, 508, "Insufficient Capacity");
         }
-        // EVEN-PORT with R=1 asks for a reservation of the next port, which duet does not
-        // offer; the even port itself is honoured either way.
-        let even_port = msg.has(attr::EVEN_PORT);
         let lifetime = self.granted_lifetime(msg);
+        if let Some(token) = token {
+            let reservation = <[u8; 8]>::try_from(token).ok().and_then(|t| self.reservations.remove(&t));
+            return match reservation {
+                Some(r) if now < r.expires => {
+                    let pending = Pending {
+                        five_tuple: req.from,
+                        transaction_id: msg.transaction_id(),
+                        username: user.username,
+                        key: user.key,
+                        lifetime,
+                        fingerprint: msg.has(attr::FINGERPRINT),
+                    };
+                    let bound =
+                        super::BoundRelay { local: r.local, advertised: r.advertised, reserved: None };
+                    finish_allocate(self, now, pending, Ok(bound));
+                }
+                Some(r) => {
+                    self.events.push_back(Event::ReleaseRelay { relay: r.local });
+                    self.fail(req, key, 508, "Insufficient Capacity")
+                }
+                None => self.fail(req, key, 508, "Insufficient Capacity"),
+            };
+        }
+        // EVEN-PORT (RFC 8656 section 14.6): an even port, and with R=1 the next one held.
+        let even_port = even.is_some();
+        let reserve_next = even.and_then(|v| v.first()).is_some_and(|b| b & 0x80 != 0);
         let request = RelayRequest(self.next_request);
         self.next_request += 1;
         self.pending.insert(
@@ -174,7 +211,7 @@ impl Server {
             },
         );
         self.pending_by_tuple.insert(req.from, request);
-        self.events.push_back(Event::BindRelay { request, family, even_port });
+        self.events.push_back(Event::BindRelay { request, family, even_port, reserve_next });
     }
 
     fn granted_lifetime(&self, msg: &Message<'_>) -> Duration {
@@ -195,11 +232,26 @@ impl Server {
         relay: SocketAddr,
         lifetime: Duration,
     ) {
+        self.allocate_success_with_token(to, msg, key, relay, lifetime, None);
+    }
+
+    fn allocate_success_with_token(
+        &mut self,
+        to: FiveTuple,
+        msg: &Message<'_>,
+        key: &Key,
+        relay: SocketAddr,
+        lifetime: Duration,
+        token: Option<[u8; 8]>,
+    ) {
         let req = Request { from: to, msg };
         self.answer_success(&req, key, |b| {
             b.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay)
                 .add_u32(attr::LIFETIME, lifetime.as_secs() as u32)
                 .add_xor_address(attr::XOR_MAPPED_ADDRESS, to.client);
+            if let Some(token) = token {
+                b.add(attr::RESERVATION_TOKEN, &token);
+            }
         });
     }
 
@@ -377,7 +429,7 @@ pub(super) fn finish_allocate(
     server: &mut Server,
     now: Instant,
     pending: Pending,
-    result: Result<(SocketAddr, SocketAddr), ()>,
+    result: Result<super::BoundRelay, ()>,
 ) {
     let Pending { five_tuple, transaction_id, username, key, lifetime, fingerprint } = pending;
     // Rebuild just enough of the request to answer it.
@@ -388,13 +440,26 @@ pub(super) fn finish_allocate(
     }
     let msg = Message::parse(&request).expect("a message we just built");
     let req = Request { from: five_tuple, msg: &msg };
-    let Ok((local, advertised)) = result else {
+    let Ok(bound) = result else {
         return server.fail(&req, Some(&key), 508, "Insufficient Capacity");
     };
+    let (local, advertised) = (bound.local, bound.advertised);
     if server.allocations.contains_key(&five_tuple) {
         server.events.push_back(Event::ReleaseRelay { relay: local });
+        if let Some((reserved, _)) = bound.reserved {
+            server.events.push_back(Event::ReleaseRelay { relay: reserved });
+        }
         return server.fail(&req, Some(&key), 437, "Allocation Mismatch");
     }
+    let token = bound.reserved.map(|(reserved_local, reserved_advertised)| {
+        let token = server.reservation_token();
+        let expires = now + super::RESERVATION_LIFETIME;
+        let reservation =
+            super::Reservation { local: reserved_local, advertised: reserved_advertised, expires };
+        server.reservations.insert(token, reservation);
+        server.schedule_sweep(expires);
+        token
+    });
     let expires = now + lifetime;
     let allocation = Allocation::new(local, advertised, username.clone(), expires, transaction_id);
     server.allocations.insert(five_tuple, allocation);
@@ -402,7 +467,7 @@ pub(super) fn finish_allocate(
     *server.allocations_per_user.entry(username).or_default() += 1;
     server.stats.allocations_created += 1;
     server.schedule_sweep(expires);
-    server.allocate_success(five_tuple, &msg, &key, advertised, lifetime);
+    server.allocate_success_with_token(five_tuple, &msg, &key, advertised, lifetime, token);
 }
 
 impl Transport {

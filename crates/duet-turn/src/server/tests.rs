@@ -95,11 +95,14 @@ impl Harness {
     fn drive(&mut self) {
         while let Some(event) = self.server.poll_event() {
             match event {
-                Event::BindRelay { request, family, .. } => {
+                Event::BindRelay { request, family, reserve_next, .. } => {
                     self.next_relay_port += 2;
                     let ip = if family == Family::V4 { "127.0.0.1" } else { "::1" };
                     let relay = SocketAddr::new(ip.parse().expect("literal"), self.next_relay_port);
-                    self.server.relay_bound(self.now, request, Ok((relay, relay)));
+                    let next = SocketAddr::new(relay.ip(), relay.port() + 1);
+                    let reserved = reserve_next.then_some((next, next));
+                    let bound = BoundRelay { local: relay, advertised: relay, reserved };
+                    self.server.relay_bound(self.now, request, Ok(bound));
                 }
                 Event::ReleaseRelay { relay } => self.released.push(relay),
             }
@@ -631,4 +634,64 @@ fn garbage_never_panics() {
         let _ = h.peer_sends(relay, PEER, &packet);
         h.replies();
     }
+}
+
+#[test]
+fn an_allocation_outlives_the_expiry_of_the_username_that_made_it() {
+    let mut h = Harness::new();
+    let mut c = h.client("203.0.113.5:40000", "ann");
+    c.username = ephemeral_username(UNIX_START + 60, "ann");
+    c.password = ephemeral_password(SECRET, &c.username);
+    h.allocate(&mut c);
+    h.advance(Duration::from_secs(120));
+    assert_eq!(h.permit(&mut c, PEER), None, "expired username, live allocation");
+    let reply = h.request(&mut c, Method::REFRESH, |_| {}).expect("answer");
+    assert!(reply.is_success());
+    let mut fresh_tuple = c.clone();
+    fresh_tuple.tuple.client = addr("203.0.113.5:40001");
+    assert_eq!(h.try_allocate(&mut fresh_tuple, |_| {}).code(), Some(401), "but no new allocation");
+}
+
+#[test]
+fn even_port_with_r_reserves_the_next_port_for_a_second_allocation() {
+    let mut h = Harness::new();
+    let mut rtp = h.client("203.0.113.5:40000", "ann");
+    let reply = h.try_allocate(&mut rtp, |b| {
+        b.add(attr::EVEN_PORT, &[0x80, 0, 0, 0]);
+    });
+    assert!(reply.is_success());
+    let relay = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
+    assert_eq!(relay.port() % 2, 0);
+    let token = reply.msg().get(attr::RESERVATION_TOKEN).expect("a reservation token").to_vec();
+    let mut rtcp = h.client("203.0.113.5:40001", "ann");
+    rtcp.nonce = rtp.nonce.clone();
+    let reply = h
+        .request(&mut rtcp, Method::ALLOCATE, |b| {
+            b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).add(attr::RESERVATION_TOKEN, &token);
+        })
+        .expect("answer");
+    assert!(reply.is_success(), "{:?}", reply.code());
+    let second = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
+    assert_eq!(second.port(), relay.port() + 1);
+    // A token works once; an unknown token gets 508.
+    let mut third = h.client("203.0.113.5:40002", "ann");
+    third.nonce = rtp.nonce.clone();
+    let reply = h
+        .request(&mut third, Method::ALLOCATE, |b| {
+            b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).add(attr::RESERVATION_TOKEN, &token);
+        })
+        .expect("answer");
+    assert_eq!(reply.code(), Some(508));
+}
+
+#[test]
+fn an_unclaimed_reservation_is_released_after_30_seconds() {
+    let mut h = Harness::new();
+    let mut c = h.client("203.0.113.5:40000", "ann");
+    let reply = h.try_allocate(&mut c, |b| {
+        b.add(attr::EVEN_PORT, &[0x80, 0, 0, 0]);
+    });
+    let relay = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.released, [SocketAddr::new(relay.ip(), relay.port() + 1)]);
 }

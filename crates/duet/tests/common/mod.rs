@@ -30,8 +30,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
-        let options =
-            RunOptions { tls: None, shutdown_grace: Duration::from_secs(2), hub: Default::default() };
+        let options = RunOptions::plain();
         let task = tokio::spawn(run(listener, options, shutdown.clone()));
         Self { addr, shutdown, task }
     }

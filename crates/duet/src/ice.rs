@@ -1,0 +1,169 @@
+//! The ICE servers each signed-in browser is given: duet's own STUN and TURN (or an
+//! external server), with ephemeral TURN credentials bound to that connection.
+//!
+//! ```text
+//!  sign-in ──► {type:"ice-servers", ttl, iceServers:[{urls:[stun:H:3478]},
+//!                {urls:[turn:H:3478?transport=udp, ...tcp, turns:H:5349?transport=tcp],
+//!                 username:"<expiry>:<user>", credential: base64(HMAC-SHA1(secret, username))}]}
+//!  every ttl/2 ──► the same with fresh credentials
+//! ```
+//!
+//! `H` is the host the browser loaded the page from (it reached duet there, so it can
+//! reach TURN there too), unless `--turn-host` says otherwise.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::config::{IceSettings, TurnMode};
+
+/// Builds `ice-servers` messages.
+#[derive(Debug, Clone)]
+pub struct IceServers {
+    kind: Kind,
+    host: Option<String>,
+    ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Embedded { port: u16, tls_port: Option<u16>, secret: Vec<u8> },
+    External { urls: Vec<String>, secret: Option<String> },
+    Off,
+}
+
+impl IceServers {
+    /// For the embedded server listening on `port` (UDP and TCP) and `tls_port`.
+    pub fn embedded(settings: &IceSettings, port: u16, tls_port: Option<u16>, secret: Vec<u8>) -> Self {
+        Self {
+            kind: Kind::Embedded { port, tls_port, secret },
+            host: settings.host.clone(),
+            ttl: settings.ttl,
+        }
+    }
+
+    /// For an external server or none, as configured.
+    pub fn from_mode(settings: &IceSettings, mode: &TurnMode) -> Self {
+        let kind = match mode {
+            TurnMode::External { urls, secret } => {
+                Kind::External { urls: urls.clone(), secret: secret.clone() }
+            }
+            TurnMode::Embedded(_) | TurnMode::Off => Kind::Off,
+        };
+        Self { kind, host: settings.host.clone(), ttl: settings.ttl }
+    }
+
+    pub fn none() -> Self {
+        Self { kind: Kind::Off, host: None, ttl: Duration::from_secs(3600) }
+    }
+
+    /// How often a connection's credentials are renewed, if it has any.
+    pub fn refresh_every(&self) -> Option<Duration> {
+        match &self.kind {
+            Kind::Embedded { .. } | Kind::External { secret: Some(_), .. } => Some(self.ttl / 2),
+            _ => None,
+        }
+    }
+
+    /// The message for one connection, or `None` when there are no servers to tell of
+    /// (clients written for MDN's sample then see nothing new). `page_host` is the Host
+    /// header the browser sent.
+    pub fn message(&self, page_host: Option<&str>, user: &str) -> Option<String> {
+        let servers = self.servers(page_host, user);
+        if servers.is_empty() {
+            return None;
+        }
+        Some(json!({"type": "ice-servers", "ttl": self.ttl.as_secs(), "iceServers": servers}).to_string())
+    }
+
+    fn servers(&self, page_host: Option<&str>, user: &str) -> Vec<Value> {
+        let credentials = |secret: &[u8]| {
+            let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let username = duet_turn::auth::ephemeral_username(unix + self.ttl.as_secs(), user);
+            let credential = duet_turn::auth::ephemeral_password(secret, &username);
+            (username, credential)
+        };
+        match &self.kind {
+            Kind::Off => vec![],
+            Kind::Embedded { port, tls_port, secret } => {
+                let host = self.host.as_deref().map(str::to_owned).or_else(|| page_host.map(host_only));
+                let Some(host) = host else { return vec![] };
+                let mut turn = vec![
+                    format!("turn:{host}:{port}?transport=udp"),
+                    format!("turn:{host}:{port}?transport=tcp"),
+                ];
+                if let Some(tls_port) = tls_port {
+                    turn.push(format!("turns:{host}:{tls_port}?transport=tcp"));
+                }
+                let (username, credential) = credentials(secret);
+                vec![
+                    json!({"urls": [format!("stun:{host}:{port}")]}),
+                    json!({"urls": turn, "username": username, "credential": credential}),
+                ]
+            }
+            Kind::External { urls, secret } => match secret {
+                Some(secret) => {
+                    let (username, credential) = credentials(secret.as_bytes());
+                    vec![json!({"urls": urls, "username": username, "credential": credential})]
+                }
+                None => vec![json!({"urls": urls})],
+            },
+        }
+    }
+}
+
+/// `example.com:8443` → `example.com`, `[::1]:8080` → `[::1]`.
+fn host_only(host_header: &str) -> String {
+    if let Some(end) = host_header.strip_prefix('[').and_then(|rest| rest.find(']')) {
+        return host_header[..end + 2].to_owned();
+    }
+    host_header.split(':').next().unwrap_or(host_header).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> IceSettings {
+        IceSettings { host: None, ttl: Duration::from_secs(600) }
+    }
+
+    #[test]
+    fn embedded_servers_use_the_pages_host_and_fresh_credentials() {
+        let ice = IceServers::embedded(&settings(), 3478, Some(5349), b"0123456789abcdef".to_vec());
+        let msg: Value =
+            serde_json::from_str(&ice.message(Some("192.168.1.5:8443"), "conn7").expect("servers"))
+                .expect("JSON");
+        assert_eq!(msg["type"], "ice-servers");
+        assert_eq!(msg["iceServers"][0]["urls"][0], "stun:192.168.1.5:3478");
+        let turn = &msg["iceServers"][1];
+        assert_eq!(turn["urls"][0], "turn:192.168.1.5:3478?transport=udp");
+        assert_eq!(turn["urls"][2], "turns:192.168.1.5:5349?transport=tcp");
+        let username = turn["username"].as_str().expect("a username");
+        assert!(username.ends_with(":conn7"));
+        assert_eq!(turn["credential"], duet_turn::auth::ephemeral_password(b"0123456789abcdef", username));
+        assert_eq!(ice.refresh_every(), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn without_a_turn_server_no_message_is_sent() {
+        assert_eq!(IceServers::none().message(Some("x"), "u"), None);
+        assert_eq!(IceServers::none().refresh_every(), None);
+    }
+
+    #[test]
+    fn ipv6_hosts_keep_their_brackets() {
+        assert_eq!(host_only("[::1]:8080"), "[::1]");
+        assert_eq!(host_only("localhost:8080"), "localhost");
+        assert_eq!(host_only("example.com"), "example.com");
+    }
+
+    #[test]
+    fn an_external_server_without_secret_gets_no_credentials() {
+        let mode = TurnMode::External { urls: vec!["stun:stun.example.com".into()], secret: None };
+        let ice = IceServers::from_mode(&settings(), &mode);
+        let msg: Value = serde_json::from_str(&ice.message(Some("x"), "u").expect("servers")).expect("JSON");
+        assert_eq!(msg["iceServers"], json!([{"urls": ["stun:stun.example.com"]}]));
+        assert_eq!(ice.refresh_every(), None);
+    }
+}

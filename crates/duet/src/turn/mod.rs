@@ -1,0 +1,277 @@
+//! The TURN driver: sockets around [`duet_turn::Server`].
+//!
+//! ```text
+//!  UDP listener task ──datagram──┐                        ┌──► relay socket ──► peer
+//!  TCP/TLS conn tasks ──frame────┼──lock──► Server ──ToPeer┘
+//!                                │           │
+//!  relay socket tasks ──datagram─┘           ├──ToClient──► listener / stream ──► client
+//!                                            ├──Transmit──► listener / stream ──► client
+//!  timer task ── handle_timeout ─────────────┘──Event────► open / close relay sockets
+//! ```
+//!
+//! The server sits behind one `std::sync::Mutex`, held for one packet at a time and never
+//! across an `.await`. Every socket task owns its receive buffer, so relaying a packet
+//! allocates nothing: the relay task reads into its buffer after [`HEADROOM`] bytes and
+//! the server writes the ChannelData header in place. Relay sockets are plain
+//! non-blocking UDP sockets, one per allocation, from the configured port range.
+
+mod relay;
+mod stream;
+mod udp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use duet_turn::{Event, FiveTuple, HEADROOM, Server, ToClient, ToPeer, Transmit, Transport};
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use relay::PortRange;
+
+/// Largest datagram read from a peer or client (RFC 8656 allows up to 65535 bytes of
+/// DATA; browsers send at most about 1200).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// How the driver is set up, besides the core's own [`duet_turn::Config`].
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// UDP and TCP listen address (the same port for both).
+    pub listen: SocketAddr,
+    /// TLS listen address, with the server certificate.
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    /// Relay sockets bind to this IP (the listen IP unless it is unspecified).
+    pub relay_ip: IpAddr,
+    /// The relay IP told to clients, when it differs (1:1 NAT).
+    pub external_ip: Option<IpAddr>,
+    pub relay_ports: PortRange,
+}
+
+/// A running TURN server: its bound addresses, and a way to wait for it to stop.
+#[derive(Debug)]
+pub struct Turn {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub tls: Option<SocketAddr>,
+    tasks: TaskTracker,
+    shared: Arc<Shared>,
+}
+
+impl Turn {
+    /// Binds the listeners and starts every task; they stop when `shutdown` is cancelled.
+    pub async fn start(
+        core: duet_turn::Config,
+        driver: DriverConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let udp_socket = UdpSocket::bind(driver.listen)
+            .await
+            .with_context(|| format!("bind TURN UDP {}", driver.listen))?;
+        let udp = udp_socket.local_addr().context("read the TURN UDP address")?;
+        // TCP on the same port as UDP, so one firewall rule covers both.
+        let tcp_listener =
+            tokio::net::TcpListener::bind(udp).await.with_context(|| format!("bind TURN TCP {udp}"))?;
+        let tcp = tcp_listener.local_addr().context("read the TURN TCP address")?;
+        let tls = match &driver.tls {
+            Some((addr, config)) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("bind TURN TLS {addr}"))?;
+                Some((listener, Arc::clone(config)))
+            }
+            None => None,
+        };
+        let tls_addr = match &tls {
+            Some((l, _)) => Some(l.local_addr().context("read the TURN TLS address")?),
+            None => None,
+        };
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                server: Server::new(core, Instant::now(), unix),
+                relays: HashMap::new(),
+                streams: HashMap::new(),
+            }),
+            udp: Arc::new(udp_socket),
+            driver,
+            timer: Notify::new(),
+            shutdown: shutdown.clone(),
+            tasks: TaskTracker::new(),
+        });
+        let tasks = shared.tasks.clone();
+        tasks.spawn(udp::serve(Arc::clone(&shared)));
+        tasks.spawn(stream::accept(Arc::clone(&shared), tcp_listener, None));
+        if let Some((listener, config)) = tls {
+            tasks.spawn(stream::accept(Arc::clone(&shared), listener, Some(config)));
+        }
+        tasks.spawn(Arc::clone(&shared).run_timer());
+        Ok(Self { udp, tcp, tls: tls_addr, tasks, shared })
+    }
+
+    /// Waits until every TURN task has stopped (after shutdown).
+    pub async fn closed(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// Live allocations, for tests and diagnostics.
+    pub fn allocation_count(&self) -> usize {
+        self.shared.lock().server.allocation_count()
+    }
+}
+
+/// State shared by every TURN task.
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// The UDP listener: clients over UDP are answered from it.
+    udp: Arc<UdpSocket>,
+    driver: DriverConfig,
+    /// Woken when the server's next timeout may have moved earlier.
+    timer: Notify,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+#[derive(Debug)]
+struct Inner {
+    server: Server,
+    relays: HashMap<SocketAddr, relay::Relay>,
+    /// Writers of TCP and TLS clients, by five-tuple.
+    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+}
+
+/// What one locked step produced, to be sent after the lock is released.
+#[derive(Debug, Default)]
+struct Outcome {
+    transmits: Vec<Transmit>,
+    events: Vec<Event>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The server's methods finish before returning; a panic elsewhere while the lock
+        // was held leaves nothing half-done worth refusing to serve over.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drains what the server queued (under the lock).
+    fn drain(inner: &mut Inner) -> Outcome {
+        let mut outcome = Outcome::default();
+        while let Some(t) = inner.server.poll_transmit() {
+            outcome.transmits.push(t);
+        }
+        while let Some(e) = inner.server.poll_event() {
+            outcome.events.push(e);
+        }
+        outcome
+    }
+
+    /// A packet from a client: forwards data to its peer at once, then handles whatever
+    /// else the server produced.
+    async fn from_client(self: &Arc<Self>, from: FiveTuple, packet: &[u8]) {
+        let (forward, outcome) = {
+            let mut inner = self.lock();
+            let forward = match inner.server.handle_client(Instant::now(), from, packet) {
+                Ok(Some(ToPeer { relay, peer, payload })) => {
+                    inner.relays.get(&relay).map(|r| (Arc::clone(&r.socket), peer, payload))
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::trace!(client = %from.client, "dropped a malformed packet: {e}");
+                    None
+                }
+            };
+            (forward, Self::drain(&mut inner))
+        };
+        if let Some((socket, peer, payload)) = forward {
+            // A full send buffer or an unreachable peer loses this packet only.
+            let _ = socket.try_send_to(&packet[payload], peer);
+        }
+        self.complete(outcome).await;
+    }
+
+    /// Sends responses and opens or closes relay sockets.
+    async fn complete(self: &Arc<Self>, mut outcome: Outcome) {
+        loop {
+            for transmit in outcome.transmits.drain(..) {
+                self.send_to_client(transmit.to, &transmit.data).await;
+            }
+            if outcome.events.is_empty() {
+                break;
+            }
+            let events = std::mem::take(&mut outcome.events);
+            outcome = relay::handle_events(self, events);
+        }
+        let wants_timer = self.lock().server.poll_timeout().is_some();
+        if wants_timer {
+            self.timer.notify_one();
+        }
+    }
+
+    async fn send_to_client(&self, to: FiveTuple, data: &[u8]) {
+        match to.transport {
+            Transport::Udp => {
+                let _ = self.udp.send_to(data, to.client).await;
+            }
+            Transport::Tcp | Transport::Tls => {
+                let writer = self.lock().streams.get(&to).cloned();
+                if let Some(writer) = writer {
+                    // A client too slow to read loses packets, not the server's memory.
+                    let _ = writer.try_send(data.to_vec());
+                }
+            }
+        }
+    }
+
+    /// Sends a framed peer packet to its client.
+    fn relay_to_client(&self, out: &ToClient, buf: &[u8]) {
+        let frame = &buf[out.frame.clone()];
+        match out.to.transport {
+            Transport::Udp => {
+                let _ = self.udp.try_send_to(frame, out.to.client);
+            }
+            Transport::Tcp | Transport::Tls => {
+                if let Some(writer) = self.lock().streams.get(&out.to) {
+                    let _ = writer.try_send(frame.to_vec());
+                }
+            }
+        }
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        loop {
+            let due = self.lock().server.poll_timeout();
+            let sleep = async {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = self.timer.notified() => {}
+                () = sleep => {
+                    let outcome = {
+                        let mut inner = self.lock();
+                        inner.server.handle_timeout(Instant::now());
+                        Self::drain(&mut inner)
+                    };
+                    self.complete(outcome).await;
+                }
+            }
+        }
+    }
+}
+
+/// A buffer for one socket task: headroom for headers written in place, room for the
+/// largest datagram and for padding.
+fn packet_buffer() -> Vec<u8> {
+    vec![0; HEADROOM + MAX_DATAGRAM + duet_turn::TAILROOM]
+}

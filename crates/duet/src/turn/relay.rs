@@ -1,0 +1,174 @@
+//! Relay sockets: one UDP socket per allocation, from the configured port range, with a
+//! task that reads what peers send and hands it to the server.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use duet_turn::{BoundRelay, Event, Family, HEADROOM, TAILROOM};
+use tokio::net::UdpSocket;
+use tokio::task::AbortHandle;
+
+use super::{Outcome, Shared, packet_buffer};
+
+/// The UDP ports relay sockets may use (`--turn-relay-ports 49152-65535`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (low, high) =
+            s.split_once('-').ok_or_else(|| format!("\"{s}\" is not a range like 49152-65535"))?;
+        let low: u16 = low.trim().parse().map_err(|_| format!("\"{low}\" is not a port"))?;
+        let high: u16 = high.trim().parse().map_err(|_| format!("\"{high}\" is not a port"))?;
+        if low == 0 || low > high {
+            return Err(format!("\"{s}\": the range must be low-high with 0 < low <= high"));
+        }
+        Ok(Self(low..=high))
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Relay {
+    pub socket: Arc<UdpSocket>,
+    task: AbortHandle,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Opens relay sockets for `BindRelay`, closes them for `ReleaseRelay`; returns what the
+/// server produced in answer.
+pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome {
+    let mut outcome = Outcome::default();
+    for event in events {
+        match event {
+            Event::BindRelay { request, family, even_port, reserve_next } => {
+                let bound = bind(shared, family, even_port || reserve_next, reserve_next);
+                let mut inner = shared.lock();
+                let result = match bound {
+                    Ok((socket, next)) => {
+                        let (local, advertised) = register(shared, &mut inner, socket);
+                        let reserved = next.map(|next| register(shared, &mut inner, next));
+                        Ok(BoundRelay { local, advertised, reserved })
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot open a TURN relay socket: {e}");
+                        Err(())
+                    }
+                };
+                inner.server.relay_bound(Instant::now(), request, result);
+                let more = Shared::drain(&mut inner);
+                outcome.transmits.extend(more.transmits);
+                outcome.events.extend(more.events);
+            }
+            Event::ReleaseRelay { relay } => {
+                shared.lock().relays.remove(&relay);
+            }
+        }
+    }
+    outcome
+}
+
+/// Starts reading a relay socket and files it under its local address; returns that
+/// address and the one announced to clients.
+fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: UdpSocket) -> (SocketAddr, SocketAddr) {
+    let local = socket.local_addr().expect("a bound socket has an address");
+    let advertised = SocketAddr::new(shared.driver.external_ip.unwrap_or(local.ip()), local.port());
+    let socket = Arc::new(socket);
+    let task = shared.tasks.spawn(read_peers(Arc::clone(shared), Arc::clone(&socket)));
+    inner.relays.insert(local, Relay { socket, task: task.abort_handle() });
+    (local, advertised)
+}
+
+/// Binds a UDP socket on a free port of the range, starting at a random one; with
+/// `reserve_next`, also the port after it.
+fn bind(
+    shared: &Shared,
+    family: Family,
+    even_port: bool,
+    reserve_next: bool,
+) -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
+    let ip = match (family, shared.driver.relay_ip) {
+        (Family::V4, ip @ IpAddr::V4(_)) => ip,
+        (Family::V6, ip @ IpAddr::V6(_)) => ip,
+        _ => return Err(std::io::Error::other("no relay address of that family")),
+    };
+    let range = &shared.driver.relay_ports.0;
+    let span = u32::from(range.end() - range.start()) + 1;
+    let start = random_u32() % span;
+    let open = |port: u16| -> Option<UdpSocket> {
+        let socket = StdUdpSocket::bind(SocketAddr::new(ip, port)).ok()?;
+        socket.set_nonblocking(true).ok()?;
+        UdpSocket::from_std(socket).ok()
+    };
+    // Try a bounded number of ports: a nearly full range fails fast instead of scanning.
+    for i in 0..span.min(64) {
+        let mut port = range.start() + ((start + i * 7) % span) as u16;
+        if even_port && port % 2 == 1 {
+            port = if port < *range.end() { port + 1 } else { port - 1 };
+        }
+        if reserve_next && port == *range.end() {
+            continue;
+        }
+        let Some(socket) = open(port) else { continue };
+        if !reserve_next {
+            return Ok((socket, None));
+        }
+        if let Some(next) = open(port + 1) {
+            return Ok((socket, Some(next)));
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port in the relay range"))
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS; good enough to spread relay ports.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    hasher.finish() as u32
+}
+
+/// Reads what peers send to one relay socket until the allocation is gone.
+async fn read_peers(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
+    let Ok(relay) = socket.local_addr() else { return };
+    let mut buf = packet_buffer();
+    let capacity = buf.len() - TAILROOM;
+    loop {
+        let (len, peer) = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            read = socket.recv_from(&mut buf[HEADROOM..capacity]) => match read {
+                Ok(read) => read,
+                // ICMP errors from earlier sends surface here on Linux; keep reading.
+                Err(_) => continue,
+            },
+        };
+        let out =
+            shared.lock().server.handle_peer(Instant::now(), relay, peer, &mut buf, HEADROOM..HEADROOM + len);
+        if let Some(out) = out {
+            shared.relay_to_client(&out, &buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_refuse_nonsense() {
+        assert_eq!("49152-65535".parse(), Ok(PortRange(49152..=65535)));
+        assert_eq!("5000 - 5000".parse(), Ok(PortRange(5000..=5000)));
+        for bad in ["", "5000", "0-10", "10-5", "a-b", "1-70000"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! TURN over TCP and TLS (`turn:...?transport=tcp`, `turns:`): a byte stream carrying
+//! STUN messages and ChannelData frames back to back (RFC 8656 section 12.5).
+//!
+//! ```text
+//!  socket ──read──► frames: STUN (20 + length) | ChannelData (4 + length, padded to 4)
+//!         ◄─write── writer task ◄── bounded channel ◄── responses and relayed packets
+//! ```
+//!
+//! A stream that sends something that is neither ends: there is no way to find the next
+//! frame boundary in a byte stream after garbage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_turn::{FiveTuple, Transport};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::Shared;
+
+/// Frames queued for one slow stream client before new ones are dropped.
+const WRITE_QUEUE: usize = 512;
+/// A TLS handshake that takes longer than this is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) async fn accept(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (stream, client) = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::debug!("TURN accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(server) = stream.local_addr() else { continue };
+        let shared2 = Arc::clone(&shared);
+        match &acceptor {
+            None => {
+                let tuple = FiveTuple { client, server, transport: Transport::Tcp };
+                shared.tasks.spawn(serve(shared2, stream, tuple));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                shared.tasks.spawn(async move {
+                    let tuple = FiveTuple { client, server, transport: Transport::Tls };
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve(shared2, tls, tuple).await,
+                        _ => tracing::debug!(%client, "TURN TLS handshake failed"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve<S>(shared: Arc<Shared>, stream: S, tuple: FiveTuple)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+    shared.lock().streams.insert(tuple, tx);
+    let write = async {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    };
+    let read = async {
+        let mut buf = vec![0u8; 4 + 65_535 + 3];
+        loop {
+            let Some(len) = read_frame(&mut reader, &mut buf).await else { break };
+            shared.from_client(tuple, &buf[..len]).await;
+        }
+    };
+    tokio::select! {
+        () = shared.shutdown.cancelled() => {}
+        () = read => {}
+        () = write => {}
+    }
+    // The stream is gone: so are its writer and (RFC 8656 section 3.1) its allocation.
+    let outcome = {
+        let mut inner = shared.lock();
+        inner.streams.remove(&tuple);
+        inner.server.handle_stream_closed(tuple);
+        Shared::drain(&mut inner)
+    };
+    shared.complete(outcome).await;
+}
+
+/// Reads one STUN message or ChannelData frame into `buf`; its length, or `None` at the
+/// end of the stream or on garbage.
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Option<usize> {
+    reader.read_exact(&mut buf[..4]).await.ok()?;
+    let declared = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    let total = match buf[0] >> 6 {
+        0 => 20 + declared,             // STUN: the header's length excludes the header
+        1 => 4 + ((declared + 3) & !3), // ChannelData: padded to 4 over streams
+        _ => return None,               // neither: the stream is out of step
+    };
+    if total > buf.len() {
+        return None;
+    }
+    reader.read_exact(&mut buf[4..total]).await.ok()?;
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_are_split_on_stun_and_padded_channel_data_boundaries() {
+        let mut stream: Vec<u8> = Vec::new();
+        stream.extend_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+        stream.extend_from_slice(&[7; 12]); // a 20-byte Binding request
+        stream.extend_from_slice(&[0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0]); // 5 bytes + 3 padding
+        stream.extend_from_slice(&[0xff, 0xff, 0, 0]); // garbage
+        let mut reader = stream.as_slice();
+        let mut buf = vec![0; 70_000];
+        assert_eq!(read_frame(&mut reader, &mut buf).await, Some(20));
+        assert_eq!(read_frame(&mut reader, &mut buf).await, Some(12));
+        assert_eq!(&buf[..9], &[0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5]);
+        assert_eq!(read_frame(&mut reader, &mut buf).await, None, "garbage ends the stream");
+    }
+
+    #[tokio::test]
+    async fn a_truncated_frame_ends_the_stream() {
+        let mut reader: &[u8] = &[0x00, 0x01, 0x00, 0x08, 0x21, 0x12];
+        assert_eq!(read_frame(&mut reader, &mut [0; 100]).await, None);
+    }
+}
