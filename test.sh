@@ -3,7 +3,8 @@
 #
 #   ./test.sh            everything: format, lints, Rust tests, browser tests
 #
-# Installs (if missing): Debian's chromium (apt), the e2e npm packages (npm ci).
+# Installs (if missing): Debian's chromium and coturn (apt: a real browser, and coturn's
+# turnutils as independent TURN clients), the e2e npm packages (npm ci).
 # Browser tests run in a fresh network namespace that holds only loopback, so nothing
 # leaves the machine and parallel runs cannot collide on ports.
 # Any missing tool or failed step stops the run with a non-zero exit.
@@ -22,6 +23,7 @@ as_root() {
 # --- what the tests need ---------------------------------------------------------------
 apt_packages=()
 command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v turnutils_uclient >/dev/null || apt_packages+=(coturn)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
 command -v ip >/dev/null || apt_packages+=(iproute2)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
@@ -30,7 +32,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium unshare ip node npm cargo; do
+for tool in chromium turnutils_uclient turnutils_peer turnutils_stunclient unshare ip node npm cargo; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 

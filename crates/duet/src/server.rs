@@ -160,7 +160,13 @@ pub async fn start_turn(
     }
     let driver = DriverConfig {
         listen: settings.listen,
-        tls: tls.map(|config| (SocketAddr::new(settings.listen.ip(), settings.tls_port), config)),
+        tls: tls.map(|https| {
+            // The HTTPS configuration offers ALPN "http/1.1" only, and rustls refuses a
+            // client whose ALPN list does not overlap; TURN clients offer "stun.turn".
+            let mut config = (*https).clone();
+            config.alpn_protocols = vec![b"stun.turn".to_vec()];
+            (SocketAddr::new(settings.listen.ip(), settings.tls_port), Arc::new(config))
+        }),
         relay_ip,
         external_ip,
         relay_ports: settings.relay_ports.clone(),

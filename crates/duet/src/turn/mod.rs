@@ -124,6 +124,11 @@ impl Turn {
     pub fn allocation_count(&self) -> usize {
         self.shared.lock().server.allocation_count()
     }
+
+    /// The server's counters (packets dropped, peers denied, ...).
+    pub fn stats(&self) -> duet_turn::Stats {
+        self.shared.lock().server.stats().clone()
+    }
 }
 
 /// State shared by every TURN task.
