@@ -100,13 +100,27 @@ export async function launchBrowser(extra = []) {
   return browser;
 }
 
-/** Records every RTCPeerConnection the page makes, so tests can read getStats(). */
-const RECORD_PEER_CONNECTIONS = () => {
+/**
+ * Records every RTCPeerConnection the page makes, so tests can read getStats(). With
+ * `turnTransport` ("udp", "tcp" or "tls"), keeps only that transport's TURN URL of the
+ * ICE servers the page passes in (which still come from duet's signaling).
+ */
+const RECORD_PEER_CONNECTIONS = (turnTransport) => {
   const Original = window.RTCPeerConnection;
   window.__pcs = [];
+  const keep = (url) =>
+    turnTransport === "tls" ? url.startsWith("turns:") : url.startsWith("turn:") && url.endsWith(`transport=${turnTransport}`);
   window.RTCPeerConnection = class extends Original {
-    constructor(...args) {
-      super(...args);
+    constructor(config = {}, ...rest) {
+      if (turnTransport && config.iceServers) {
+        config = {
+          ...config,
+          iceServers: config.iceServers
+            .map((s) => ({ ...s, urls: [].concat(s.urls).filter(keep) }))
+            .filter((s) => s.urls.length > 0),
+        };
+      }
+      super(config, ...rest);
       window.__pcs.push(this);
     }
   };
@@ -116,7 +130,7 @@ const RECORD_PEER_CONNECTIONS = () => {
  * A page in its own browser context (own storage, like another person's browser),
  * with console errors and page errors collected in page.problems.
  */
-export async function openPage(browser, url, { ignoreHTTPSErrors = false } = {}) {
+export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTransport = null } = {}) {
   const context = await browser.newContext({ ignoreHTTPSErrors });
   const page = await context.newPage();
   page.problems = [];
@@ -124,7 +138,18 @@ export async function openPage(browser, url, { ignoreHTTPSErrors = false } = {})
     if (msg.type() === "error") page.problems.push(`console: ${msg.text()}`);
   });
   page.on("pageerror", (err) => page.problems.push(`pageerror: ${err.message}`));
-  await page.addInitScript(RECORD_PEER_CONNECTIONS);
+  // Every signaling message the page receives, parsed.
+  page.received = [];
+  page.on("websocket", (ws) =>
+    ws.on("framereceived", ({ payload }) => {
+      try {
+        page.received.push(JSON.parse(payload));
+      } catch {
+        page.received.push({ unparsed: String(payload) });
+      }
+    }),
+  );
+  await page.addInitScript(RECORD_PEER_CONNECTIONS, turnTransport);
   await page.goto(url);
   return page;
 }
@@ -152,7 +177,15 @@ export async function mediaSample(page) {
     const pc = window.__pcs.at(-1);
     if (!pc || pc.connectionState === "closed") return null;
     const stats = await pc.getStats();
-    const sample = { framesDecoded: 0, videoBytes: 0, audioPackets: 0, audioEnergy: 0, localType: null, remoteType: null };
+    const sample = {
+      framesDecoded: 0,
+      videoBytes: 0,
+      audioPackets: 0,
+      audioEnergy: 0,
+      localType: null,
+      remoteType: null,
+      relayProtocol: null,
+    };
     for (const r of stats.values()) {
       if (r.type === "inbound-rtp" && r.kind === "video") {
         sample.framesDecoded = r.framesDecoded ?? 0;
@@ -165,6 +198,7 @@ export async function mediaSample(page) {
       if (r.type === "transport" && r.selectedCandidatePairId) {
         const pair = stats.get(r.selectedCandidatePairId);
         sample.localType = stats.get(pair?.localCandidateId)?.candidateType ?? null;
+        sample.relayProtocol = stats.get(pair?.localCandidateId)?.relayProtocol ?? null;
         sample.remoteType = stats.get(pair?.remoteCandidateId)?.candidateType ?? null;
       }
     }

@@ -1,0 +1,70 @@
+// Relay-only calls through duet's own TURN server, with the credentials signaling
+// handed out: once over UDP, once over TCP, once over TLS (turns:).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+
+let duet;
+let browser;
+let stateDir;
+
+before(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
+  duet = await startDuet([
+    "--tls-self-signed",
+    "--state-dir",
+    stateDir,
+    "--turn-listen",
+    "127.0.0.1:0",
+    "--turn-tls-port",
+    "0",
+  ]);
+  // The self-signed certificate is also TURN's (turns:); tell Chromium to accept it.
+  browser = await launchBrowser(["--ignore-certificate-errors"]);
+});
+
+after(async () => {
+  await browser?.close();
+  await duet?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+for (const [transport, relayProtocol] of [
+  ["udp", "udp"],
+  ["tcp", "tcp"],
+  ["tls", "tls"],
+]) {
+  test(`a relay-only call flows through duet's TURN over ${transport}`, async () => {
+    const options = { ignoreHTTPSErrors: true, turnTransport: transport };
+    const ann = await openPage(browser, duet.url, options);
+    const bo = await openPage(browser, duet.url, options);
+    for (const page of [ann, bo]) await page.check("#relay-only");
+    await signIn(ann, `ann-${transport}`);
+    await signIn(bo, `bo-${transport}`);
+    // The servers and credentials come from signaling, not from the page.
+    const iceMessage = await eventually("ICE servers from signaling", () =>
+      ann.received.find((m) => m.type === "ice-servers"),
+    );
+    const turn = iceMessage.iceServers.find((s) => s.username);
+    assert.match(turn.username, /^\d+:duet-\d+$/, "an ephemeral username");
+    assert.ok(turn.credential.length > 20, "a credential");
+    assert.ok(turn.urls.some((u) => u.startsWith("turns:")), "TURN over TLS is offered");
+
+    await userItem(ann, `bo-${transport}`).click();
+    const a = await assertMediaFlows(bo, `bo receives ann via ${transport}`, { candidateType: "relay" });
+    const b = await assertMediaFlows(ann, `ann receives bo via ${transport}`, { candidateType: "relay" });
+    assert.equal(a.relayProtocol, relayProtocol, "bo's relay transport");
+    assert.equal(b.relayProtocol, relayProtocol, "ann's relay transport");
+
+    await ann.click("#hangup-button");
+    await assertCallEnded(bo, "bo");
+    assertNoProblems(ann, bo);
+    await ann.context().close();
+    await bo.context().close();
+  });
+}
