@@ -25,6 +25,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind HTTP {}", config.listen))?;
     let local = listener.local_addr().context("read the bound address")?;
+    let shutdown = CancellationToken::new();
+    let (turn, ice) = server::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = if local.ip().is_unspecified() {
         format!("{scheme}://localhost:{}", local.port())
@@ -35,19 +37,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     println!("duet is listening on {shown}");
     tracing::info!("open {shown} in two tabs, sign in with two names, click one to call");
 
-    let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
         server::shutdown_signal().await;
         tracing::info!("shutting down");
         stop.cancel();
     });
-    let options = RunOptions {
-        tls,
-        shutdown_grace: config.shutdown_grace,
-        hub: Default::default(),
-        turn: config.turn,
-        ice: config.ice,
-    };
+    let options =
+        RunOptions { tls, shutdown_grace: config.shutdown_grace, hub: Default::default(), ice, turn };
     run(listener, options, shutdown).await
 }

@@ -26,15 +26,18 @@ use crate::turn::{DriverConfig, Turn};
 use crate::web;
 
 /// What `run` needs besides the listener.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// HTTPS and WSS when set (and TURN over TLS, with the same certificate).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long to wait for connections to close after shutdown begins.
     pub shutdown_grace: Duration,
     pub hub: HubConfig,
-    pub turn: TurnMode,
-    pub ice: IceSettings,
+    /// What signaling tells browsers about STUN/TURN.
+    pub ice: IceServers,
+    /// The embedded TURN server, already bound (see [`start_turn`]); `run` waits for it
+    /// to stop at shutdown.
+    pub turn: Option<Turn>,
 }
 
 impl RunOptions {
@@ -44,8 +47,8 @@ impl RunOptions {
             tls: None,
             shutdown_grace: Duration::from_secs(2),
             hub: HubConfig::default(),
-            turn: TurnMode::Off,
-            ice: IceSettings { host: None, ttl: Duration::from_secs(3600) },
+            ice: IceServers::none(),
+            turn: None,
         }
     }
 }
@@ -57,20 +60,8 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (turn, ice) = match &options.turn {
-        TurnMode::Embedded(settings) => {
-            let turn = start_turn(settings, options.tls.clone(), shutdown.clone()).await?;
-            let ice = IceServers::embedded(
-                &options.ice,
-                turn.udp.port(),
-                turn.tls.map(|a| a.port()),
-                settings.secret.clone(),
-            );
-            (Some(turn), ice)
-        }
-        other => (None, IceServers::from_mode(&options.ice, other)),
-    };
-    let signaling = Signaling::start(options.hub, ice, shutdown.clone());
+    let turn = options.turn;
+    let signaling = Signaling::start(options.hub, options.ice, shutdown.clone());
     let app = web::app(Arc::clone(&signaling));
     match options.tls {
         None => {
@@ -111,6 +102,26 @@ pub async fn run(
         turn.closed().await;
     }
     Ok(())
+}
+
+/// Starts the STUN/TURN side as configured: the embedded server (bound here, so a port
+/// in use stops duet before it announces itself), an external one, or none; returns the
+/// running server and what signaling should hand to browsers.
+pub async fn start_ice(
+    mode: &TurnMode,
+    settings: &IceSettings,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Option<Turn>, IceServers)> {
+    match mode {
+        TurnMode::Embedded(embedded) => {
+            let turn = start_turn(embedded, tls, shutdown).await?;
+            let tls_port = turn.tls.map(|a| a.port());
+            let ice = IceServers::embedded(settings, turn.udp.port(), tls_port, embedded.secret.clone());
+            Ok((Some(turn), ice))
+        }
+        other => Ok((None, IceServers::from_mode(settings, other))),
+    }
 }
 
 /// Binds and starts the embedded TURN server.

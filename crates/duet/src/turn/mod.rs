@@ -68,13 +68,8 @@ impl Turn {
         driver: DriverConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let udp_socket = UdpSocket::bind(driver.listen)
-            .await
-            .with_context(|| format!("bind TURN UDP {}", driver.listen))?;
+        let (udp_socket, tcp_listener) = bind_udp_and_tcp(driver.listen).await?;
         let udp = udp_socket.local_addr().context("read the TURN UDP address")?;
-        // TCP on the same port as UDP, so one firewall rule covers both.
-        let tcp_listener =
-            tokio::net::TcpListener::bind(udp).await.with_context(|| format!("bind TURN TCP {udp}"))?;
         let tcp = tcp_listener.local_addr().context("read the TURN TCP address")?;
         let tls = match &driver.tls {
             Some((addr, config)) => {
@@ -129,6 +124,23 @@ impl Turn {
     pub fn stats(&self) -> duet_turn::Stats {
         self.shared.lock().server.stats().clone()
     }
+}
+
+/// UDP and TCP on the same port, so one firewall rule covers both. With port 0 the
+/// system picks the UDP port, which may be taken for TCP: then another is tried.
+async fn bind_udp_and_tcp(listen: SocketAddr) -> anyhow::Result<(UdpSocket, tokio::net::TcpListener)> {
+    let attempts = if listen.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpSocket::bind(listen).await.with_context(|| format!("bind TURN UDP {listen}"))?;
+        let port = udp.local_addr().context("read the TURN UDP address")?.port();
+        match tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some((port, e)),
+        }
+    }
+    let (port, e) = last.expect("at least one attempt");
+    Err(e).with_context(|| format!("bind TURN TCP {}", SocketAddr::new(listen.ip(), port)))
 }
 
 /// State shared by every TURN task.

@@ -35,6 +35,30 @@ impl TestServer {
         Self { addr, shutdown, task }
     }
 
+    /// With duet's embedded TURN on an ephemeral port, and this shared secret.
+    pub async fn start_with_turn(secret: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("bound");
+        let shutdown = CancellationToken::new();
+        let mode = duet::config::TurnMode::Embedded(duet::config::EmbeddedTurn {
+            listen: "127.0.0.1:0".parse().expect("literal"),
+            tls_port: 0,
+            relay_ports: duet::turn::PortRange(40_000..=45_000),
+            external_ip: None,
+            realm: "duet".into(),
+            secret: secret.as_bytes().to_vec(),
+            static_users: Default::default(),
+            dangerous_allow_loopback_peers: true,
+            dangerous_allow_private_peers: false,
+        });
+        let settings = duet::config::IceSettings { host: None, ttl: Duration::from_secs(120) };
+        let (turn, ice) =
+            duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
+        let options = RunOptions { ice, turn, ..RunOptions::plain() };
+        let task = tokio::spawn(run(listener, options, shutdown.clone()));
+        Self { addr, shutdown, task }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }

@@ -1,0 +1,51 @@
+//! Signaling hands every signed-in user duet's STUN/TURN servers with credentials that
+//! the TURN server accepts, and nobody else gets them.
+
+mod common;
+
+use common::TestServer;
+use duet_turn::auth::ephemeral_password;
+
+const SECRET: &str = "the secret shared with TURN";
+
+#[tokio::test]
+async fn a_signed_in_user_gets_turn_urls_and_valid_ephemeral_credentials() {
+    let server = TestServer::start_with_turn(SECRET).await;
+    let mut ann = server.user("ann").await;
+    let msg = ann.expect_type("ice-servers").await;
+    let servers = msg["iceServers"].as_array().expect("a list");
+    let stun = servers[0]["urls"][0].as_str().expect("a URL");
+    assert!(stun.starts_with("stun:127.0.0.1:"), "{stun}");
+    let turn = &servers[1];
+    let urls: Vec<&str> = turn["urls"].as_array().expect("urls").iter().filter_map(|u| u.as_str()).collect();
+    assert!(
+        urls.iter().any(|u| u.ends_with("?transport=udp"))
+            && urls.iter().any(|u| u.ends_with("?transport=tcp"))
+    );
+    let username = turn["username"].as_str().expect("a username");
+    let (expiry, user) = username.split_once(':').expect("expiry:user");
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let expiry: u64 = expiry.parse().expect("a number");
+    assert!((now + 100..=now + 121).contains(&expiry), "expires with the configured ttl");
+    assert!(user.starts_with("duet-"));
+    assert_eq!(turn["credential"].as_str(), Some(ephemeral_password(SECRET.as_bytes(), username).as_str()));
+    assert_eq!(msg["ttl"], 120);
+}
+
+#[tokio::test]
+async fn nobody_gets_credentials_before_signing_in() {
+    let server = TestServer::start_with_turn(SECRET).await;
+    let mut lurker = server.client().await;
+    lurker.expect_type("id").await;
+    lurker.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn without_turn_no_ice_servers_message_is_sent() {
+    let server = TestServer::start().await;
+    let mut ann = server.user("ann").await;
+    ann.send(serde_json::json!({"type": "message", "text": "ping"})).await;
+    let next = ann.recv_not_userlist().await;
+    assert_eq!(next["type"], "message", "MDN clients see only MDN messages");
+}
