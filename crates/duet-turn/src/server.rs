@@ -169,6 +169,9 @@ pub struct Quotas {
     /// Unauthenticated answers (401, 438, 400 before authentication) per source address
     /// per second; beyond it requests are dropped unanswered (reflection defence).
     pub unauthenticated_per_second: u32,
+    /// The same, for an address that has authenticated in the last ten minutes (many
+    /// users behind one NAT).
+    pub unauthenticated_per_second_verified: u32,
 }
 
 impl Default for Quotas {
@@ -179,6 +182,7 @@ impl Default for Quotas {
             permissions_per_allocation: 64,
             channels_per_allocation: 64,
             unauthenticated_per_second: 10,
+            unauthenticated_per_second_verified: 5_000,
         }
     }
 }
@@ -247,6 +251,7 @@ impl Server {
     pub fn new(config: Config, now: Instant, unix_now: u64) -> Self {
         let nonces = Nonces::new(config.nonce_secret, config.lifetimes.nonce.as_secs());
         let rate = config.quotas.unauthenticated_per_second;
+        let verified_rate = config.quotas.unauthenticated_per_second_verified;
         Self {
             config,
             nonces,
@@ -258,7 +263,7 @@ impl Server {
             pending_by_tuple: HashMap::new(),
             next_request: 0,
             next_sweep: None,
-            unauthenticated: ratelimit::PerSource::new(rate),
+            unauthenticated: ratelimit::PerSource::new(rate, verified_rate),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_indication: 0,

@@ -123,6 +123,7 @@ impl Server {
                 return None;
             }
         };
+        self.unauthenticated.verified(req.from.client.ip(), now);
         Some(Authenticated { username: username.into(), key })
     }
 

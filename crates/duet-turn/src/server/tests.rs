@@ -528,6 +528,7 @@ fn quotas_answer_486_and_508() {
         permissions_per_allocation: 2,
         channels_per_allocation: 1,
         unauthenticated_per_second: 100,
+        unauthenticated_per_second_verified: 100,
     };
     let mut h = Harness::with(cfg);
     let mut a1 = h.client("203.0.113.5:1", "ann");
@@ -694,4 +695,16 @@ fn an_unclaimed_reservation_is_released_after_30_seconds() {
     let relay = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
     h.advance(Duration::from_secs(30));
     assert_eq!(h.released, [SocketAddr::new(relay.ip(), relay.port() + 1)]);
+}
+
+#[test]
+fn an_address_that_authenticated_may_start_many_allocations_at_once() {
+    let mut h = Harness::new();
+    let mut first = h.client("203.0.113.5:1000", "ann");
+    h.allocate(&mut first);
+    // Twenty more users behind the same NAT address, each needing a 401 first.
+    for port in 0..20 {
+        let mut c = h.client(&format!("203.0.113.5:{}", 2000 + port), &format!("user{port}"));
+        assert!(h.try_allocate(&mut c, |_| {}).is_success());
+    }
 }
