@@ -5,6 +5,7 @@
 
 mod allocation;
 pub mod auth;
+pub mod framing;
 pub mod policy;
 pub mod server;
 

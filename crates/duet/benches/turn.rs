@@ -325,7 +325,10 @@ async fn allocate(socket: &UdpSocket) -> Auth {
     let first = request(socket, Method::ALLOCATE, None, 1, transport).await;
     let first = Message::parse(&first).expect("STUN");
     assert_eq!(error_code(&first), Some(401));
-    let username = ephemeral_username(unix_now() + 3600, "bench");
+    // One user per allocation: duet's per-user quota (10) is not what is measured here.
+    static NEXT_USER: AtomicU64 = AtomicU64::new(0);
+    let user = format!("bench{}", NEXT_USER.fetch_add(1, Ordering::Relaxed));
+    let username = ephemeral_username(unix_now() + 3600, &user);
     let password = ephemeral_password(SECRET.as_bytes(), &username);
     let key = long_term_key(&username, REALM, &password);
     let nonce = first.text(attr::NONCE).expect("a nonce").to_owned();
@@ -478,6 +481,9 @@ async fn allocation_rate(server: &Server, total: usize) -> (f64, f64) {
     for _ in 0..4 {
         let addr = server.addr;
         tasks.push(tokio::spawn(async move {
+            // Sockets stay open until the end: a reused source port would meet the
+            // previous allocation's five-tuple, which coturn keeps for a while (437).
+            let mut sockets = Vec::new();
             for _ in 0..total / 4 {
                 let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
                 socket.connect(addr).await.expect("connect");
@@ -487,7 +493,9 @@ async fn allocation_rate(server: &Server, total: usize) -> (f64, f64) {
                 })
                 .await;
                 assert_eq!(Message::parse(&reply).expect("STUN").class(), Class::Success);
+                sockets.push(socket);
             }
+            sockets
         }));
     }
     for task in tasks {

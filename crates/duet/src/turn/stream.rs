@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use duet_turn::framing::{FRAME_HEADER_LEN, MAX_FRAME_LEN, frame_len};
 use duet_turn::{FiveTuple, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -80,7 +81,7 @@ where
         let _ = writer.shutdown().await;
     };
     let read = async {
-        let mut buf = vec![0u8; 4 + 65_535 + 3];
+        let mut buf = vec![0u8; MAX_FRAME_LEN];
         loop {
             let Some(len) = read_frame(&mut reader, &mut buf).await else { break };
             shared.from_client(tuple, &buf[..len]).await;
@@ -104,17 +105,13 @@ where
 /// Reads one STUN message or ChannelData frame into `buf`; its length, or `None` at the
 /// end of the stream or on garbage.
 async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Option<usize> {
-    reader.read_exact(&mut buf[..4]).await.ok()?;
-    let declared = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
-    let total = match buf[0] >> 6 {
-        0 => 20 + declared,             // STUN: the header's length excludes the header
-        1 => 4 + ((declared + 3) & !3), // ChannelData: padded to 4 over streams
-        _ => return None,               // neither: the stream is out of step
-    };
+    reader.read_exact(&mut buf[..FRAME_HEADER_LEN]).await.ok()?;
+    // Garbage means the stream is out of step: there is no next boundary to find.
+    let total = frame_len([buf[0], buf[1], buf[2], buf[3]]).ok()?;
     if total > buf.len() {
         return None;
     }
-    reader.read_exact(&mut buf[4..total]).await.ok()?;
+    reader.read_exact(&mut buf[FRAME_HEADER_LEN..total]).await.ok()?;
     Some(total)
 }
 
