@@ -36,18 +36,36 @@ for tool in chromium turnutils_uclient turnutils_peer turnutils_stunclient unsha
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 
+if ! command -v cargo-fuzz >/dev/null; then
+  step "installing cargo-fuzz (cargo install)"
+  cargo install cargo-fuzz --locked
+fi
+
 step "installing browser-test packages (npm ci)"
 (cd e2e && npm ci --no-audit --no-fund)
 
 # --- Rust ------------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 step "cargo build --release (the binary the browser tests run)"
 cargo build --release --locked -p duet
+
+# --- fuzzing ---------------------------------------------------------------------------
+# cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
+step "fuzz targets: build, then run each briefly"
+(
+  cd fuzz
+  export RUSTC_BOOTSTRAP=1
+  cargo fuzz build
+  for target in $(cargo fuzz list); do
+    cargo fuzz run "$target" -- -max_total_time="${DUET_FUZZ_SECONDS:-15}" -print_final_stats=0 2>&1 | tail -n 2
+  done
+)
 
 # --- browsers --------------------------------------------------------------------------
 step "browser tests (headless Chromium, loopback-only network namespace)"

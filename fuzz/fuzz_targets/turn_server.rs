@@ -1,13 +1,15 @@
 //! Packets from a client (STUN or ChannelData) and from a peer, in any order, into a
-//! server that already holds an allocation: nothing panics, and every response the
-//! server sends is valid STUN.
+//! server that already holds an allocation with a channel and a permission (made here
+//! with real credentials, since a fuzzer cannot forge a MAC): nothing panics, and every
+//! response the server sends is valid STUN.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
-use duet_turn::auth::Credentials;
+use duet_turn::auth::{Credentials, long_term_key};
 use duet_turn::policy::PeerPolicy;
 use duet_turn::stun::Message;
+use duet_turn::stun::{Class, MessageBuilder, Method, TransactionId, attr};
 use duet_turn::{BoundRelay, Config, Event, FiveTuple, HEADROOM, Server, TAILROOM, Transport};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let relay = "127.0.0.1:50000".parse().expect("literal");
     let peer = "127.0.0.1:9".parse().expect("literal");
+    allocate(&mut server, now, client, relay, peer);
     // Chunks: the first byte says who sends it (client or peer) and how long it is.
     let mut rest = data.get(1..).unwrap_or_default();
     let mut t = now;
@@ -47,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
         }
         while let Some(event) = server.poll_event() {
             if let Event::BindRelay { request, .. } = event {
-                server.relay_bound(t, request, Ok(BoundRelay { local: relay, advertised: relay, reserved: None }));
+                server.relay_bound(
+                    t,
+                    request,
+                    Ok(BoundRelay { local: relay, advertised: relay, reserved: None }),
+                );
             }
         }
         while let Some(transmit) = server.poll_transmit() {
@@ -56,3 +63,51 @@ fuzz_target!(|data: &[u8]| {
         server.handle_timeout(t);
     }
 });
+
+/// Allocate (after the 401 for a nonce), bind channel 0x4000 to `peer`, all authenticated.
+fn allocate(
+    server: &mut Server,
+    now: Instant,
+    client: FiveTuple,
+    relay: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+) {
+    let username = "4000000000:fuzz";
+    let password = duet_turn::auth::ephemeral_password(b"secret", username);
+    let key = long_term_key(username, "duet", &password);
+    let mut buf = Vec::new();
+    MessageBuilder::new(&mut buf, Method::ALLOCATE, Class::Request, TransactionId([1; 12]))
+        .add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let _ = server.handle_client(now, client, &buf);
+    let reply = server.poll_transmit().expect("a 401").data;
+    let nonce = Message::parse(&reply).expect("STUN").text(attr::NONCE).expect("a nonce").to_owned();
+    let signed = |method: Method, tid: u8, fill: &dyn Fn(&mut MessageBuilder<'_>)| {
+        let mut buf = Vec::new();
+        let mut b = MessageBuilder::new(&mut buf, method, Class::Request, TransactionId([tid; 12]));
+        fill(&mut b);
+        b.add(attr::USERNAME, username.as_bytes())
+            .add(attr::REALM, b"duet")
+            .add(attr::NONCE, nonce.as_bytes())
+            .add_integrity(&key);
+        buf
+    };
+    let allocate = signed(Method::ALLOCATE, 2, &|b| {
+        b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    let _ = server.handle_client(now, client, &allocate);
+    while let Some(event) = server.poll_event() {
+        if let Event::BindRelay { request, .. } = event {
+            server.relay_bound(
+                now,
+                request,
+                Ok(BoundRelay { local: relay, advertised: relay, reserved: None }),
+            );
+        }
+    }
+    let bind = signed(Method::CHANNEL_BIND, 3, &|b| {
+        b.add(attr::CHANNEL_NUMBER, &[0x40, 0, 0, 0]).add_xor_address(attr::XOR_PEER_ADDRESS, peer);
+    });
+    let _ = server.handle_client(now, client, &bind);
+    while server.poll_transmit().is_some() {}
+    assert_eq!(server.allocation_count(), 1, "the fixture allocation exists");
+}
