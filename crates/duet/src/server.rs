@@ -149,24 +149,15 @@ pub async fn start_turn(
         lifetimes: Default::default(),
         quotas: Default::default(),
     };
-    let relay_ip = settings.listen.ip();
-    let mut external_ip = settings.external_ip;
-    if relay_ip.is_unspecified() && external_ip.is_none() {
-        // Relays bound to 0.0.0.0 need a concrete address to announce: take this
-        // machine's first non-loopback address of the family, and say so.
-        external_ip = if_addrs::get_if_addrs()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| i.ip())
-            .find(|ip| !ip.is_loopback() && ip.is_ipv4() == relay_ip.is_ipv4());
-        match external_ip {
-            Some(ip) => tracing::warn!(
-                "TURN announces relay addresses as {ip}; behind NAT, set --turn-external-ip to the public address"
-            ),
-            None => anyhow::bail!(
-                "TURN listens on {} but this machine has no address to announce: set --turn-external-ip",
-                settings.listen
-            ),
+    let interfaces: Vec<IpAddr> =
+        if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
+    let relay_ips = crate::turn::relay_ips(settings.listen.ip(), settings.external_ip, &interfaces)?;
+    for relay in &relay_ips {
+        if relay.bind.is_unspecified() && settings.external_ip.is_none() {
+            tracing::warn!(
+                "TURN announces relay addresses as {}; behind NAT, set --turn-external-ip to the public address",
+                relay.announce
+            );
         }
     }
     let driver = DriverConfig {
@@ -178,8 +169,7 @@ pub async fn start_turn(
             config.alpn_protocols = vec![b"stun.turn".to_vec()];
             (SocketAddr::new(settings.listen.ip(), settings.tls_port), Arc::new(config))
         }),
-        relay_ip,
-        external_ip,
+        relay_ips,
         relay_ports: settings.relay_ports.clone(),
     };
     let turn = Turn::start(core, driver, shutdown).await?;

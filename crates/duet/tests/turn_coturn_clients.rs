@@ -42,18 +42,22 @@ fn tool(name: &str) -> Command {
     command
 }
 
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+fn free_udp_port(host: &str) -> u16 {
+    let socket = std::net::UdpSocket::bind((host, 0)).expect("bind");
     socket.local_addr().expect("bound").port()
 }
 
 async fn start(dangerous_allow_loopback_peers: bool) -> Fixture {
+    start_on("127.0.0.1", dangerous_allow_loopback_peers).await
+}
+
+async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = std::env::temp_dir().join(format!("duet-turn-tls-{}-{n}", std::process::id()));
     let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state }).expect("a certificate");
     let settings = EmbeddedTurn {
-        listen: "127.0.0.1:0".parse().expect("literal"),
+        listen: SocketAddr::new(host.parse().expect("an IP"), 0),
         tls_port: 0,
         relay_ports: PortRange(20_000..=30_000),
         external_ip: None,
@@ -65,9 +69,9 @@ async fn start(dangerous_allow_loopback_peers: bool) -> Fixture {
     };
     let shutdown = CancellationToken::new();
     let turn = start_turn(&settings, tls, shutdown.clone()).await.expect("TURN starts");
-    let peer_port = free_udp_port();
+    let peer_port = free_udp_port(host);
     let peer = tool("turnutils_peer")
-        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+        .args(["-L", host, "-p", &peer_port.to_string()])
         .spawn()
         .expect("start turnutils_peer");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -85,7 +89,8 @@ async fn uclient(server: SocketAddr, secret: &str, peer: &str, peer_port: u16, f
     let peer_port = peer_port.to_string();
     let mut args: Vec<&str> = flags.to_vec();
     args.extend(["-W", secret, "-e", peer, "-r", &peer_port, "-n", "20", "-m", "2", "-l", "160", "-z", "5"]);
-    args.extend(["-p", &port, "127.0.0.1"]);
+    let host = server.ip().to_string();
+    args.extend(["-p", &port, &host]);
     let child = tool("turnutils_uclient").args(&args).spawn().expect("start turnutils_uclient");
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
@@ -153,8 +158,8 @@ async fn loopback_and_unspecified_peers_are_refused_without_the_dangerous_option
         let run = uclient(f.turn.udp, SECRET, peer, f.peer_port, &[]).await;
         assert!(!run.success, "peer {peer} must be refused:\n{}", tail(&run.output));
         // 403 from the peer policy; for the IPv6 form uclient asks for an IPv6 relay,
-        // which a server listening on 127.0.0.1 has none of (508). The core's own tests
-        // show ::ffff:127.0.0.1 getting 403 on an IPv6 relay.
+        // which a server listening on 127.0.0.1 has none of (508); on an IPv6 relay it
+        // gets 403 (see ipv4_mapped_loopback_is_refused_on_an_ipv6_relay).
         let refused = ["403", "443", "508"].iter().any(|code| run.output.contains(code));
         assert!(refused, "peer {peer}:\n{}", tail(&run.output));
     }
@@ -174,4 +179,23 @@ async fn stunclient_learns_its_reflexive_address() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("reflexive addr: 127.0.0.1:"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_relays_every_packet_over_ipv6() {
+    let f = start_on("::1", true).await;
+    let run = uclient(f.turn.udp, SECRET, "::1", f.peer_port, &[]).await;
+    assert_all_echoed(&run, "IPv6 UDP, channels");
+    let run = uclient(f.turn.tcp, SECRET, "::1", f.peer_port, &["-t"]).await;
+    assert_all_echoed(&run, "IPv6 TCP, channels");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
+    let f = start_on("::1", false).await;
+    for peer in ["::ffff:127.0.0.1", "::1", "::"] {
+        let run = uclient(f.turn.udp, SECRET, peer, f.peer_port, &[]).await;
+        assert!(!run.success, "peer {peer} must be refused:\n{}", tail(&run.output));
+        assert!(run.output.contains("403"), "peer {peer}:\n{}", tail(&run.output));
+    }
 }

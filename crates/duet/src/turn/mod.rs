@@ -44,11 +44,56 @@ pub struct DriverConfig {
     pub listen: SocketAddr,
     /// TLS listen address, with the server certificate.
     pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
-    /// Relay sockets bind to this IP (the listen IP unless it is unspecified).
-    pub relay_ip: IpAddr,
-    /// The relay IP told to clients, when it differs (1:1 NAT).
-    pub external_ip: Option<IpAddr>,
+    /// Where relay sockets bind, per address family, and the address announced for them.
+    pub relay_ips: Vec<RelayIp>,
     pub relay_ports: PortRange,
+}
+
+/// One address family's relay sockets: the IP they bind to, and the IP clients are told
+/// (a public address behind 1:1 NAT, or a concrete one for an unspecified bind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayIp {
+    pub bind: IpAddr,
+    pub announce: IpAddr,
+}
+
+/// The relay addresses for a TURN server listening on `listen`: its own family, or both
+/// when it listens on `[::]` (dual stack). `external` is announced for its family; an
+/// unspecified bind with nothing to announce takes the first usable address of
+/// `interfaces` for that family.
+pub fn relay_ips(
+    listen: IpAddr,
+    external: Option<IpAddr>,
+    interfaces: &[IpAddr],
+) -> anyhow::Result<Vec<RelayIp>> {
+    let binds: Vec<IpAddr> = match listen {
+        IpAddr::V6(v6) if v6.is_unspecified() => vec![IpAddr::from([0u8; 4]), listen],
+        other => vec![other],
+    };
+    let mut relays = Vec::new();
+    for bind in binds {
+        let usable = |ip: &&IpAddr| {
+            let link_local = matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            ip.is_ipv4() == bind.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified() && !link_local
+        };
+        let announce = match external.filter(|e| e.is_ipv4() == bind.is_ipv4()) {
+            Some(external) => Some(external),
+            None if bind.is_unspecified() => interfaces.iter().find(usable).copied(),
+            None => Some(bind),
+        };
+        match announce {
+            Some(announce) => relays.push(RelayIp { bind, announce }),
+            // Dual stack without a usable IPv6 address: IPv4 relays only.
+            None if bind.is_ipv6() && relays.len() == 1 => {
+                tracing::info!("no global IPv6 address to announce: TURN relays IPv4 only");
+            }
+            None => anyhow::bail!(
+                "TURN listens on {listen} but this machine has no {} address to announce: set --turn-external-ip",
+                if bind.is_ipv4() { "IPv4" } else { "IPv6" }
+            ),
+        }
+    }
+    Ok(relays)
 }
 
 /// A running TURN server: its bound addresses, and a way to wait for it to stop.
@@ -284,6 +329,43 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal")
+    }
+
+    #[test]
+    fn a_specific_listen_address_relays_and_announces_itself() {
+        let relays = relay_ips(ip("192.0.2.10"), None, &[]).expect("valid");
+        assert_eq!(relays, [RelayIp { bind: ip("192.0.2.10"), announce: ip("192.0.2.10") }]);
+        let nat = relay_ips(ip("10.0.0.5"), Some(ip("203.0.113.7")), &[]).expect("valid");
+        assert_eq!(nat[0].announce, ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn dual_stack_relays_both_families_with_concrete_announced_addresses() {
+        let interfaces = [ip("127.0.0.1"), ip("::1"), ip("fe80::1"), ip("192.0.2.10"), ip("2001:db8::10")];
+        let relays = relay_ips(ip("::"), Some(ip("203.0.113.7")), &interfaces).expect("valid");
+        assert_eq!(
+            relays,
+            [
+                RelayIp { bind: ip("0.0.0.0"), announce: ip("203.0.113.7") },
+                RelayIp { bind: ip("::"), announce: ip("2001:db8::10") },
+            ]
+        );
+        let v4_only = relay_ips(ip("::"), None, &[ip("192.0.2.10"), ip("fe80::1")]).expect("valid");
+        assert_eq!(v4_only, [RelayIp { bind: ip("0.0.0.0"), announce: ip("192.0.2.10") }]);
+    }
+
+    #[test]
+    fn an_unspecified_address_with_nothing_to_announce_is_refused() {
+        assert!(relay_ips(ip("0.0.0.0"), None, &[ip("127.0.0.1")]).is_err());
     }
 }
 

@@ -1,7 +1,7 @@
 //! Relay sockets: one UDP socket per allocation, from the configured port range, with a
 //! task that reads what peers send and hands it to the server.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -81,7 +81,9 @@ pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome
 /// address and the one announced to clients.
 fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: UdpSocket) -> (SocketAddr, SocketAddr) {
     let local = socket.local_addr().expect("a bound socket has an address");
-    let advertised = SocketAddr::new(shared.driver.external_ip.unwrap_or(local.ip()), local.port());
+    let announce =
+        shared.driver.relay_ips.iter().find(|r| r.bind.is_ipv4() == local.is_ipv4()).map(|r| r.announce);
+    let advertised = SocketAddr::new(announce.unwrap_or(local.ip()), local.port());
     let socket = Arc::new(socket);
     let task = shared.tasks.spawn(read_peers(Arc::clone(shared), Arc::clone(&socket)));
     inner.relays.insert(local, Relay { socket, task: task.abort_handle() });
@@ -96,10 +98,9 @@ fn bind(
     even_port: bool,
     reserve_next: bool,
 ) -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
-    let ip = match (family, shared.driver.relay_ip) {
-        (Family::V4, ip @ IpAddr::V4(_)) => ip,
-        (Family::V6, ip @ IpAddr::V6(_)) => ip,
-        _ => return Err(std::io::Error::other("no relay address of that family")),
+    let wanted_v4 = family == Family::V4;
+    let Some(ip) = shared.driver.relay_ips.iter().map(|r| r.bind).find(|ip| ip.is_ipv4() == wanted_v4) else {
+        return Err(std::io::Error::other("no relay address of that family"));
     };
     let range = &shared.driver.relay_ports.0;
     let span = u32::from(range.end() - range.start()) + 1;
