@@ -332,6 +332,12 @@ impl Shared {
     }
 }
 
+/// A buffer for one socket task: headroom for headers written in place, room for the
+/// largest datagram and for padding.
+fn packet_buffer() -> Vec<u8> {
+    vec![0; HEADROOM + MAX_DATAGRAM + duet_turn::TAILROOM]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,10 +373,4 @@ mod tests {
     fn an_unspecified_address_with_nothing_to_announce_is_refused() {
         assert!(relay_ips(ip("0.0.0.0"), None, &[ip("127.0.0.1")]).is_err());
     }
-}
-
-/// A buffer for one socket task: headroom for headers written in place, room for the
-/// largest datagram and for padding.
-fn packet_buffer() -> Vec<u8> {
-    vec![0; HEADROOM + MAX_DATAGRAM + duet_turn::TAILROOM]
 }
