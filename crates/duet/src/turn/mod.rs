@@ -261,6 +261,11 @@ impl Shared {
 
     /// Sends responses and opens or closes relay sockets.
     async fn complete(self: &Arc<Self>, mut outcome: Outcome) {
+        // Relayed data changes no timer: the hot path stops here, without another lock
+        // or a wake-up of the timer task.
+        if outcome.transmits.is_empty() && outcome.events.is_empty() {
+            return;
+        }
         loop {
             for transmit in outcome.transmits.drain(..) {
                 self.send_to_client(transmit.to, &transmit.data).await;
