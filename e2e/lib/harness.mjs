@@ -5,6 +5,7 @@
 // address here is loopback and nothing can leave the machine.
 
 import { spawn } from "node:child_process";
+import { after, before } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -60,6 +61,23 @@ export async function startDuet(args = [], { env = {} } = {}) {
       return exited;
     },
   };
+}
+
+/**
+ * Starts duet (with `args`) and Chromium (with `browserArgs`) before a test file's
+ * tests and stops both after them; the returned object holds `duet` and `browser`.
+ */
+export function useDuetAndBrowser(args = [], browserArgs = []) {
+  const env = { duet: null, browser: null };
+  before(async () => {
+    env.duet = await startDuet(args);
+    env.browser = await launchBrowser(browserArgs);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.duet?.stop();
+  });
+  return env;
 }
 
 /** Flags from ../shared/notes/browser-e2e.md: fake media, loopback ICE, no outside traffic. */

@@ -1,26 +1,15 @@
 // Two people call each other through the real UI, over plain HTTP on localhost.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { openPage, signIn, userItem, useDuetAndBrowser } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
-let duet;
-let browser;
-
-before(async () => {
-  duet = await startDuet();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await duet?.stop();
-});
+const env = useDuetAndBrowser();
 
 test("a call connects both ways, and Hang Up ends it on both sides", async () => {
-  const ann = await openPage(browser, duet.url);
-  const bo = await openPage(browser, duet.url);
+  const ann = await openPage(env.browser, env.duet.url);
+  const bo = await openPage(env.browser, env.duet.url);
   await signIn(ann, "ann");
   await signIn(bo, "bo");
 
@@ -42,8 +31,8 @@ test("a call connects both ways, and Hang Up ends it on both sides", async () =>
 });
 
 test("closing the page mid-call ends the call for the other person", async () => {
-  const cy = await openPage(browser, duet.url);
-  const di = await openPage(browser, duet.url);
+  const cy = await openPage(env.browser, env.duet.url);
+  const di = await openPage(env.browser, env.duet.url);
   await signIn(cy, "cy");
   await signIn(di, "di");
 

@@ -1,25 +1,14 @@
 // The page works on a phone screen and from the keyboard alone.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { openPage, signIn, userItem, useDuetAndBrowser } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
-let duet;
-let browser;
-
-before(async () => {
-  duet = await startDuet();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await duet?.stop();
-});
+const env = useDuetAndBrowser();
 
 test("on a phone-sized screen nothing overflows and the call controls are visible", async () => {
-  const page = await openPage(browser, duet.url);
+  const page = await openPage(env.browser, env.duet.url);
   await page.setViewportSize({ width: 375, height: 740 });
   await signIn(page, "phone");
   const layout = await page.evaluate(() => {
@@ -41,8 +30,8 @@ test("on a phone-sized screen nothing overflows and the call controls are visibl
 });
 
 test("a call can be made and ended with the keyboard alone", async () => {
-  const ann = await openPage(browser, duet.url);
-  const bo = await openPage(browser, duet.url);
+  const ann = await openPage(env.browser, env.duet.url);
+  const bo = await openPage(env.browser, env.duet.url);
   await signIn(ann, "key-ann");
   await signIn(bo, "key-bo");
   await userItem(ann, "key-bo").focus();

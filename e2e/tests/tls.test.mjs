@@ -1,34 +1,22 @@
 // The same call over HTTPS and WSS with duet's self-signed certificate.
 
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
-let duet;
-let browser;
-let stateDir;
-
-before(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
-  duet = await startDuet(["--tls-self-signed", "--state-dir", stateDir]);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await duet?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
-});
+const stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
+const env = useDuetAndBrowser(["--tls-self-signed", "--state-dir", stateDir]);
+after(() => rmSync(stateDir, { recursive: true, force: true }));
 
 test("a call works over https and wss with --tls-self-signed", async () => {
-  assert.match(duet.url, /^https:\/\//);
+  assert.match(env.duet.url, /^https:\/\//);
   assert.ok(existsSync(join(stateDir, "self-signed-cert.pem")), "the certificate is kept for next time");
-  const ann = await openPage(browser, duet.url, { ignoreHTTPSErrors: true });
-  const bo = await openPage(browser, duet.url, { ignoreHTTPSErrors: true });
+  const ann = await openPage(env.browser, env.duet.url, { ignoreHTTPSErrors: true });
+  const bo = await openPage(env.browser, env.duet.url, { ignoreHTTPSErrors: true });
   assert.equal(await ann.evaluate(() => window.isSecureContext), true);
   await signIn(ann, "ann");
   await signIn(bo, "bo");

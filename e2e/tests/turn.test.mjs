@@ -1,38 +1,21 @@
 // Relay-only calls through duet's own TURN server, with the credentials signaling
 // handed out: once over UDP, once over TCP, once over TLS (turns:).
 
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { eventually, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
-let duet;
-let browser;
-let stateDir;
-
-before(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
-  duet = await startDuet([
-    "--tls-self-signed",
-    "--state-dir",
-    stateDir,
-    "--turn-listen",
-    "127.0.0.1:0",
-    "--turn-tls-port",
-    "0",
-  ]);
-  // The self-signed certificate is also TURN's (turns:); tell Chromium to accept it.
-  browser = await launchBrowser(["--ignore-certificate-errors"]);
-});
-
-after(async () => {
-  await browser?.close();
-  await duet?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
-});
+const stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
+// The self-signed certificate is also TURN's (turns:); Chromium is told to accept it.
+const env = useDuetAndBrowser(
+  ["--tls-self-signed", "--state-dir", stateDir, "--turn-listen", "127.0.0.1:0", "--turn-tls-port", "0"],
+  ["--ignore-certificate-errors"],
+);
+after(() => rmSync(stateDir, { recursive: true, force: true }));
 
 for (const [transport, relayProtocol] of [
   ["udp", "udp"],
@@ -41,8 +24,8 @@ for (const [transport, relayProtocol] of [
 ]) {
   test(`a relay-only call flows through duet's TURN over ${transport}`, async () => {
     const options = { ignoreHTTPSErrors: true, turnTransport: transport };
-    const ann = await openPage(browser, duet.url, options);
-    const bo = await openPage(browser, duet.url, options);
+    const ann = await openPage(env.browser, env.duet.url, options);
+    const bo = await openPage(env.browser, env.duet.url, options);
     for (const page of [ann, bo]) await page.check("#relay-only");
     await signIn(ann, `ann-${transport}`);
     await signIn(bo, `bo-${transport}`);

@@ -325,10 +325,7 @@ impl Server {
             let peer = allocation.channel(number, now)?;
             Some(ToPeer { relay: allocation.relay, peer, payload: 4..4 + len })
         })();
-        if forwarded.is_none() {
-            self.stats.client_packets_dropped += 1;
-        }
-        forwarded
+        counted(&mut self.stats.client_packets_dropped, forwarded)
     }
 
     fn send_indication(
@@ -348,10 +345,7 @@ impl Server {
             let start = data.as_ptr() as usize - packet.as_ptr() as usize;
             Some(ToPeer { relay: allocation.relay, peer, payload: start..start + data.len() })
         })();
-        if forwarded.is_none() {
-            self.stats.client_packets_dropped += 1;
-        }
-        forwarded
+        counted(&mut self.stats.client_packets_dropped, forwarded)
     }
 
     /// A datagram from `peer` arrived on the relay socket `relay`; its bytes are
@@ -365,10 +359,7 @@ impl Server {
         payload: Range<usize>,
     ) -> Option<ToClient> {
         let framed = self.frame_for_client(now, relay, peer, buf, payload);
-        if framed.is_none() {
-            self.stats.peer_packets_dropped += 1;
-        }
-        framed
+        counted(&mut self.stats.peer_packets_dropped, framed)
     }
 
     fn frame_for_client(
@@ -531,6 +522,14 @@ impl Server {
         }
         allowed
     }
+}
+
+/// Passes `relayed` through, counting it in `dropped` when there is nothing to relay.
+fn counted<T>(dropped: &mut u64, relayed: Option<T>) -> Option<T> {
+    if relayed.is_none() {
+        *dropped += 1;
+    }
+    relayed
 }
 
 /// `end` rounded up so that `end - start` is a multiple of four.

@@ -6,6 +6,7 @@
 //!                                 └─► signaling (WebSocket ⇄ duet_signal::Hub)
 //! ```
 
+pub mod clock;
 pub mod config;
 pub mod server;
 pub mod signaling;

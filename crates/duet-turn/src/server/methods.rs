@@ -171,19 +171,18 @@ impl Server {
         if self.allocations.len() + self.pending.len() >= quotas.allocations_total {
             return self.fail(req, key, 508, "Insufficient Capacity");
         }
-        let lifetime = self.granted_lifetime(msg);
+        let pending = Pending {
+            five_tuple: req.from,
+            transaction_id: msg.transaction_id(),
+            username: user.username,
+            key: user.key,
+            lifetime: self.granted_lifetime(msg),
+            fingerprint: msg.has(attr::FINGERPRINT),
+        };
         if let Some(token) = token {
             let reservation = <[u8; 8]>::try_from(token).ok().and_then(|t| self.reservations.remove(&t));
             return match reservation {
                 Some(r) if now < r.expires => {
-                    let pending = Pending {
-                        five_tuple: req.from,
-                        transaction_id: msg.transaction_id(),
-                        username: user.username,
-                        key: user.key,
-                        lifetime,
-                        fingerprint: msg.has(attr::FINGERPRINT),
-                    };
                     let bound =
                         super::BoundRelay { local: r.local, advertised: r.advertised, reserved: None };
                     finish_allocate(self, now, pending, Ok(bound));
@@ -200,17 +199,7 @@ impl Server {
         let reserve_next = even.and_then(|v| v.first()).is_some_and(|b| b & 0x80 != 0);
         let request = RelayRequest(self.next_request);
         self.next_request += 1;
-        self.pending.insert(
-            request,
-            Pending {
-                five_tuple: req.from,
-                transaction_id: msg.transaction_id(),
-                username: user.username,
-                key: user.key,
-                lifetime,
-                fingerprint: msg.has(attr::FINGERPRINT),
-            },
-        );
+        self.pending.insert(request, pending);
         self.pending_by_tuple.insert(req.from, request);
         self.events.push_back(Event::BindRelay { request, family, even_port, reserve_next });
     }

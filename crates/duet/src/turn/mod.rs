@@ -315,12 +315,7 @@ impl Shared {
     async fn run_timer(self: Arc<Self>) {
         loop {
             let due = self.lock().server.poll_timeout();
-            let sleep = async {
-                match due {
-                    Some(due) => tokio::time::sleep_until(due.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = crate::clock::sleep_until(due);
             tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 () = self.timer.notified() => {}
