@@ -24,6 +24,7 @@ as_root() {
 apt_packages=()
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v turnutils_uclient >/dev/null || apt_packages+=(coturn)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
 command -v ip >/dev/null || apt_packages+=(iproute2)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
@@ -32,7 +33,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium turnutils_uclient turnutils_peer turnutils_stunclient unshare ip node npm cargo; do
+for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip node npm cargo; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 

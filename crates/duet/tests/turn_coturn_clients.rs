@@ -199,3 +199,32 @@ async fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
         assert!(run.output.contains("403"), "peer {peer}:\n{}", tail(&run.output));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_over_tls_refuses_anything_older_than_tls_1_2() {
+    let f = start(true).await;
+    let tls = f.turn.tls.expect("TLS is on").to_string();
+    // SECLEVEL=0 lets the client offer old versions, so the refusal is the server's.
+    let handshake = |version: &'static str| {
+        let tls = tls.clone();
+        async move {
+            let out = Command::new("openssl")
+                .args(["s_client", version, "-cipher", "DEFAULT@SECLEVEL=0", "-connect", &tls])
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .expect("openssl runs");
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+        }
+    };
+    let modern = handshake("-tls1_2").await;
+    assert!(modern.contains("New, TLSv1.2, Cipher is ECDHE"), "{modern}");
+    for old in ["-tls1", "-tls1_1"] {
+        let out = handshake(old).await;
+        assert!(
+            out.contains("alert handshake failure") || out.contains("alert protocol version"),
+            "{old}:\n{out}"
+        );
+        assert!(out.contains("Cipher is (NONE)"), "{old} must not be negotiated:\n{out}");
+    }
+}
