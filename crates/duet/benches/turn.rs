@@ -200,11 +200,17 @@ impl Server {
 
     /// User plus system CPU time of the server process, in microseconds.
     fn cpu_us(&self) -> f64 {
+        let (user, system) = self.cpu_split_us();
+        user + system
+    }
+
+    /// User and system CPU time of the server process, in microseconds: where the time
+    /// goes (the server's own code, or the kernel's socket path).
+    fn cpu_split_us(&self) -> (f64, f64) {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
         let fields: Vec<&str> = stat.rsplit(')').next().expect("stat").split_whitespace().collect();
-        let ticks: f64 =
-            fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-        ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
+        let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count") * 1e6 / 100.0; // USER_HZ
+        (ticks(11), ticks(12))
     }
 }
 
@@ -364,6 +370,8 @@ struct Window {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_packet: f64,
+    /// The part of the server's CPU spent in user space (the rest is the kernel).
+    user_share: f64,
 }
 
 /// Runs the closed loop at several windows; returns the best loss-free (rate, CPU/packet).
@@ -378,7 +386,7 @@ async fn relay_load(server: &Server, peer: SocketAddr, size: usize, seconds: f64
         let w = run_window(server, &clients, size, window, seconds).await;
         println!(
             "{:>10} {size:>5} B window {:>3}: {:>8.0} round trips/s  loss {:>6.3}%  p50 {:>6.0} us  p99 {:>6.0} us  \
-             server CPU {:>5.2} us/relayed packet",
+             server CPU {:>5.2} us/relayed packet ({:>3.0}% user)",
             server.kind.label(),
             window * CLIENTS,
             w.round_trips_per_s,
@@ -386,6 +394,7 @@ async fn relay_load(server: &Server, peer: SocketAddr, size: usize, seconds: f64
             w.p50_us,
             w.p99_us,
             w.cpu_us_per_packet,
+            w.user_share * 100.0,
         );
         if w.loss < 0.001 && w.round_trips_per_s > best.0 {
             best = (w.round_trips_per_s, w.cpu_us_per_packet);
@@ -405,7 +414,7 @@ async fn run_window(
     let deadline = epoch + Duration::from_secs_f64(seconds);
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
-    let cpu_before = server.cpu_us();
+    let (user_before, system_before) = server.cpu_split_us();
     let mut tasks = Vec::new();
     for client in clients {
         let client = Arc::clone(client);
@@ -458,7 +467,9 @@ async fn run_window(
     for task in tasks {
         latencies.extend(task.await.expect("client task"));
     }
-    let cpu = server.cpu_us() - cpu_before;
+    let (user_after, system_after) = server.cpu_split_us();
+    let (user, system) = (user_after - user_before, system_after - system_before);
+    let cpu = user + system;
     latencies.sort_unstable();
     let pct = |p: f64| latencies.get((latencies.len() as f64 * p) as usize).copied().unwrap_or(0) as f64;
     let (sent, received) = (sent.load(Ordering::Relaxed) as f64, received.load(Ordering::Relaxed) as f64);
@@ -469,6 +480,7 @@ async fn run_window(
         p99_us: pct(0.99),
         // Every round trip is two relayed packets: client to peer, and peer to client.
         cpu_us_per_packet: cpu / (2.0 * received.max(1.0)),
+        user_share: user / cpu.max(1.0),
     }
 }
 
