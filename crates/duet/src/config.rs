@@ -149,6 +149,10 @@ pub enum TurnMode {
 #[derive(Debug, Clone)]
 pub struct EmbeddedTurn {
     pub listen: SocketAddr,
+    /// Whether the operator chose `listen` (`--turn-listen`). A default address that is
+    /// taken (another TURN server on 3478) only turns duet's TURN off, with a warning;
+    /// a chosen one that is taken stops duet.
+    pub listen_chosen: bool,
     pub tls_port: u16,
     pub relay_ports: PortRange,
     pub external_ip: Option<IpAddr>,
@@ -244,6 +248,7 @@ impl TurnArgs {
         };
         Ok(TurnMode::Embedded(EmbeddedTurn {
             listen,
+            listen_chosen: self.turn_listen.is_some(),
             tls_port: self.turn_tls_port,
             relay_ports: self.turn_relay_ports,
             external_ip: self.turn_external_ip,

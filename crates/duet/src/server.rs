@@ -115,7 +115,17 @@ pub async fn start_ice(
 ) -> anyhow::Result<(Option<Turn>, IceServers)> {
     match mode {
         TurnMode::Embedded(embedded) => {
-            let turn = start_turn(embedded, tls, shutdown).await?;
+            let turn = match start_turn(embedded, tls, shutdown).await {
+                Ok(turn) => turn,
+                Err(e) if !embedded.listen_chosen => {
+                    tracing::warn!(
+                        "{e:#}. duet runs without its TURN server: calls work where direct \
+                         connections do; choose another address with --turn-listen"
+                    );
+                    return Ok((None, IceServers::none()));
+                }
+                Err(e) => return Err(e),
+            };
             let tls_port = turn.tls.map(|a| a.port());
             let ice = IceServers::embedded(settings, turn.udp.port(), tls_port, embedded.secret.clone());
             Ok((Some(turn), ice))

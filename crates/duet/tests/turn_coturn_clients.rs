@@ -58,6 +58,7 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state }).expect("a certificate");
     let settings = EmbeddedTurn {
         listen: SocketAddr::new(host.parse().expect("an IP"), 0),
+        listen_chosen: true,
         tls_port: 0,
         relay_ports: PortRange(20_000..=30_000),
         external_ip: None,

@@ -42,6 +42,7 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let mode = duet::config::TurnMode::Embedded(duet::config::EmbeddedTurn {
             listen: "127.0.0.1:0".parse().expect("literal"),
+            listen_chosen: true,
             tls_port: 0,
             relay_ports: duet::turn::PortRange(40_000..=45_000),
             external_ip: None,
