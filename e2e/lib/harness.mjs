@@ -19,6 +19,7 @@ export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export async function startDuet(args = [], { env = {} } = {}) {
   // Tests run side by side: every port is the system's choice unless a test says otherwise.
   const defaults = args.includes("--turn-listen") ? [] : ["--turn-listen", "127.0.0.1:0", "--turn-tls-port", "0"];
+  defaults.push("--metrics-listen", "127.0.0.1:0");
   const proc = spawn(DUET_BIN, ["serve", "--listen", "127.0.0.1:0", ...defaults, ...args], {
     env: { ...process.env, DUET_LOG: process.env.DUET_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -62,9 +62,30 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Address of the Prometheus endpoint (GET /metrics). Default: 127.0.0.1:9464,
+    /// loopback only, so a public server's figures stay private.
+    #[arg(long, env = "DUET_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// No metrics endpoint.
+    #[arg(long, env = "DUET_NO_METRICS", conflicts_with = "metrics_listen")]
+    pub no_metrics: bool,
+
     #[command(flatten)]
     pub turn: TurnArgs,
 }
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen {
+    pub addr: SocketAddr,
+    /// Chosen with --metrics-listen (a taken port then stops duet) or the default (a
+    /// taken port then only turns metrics off).
+    pub chosen: bool,
+}
+
+/// OpenTelemetry's Prometheus exporter port: free of clashes with Prometheus itself (9090).
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// The embedded STUN/TURN server, or an external one.
 #[derive(Debug, Clone, Args)]
@@ -189,6 +210,7 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     pub turn: TurnMode,
     pub ice: IceSettings,
+    pub metrics: Option<MetricsListen>,
 }
 
 impl ServeArgs {
@@ -211,7 +233,15 @@ impl ServeArgs {
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
         let turn = self.turn.into_mode(self.listen)?;
-        Ok(ServeConfig { listen: self.listen, tls, shutdown_grace: self.shutdown_grace, turn, ice })
+        let metrics = match (self.no_metrics, self.metrics_listen) {
+            (true, _) => None,
+            (false, Some(addr)) => Some(MetricsListen { addr, chosen: true }),
+            (false, None) => Some(MetricsListen {
+                addr: DEFAULT_METRICS_LISTEN.parse().expect("a literal address"),
+                chosen: false,
+            }),
+        };
+        Ok(ServeConfig { listen: self.listen, tls, shutdown_grace: self.shutdown_grace, turn, ice, metrics })
     }
 }
 
@@ -313,6 +343,16 @@ mod tests {
         let config = cli.serve.into_config().expect("valid");
         assert_eq!(config.listen, "127.0.0.1:8080".parse().expect("literal"));
         assert_eq!(config.tls, TlsSource::None);
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_told_otherwise() {
+        let config = parse(&[]).expect("valid").serve.into_config().expect("valid");
+        let metrics = config.metrics.expect("on by default");
+        assert!(metrics.addr.ip().is_loopback() && !metrics.chosen);
+        let off = parse(&["--no-metrics"]).expect("valid").serve.into_config().expect("valid");
+        assert_eq!(off.metrics, None);
+        assert!(parse(&["--no-metrics", "--metrics-listen", "0.0.0.0:9464"]).is_err());
     }
 
     #[test]

@@ -15,4 +15,5 @@ pub mod web;
 
 pub use server::{RunOptions, run};
 pub mod ice;
+pub mod metrics;
 pub mod turn;

@@ -27,6 +27,25 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let local = listener.local_addr().context("read the bound address")?;
     let shutdown = CancellationToken::new();
     let (turn, ice) = server::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
+    let metrics = match config.metrics {
+        None => None,
+        Some(m) => match tokio::net::TcpListener::bind(m.addr).await {
+            Ok(listener) => {
+                if !m.addr.ip().is_loopback() {
+                    tracing::warn!("metrics are served to the network on http://{}/metrics", m.addr);
+                }
+                Some(listener)
+            }
+            Err(e) if !m.chosen => {
+                tracing::warn!(
+                    "no metrics endpoint: cannot bind {} ({e}); choose one with --metrics-listen",
+                    m.addr
+                );
+                None
+            }
+            Err(e) => return Err(e).with_context(|| format!("bind metrics {}", m.addr)),
+        },
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = if local.ip().is_unspecified() {
         format!("{scheme}://localhost:{}", local.port())
@@ -43,7 +62,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         stop.cancel();
     });
-    let options =
-        RunOptions { tls, shutdown_grace: config.shutdown_grace, hub: Default::default(), ice, turn };
+    let options = RunOptions {
+        tls,
+        shutdown_grace: config.shutdown_grace,
+        hub: Default::default(),
+        ice,
+        turn,
+        metrics,
+    };
     run(listener, options, shutdown).await
 }

@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// The embedded TURN server, already bound (see [`start_turn`]); `run` waits for it
     /// to stop at shutdown.
     pub turn: Option<Turn>,
+    /// Where to serve `/metrics`, already bound.
+    pub metrics: Option<TcpListener>,
 }
 
 impl RunOptions {
@@ -49,6 +51,7 @@ impl RunOptions {
             hub: HubConfig::default(),
             ice: IceServers::none(),
             turn: None,
+            metrics: None,
         }
     }
 }
@@ -62,6 +65,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let turn = options.turn;
     let signaling = Signaling::start(options.hub, options.ice, shutdown.clone());
+    if let Some(listener) = options.metrics {
+        let monitor = turn.as_ref().map(Turn::monitor);
+        let metrics = Arc::new(crate::metrics::Metrics::new(Arc::clone(&signaling), monitor));
+        tokio::spawn(crate::metrics::serve(listener, metrics, shutdown.clone()));
+    }
     let app = web::app(Arc::clone(&signaling));
     match options.tls {
         None => {

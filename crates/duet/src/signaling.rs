@@ -54,6 +54,16 @@ pub struct Signaling {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     ice: IceServers,
+    /// Messages refused with an `error` reply, for metrics.
+    rejected: std::sync::atomic::AtomicU64,
+}
+
+/// Figures for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalingCounts {
+    pub connections: usize,
+    pub users: usize,
+    pub rejected: u64,
 }
 
 #[derive(Debug)]
@@ -95,6 +105,7 @@ impl Signaling {
             shutdown,
             tasks: TaskTracker::new(),
             ice,
+            rejected: std::sync::atomic::AtomicU64::new(0),
         });
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
         signaling
@@ -105,6 +116,16 @@ impl Signaling {
     pub async fn closed(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Open connections, signed-in users, refused messages.
+    pub fn counts(&self) -> SignalingCounts {
+        let shared = self.lock();
+        SignalingCounts {
+            connections: shared.hub.connection_count(),
+            users: shared.hub.users().count(),
+            rejected: self.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Signed-in names, for tests and diagnostics.
@@ -192,6 +213,7 @@ impl Signaling {
                         let (result, signed_in) =
                             self.with_hub(|hub| (hub.handle_text(now, conn, &text), hub.is_signed_in(conn)));
                         if let Err(rejected) = result {
+                            self.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
                         }
                         if signed_in && !ice_sent {
@@ -201,6 +223,7 @@ impl Signaling {
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let _ = self.with_hub(|hub| hub.handle_binary(conn));
+                        self.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
                     Some(Ok(Message::Close(_))) | None => break Ending::ClientLeft,

@@ -165,6 +165,11 @@ impl Turn {
         self.shared.lock().server.allocation_count()
     }
 
+    /// A handle for reading figures while the server runs.
+    pub fn monitor(&self) -> TurnMonitor {
+        TurnMonitor { shared: Arc::clone(&self.shared) }
+    }
+
     /// The server's counters (packets dropped, peers denied, ...).
     pub fn stats(&self) -> duet_turn::Stats {
         self.shared.lock().server.stats().clone()
@@ -186,6 +191,20 @@ async fn bind_udp_and_tcp(listen: SocketAddr) -> anyhow::Result<(UdpSocket, toki
     }
     let (port, e) = last.expect("at least one attempt");
     Err(e).with_context(|| format!("bind TURN TCP {}", SocketAddr::new(listen.ip(), port)))
+}
+
+/// A cheap handle for reading the TURN server's figures (metrics).
+#[derive(Debug, Clone)]
+pub struct TurnMonitor {
+    shared: Arc<Shared>,
+}
+
+impl TurnMonitor {
+    /// Live allocations and the server's counters.
+    pub fn snapshot(&self) -> (usize, duet_turn::Stats) {
+        let inner = self.shared.lock();
+        (inner.server.allocation_count(), inner.server.stats().clone())
+    }
 }
 
 /// State shared by every TURN task.

@@ -21,6 +21,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when the test asked for it.
+    pub metrics: Option<SocketAddr>,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
@@ -32,7 +34,7 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let options = RunOptions::plain();
         let task = tokio::spawn(run(listener, options, shutdown.clone()));
-        Self { addr, shutdown, task }
+        Self { addr, metrics: None, shutdown, task }
     }
 
     /// With duet's embedded TURN on an ephemeral port, and this shared secret.
@@ -55,9 +57,11 @@ impl TestServer {
         let settings = duet::config::IceSettings { host: None, ttl: Duration::from_secs(120) };
         let (turn, ice) =
             duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
-        let options = RunOptions { ice, turn, ..RunOptions::plain() };
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+        let metrics_addr = metrics.local_addr().expect("bound");
+        let options = RunOptions { ice, turn, metrics: Some(metrics), ..RunOptions::plain() };
         let task = tokio::spawn(run(listener, options, shutdown.clone()));
-        Self { addr, shutdown, task }
+        Self { addr, metrics: Some(metrics_addr), shutdown, task }
     }
 
     pub fn url(&self, path: &str) -> String {

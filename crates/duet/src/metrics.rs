@@ -1,0 +1,79 @@
+//! `/metrics` for Prometheus, on a listener of its own: loopback by default, so the
+//! numbers of a public server are not public.
+//!
+//! ```text
+//!  scrape ──► read counts from signaling and TURN ──► gauges/counters (a local recorder)
+//!         ◄── Prometheus text ◄── PrometheusHandle::render
+//! ```
+//!
+//! Nothing is recorded on the hot paths: every figure is read from the state that exists
+//! anyway (the hub, the TURN server's counters) at scrape time.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics::{counter, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::signaling::Signaling;
+use crate::turn::TurnMonitor;
+
+/// What a scrape reads.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    signaling: Arc<Signaling>,
+    turn: Option<TurnMonitor>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new(signaling: Arc<Signaling>, turn: Option<TurnMonitor>) -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        Self { recorder, handle, signaling, turn }
+    }
+
+    /// The current figures in Prometheus's text format.
+    pub fn render(&self) -> String {
+        metrics::with_local_recorder(&self.recorder, || {
+            let signaling = self.signaling.counts();
+            gauge!("duet_signaling_connections").set(signaling.connections as f64);
+            gauge!("duet_signaling_users").set(signaling.users as f64);
+            counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
+            if let Some(turn) = &self.turn {
+                let (allocations, stats) = turn.snapshot();
+                gauge!("duet_turn_allocations").set(allocations as f64);
+                counter!("duet_turn_allocations_created_total").absolute(stats.allocations_created);
+                counter!("duet_turn_client_packets_dropped_total").absolute(stats.client_packets_dropped);
+                counter!("duet_turn_peer_packets_dropped_total").absolute(stats.peer_packets_dropped);
+                counter!("duet_turn_unauthenticated_dropped_total").absolute(stats.unauthenticated_dropped);
+                counter!("duet_turn_peer_denied_total").absolute(stats.peer_denied);
+            }
+        });
+        self.handle.render()
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let app = Router::new().route("/metrics", get(scrape)).with_state(metrics);
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::warn!("metrics endpoint stopped: {e}");
+    }
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+}

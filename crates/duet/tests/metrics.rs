@@ -1,0 +1,35 @@
+//! An operator's view: `/metrics` in Prometheus's format, with signaling and TURN figures.
+
+mod common;
+
+use common::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+fn value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_users_connections_refusals_and_turn_allocations() {
+    let server = TestServer::start_with_turn("a secret for the metrics test").await;
+    let metrics = server.metrics.expect("metrics are on");
+    let mut ann = server.user("ann").await;
+    let _lurker = server.client().await;
+    ann.send_text("not json").await;
+    ann.expect_type("error").await;
+    let text = scrape(metrics).await;
+    assert_eq!(value(&text, "duet_signaling_users"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "duet_signaling_connections"), Some(2.0), "{text}");
+    assert_eq!(value(&text, "duet_signaling_rejected_messages_total"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "duet_turn_allocations"), Some(0.0), "{text}");
+    assert!(text.contains("# TYPE duet_turn_peer_denied_total counter"), "{text}");
+}
