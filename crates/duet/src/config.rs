@@ -71,6 +71,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_NO_METRICS", conflicts_with = "metrics_listen")]
     pub no_metrics: bool,
 
+    /// How often each WebSocket is pinged, so proxies with an idle timeout (often 60 s)
+    /// do not cut it.
+    #[arg(long, env = "DUET_KEEPALIVE", default_value = "25s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+
     #[command(flatten)]
     pub turn: TurnArgs,
 }
@@ -211,6 +216,7 @@ pub struct ServeConfig {
     pub turn: TurnMode,
     pub ice: IceSettings,
     pub metrics: Option<MetricsListen>,
+    pub keepalive: Duration,
 }
 
 impl ServeArgs {
@@ -241,7 +247,16 @@ impl ServeArgs {
                 chosen: false,
             }),
         };
-        Ok(ServeConfig { listen: self.listen, tls, shutdown_grace: self.shutdown_grace, turn, ice, metrics })
+        anyhow::ensure!(self.keepalive >= Duration::from_secs(1), "--keepalive must be at least 1s");
+        Ok(ServeConfig {
+            listen: self.listen,
+            tls,
+            shutdown_grace: self.shutdown_grace,
+            turn,
+            ice,
+            metrics,
+            keepalive: self.keepalive,
+        })
     }
 }
 

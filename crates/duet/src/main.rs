@@ -69,6 +69,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ice,
         turn,
         metrics,
+        keepalive: config.keepalive,
     };
     run(listener, options, shutdown).await
 }

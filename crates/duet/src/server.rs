@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub turn: Option<Turn>,
     /// Where to serve `/metrics`, already bound.
     pub metrics: Option<TcpListener>,
+    /// How often every WebSocket is pinged (proxies cut idle ones).
+    pub keepalive: Duration,
 }
 
 impl RunOptions {
@@ -52,6 +54,7 @@ impl RunOptions {
             ice: IceServers::none(),
             turn: None,
             metrics: None,
+            keepalive: Duration::from_secs(25),
         }
     }
 }
@@ -64,7 +67,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
-    let signaling = Signaling::start(options.hub, options.ice, shutdown.clone());
+    let signaling = Signaling::start(options.hub, options.ice, options.keepalive, shutdown.clone());
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::metrics::Metrics::new(Arc::clone(&signaling), monitor));

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
@@ -98,7 +98,12 @@ enum Ending {
 impl Signaling {
     /// Creates the state and starts the timer task. Everything it spawns stops when
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
-    pub fn start(config: HubConfig, ice: IceServers, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn start(
+        config: HubConfig,
+        ice: IceServers,
+        keepalive: Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let signaling = Arc::new(Self {
             shared: Mutex::new(Shared { hub: Hub::new(config), outboxes: HashMap::new() }),
             timer_changed: Notify::new(),
@@ -108,6 +113,7 @@ impl Signaling {
             rejected: std::sync::atomic::AtomicU64::new(0),
         });
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
+        signaling.tasks.spawn(Arc::clone(&signaling).run_keepalive(keepalive));
         signaling
     }
 
@@ -257,6 +263,26 @@ impl Signaling {
         self.ice.refresh_every().map(|every| Box::pin(tokio::time::sleep(every)))
     }
 
+    /// Every `every`, queues a ping for every connection, so that proxies with an idle
+    /// timeout (often 60 s) keep the sockets open. One task for all connections: an idle
+    /// connection carries no timer of its own.
+    async fn run_keepalive(self: Arc<Self>, every: Duration) {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ping: Payload = Payload::from(KEEPALIVE);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                _ = interval.tick() => {
+                    for outbox in self.lock().outboxes.values() {
+                        // A full outbox belongs to a client being dropped as too slow.
+                        let _ = outbox.try_send(ping.clone());
+                    }
+                }
+            }
+        }
+    }
+
     async fn run_timer(self: Arc<Self>) {
         loop {
             let due = self.lock().hub.poll_timeout();
@@ -287,7 +313,14 @@ async fn write_batch(
     socket.flush().await
 }
 
+/// The outbox entry that stands for a WebSocket ping: the hub only ever sends JSON, so an
+/// empty payload cannot be confused with a message.
+const KEEPALIVE: &str = "";
+
 fn text(payload: Payload) -> Message {
+    if &*payload == KEEPALIVE {
+        return Message::Ping(Default::default());
+    }
     Message::Text(Utf8Bytes::from(&*payload))
 }
 

@@ -60,3 +60,24 @@ async fn shutdown_tells_every_client_and_returns() {
         tokio::time::timeout(Duration::from_secs(5), server.task).await.expect("run returns promptly");
     result.expect("no panic").expect("no error");
 }
+
+#[tokio::test]
+async fn idle_connections_are_pinged_so_proxies_keep_them_open() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let options = duet::RunOptions { keepalive: Duration::from_millis(100), ..duet::RunOptions::plain() };
+    let server = TestServer::start_with(options).await;
+    let mut idle = server.client().await;
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while pings < 2 {
+        let frame = tokio::time::timeout_at(deadline, idle.ws.next()).await.expect("pings within 2 s");
+        if let Some(Ok(Message::Ping(_))) = frame {
+            pings += 1;
+        }
+    }
+    // The pings are invisible to the protocol: the next message is still JSON.
+    let mut ann = server.user("ann").await;
+    ann.send(serde_json::json!({"type": "message", "text": "hi"})).await;
+    assert_eq!(ann.recv_not_userlist().await["text"], "hi");
+}

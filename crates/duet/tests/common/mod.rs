@@ -29,10 +29,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(RunOptions::plain()).await
+    }
+
+    pub async fn start_with(options: RunOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
-        let options = RunOptions::plain();
         let task = tokio::spawn(run(listener, options, shutdown.clone()));
         Self { addr, metrics: None, shutdown, task }
     }
