@@ -68,6 +68,9 @@ const handlers = {
   async "new-ice-candidate"(msg) {
     if (app.call?.peer === msg.name) await app.call.addCandidate(msg.candidate);
   },
+  "media-state"(msg) {
+    if (app.call?.peer === msg.name) ui.showRemoteMediaState(msg);
+  },
   "hang-up"(msg) {
     if (app.call?.peer === msg.name) app.call.end(`${msg.name} hung up.`);
   },
@@ -209,6 +212,25 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
 });
 
 ui.elements.hangUp.addEventListener("click", () => app.call?.hangUp());
+
+/** Whether our microphone and camera are on (both, at the start of every call). */
+function localMediaState() {
+  const on = (kind) => app.localStream?.getTracks().some((t) => t.kind === kind && t.enabled) ?? true;
+  return { audio: on("audio"), video: on("video") };
+}
+
+/** Turns our tracks of `kind` on or off and tells the other side. */
+function toggle(kind) {
+  if (!app.call || !app.localStream) return;
+  const enabled = !localMediaState()[kind === "audio" ? "audio" : "video"];
+  for (const track of app.localStream.getTracks()) if (track.kind === kind) track.enabled = enabled;
+  const state = localMediaState();
+  ui.showLocalMediaState(state);
+  send({ type: "media-state", target: app.call.peer, ...state });
+}
+
+ui.elements.mute.addEventListener("click", () => toggle("audio"));
+ui.elements.camera.addEventListener("click", () => toggle("video"));
 
 ui.elements.relayOnly.checked = localStorage.getItem(RELAY_KEY) === "1";
 ui.elements.relayOnly.addEventListener("change", () => {

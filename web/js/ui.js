@@ -15,6 +15,10 @@ export const elements = {
   remoteVideo: $("received_video"),
   peerLabel: $("peer-label"),
   hangUp: $("hangup-button"),
+  mute: $("mute-button"),
+  camera: $("camera-button"),
+  remoteMuted: $("remote-muted"),
+  remoteCameraOff: $("remote-camera-off"),
   relayOnly: $("relay-only"),
   chatbox: $("chatbox"),
   chatForm: $("chat-form"),
@@ -81,7 +85,21 @@ export function showRemoteStream(stream, peer) {
 }
 
 export function setInCall(inCall) {
-  elements.hangUp.disabled = !inCall;
+  for (const button of [elements.hangUp, elements.mute, elements.camera]) button.disabled = !inCall;
+}
+
+/** Our own microphone and camera buttons. */
+export function showLocalMediaState({ audio, video }) {
+  elements.mute.textContent = audio ? "Mute" : "Unmute";
+  elements.mute.setAttribute("aria-pressed", String(!audio));
+  elements.camera.textContent = video ? "Camera off" : "Camera on";
+  elements.camera.setAttribute("aria-pressed", String(!video));
+}
+
+/** What the other side told us of their microphone and camera. */
+export function showRemoteMediaState({ audio, video }) {
+  elements.remoteMuted.hidden = audio;
+  elements.remoteCameraOff.hidden = video;
 }
 
 /** Empties both videos and disables Hang Up. */
@@ -92,6 +110,8 @@ export function clearCall() {
   }
   elements.peerLabel.hidden = true;
   elements.peerLabel.textContent = "";
+  showRemoteMediaState({ audio: true, video: true });
+  showLocalMediaState({ audio: true, video: true });
   setInCall(false);
 }
 

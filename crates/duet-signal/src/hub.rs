@@ -189,6 +189,12 @@ impl Hub {
                 Ok(())
             }
             ClientMessage::HangUp { target } => self.hang_up(conn, &sender, target.as_deref()),
+            ClientMessage::MediaState { target, audio, video } => {
+                let to = self.resolve_target(conn, &target)?;
+                let msg = ServerMessage::MediaState { name: sender.as_str(), target: &target, audio, video };
+                self.send(to, &msg);
+                Ok(())
+            }
         }
     }
 

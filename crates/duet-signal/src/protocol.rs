@@ -42,6 +42,9 @@ pub enum ClientMessage<'a> {
     /// `{type:"hang-up", target?}`: MDN's client sends `target: null` at times; the hub
     /// then sends the hang-up to the call partner.
     HangUp { target: Option<Cow<'a, str>> },
+    /// `{type:"media-state", target, audio, video}`: whether the sender's microphone and
+    /// camera are on, so the other side can show it instead of silence or a still frame.
+    MediaState { target: Cow<'a, str>, audio: bool, video: bool },
 }
 
 /// Every field any client message may carry. Unknown fields are ignored, so a client
@@ -62,6 +65,8 @@ struct Incoming<'a> {
     candidate: Option<&'a RawValue>,
     #[serde(borrow)]
     date: Option<&'a RawValue>,
+    audio: Option<bool>,
+    video: Option<bool>,
 }
 
 /// Why a text frame is not a message duet understands. Each becomes an `error` reply to
@@ -185,6 +190,11 @@ impl<'a> ClientMessage<'a> {
                 candidate: required("new-ice-candidate", "candidate", incoming.candidate)?,
             }),
             "hang-up" => Ok(Self::HangUp { target: incoming.target }),
+            "media-state" => Ok(Self::MediaState {
+                target: required("media-state", "target", incoming.target)?,
+                audio: required("media-state", "audio", incoming.audio)?,
+                video: required("media-state", "video", incoming.video)?,
+            }),
             other => Err(ProtocolError::UnknownType(truncated(other))),
         }
     }
@@ -230,6 +240,8 @@ pub(crate) enum ServerMessage<'a> {
     NewIceCandidate { name: &'a str, target: &'a str, candidate: &'a RawValue },
     #[serde(rename = "hang-up")]
     HangUp { name: &'a str, target: &'a str },
+    #[serde(rename = "media-state")]
+    MediaState { name: &'a str, target: &'a str, audio: bool, video: bool },
     #[serde(rename = "error")]
     Error {
         code: ErrorCode,

@@ -189,6 +189,29 @@ fn candidates_and_answers_are_stamped_with_the_sender() {
 }
 
 #[test]
+fn media_state_reaches_only_the_target_with_the_senders_name() {
+    let mut h = Harness::new();
+    let ann = h.user("ann");
+    let bo = h.user("bo");
+    let cy = h.user("cy");
+    h.send(ann, json!({"type": "media-state", "name": "eve", "target": "bo", "audio": false, "video": true}))
+        .expect("relayed");
+    assert_eq!(
+        h.take(bo),
+        vec![json!({"type": "media-state", "name": "ann", "target": "bo", "audio": false, "video": true})]
+    );
+    assert!(h.take(cy).is_empty());
+    assert_eq!(
+        h.send(ann, json!({"type": "media-state", "target": "bo", "audio": "no", "video": true})),
+        Err(Rejected(ErrorCode::InvalidField))
+    );
+    assert_eq!(
+        h.send(ann, json!({"type": "media-state", "target": "bo", "audio": true})),
+        Err(Rejected(ErrorCode::MissingField))
+    );
+}
+
+#[test]
 fn chat_goes_to_everyone_signed_in_with_the_senders_name() {
     let mut h = Harness::new();
     let ann = h.user("ann");
