@@ -43,6 +43,9 @@ for (const [transport, relayProtocol] of [
     const b = await assertMediaFlows(ann, `ann receives bo via ${transport}`, { candidateType: "relay" });
     assert.equal(a.relayProtocol, relayProtocol, "bo's relay transport");
     assert.equal(b.relayProtocol, relayProtocol, "ann's relay transport");
+    await eventually("the quality line to say relayed", async () =>
+      / · relayed · /.test(await ann.textContent("#call-quality")),
+    );
 
     await ann.click("#hangup-button");
     await assertCallEnded(bo, "bo");

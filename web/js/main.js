@@ -4,6 +4,7 @@ import { SignalingConnection, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
 import { openCameraAndMicrophone, stopStream } from "./media.js";
 import * as ui from "./ui.js";
+import * as quality from "./quality.js";
 
 const NAME_KEY = "duet.name";
 const RELAY_KEY = "duet.relayOnly";
@@ -162,6 +163,7 @@ function callStateChanged(call, state, detail) {
       break;
     case "connected":
       ui.setStatus(`In a call with ${peer}.`, "ok");
+      watchCall(call);
       break;
     case "interrupted":
       ui.setStatus(`The connection to ${peer} is interrupted; waiting for it to come back…`);
@@ -174,6 +176,29 @@ function callStateChanged(call, state, detail) {
       ui.setStatus(`Call with ${peer} ended. ${detail ?? ""}`.trim());
       break;
   }
+}
+
+/** Once a second while `call` lasts: its duration, and its quality every other second. */
+function watchCall(call) {
+  if (call.watching) return;
+  call.watching = true;
+  const startedAt = performance.now();
+  let previous = null;
+  let words = "Measuring the connection…";
+  let tick = 0;
+  const timer = setInterval(async () => {
+    if (app.call !== call || call.ended) {
+      clearInterval(timer);
+      return;
+    }
+    if (tick++ % 2 === 0) {
+      const current = quality.sample(await call.pc.getStats());
+      if (previous) words = quality.describe(previous, current);
+      previous = current;
+    }
+    if (app.call === call && !call.ended) ui.showCallInfo(quality.elapsed(startedAt, performance.now()), words);
+  }, 1000);
+  ui.showCallInfo("00:00", words);
 }
 
 async function startCall(peer) {

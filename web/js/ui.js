@@ -18,6 +18,8 @@ export const elements = {
   mute: $("mute-button"),
   camera: $("camera-button"),
   remoteMuted: $("remote-muted"),
+  timer: $("call-timer"),
+  quality: $("call-quality"),
   remoteCameraOff: $("remote-camera-off"),
   relayOnly: $("relay-only"),
   chatbox: $("chatbox"),
@@ -88,6 +90,14 @@ export function setInCall(inCall) {
   for (const button of [elements.hangUp, elements.mute, elements.camera]) button.disabled = !inCall;
 }
 
+/** The call's duration and connection quality; `null` hides them. */
+export function showCallInfo(timer, quality) {
+  elements.timer.hidden = timer === null;
+  elements.timer.textContent = timer ?? "";
+  elements.quality.hidden = quality === null;
+  elements.quality.textContent = quality ?? "";
+}
+
 /** Our own microphone and camera buttons. */
 export function showLocalMediaState({ audio, video }) {
   elements.mute.textContent = audio ? "Mute" : "Unmute";
@@ -112,6 +122,7 @@ export function clearCall() {
   elements.peerLabel.textContent = "";
   showRemoteMediaState({ audio: true, video: true });
   showLocalMediaState({ audio: true, video: true });
+  showCallInfo(null, null);
   setInCall(false);
 }
 

@@ -1,0 +1,51 @@
+// Connection quality in plain words, from two getStats() samples. No DOM.
+
+/** Reads what matters from one getStats() report. */
+export function sample(report) {
+  const out = { at: performance.now(), bytesReceived: 0, packetsReceived: 0, packetsLost: 0, rttMs: null, relayed: null };
+  for (const r of report.values()) {
+    if (r.type === "inbound-rtp") {
+      out.bytesReceived += r.bytesReceived ?? 0;
+      out.packetsReceived += r.packetsReceived ?? 0;
+      out.packetsLost += Math.max(0, r.packetsLost ?? 0);
+    }
+    if (r.type === "transport" && r.selectedCandidatePairId) {
+      const pair = report.get(r.selectedCandidatePairId);
+      if (pair?.currentRoundTripTime !== undefined) out.rttMs = Math.round(pair.currentRoundTripTime * 1000);
+      const local = report.get(pair?.localCandidateId);
+      const remote = report.get(pair?.remoteCandidateId);
+      if (local && remote) out.relayed = local.candidateType === "relay" || remote.candidateType === "relay";
+    }
+  }
+  return out;
+}
+
+/** A sentence about the connection between two samples, e.g.
+ *  "Good connection · direct · 38 ms · 1.4 Mbit/s". */
+export function describe(previous, current) {
+  const seconds = Math.max(0.001, (current.at - previous.at) / 1000);
+  const kbps = ((current.bytesReceived - previous.bytesReceived) * 8) / 1000 / seconds;
+  const received = current.packetsReceived - previous.packetsReceived;
+  const lost = current.packetsLost - previous.packetsLost;
+  const lossPct = received + lost > 0 ? (100 * lost) / (received + lost) : 0;
+  const rtt = current.rttMs;
+  const verdict =
+    lossPct > 5 || (rtt !== null && rtt > 400) || kbps < 50
+      ? "Poor connection"
+      : lossPct > 1 || (rtt !== null && rtt > 200)
+        ? "Fair connection"
+        : "Good connection";
+  const parts = [verdict, current.relayed === null ? null : current.relayed ? "relayed" : "direct"];
+  if (rtt !== null) parts.push(`${rtt} ms`);
+  parts.push(kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${Math.round(kbps)} kbit/s`);
+  if (lossPct >= 0.5) parts.push(`${lossPct.toFixed(1)}% lost`);
+  return parts.filter(Boolean).join(" · ");
+}
+
+/** mm:ss (or h:mm:ss) since `startedAt` (performance.now() milliseconds). */
+export function elapsed(startedAt, now) {
+  const total = Math.max(0, Math.floor((now - startedAt) / 1000));
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  const two = (n) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
+}
