@@ -83,6 +83,14 @@ export class Call {
     await this.pc.addIceCandidate(candidate);
   }
 
+  /** Sends `track` instead of the current track of its kind, without renegotiating. */
+  async replaceTrack(track) {
+    const sender = this.pc.getSenders().find((s) => s.track?.kind === track.kind)
+      ?? this.pc.getTransceivers().find((t) => t.receiver.track.kind === track.kind)?.sender;
+    if (!sender) throw new Error(`no ${track.kind} is being sent`);
+    await sender.replaceTrack(track);
+  }
+
   /** We hang up: tell the peer, then end. */
   hangUp() {
     if (this.ended) return;

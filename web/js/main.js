@@ -2,7 +2,7 @@
 
 import { SignalingConnection, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
-import { openCameraAndMicrophone, stopStream } from "./media.js";
+import { openCameraAndMicrophone, openScreen, stopStream } from "./media.js";
 import * as ui from "./ui.js";
 import * as quality from "./quality.js";
 
@@ -18,6 +18,7 @@ const app = {
   localStream: null,
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
+  screen: null, // the screen track while sharing; the camera track stays in localStream
 };
 
 function send(msg) {
@@ -170,6 +171,8 @@ function callStateChanged(call, state, detail) {
       break;
     case "ended":
       app.call = null;
+      app.screen?.stop();
+      app.screen = null;
       stopStream(app.localStream);
       app.localStream = null;
       ui.clearCall();
@@ -254,6 +257,35 @@ function toggle(kind) {
   send({ type: "media-state", target: app.call.peer, ...state });
 }
 
+/** Shares the screen instead of the camera, or goes back to the camera. */
+async function toggleSharing() {
+  if (!app.call) return;
+  const camera = app.localStream?.getVideoTracks()[0];
+  if (app.screen) {
+    const screen = app.screen;
+    app.screen = null;
+    screen.stop();
+    if (camera) await app.call.replaceTrack(camera);
+    ui.showLocalStream(app.localStream);
+    ui.showSharing(false);
+    return;
+  }
+  try {
+    const screen = await openScreen();
+    app.screen = screen;
+    await app.call.replaceTrack(screen);
+    ui.showLocalStream(new MediaStream([screen]));
+    ui.showSharing(true);
+    // The browser's own "Stop sharing" ends the track: go back to the camera then.
+    screen.addEventListener("ended", () => {
+      if (app.screen === screen) toggleSharing();
+    });
+  } catch (err) {
+    ui.setStatus(err.message, "error");
+  }
+}
+
+ui.elements.share.addEventListener("click", () => toggleSharing());
 ui.elements.mute.addEventListener("click", () => toggle("audio"));
 ui.elements.camera.addEventListener("click", () => toggle("video"));
 

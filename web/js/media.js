@@ -37,3 +37,14 @@ export function describeMediaError(err) {
       return `Could not open the camera or microphone (${err?.name ?? "unknown error"}).`;
   }
 }
+
+/** A screen, window or tab, chosen by the person. */
+export async function openScreen() {
+  try {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    return stream.getVideoTracks()[0];
+  } catch (err) {
+    if (err?.name === "NotAllowedError") throw new Error("Screen sharing was cancelled.");
+    throw new Error(`Could not share the screen (${err?.name ?? "unknown error"}).`);
+  }
+}

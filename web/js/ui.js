@@ -16,6 +16,7 @@ export const elements = {
   peerLabel: $("peer-label"),
   hangUp: $("hangup-button"),
   mute: $("mute-button"),
+  share: $("share-button"),
   camera: $("camera-button"),
   remoteMuted: $("remote-muted"),
   timer: $("call-timer"),
@@ -87,7 +88,13 @@ export function showRemoteStream(stream, peer) {
 }
 
 export function setInCall(inCall) {
-  for (const button of [elements.hangUp, elements.mute, elements.camera]) button.disabled = !inCall;
+  const controls = [elements.hangUp, elements.mute, elements.camera, elements.share];
+  for (const control of controls) control.disabled = !inCall;
+}
+
+export function showSharing(sharing) {
+  elements.share.textContent = sharing ? "Stop sharing" : "Share screen";
+  elements.share.setAttribute("aria-pressed", String(sharing));
 }
 
 /** The call's duration and connection quality; `null` hides them. */
@@ -123,6 +130,7 @@ export function clearCall() {
   showRemoteMediaState({ audio: true, video: true });
   showLocalMediaState({ audio: true, video: true });
   showCallInfo(null, null);
+  showSharing(false);
   setInCall(false);
 }
 
