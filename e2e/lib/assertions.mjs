@@ -1,7 +1,7 @@
 // What "the call works" means, checked the way a user would notice it.
 
 import assert from "node:assert/strict";
-import { eventually, mediaSample, remotePixels, sleep } from "./harness.mjs";
+import { eventually, mediaSample, openPage, remotePixels, signIn, sleep, userItem } from "./harness.mjs";
 
 /** Media flows into `page`: frames decoded and growing, audio arriving, moving pixels. */
 export async function assertMediaFlows(page, label, { candidateType } = {}) {
@@ -42,4 +42,24 @@ export async function assertCallEnded(page, label) {
 
 export function assertNoProblems(...pages) {
   for (const page of pages) assert.deepEqual(page.problems, [], "no console or page errors");
+}
+
+/**
+ * Two people, each in their own browser context, signed in as `caller` and `callee`; the
+ * caller clicks the callee's name and the test waits until the callee receives media.
+ */
+export async function twoPeopleInACall(env, caller, callee) {
+  const a = await openPage(env.browser, env.duet.url);
+  const b = await openPage(env.browser, env.duet.url);
+  await signIn(a, caller);
+  await signIn(b, callee);
+  await userItem(a, callee).click();
+  await assertMediaFlows(b, `${callee} receives ${caller}`);
+  return [a, b];
+}
+
+/** No console errors on either page; both contexts closed. */
+export async function closeCleanly(...pages) {
+  assertNoProblems(...pages);
+  for (const page of pages) await page.context().close();
 }

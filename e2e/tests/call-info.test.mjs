@@ -2,17 +2,13 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
-import { assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { eventually, useDuetAndBrowser } from "../lib/harness.mjs";
+import { assertMediaFlows, twoPeopleInACall, closeCleanly } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
 
 test("a call shows its duration and a direct, measured connection; both vanish at hang-up", async () => {
-  const ann = await openPage(env.browser, env.duet.url);
-  const bo = await openPage(env.browser, env.duet.url);
-  await signIn(ann, "ann");
-  await signIn(bo, "bo");
-  await userItem(ann, "bo").click();
+  const [ann, bo] = await twoPeopleInACall(env, "ann", "bo");
   await assertMediaFlows(ann, "ann receives bo");
   await eventually("the timer to pass two seconds", async () => {
     const text = await ann.textContent("#call-timer");
@@ -26,7 +22,5 @@ test("a call shows its duration and a direct, measured connection; both vanish a
   await ann.click("#hangup-button");
   await eventually("the call info to hide", () => ann.isHidden("#call-timer"));
   assert.equal(await ann.isHidden("#call-quality"), true);
-  assertNoProblems(ann, bo);
-  await ann.context().close();
-  await bo.context().close();
+  await closeCleanly(ann, bo);
 });

@@ -2,8 +2,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { openPage, signIn, userItem, useDuetAndBrowser } from "../lib/harness.mjs";
-import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { assertCallEnded, assertMediaFlows, assertNoProblems, closeCleanly } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
 
@@ -25,9 +25,7 @@ test("a call connects both ways, and Hang Up ends it on both sides", async () =>
   await assertCallEnded(bo, "bo");
   assert.match(await bo.textContent("#status"), /ann hung up/);
 
-  assertNoProblems(ann, bo);
-  await ann.context().close();
-  await bo.context().close();
+  await closeCleanly(ann, bo);
 });
 
 test("closing the page mid-call ends the call for the other person", async () => {

@@ -2,8 +2,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, mediaSample, openPage, remotePixels, signIn, sleep, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
-import { assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { eventually, mediaSample, remotePixels, sleep, useDuetAndBrowser } from "../lib/harness.mjs";
+import { assertMediaFlows, twoPeopleInACall, closeCleanly } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
 
@@ -15,12 +15,7 @@ async function energyOver(page, ms) {
 }
 
 test("mute silences the microphone and camera off blacks out the picture, with indicators", async () => {
-  const ann = await openPage(env.browser, env.duet.url);
-  const bo = await openPage(env.browser, env.duet.url);
-  await signIn(ann, "ann");
-  await signIn(bo, "bo");
-  await userItem(ann, "bo").click();
-  await assertMediaFlows(bo, "bo receives ann");
+  const [ann, bo] = await twoPeopleInACall(env, "ann", "bo");
   const heard = await energyOver(bo, 1000);
   assert.ok(heard > 0, "ann is heard");
 
@@ -44,7 +39,5 @@ test("mute silences the microphone and camera off blacks out the picture, with i
 
   await ann.click("#hangup-button");
   assert.equal(await ann.isDisabled("#mute-button"), true, "controls are off outside a call");
-  assertNoProblems(ann, bo);
-  await ann.context().close();
-  await bo.context().close();
+  await closeCleanly(ann, bo);
 });

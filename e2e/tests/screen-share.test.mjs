@@ -2,19 +2,14 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, mediaSample, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
-import { assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { eventually, mediaSample, useDuetAndBrowser } from "../lib/harness.mjs";
+import { assertMediaFlows, twoPeopleInACall, closeCleanly } from "../lib/assertions.mjs";
 
 // Chromium's fake screen for getDisplayMedia is 1280x720; the fake camera is 640x480.
 const env = useDuetAndBrowser([], ["--auto-select-desktop-capture-source=Entire screen"]);
 
 test("the screen can be shared mid-call and the camera comes back, media flowing throughout", async () => {
-  const ann = await openPage(env.browser, env.duet.url);
-  const bo = await openPage(env.browser, env.duet.url);
-  await signIn(ann, "ann");
-  await signIn(bo, "bo");
-  await userItem(ann, "bo").click();
-  await assertMediaFlows(bo, "bo receives ann's camera");
+  const [ann, bo] = await twoPeopleInACall(env, "ann", "bo");
   const localSdp = () => ann.evaluate(() => window.__pcs.at(-1).localDescription.sdp);
   const sdpBefore = await localSdp();
 
@@ -28,7 +23,5 @@ test("the screen can be shared mid-call and the camera comes back, media flowing
   assert.equal(await ann.textContent("#share-button"), "Share screen");
   await assertMediaFlows(bo, "bo receives ann's camera again");
   assert.equal(await localSdp(), sdpBefore, "no renegotiation: the track was replaced in place");
-  assertNoProblems(ann, bo);
-  await ann.context().close();
-  await bo.context().close();
+  await closeCleanly(ann, bo);
 });

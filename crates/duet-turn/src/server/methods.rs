@@ -135,7 +135,7 @@ impl Server {
                 // A retransmission whose success was lost: send it again.
                 let (relay, lifetime) =
                     (existing.advertised, existing.expires.saturating_duration_since(now));
-                return self.allocate_success(req.from, msg, &user.key, relay, lifetime);
+                return self.allocate_success(req.from, msg, &user.key, relay, lifetime, None);
             }
             return self.fail(req, key, 437, "Allocation Mismatch");
         }
@@ -214,18 +214,9 @@ impl Server {
         }
     }
 
+    /// Success with XOR-RELAYED-ADDRESS, LIFETIME, XOR-MAPPED-ADDRESS and, for EVEN-PORT
+    /// with R=1, the RESERVATION-TOKEN of the port held next to it.
     fn allocate_success(
-        &mut self,
-        to: FiveTuple,
-        msg: &Message<'_>,
-        key: &Key,
-        relay: SocketAddr,
-        lifetime: Duration,
-    ) {
-        self.allocate_success_with_token(to, msg, key, relay, lifetime, None);
-    }
-
-    fn allocate_success_with_token(
         &mut self,
         to: FiveTuple,
         msg: &Message<'_>,
@@ -457,7 +448,7 @@ pub(super) fn finish_allocate(
     *server.allocations_per_user.entry(username).or_default() += 1;
     server.stats.allocations_created += 1;
     server.schedule_sweep(expires);
-    server.allocate_success_with_token(five_tuple, &msg, &key, advertised, lifetime, token);
+    server.allocate_success(five_tuple, &msg, &key, advertised, lifetime, token);
 }
 
 impl Transport {
