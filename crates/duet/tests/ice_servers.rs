@@ -52,23 +52,12 @@ async fn without_turn_no_ice_servers_message_is_sent() {
 
 #[tokio::test]
 async fn a_taken_default_turn_port_turns_turn_off_but_a_chosen_one_stops_duet() {
+    use common::embedded_turn;
     use duet::config::{EmbeddedTurn, IceSettings, TurnMode};
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let listen = taken.local_addr().expect("bound");
-    let settings = |listen_chosen| {
-        TurnMode::Embedded(EmbeddedTurn {
-            listen,
-            listen_chosen,
-            tls_port: 0,
-            relay_ports: duet::turn::PortRange(40_000..=45_000),
-            external_ip: None,
-            realm: "duet".into(),
-            secret: SECRET.as_bytes().to_vec(),
-            static_users: Default::default(),
-            dangerous_allow_loopback_peers: true,
-            dangerous_allow_private_peers: false,
-        })
-    };
+    let settings =
+        |listen_chosen| TurnMode::Embedded(EmbeddedTurn { listen_chosen, ..embedded_turn(listen, SECRET) });
     let ice = IceSettings { host: None, ttl: std::time::Duration::from_secs(120) };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (turn, servers) = duet::server::start_ice(&settings(false), &ice, None, shutdown.clone())

@@ -4,7 +4,6 @@
 //! `turnutils_stunclient` reads its reflexive address; wrong secrets and forbidden peers
 //! fail. ./test.sh installs the tools (Debian's `coturn` package).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +13,8 @@ use duet::server::start_turn;
 use duet::turn::{PortRange, Turn};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
+
+mod common;
 
 const SECRET: &str = "a shared secret of some length";
 
@@ -56,17 +57,11 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = std::env::temp_dir().join(format!("duet-turn-tls-{}-{n}", std::process::id()));
     let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state }).expect("a certificate");
+    let listen = SocketAddr::new(host.parse().expect("an IP"), 0);
     let settings = EmbeddedTurn {
-        listen: SocketAddr::new(host.parse().expect("an IP"), 0),
-        listen_chosen: true,
-        tls_port: 0,
         relay_ports: PortRange(20_000..=30_000),
-        external_ip: None,
-        realm: "duet".into(),
-        secret: SECRET.as_bytes().to_vec(),
-        static_users: HashMap::new(),
         dangerous_allow_loopback_peers,
-        dangerous_allow_private_peers: false,
+        ..common::embedded_turn(listen, SECRET)
     };
     let shutdown = CancellationToken::new();
     let turn = start_turn(&settings, tls, shutdown.clone()).await.expect("TURN starts");

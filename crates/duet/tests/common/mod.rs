@@ -45,18 +45,8 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
-        let mode = duet::config::TurnMode::Embedded(duet::config::EmbeddedTurn {
-            listen: "127.0.0.1:0".parse().expect("literal"),
-            listen_chosen: true,
-            tls_port: 0,
-            relay_ports: duet::turn::PortRange(40_000..=45_000),
-            external_ip: None,
-            realm: "duet".into(),
-            secret: secret.as_bytes().to_vec(),
-            static_users: Default::default(),
-            dangerous_allow_loopback_peers: true,
-            dangerous_allow_private_peers: false,
-        });
+        let listen = "127.0.0.1:0".parse().expect("literal");
+        let mode = duet::config::TurnMode::Embedded(embedded_turn(listen, secret));
         let settings = duet::config::IceSettings { host: None, ttl: Duration::from_secs(120) };
         let (turn, ice) =
             duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
@@ -82,6 +72,23 @@ impl TestServer {
         client.send(serde_json::json!({"type": "username", "name": name})).await;
         client.wait_for_userlist(|users| users.iter().any(|u| u == name)).await;
         client
+    }
+}
+
+/// Settings of an embedded TURN server for tests: the given address (a chosen one, so a
+/// taken port is an error), ephemeral TLS port, loopback peers allowed, `secret`.
+pub fn embedded_turn(listen: SocketAddr, secret: &str) -> duet::config::EmbeddedTurn {
+    duet::config::EmbeddedTurn {
+        listen,
+        listen_chosen: true,
+        tls_port: 0,
+        relay_ports: duet::turn::PortRange(40_000..=45_000),
+        external_ip: None,
+        realm: "duet".into(),
+        secret: secret.as_bytes().to_vec(),
+        static_users: Default::default(),
+        dangerous_allow_loopback_peers: true,
+        dangerous_allow_private_peers: false,
     }
 }
 
