@@ -1,32 +1,39 @@
-//! The hub: presence (who is signed in, under which name), routing (a message for a user
-//! goes to that user's connection only) and calls (who is talking to whom).
+//! The hub: presence (who is signed in to which room, under which name), routing (a
+//! message for a user goes to that user's connection only), calls (who rings or talks to
+//! whom, see [`calls`](self::calls)) and sessions (a dropped socket can be resumed).
 //!
 //! It never trusts what a client says about itself: every relayed message carries the
-//! name the *sending connection* holds, whatever `name` the client wrote.
+//! name the *sending connection* holds, whatever `name` the client wrote, and call
+//! messages reach only the sender's call partner.
 //!
 //! ```text
 //!          handle_text(conn, frame)
 //!                    │
 //!        parse ──────┴──► error reply to conn (connection carries on)
 //!                    │
-//!   username ──► names ──► presence changed ──► userlist to everyone (coalesced)
-//!   offer/answer/candidate/hang-up ──► names[target] ──► Output to that conn only
-//!   disconnect ──► hang-up to the call partner, presence changed
+//!   username/resume ──► rooms[room].names ──► presence changed ──► userlist to the room
+//!   call/accept/decline/hang-up ──► calls (ringing ─► active ─► ended)
+//!   offer/answer/candidate ──► only to the partner of the sender's call
+//!   connection lost ──► session detached: held for `resume_grace`, then ended
 //! ```
 //!
-//! User lists are coalesced: at most one per [`HubConfig::userlist_interval`], each
-//! serialized once and shared by every recipient, so a burst of a thousand sign-ins costs
-//! a few lists, not a thousand times a thousand.
+//! User lists are coalesced: at most one per room per [`HubConfig::userlist_interval`],
+//! each serialized once and shared by every recipient, so a burst of a thousand sign-ins
+//! costs a few lists, not a thousand times a thousand.
+//!
+//! Every deadline (a coalesced user list, a ring timeout, a resume grace period) is one
+//! entry in an ordered set of timers, removed as soon as the state it guards changes.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::value::RawValue;
-
 use crate::name::UserName;
-use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use crate::protocol::{ClientMessage, EndReason, ErrorCode, ServerMessage, valid_token};
+use crate::room::RoomName;
+
+mod calls;
 
 /// Identifies one WebSocket connection for the life of the hub. It is also the `id` the
 /// client is told in the first message; ids are never reused.
@@ -46,6 +53,10 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// Identifies one call (the `callId` on the wire); never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct CallId(u64);
+
 /// A serialized JSON text frame. Broadcasts share one allocation among all recipients.
 pub type Payload = Arc<str>;
 
@@ -62,15 +73,24 @@ pub struct Output {
 /// Tunables of the hub.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Shortest time between two user-list broadcasts. A presence change after a quiet
-    /// spell is broadcast at once; changes within this window after a broadcast are
-    /// gathered into one more broadcast at its end.
+    /// Shortest time between two user-list broadcasts in a room. A presence change after
+    /// a quiet spell is broadcast at once; changes within this window after a broadcast
+    /// are gathered into one more broadcast at its end.
     pub userlist_interval: Duration,
+    /// How long a call rings before it ends as missed.
+    pub ring_timeout: Duration,
+    /// How long a ringing-aware session whose socket dropped keeps its name and call,
+    /// waiting for the client to `resume` it.
+    pub resume_grace: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { userlist_interval: Duration::from_millis(50) }
+        Self {
+            userlist_interval: Duration::from_millis(50),
+            ring_timeout: Duration::from_secs(30),
+            resume_grace: Duration::from_secs(20),
+        }
     }
 }
 
@@ -79,66 +99,129 @@ impl Default for HubConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected(pub ErrorCode);
 
-#[derive(Debug, Default)]
+/// Frames kept for a detached session. A call setup is a few dozen; past this the
+/// session could not be resumed without losing some, so it ends instead.
+const HELD_MAX: usize = 128;
+
+/// One session: a connection, and what it signed in as.
+#[derive(Debug)]
 struct Conn {
-    /// `None` until the client sends `username`; such a connection can do nothing else
-    /// and receives no user lists.
+    room: RoomName,
+    /// `None` until the client sends `username` (or `resume`); such a connection can do
+    /// nothing else and receives no user lists.
     name: Option<UserName>,
-    /// The other side of this connection's call: set by an offer or answer between two
-    /// users who are in no other call, cleared by hang-up or disconnect. Always mutual.
-    partner: Option<ConnId>,
+    /// Speaks the ringing messages (`incoming-call`, `call-ended`...) rather than only
+    /// MDN's, and may resume.
+    ringing: bool,
+    /// The secret a `resume` must show to take this session over.
+    token: Box<str>,
+    /// The call this session rings or talks in. Always mutual with the call's parties.
+    call: Option<CallId>,
+    /// Set while the session has no socket.
+    detached: Option<Detached>,
+    /// After a server restart: who this session says it was in a call with, and until
+    /// when it waits for them to resume saying the same.
+    claim: Option<(UserName, Instant)>,
+}
+
+#[derive(Debug)]
+struct Detached {
+    /// When the socket dropped.
+    since: Instant,
+    /// When the grace timer fires.
+    timer_at: Instant,
+    /// What arrived meanwhile, delivered on resume.
+    held: Vec<Payload>,
 }
 
 #[derive(Debug, Default)]
-struct UserListSchedule {
-    /// Presence changed since the last broadcast.
-    dirty: bool,
-    last_sent: Option<Instant>,
+struct Room {
+    /// Signed-in users, sorted so the user list reads alphabetically.
+    names: BTreeMap<UserName, ConnId>,
+    /// A user list is scheduled (its timer is in `Hub::timers`).
+    userlist_dirty: bool,
+    userlist_last: Option<Instant>,
 }
 
-/// Presence, routing and calls; see the crate documentation for the run loop.
+/// What a timer is for. Each is removed when the state it guards changes, so one that
+/// fires is always due.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    UserList(RoomName),
+    Ring(CallId),
+    Grace(ConnId),
+    Claim(ConnId),
+}
+
+/// Presence, routing, calls and sessions; see the crate documentation for the run loop.
 #[derive(Debug)]
 pub struct Hub {
     config: HubConfig,
-    next_id: u64,
+    next_conn: u64,
+    next_call: u64,
     conns: HashMap<ConnId, Conn>,
-    /// Signed-in users, sorted so the user list reads alphabetically.
-    names: BTreeMap<UserName, ConnId>,
+    rooms: HashMap<RoomName, Room>,
+    calls: HashMap<CallId, calls::Call>,
+    timers: BTreeSet<(Instant, Timer)>,
     outputs: VecDeque<Output>,
-    userlist: UserListSchedule,
 }
 
 impl Hub {
     pub fn new(config: HubConfig) -> Self {
         Self {
             config,
-            next_id: 1,
+            next_conn: 1,
+            next_call: 1,
             conns: HashMap::new(),
-            names: BTreeMap::new(),
+            rooms: HashMap::new(),
+            calls: HashMap::new(),
+            timers: BTreeSet::new(),
             outputs: VecDeque::new(),
-            userlist: UserListSchedule::default(),
         }
     }
 
-    /// A new connection. Queues the `id` message for it.
-    pub fn connect(&mut self) -> ConnId {
-        let conn = ConnId(self.next_id);
-        self.next_id += 1;
-        self.conns.insert(conn, Conn::default());
+    /// A new connection to `room`. `token` is a fresh secret from the shell's random
+    /// source (16 to 64 URL-safe characters): a client that signs in as ringing-aware is
+    /// given it, to `resume` its session after a dropped socket. Queues the `id` message.
+    pub fn connect(&mut self, room: RoomName, token: &str) -> ConnId {
+        debug_assert!(valid_token(token), "the shell issues well-formed tokens");
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let state = Conn {
+            room,
+            name: None,
+            ringing: false,
+            token: token.into(),
+            call: None,
+            detached: None,
+            claim: None,
+        };
+        self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
         conn
     }
 
-    /// A connection ended, for whatever reason. Its call partner is sent `hang-up`, its
-    /// name is freed and everyone gets a new user list. Calling it twice is harmless.
+    /// The client left on purpose (it closed the socket). Its call ends (the partner is
+    /// told), its name is freed and its room gets a new user list. Harmless twice.
     pub fn disconnect(&mut self, now: Instant, conn: ConnId) {
-        let Some(gone) = self.conns.remove(&conn) else { return };
-        let Some(name) = gone.name else { return };
-        self.names.remove(&name);
-        if let Some(partner) = gone.partner {
-            self.end_call_with(partner, &name);
+        self.end_session(now, conn);
+    }
+
+    /// The socket dropped without a goodbye. A ringing-aware session is kept, name and
+    /// call included, for [`HubConfig::resume_grace`], so the client can `resume` it;
+    /// anything else ends as with [`Hub::disconnect`].
+    pub fn connection_lost(&mut self, now: Instant, conn: ConnId) {
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        if state.detached.is_some() {
+            return;
         }
-        self.presence_changed(now);
+        if state.name.is_none() || !state.ringing {
+            self.end_session(now, conn);
+            return;
+        }
+        let timer_at = now + self.config.resume_grace;
+        state.detached = Some(Detached { since: now, timer_at, held: Vec::new() });
+        self.timers.insert((timer_at, Timer::Grace(conn)));
     }
 
     /// A binary frame arrived: the protocol is text only.
@@ -148,17 +231,20 @@ impl Hub {
 
     /// A text frame arrived on `conn`.
     pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &str) -> Result<(), Rejected> {
-        if !self.conns.contains_key(&conn) {
-            return Ok(()); // closed meanwhile; nobody to answer
+        if self.conns.get(&conn).is_none_or(|c| c.detached.is_some()) {
+            return Ok(()); // closed or taken over meanwhile; nobody to answer
         }
         let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
             Err(e) => return Err(self.reject(conn, e.code(), &e.to_string(), None)),
         };
-        if let ClientMessage::Username { name } = msg {
-            self.sign_in(now, conn, name);
-            return Ok(());
-        }
+        let msg = match msg {
+            ClientMessage::Username { name, ringing } => return self.sign_in(now, conn, name, ringing),
+            ClientMessage::Resume { name, token, partner } => {
+                return self.resume(now, conn, name, &token, partner.as_deref());
+            }
+            other => other,
+        };
         let Some(sender) = self.conns[&conn].name.clone() else {
             return Err(self.reject(
                 conn,
@@ -168,29 +254,38 @@ impl Hub {
             ));
         };
         match msg {
-            ClientMessage::Username { .. } => unreachable!("handled above"),
+            ClientMessage::Username { .. } | ClientMessage::Resume { .. } => unreachable!("handled above"),
             ClientMessage::Message { text, date } => {
                 let id = conn.get();
                 let msg = ServerMessage::Message { id, name: sender.as_str(), text: &text, date };
-                self.broadcast(&msg);
+                let room = self.conns[&conn].room.clone();
+                self.broadcast(&room, msg.to_json().into());
                 Ok(())
             }
+            ClientMessage::Call { target } => self.call(now, conn, &sender, &target),
+            ClientMessage::Accept { call_id } => self.accept(conn, CallId(call_id)),
+            ClientMessage::Decline { call_id } => self.decline(now, conn, CallId(call_id)),
+            ClientMessage::HangUp { target } => self.hang_up(now, conn, target.as_deref()),
             ClientMessage::VideoOffer { target, sdp } => {
-                self.relay_description(conn, &sender, &target, sdp, true)
+                let to = self.offer_route(now, conn, &sender, &target)?;
+                let Some(to) = to else { return Ok(()) }; // busy: answered already
+                self.send(to, &ServerMessage::VideoOffer { name: sender.as_str(), target: &target, sdp });
+                Ok(())
             }
             ClientMessage::VideoAnswer { target, sdp } => {
-                self.relay_description(conn, &sender, &target, sdp, false)
+                let to = self.call_route(conn, &target, calls::Relay::Answer)?;
+                self.send(to, &ServerMessage::VideoAnswer { name: sender.as_str(), target: &target, sdp });
+                Ok(())
             }
             ClientMessage::NewIceCandidate { target, candidate } => {
-                let to = self.resolve_target(conn, &target)?;
+                let to = self.call_route(conn, &target, calls::Relay::Candidate)?;
                 let msg =
                     ServerMessage::NewIceCandidate { name: sender.as_str(), target: &target, candidate };
                 self.send(to, &msg);
                 Ok(())
             }
-            ClientMessage::HangUp { target } => self.hang_up(conn, &sender, target.as_deref()),
             ClientMessage::MediaState { target, audio, video } => {
-                let to = self.resolve_target(conn, &target)?;
+                let to = self.call_route(conn, &target, calls::Relay::MediaState)?;
                 let msg = ServerMessage::MediaState { name: sender.as_str(), target: &target, audio, video };
                 self.send(to, &msg);
                 Ok(())
@@ -200,14 +295,31 @@ impl Hub {
 
     /// When [`Hub::handle_timeout`] next has work to do, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let last = self.userlist.last_sent?;
-        self.userlist.dirty.then(|| last + self.config.userlist_interval)
+        self.timers.first().map(|(at, _)| *at)
     }
 
     /// Time has reached (or passed) what [`Hub::poll_timeout`] said.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.poll_timeout().is_some_and(|due| now >= due) {
-            self.broadcast_userlist(now);
+        while self.timers.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, timer)) = self.timers.pop_first() else { break };
+            match timer {
+                Timer::UserList(room) => {
+                    if self.rooms.get(&room).is_some_and(|r| r.userlist_dirty) {
+                        self.broadcast_userlist(now, &room);
+                    }
+                }
+                Timer::Ring(id) => {
+                    if self.calls.get(&id).is_some_and(calls::Call::is_ringing) {
+                        self.end_call(now, id, EndReason::Missed, None);
+                    }
+                }
+                Timer::Grace(conn) => {
+                    if self.conns.get(&conn).is_some_and(|c| c.detached.is_some()) {
+                        self.end_session(now, conn);
+                    }
+                }
+                Timer::Claim(conn) => self.claim_expired(conn),
+            }
         }
     }
 
@@ -216,32 +328,60 @@ impl Hub {
         self.outputs.pop_front()
     }
 
-    /// Signed-in names, sorted (what the next user list will say).
-    pub fn users(&self) -> impl Iterator<Item = &str> {
-        self.names.keys().map(UserName::as_str)
+    /// Signed-in names in `room`, sorted (what its next user list will say).
+    pub fn users_in(&self, room: &RoomName) -> Vec<&str> {
+        self.rooms.get(room).map(|r| r.names.keys().map(UserName::as_str).collect()).unwrap_or_default()
     }
 
-    /// Whether `conn` has signed in.
+    /// Signed-in users in every room, detached sessions included.
+    pub fn user_count(&self) -> usize {
+        self.rooms.values().map(|r| r.names.len()).sum()
+    }
+
+    /// Calls ringing or under way.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether `conn` has signed in (or resumed a session).
     pub fn is_signed_in(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| c.name.is_some())
+        self.conns.get(&conn).is_some_and(|c| c.name.is_some() && c.detached.is_none())
     }
 
-    /// Open connections, signed in or not.
+    /// Open connections, signed in or not (detached sessions have none).
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.conns.values().filter(|c| c.detached.is_none()).count()
     }
 
-    fn sign_in(&mut self, now: Instant, conn: ConnId, requested: UserName) {
-        let current = self.conns.get(&conn).and_then(|c| c.name.as_ref());
-        if current == Some(&requested) {
-            self.presence_changed(now); // a repeated sign-in still gets a fresh list
-            return;
+    fn sign_in(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        requested: UserName,
+        ringing: bool,
+    ) -> Result<(), Rejected> {
+        let state = self.conns.get_mut(&conn).expect("checked by handle_text");
+        state.ringing |= ringing;
+        if state.name.as_ref() == Some(&requested) {
+            let room = state.room.clone();
+            self.presence_changed(now, &room); // a repeated sign-in still gets a fresh list
+            return Ok(());
         }
-        let granted = if self.names.contains_key(&requested) {
+        if state.name.is_some() && state.call.is_some() {
+            return Err(self.reject(
+                conn,
+                ErrorCode::AlreadyInCall,
+                "you cannot change your name during a call",
+                None,
+            ));
+        }
+        let room_name = state.room.clone();
+        let room = self.rooms.entry(room_name.clone()).or_default();
+        let granted = if room.names.contains_key(&requested) {
             // The loop ends: of names.len() + 1 suffixes at least one is free.
             let free = (2u32..)
                 .map(|n| requested.with_suffix(n))
-                .find(|candidate| !self.names.contains_key(candidate))
+                .find(|candidate| !room.names.contains_key(candidate))
                 .expect("some suffix is free");
             self.send(conn, &ServerMessage::RejectUsername { id: conn.get(), name: free.as_str() });
             free
@@ -249,83 +389,148 @@ impl Hub {
             requested
         };
         let state = self.conns.get_mut(&conn).expect("checked by handle_text");
-        if let Some(old) = state.name.replace(granted.clone()) {
-            self.names.remove(&old);
+        let old = state.name.replace(granted.clone());
+        let (ringing, token) = (state.ringing, state.token.clone());
+        let room = self.rooms.get_mut(&room_name).expect("created above");
+        if let Some(old) = old {
+            room.names.remove(&old);
         }
-        self.names.insert(granted, conn);
-        self.presence_changed(now);
+        room.names.insert(granted.clone(), conn);
+        if ringing {
+            self.send(conn, &ServerMessage::Session { name: granted.as_str(), token: &token });
+        }
+        self.presence_changed(now, &room_name);
+        Ok(())
     }
 
-    fn relay_description(
+    /// `resume`: take back the session that holds `name` in this room (its token must
+    /// match), or, when nobody holds the name (the server restarted, say), take the name.
+    fn resume(
         &mut self,
+        now: Instant,
         conn: ConnId,
-        sender: &UserName,
-        target: &str,
-        sdp: &RawValue,
-        offer: bool,
+        name: UserName,
+        token: &str,
+        partner: Option<&str>,
     ) -> Result<(), Rejected> {
-        let to = self.resolve_target(conn, target)?;
-        let name = sender.as_str();
-        let msg = if offer {
-            ServerMessage::VideoOffer { name, target, sdp }
-        } else {
-            ServerMessage::VideoAnswer { name, target, sdp }
-        };
-        self.send(to, &msg);
-        self.pair_if_free(conn, to);
-        Ok(())
-    }
-
-    fn hang_up(&mut self, conn: ConnId, sender: &UserName, target: Option<&str>) -> Result<(), Rejected> {
-        let partner = self.conns[&conn].partner;
-        let to = match target {
-            Some(target) => self.resolve_target(conn, target)?,
-            None => partner.ok_or_else(|| {
-                self.reject(
-                    conn,
-                    ErrorCode::NotInCall,
-                    "hang-up without a target, and you are in no call",
-                    None,
-                )
-            })?,
-        };
-        if partner == Some(to) {
-            self.unpair(conn, to);
+        let state = &self.conns[&conn];
+        if state.name.is_some() {
+            return Err(self.reject(
+                conn,
+                ErrorCode::CannotResume,
+                "this connection is signed in already",
+                None,
+            ));
         }
-        let target_name = self.name_of(to);
-        self.send(to, &ServerMessage::HangUp { name: sender.as_str(), target: &target_name });
-        Ok(())
-    }
-
-    /// Tells `partner` that `gone` (who left without hanging up) has ended their call.
-    fn end_call_with(&mut self, partner: ConnId, gone: &UserName) {
-        let Some(state) = self.conns.get_mut(&partner) else { return };
-        state.partner = None;
-        let target = self.name_of(partner);
-        self.send(partner, &ServerMessage::HangUp { name: gone.as_str(), target: &target });
-    }
-
-    fn pair_if_free(&mut self, a: ConnId, b: ConnId) {
-        if self.conns[&a].partner.is_none() && self.conns[&b].partner.is_none() {
-            self.conns.get_mut(&a).expect("sender is connected").partner = Some(b);
-            self.conns.get_mut(&b).expect("target was resolved").partner = Some(a);
-        }
-    }
-
-    fn unpair(&mut self, a: ConnId, b: ConnId) {
-        for conn in [a, b] {
-            if let Some(state) = self.conns.get_mut(&conn) {
-                state.partner = None;
+        let room = state.room.clone();
+        match self.rooms.get(&room).and_then(|r| r.names.get(&name)).copied() {
+            Some(old) if *self.conns[&old].token == *token => {
+                self.take_over(old, conn);
+                Ok(())
             }
+            Some(_) => {
+                Err(self.reject(conn, ErrorCode::CannotResume, "that name is someone else's now", None))
+            }
+            None => {
+                let state = self.conns.get_mut(&conn).expect("checked by handle_text");
+                state.name = Some(name.clone());
+                state.ringing = true;
+                state.token = token.into();
+                self.rooms.entry(room.clone()).or_default().names.insert(name.clone(), conn);
+                self.send(conn, &ServerMessage::Resumed { name: name.as_str(), token, partner: None });
+                if let Some(partner) = partner.and_then(|p| UserName::new(p).ok()) {
+                    self.claim(now, conn, partner);
+                }
+                self.presence_changed(now, &room);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves the session `old` onto the connection `new`: name, call, claim and whatever
+    /// was held for it. If `old` still has a socket, that one is told it was replaced
+    /// and is no longer heard.
+    fn take_over(&mut self, old: ConnId, new: ConnId) {
+        let mut session = self.conns.remove(&old).expect("found by name");
+        match session.detached.take() {
+            Some(detached) => {
+                self.timers.remove(&(detached.timer_at, Timer::Grace(old)));
+                session.detached = Some(detached); // its held frames go out below
+            }
+            None => {
+                let payload = ServerMessage::Replaced {}.to_json().into();
+                self.outputs.push_back(Output { to: old, payload });
+            }
+        }
+        if let Some((_, until)) = &session.claim {
+            self.timers.remove(&(*until, Timer::Claim(old)));
+            self.timers.insert((*until, Timer::Claim(new)));
+        }
+        let name = session.name.clone().expect("a named session");
+        if let Some(id) = session.call {
+            self.calls.get_mut(&id).expect("calls are mutual").replace(old, new);
+        }
+        let held = session.detached.take().map(|d| d.held).unwrap_or_default();
+        let room = session.room.clone();
+        let token = session.token.clone();
+        let call = session.call;
+        *self.conns.get_mut(&new).expect("checked by handle_text") = session;
+        self.rooms.get_mut(&room).expect("the name is in it").names.insert(name.clone(), new);
+        let partner = call.map(|id| self.name_of(self.calls[&id].other(new)));
+        self.send(
+            new,
+            &ServerMessage::Resumed { name: name.as_str(), token: &token, partner: partner.as_deref() },
+        );
+        for payload in held {
+            self.deliver(new, payload);
+        }
+        let list = self.userlist_payload(&room);
+        self.deliver(new, list);
+    }
+
+    /// Ends a session for good: its call, its claim, its name.
+    fn end_session(&mut self, now: Instant, conn: ConnId) {
+        let Some(state) = self.conns.get(&conn) else { return };
+        let room_name = state.room.clone();
+        // Out of the room first, so the user list the ended call triggers leaves it out.
+        let room = state.name.as_ref().and_then(|name| {
+            let room = self.rooms.get_mut(&room_name)?;
+            room.names.remove(name);
+            Some(room)
+        });
+        let emptied = room.is_some_and(|r| r.names.is_empty());
+        if let Some(id) = state.call {
+            self.end_call(now, id, EndReason::Disconnected, Some(conn));
+        }
+        let gone = self.conns.remove(&conn).expect("looked up above");
+        if let Some(detached) = &gone.detached {
+            self.timers.remove(&(detached.timer_at, Timer::Grace(conn)));
+        }
+        if let Some((_, until)) = &gone.claim {
+            self.timers.remove(&(*until, Timer::Claim(conn)));
+        }
+        if gone.name.is_none() {
+            return;
+        }
+        if emptied {
+            let room = self.rooms.remove(&room_name).expect("looked up above");
+            if room.userlist_dirty {
+                let due =
+                    room.userlist_last.expect("dirty only after a broadcast") + self.config.userlist_interval;
+                self.timers.remove(&(due, Timer::UserList(room_name)));
+            }
+        } else {
+            self.presence_changed(now, &room_name);
         }
     }
 
     fn resolve_target(&mut self, conn: ConnId, target: &str) -> Result<ConnId, Rejected> {
-        match self.names.get(target) {
-            Some(&to) if to == conn => {
+        let room = &self.conns[&conn].room;
+        match self.rooms.get(room).and_then(|r| r.names.get(target)).copied() {
+            Some(to) if to == conn => {
                 Err(self.reject(conn, ErrorCode::CannotCallSelf, "the target is yourself", Some(target)))
             }
-            Some(&to) => Ok(to),
+            Some(to) => Ok(to),
             None => Err(self.reject(
                 conn,
                 ErrorCode::NoSuchUser,
@@ -339,34 +544,77 @@ impl Hub {
         self.conns.get(&conn).and_then(|c| c.name.as_ref()).map(|n| n.as_str().to_owned()).unwrap_or_default()
     }
 
-    fn presence_changed(&mut self, now: Instant) {
-        let quiet = self.userlist.last_sent.is_none_or(|last| now >= last + self.config.userlist_interval);
-        if quiet {
-            self.broadcast_userlist(now);
-        } else {
-            self.userlist.dirty = true;
+    fn presence_changed(&mut self, now: Instant, room_name: &RoomName) {
+        let interval = self.config.userlist_interval;
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        if room.userlist_dirty {
+            return; // a list is on its way and will be current when it goes
+        }
+        match room.userlist_last {
+            Some(last) if now < last + interval => {
+                room.userlist_dirty = true;
+                self.timers.insert((last + interval, Timer::UserList(room_name.clone())));
+            }
+            _ => self.broadcast_userlist(now, room_name),
         }
     }
 
-    fn broadcast_userlist(&mut self, now: Instant) {
-        let users = self.users().collect();
-        let payload: Payload = ServerMessage::UserList { users }.to_json().into();
-        self.broadcast_payload(payload);
-        self.userlist = UserListSchedule { dirty: false, last_sent: Some(now) };
+    fn userlist_payload(&self, room_name: &RoomName) -> Payload {
+        let names = self.rooms.get(room_name).map(|r| &r.names);
+        let users = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
+        let in_call = names
+            .into_iter()
+            .flatten()
+            .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.call.is_some()))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        ServerMessage::UserList { users, in_call }.to_json().into()
     }
 
-    fn broadcast(&mut self, msg: &ServerMessage<'_>) {
-        self.broadcast_payload(msg.to_json().into());
+    fn broadcast_userlist(&mut self, now: Instant, room_name: &RoomName) {
+        let payload = self.userlist_payload(room_name);
+        let Some(room) = self.rooms.get_mut(room_name) else { return };
+        room.userlist_dirty = false;
+        room.userlist_last = Some(now);
+        // A detached session is sent a fresh list when it resumes instead.
+        let attached: Vec<ConnId> = room
+            .names
+            .values()
+            .copied()
+            .filter(|conn| self.conns.get(conn).is_some_and(|c| c.detached.is_none()))
+            .collect();
+        self.outputs.extend(attached.into_iter().map(|to| Output { to, payload: payload.clone() }));
     }
 
-    /// To every signed-in connection.
-    fn broadcast_payload(&mut self, payload: Payload) {
-        let outputs = self.names.values().map(|&to| Output { to, payload: payload.clone() });
-        self.outputs.extend(outputs);
+    /// To every signed-in session in `room`.
+    fn broadcast(&mut self, room: &RoomName, payload: Payload) {
+        let members: Vec<ConnId> =
+            self.rooms.get(room).map(|r| r.names.values().copied().collect()).unwrap_or_default();
+        for to in members {
+            self.deliver(to, payload.clone());
+        }
     }
 
     fn send(&mut self, to: ConnId, msg: &ServerMessage<'_>) {
-        self.outputs.push_back(Output { to, payload: msg.to_json().into() });
+        self.deliver(to, msg.to_json().into());
+    }
+
+    /// Queues `payload` for `to`'s socket, or holds it while the session is detached.
+    fn deliver(&mut self, to: ConnId, payload: Payload) {
+        let Some(state) = self.conns.get_mut(&to) else { return };
+        let Some(detached) = state.detached.as_mut() else {
+            self.outputs.push_back(Output { to, payload });
+            return;
+        };
+        if detached.held.len() < HELD_MAX {
+            detached.held.push(payload);
+        } else if detached.timer_at != detached.since {
+            // Resuming would lose messages now: end the session at once (its timer is
+            // moved into the past, so the shell's next timeout ends it).
+            let was = std::mem::replace(&mut detached.timer_at, detached.since);
+            self.timers.remove(&(was, Timer::Grace(to)));
+            self.timers.insert((detached.since, Timer::Grace(to)));
+        }
     }
 
     fn reject(&mut self, conn: ConnId, code: ErrorCode, message: &str, target: Option<&str>) -> Rejected {

@@ -29,7 +29,9 @@
 mod hub;
 pub mod name;
 pub mod protocol;
+pub mod room;
 
 pub use hub::{ConnId, Hub, HubConfig, Output, Payload, Rejected};
 pub use name::{NameError, UserName};
-pub use protocol::{ClientMessage, ErrorCode, ProtocolError};
+pub use protocol::{ClientMessage, EndReason, ErrorCode, ProtocolError, valid_token};
+pub use room::{RoomError, RoomName};

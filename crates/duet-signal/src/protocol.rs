@@ -24,8 +24,19 @@ use crate::name::{NameError, UserName};
 /// A message a client may send, checked and ready for the hub.
 #[derive(Debug)]
 pub enum ClientMessage<'a> {
-    /// `{type:"username", name}`: sign in, or change name.
-    Username { name: UserName },
+    /// `{type:"username", name, ringing?}`: sign in, or change name. `ringing: true` says
+    /// the client takes part in ringing (`incoming-call`, `accept`, ...) and may resume.
+    Username { name: UserName, ringing: bool },
+    /// `{type:"resume", name, token, partner?}`: take back a session after the socket
+    /// dropped (or the server restarted), instead of signing in afresh. `partner` is who
+    /// the client is still in a call with, as far as it knows.
+    Resume { name: UserName, token: Cow<'a, str>, partner: Option<Cow<'a, str>> },
+    /// `{type:"call", target}`: ring `target`.
+    Call { target: Cow<'a, str> },
+    /// `{type:"accept", callId}`: the callee picks up.
+    Accept { call_id: u64 },
+    /// `{type:"decline", callId}`: the callee refuses.
+    Decline { call_id: u64 },
     /// `{type:"message", text, date?}`: a chat line for everyone signed in.
     Message {
         text: Cow<'a, str>,
@@ -67,6 +78,13 @@ struct Incoming<'a> {
     date: Option<&'a RawValue>,
     audio: Option<bool>,
     video: Option<bool>,
+    ringing: Option<bool>,
+    #[serde(rename = "callId")]
+    call_id: Option<u64>,
+    #[serde(borrow)]
+    token: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    partner: Option<Cow<'a, str>>,
 }
 
 /// Why a text frame is not a message duet understands. Each becomes an `error` reply to
@@ -94,6 +112,9 @@ pub enum ProtocolError {
     /// The requested user name is not acceptable.
     #[error("that name cannot be used: {0}")]
     InvalidName(#[from] NameError),
+    /// A resume token that no server ever issued (wrong length or characters).
+    #[error("the resume token is malformed")]
+    InvalidToken,
 }
 
 impl ProtocolError {
@@ -106,6 +127,7 @@ impl ProtocolError {
             Self::UnknownType(_) => ErrorCode::UnknownType,
             Self::MissingField { .. } => ErrorCode::MissingField,
             Self::InvalidName(_) => ErrorCode::InvalidName,
+            Self::InvalidToken => ErrorCode::CannotResume,
         }
     }
 }
@@ -126,10 +148,20 @@ pub enum ErrorCode {
     NoSuchUser,
     /// The `target` is the sender.
     CannotCallSelf,
-    /// A `hang-up` without a target from someone who is in no call.
+    /// A call message (answer, candidate, hang-up...) for someone the sender is in no
+    /// call with.
     NotInCall,
     /// A binary WebSocket frame: the protocol is text only.
     BinaryFrame,
+    /// `call` or an offer from someone already in a call with someone else.
+    AlreadyInCall,
+    /// `accept` or `decline` for a call that is not ringing for the sender.
+    NoSuchCall,
+    /// An answer (or an offer from a ringing-aware caller) before the callee accepted.
+    CallNotAccepted,
+    /// `resume` was refused: the name is someone else's now, or the token is malformed.
+    /// The client signs in with `username` instead.
+    CannotResume,
 }
 
 impl ErrorCode {
@@ -147,6 +179,10 @@ impl ErrorCode {
             Self::CannotCallSelf => "cannot-call-self",
             Self::NotInCall => "not-in-call",
             Self::BinaryFrame => "binary-frame",
+            Self::AlreadyInCall => "already-in-call",
+            Self::NoSuchCall => "no-such-call",
+            Self::CallNotAccepted => "call-not-accepted",
+            Self::CannotResume => "cannot-resume",
         }
     }
 }
@@ -171,8 +207,19 @@ impl<'a> ClientMessage<'a> {
         match kind {
             "username" => {
                 let name = required("username", "name", incoming.name)?;
-                Ok(Self::Username { name: UserName::new(&name)? })
+                Ok(Self::Username { name: UserName::new(&name)?, ringing: incoming.ringing == Some(true) })
             }
+            "resume" => {
+                let name = required("resume", "name", incoming.name)?;
+                let token = required("resume", "token", incoming.token)?;
+                if !valid_token(&token) {
+                    return Err(ProtocolError::InvalidToken);
+                }
+                Ok(Self::Resume { name: UserName::new(&name)?, token, partner: incoming.partner })
+            }
+            "call" => Ok(Self::Call { target: required("call", "target", incoming.target)? }),
+            "accept" => Ok(Self::Accept { call_id: required("accept", "callId", incoming.call_id)? }),
+            "decline" => Ok(Self::Decline { call_id: required("decline", "callId", incoming.call_id)? }),
             "message" => Ok(Self::Message {
                 text: required("message", "text", incoming.text)?,
                 date: incoming.date.and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok()),
@@ -200,6 +247,12 @@ impl<'a> ClientMessage<'a> {
     }
 }
 
+/// Tokens are what the hub's shell issues: 16 to 64 URL-safe characters.
+pub fn valid_token(token: &str) -> bool {
+    (16..=64).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn required<T>(kind: &'static str, field: &'static str, value: Option<T>) -> Result<T, ProtocolError> {
     value.ok_or(ProtocolError::MissingField { kind, field })
 }
@@ -223,7 +276,56 @@ pub(crate) enum ServerMessage<'a> {
     #[serde(rename = "rejectusername")]
     RejectUsername { id: u64, name: &'a str },
     #[serde(rename = "userlist")]
-    UserList { users: Vec<&'a str> },
+    UserList {
+        users: Vec<&'a str>,
+        /// Who is ringing or talking now: calling them answers "busy".
+        #[serde(rename = "inCall")]
+        in_call: Vec<&'a str>,
+    },
+    /// After a ringing-aware sign-in: the secret that lets this session be resumed.
+    #[serde(rename = "session")]
+    Session { name: &'a str, token: &'a str },
+    /// `resume` worked: the client holds `name` again (and its call, if any).
+    #[serde(rename = "resumed")]
+    Resumed {
+        name: &'a str,
+        token: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partner: Option<&'a str>,
+    },
+    /// Another connection resumed this session; this one is no longer heard.
+    #[serde(rename = "replaced")]
+    Replaced {},
+    /// To the caller: `target` was told of the call and is being rung.
+    #[serde(rename = "ringing")]
+    Ringing {
+        #[serde(rename = "callId")]
+        call_id: u64,
+        target: &'a str,
+    },
+    /// To the callee: `name` is calling.
+    #[serde(rename = "incoming-call")]
+    IncomingCall {
+        #[serde(rename = "callId")]
+        call_id: u64,
+        name: &'a str,
+    },
+    /// The call is on: the `caller` sends the offer, the `callee` waits for it.
+    #[serde(rename = "call-accepted")]
+    CallAccepted {
+        #[serde(rename = "callId")]
+        call_id: u64,
+        name: &'a str,
+        role: Role,
+    },
+    /// The call with `name` is over, or never began, for `reason`.
+    #[serde(rename = "call-ended")]
+    CallEnded {
+        #[serde(rename = "callId", skip_serializing_if = "Option::is_none")]
+        call_id: Option<u64>,
+        name: &'a str,
+        reason: EndReason,
+    },
     #[serde(rename = "message")]
     Message {
         id: u64,
@@ -251,6 +353,32 @@ pub(crate) enum ServerMessage<'a> {
     },
 }
 
+/// Which side of a call a client is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Role {
+    Caller,
+    Callee,
+}
+
+/// Why a call ended; `docs/protocol.md` says who hears which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndReason {
+    /// The callee was already ringing or talking; their call was left alone.
+    Busy,
+    /// The callee said no.
+    Declined,
+    /// The caller gave up before an answer.
+    Cancelled,
+    /// Nobody answered before the ring timeout.
+    Missed,
+    /// One side hung up.
+    HungUp,
+    /// One side left duet (closed the page, or lost its connection for good).
+    Disconnected,
+}
+
 impl ServerMessage<'_> {
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages hold only strings, numbers and valid raw JSON")
@@ -269,7 +397,7 @@ mod tests {
     fn mdn_username_message_parses_and_ignores_id_and_date() {
         let msg = ClientMessage::parse(r#"{"type":"username","name":"ann","id":17,"date":1700000000000}"#)
             .expect("valid");
-        assert!(matches!(msg, ClientMessage::Username { name } if name.as_str() == "ann"));
+        assert!(matches!(msg, ClientMessage::Username { name, ringing: false } if name.as_str() == "ann"));
     }
 
     #[test]

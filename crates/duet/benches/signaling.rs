@@ -220,6 +220,21 @@ async fn routing(server: Server, seconds: u64) -> f64 {
                 }
             }
         }
+        // Pair them: duet relays call messages only between the two sides of a call.
+        for pair in 0..PAIRS {
+            let offer = format!(
+                r#"{{"type":"video-offer","target":"u{}","sdp":{{"type":"offer","sdp":"v=0"}}}}"#,
+                pair * 2 + 1
+            );
+            clients[pair * 2].send(Message::text(offer)).await.expect("send");
+            let callee = &mut clients[pair * 2 + 1];
+            loop {
+                let frame = callee.next().await.expect("open").expect("frame");
+                if frame.into_text().expect("text").contains("\"video-offer\"") {
+                    break;
+                }
+            }
+        }
     }
     let mut best = 0.0;
     let mut clients = Some(clients);

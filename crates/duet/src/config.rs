@@ -76,6 +76,15 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_KEEPALIVE", default_value = "25s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
+    /// How long a call rings before it ends as missed.
+    #[arg(long, env = "DUET_RING_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub ring_timeout: Duration,
+
+    /// How long someone whose connection dropped keeps their name and call while their
+    /// browser reconnects.
+    #[arg(long, env = "DUET_RESUME_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub resume_grace: Duration,
+
     #[command(flatten)]
     pub turn: TurnArgs,
 }
@@ -217,6 +226,7 @@ pub struct ServeConfig {
     pub ice: IceSettings,
     pub metrics: Option<MetricsListen>,
     pub keepalive: Duration,
+    pub hub: duet_signal::HubConfig,
 }
 
 impl ServeArgs {
@@ -248,6 +258,14 @@ impl ServeArgs {
             }),
         };
         anyhow::ensure!(self.keepalive >= Duration::from_secs(1), "--keepalive must be at least 1s");
+        anyhow::ensure!(self.ring_timeout >= Duration::from_secs(1), "--ring-timeout must be at least 1s");
+        anyhow::ensure!(self.ring_timeout <= Duration::from_secs(600), "--ring-timeout must be at most 10m");
+        anyhow::ensure!(self.resume_grace <= Duration::from_secs(600), "--resume-grace must be at most 10m");
+        let hub = duet_signal::HubConfig {
+            ring_timeout: self.ring_timeout,
+            resume_grace: self.resume_grace,
+            ..duet_signal::HubConfig::default()
+        };
         Ok(ServeConfig {
             listen: self.listen,
             tls,
@@ -256,6 +274,7 @@ impl ServeArgs {
             ice,
             metrics,
             keepalive: self.keepalive,
+            hub,
         })
     }
 }

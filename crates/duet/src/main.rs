@@ -65,7 +65,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let options = RunOptions {
         tls,
         shutdown_grace: config.shutdown_grace,
-        hub: Default::default(),
+        hub: config.hub.clone(),
         ice,
         turn,
         metrics,

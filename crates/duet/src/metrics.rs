@@ -51,6 +51,7 @@ impl Metrics {
             let signaling = self.signaling.counts();
             gauge!("duet_signaling_connections").set(signaling.connections as f64);
             gauge!("duet_signaling_users").set(signaling.users as f64);
+            gauge!("duet_signaling_calls").set(signaling.calls as f64);
             counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
             if let Some(turn) = &self.turn {
                 let (allocations, stats) = turn.snapshot();

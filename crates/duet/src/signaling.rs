@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use duet_signal::{ConnId, Hub, HubConfig, Payload};
+use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName};
 
 use crate::ice::IceServers;
 use futures_util::SinkExt;
@@ -63,6 +63,7 @@ pub struct Signaling {
 pub struct SignalingCounts {
     pub connections: usize,
     pub users: usize,
+    pub calls: usize,
     pub rejected: u64,
 }
 
@@ -87,9 +88,13 @@ impl Shared {
     }
 }
 
-/// Why a connection task ended, which decides the close frame sent.
+/// Why a connection task ended, which decides the close frame sent and whether the
+/// session may be resumed.
 enum Ending {
+    /// The client sent a close frame: it left on purpose.
     ClientLeft,
+    /// The socket broke or ended without a close frame: the client may come back.
+    Lost,
     TooLarge,
     TooSlow,
     ShuttingDown,
@@ -129,20 +134,22 @@ impl Signaling {
         let shared = self.lock();
         SignalingCounts {
             connections: shared.hub.connection_count(),
-            users: shared.hub.users().count(),
+            users: shared.hub.user_count(),
+            calls: shared.hub.call_count(),
             rejected: self.rejected.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
-    /// Signed-in names, for tests and diagnostics.
+    /// Signed-in names in the lobby, for tests and diagnostics.
     pub fn users(&self) -> Vec<String> {
-        self.lock().hub.users().map(str::to_owned).collect()
+        self.lock().hub.users_in(&RoomName::lobby()).into_iter().map(str::to_owned).collect()
     }
 
     /// Accepts an upgrade: MDN's client asks for the `json` subprotocol and drops the
     /// connection unless it is echoed.
-    /// `host` is the request's Host header: TURN is announced at the same host.
-    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade, host: Option<String>) -> Response {
+    /// `host` is the request's Host header: TURN is announced at the same host. `room`
+    /// is the room the connection joins (the lobby for MDN's client).
+    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade, host: Option<String>, room: RoomName) -> Response {
         let signaling = Arc::clone(self);
         ws.protocols(["json"])
             .read_buffer_size(READ_BUFFER_BYTES)
@@ -151,7 +158,7 @@ impl Signaling {
             .on_upgrade(move |socket| {
                 let tasks = signaling.tasks.clone();
                 async move {
-                    tasks.spawn(signaling.serve_connection(socket, host));
+                    tasks.spawn(signaling.serve_connection(socket, host, room));
                 }
             })
     }
@@ -176,14 +183,15 @@ impl Signaling {
         result
     }
 
-    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket, host: Option<String>) {
+    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket, host: Option<String>, room: RoomName) {
         let (outbox, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
         // Our own messages (ICE servers) go through the outbox too, so they keep their
         // place after what the hub queued before them.
         let own_outbox = outbox.clone();
+        let token = session_token();
         let conn = {
             let mut shared = self.lock();
-            let conn = shared.hub.connect();
+            let conn = shared.hub.connect(room, &token);
             shared.outboxes.insert(conn, outbox);
             shared.dispatch();
             conn
@@ -208,7 +216,7 @@ impl Signaling {
                 out = inbox.recv() => match out {
                     Some(payload) => {
                         if write_batch(&mut socket, payload, &mut inbox).await.is_err() {
-                            break Ending::ClientLeft;
+                            break Ending::Lost;
                         }
                     }
                     None => break Ending::TooSlow,
@@ -232,7 +240,8 @@ impl Signaling {
                         self.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
-                    Some(Ok(Message::Close(_))) | None => break Ending::ClientLeft,
+                    Some(Ok(Message::Close(_))) => break Ending::ClientLeft,
+                    None => break Ending::Lost,
                     Some(Err(e)) => break classify(&e),
                 },
             }
@@ -241,7 +250,15 @@ impl Signaling {
             let mut shared = self.lock();
             shared.outboxes.remove(&conn);
         }
-        self.with_hub(|hub| hub.disconnect(Instant::now(), conn));
+        let now = Instant::now();
+        match ending {
+            // Told to go, or going: no coming back to this session.
+            Ending::ClientLeft | Ending::TooLarge | Ending::TooSlow => {
+                self.with_hub(|hub| hub.disconnect(now, conn));
+            }
+            // The client may reconnect (to this process or, after a restart, the next).
+            Ending::Lost | Ending::ShuttingDown => self.with_hub(|hub| hub.connection_lost(now, conn)),
+        }
         tracing::debug!(%conn, "disconnected");
         if let Some(frame) = close_frame(&ending) {
             // The peer may be gone already; nothing to do about a failed goodbye.
@@ -296,6 +313,15 @@ impl Signaling {
     }
 }
 
+/// A fresh resume secret for a session: 128 random bits, hex.
+fn session_token() -> String {
+    let bytes = crate::config::random_bytes::<16>().unwrap_or_else(|e| {
+        // /dev/urandom missing is a broken system; a guessable token would be worse.
+        panic!("no random source for session tokens: {e}")
+    });
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Writes `first` and whatever else is already queued, then flushes once: under load a
 /// busy client gets several frames per system call.
 async fn write_batch(
@@ -330,13 +356,13 @@ fn classify(error: &axum::Error) -> Ending {
     let inner = std::error::Error::source(error).and_then(|e| e.downcast_ref::<tungstenite::Error>());
     match inner {
         Some(tungstenite::Error::Capacity(_)) => Ending::TooLarge,
-        _ => Ending::ClientLeft,
+        _ => Ending::Lost,
     }
 }
 
 fn close_frame(ending: &Ending) -> Option<CloseFrame> {
     let (code, reason) = match ending {
-        Ending::ClientLeft => return None,
+        Ending::ClientLeft | Ending::Lost => return None,
         Ending::TooLarge => (close_code::SIZE, "message larger than 64 KiB"),
         Ending::TooSlow => (close_code::POLICY, "too slow to receive messages"),
         Ending::ShuttingDown => (close_code::AWAY, "server shutting down"),

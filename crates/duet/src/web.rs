@@ -3,7 +3,8 @@
 //! ```text
 //!  GET /            WebSocket upgrade? ──yes──► signaling (MDN's client connects here)
 //!                                      ──no───► index.html
-//!  GET /ws          WebSocket upgrade (duet's own client)
+//!  GET /ws          WebSocket upgrade (duet's own client); `?room=<room>` joins a room
+//!  GET /r/<room>    index.html: the same client, in a private room
 //!  GET /healthz     "ok"
 //!  GET /<file>      a file from web/, compiled into the binary
 //! ```
@@ -14,11 +15,13 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use duet_signal::RoomName;
 use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -47,6 +50,7 @@ pub fn app(signaling: Arc<Signaling>) -> Router {
     let mut router = Router::new()
         .route("/", get(root))
         .route("/ws", get(websocket))
+        .route("/r/{room}", get(room_page))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(get(asset))
         .with_state(signaling);
@@ -56,13 +60,27 @@ pub fn app(signaling: Arc<Signaling>) -> Router {
     router
 }
 
+/// `?room=` of the WebSocket URL.
+#[derive(Debug, serde::Deserialize)]
+struct RoomQuery {
+    #[serde(default)]
+    room: String,
+}
+
+async fn room_page(Path(room): Path<String>, headers: HeaderMap) -> Response {
+    match RoomName::new(&room) {
+        Ok(_) => serve_file("index.html", &headers),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("That is not a room link: {e}.\n")).into_response(),
+    }
+}
+
 async fn root(
     State(signaling): State<Arc<Signaling>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers)),
+        Ok(ws) => signaling.upgrade(ws, host(&headers), RoomName::lobby()),
         Err(_) => serve_file("index.html", &headers),
     }
 }
@@ -70,10 +88,16 @@ async fn root(
 async fn websocket(
     State(signaling): State<Arc<Signaling>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    query: Result<Query<RoomQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let room = match query.map(|q| RoomName::new(&q.room)) {
+        Ok(Ok(room)) => room,
+        Ok(Err(e)) => return (StatusCode::BAD_REQUEST, format!("bad room: {e}\n")).into_response(),
+        Err(rejection) => return rejection.into_response(),
+    };
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers)),
+        Ok(ws) => signaling.upgrade(ws, host(&headers), room),
         Err(rejection) => rejection.into_response(),
     }
 }

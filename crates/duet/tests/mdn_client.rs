@@ -63,11 +63,7 @@ async fn a_taken_name_is_answered_with_rejectusername() {
 #[tokio::test]
 async fn the_web_client_is_served_at_the_root_without_an_upgrade() {
     let server = TestServer::start().await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
+    let response = common::http_get(server.addr, "/").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("id=\"userlistbox\""));
     assert!(response.to_ascii_lowercase().contains("content-security-policy:"));

@@ -3,13 +3,9 @@
 mod common;
 
 use common::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
+    let response = common::http_get(addr, "/metrics").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }

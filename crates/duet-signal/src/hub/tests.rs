@@ -1,18 +1,30 @@
 //! Hub behaviour on a virtual clock: every test drives the hub exactly as the shell does
 //! (feed, then drain) and reads what each connection would have received.
+//!
+//! This file: presence, rooms, chat, bad input, and a long random-traffic test of the
+//! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
+//! dropped sockets and resuming.
 
 use super::*;
 use serde_json::{Value, json};
+
+mod calls;
+mod sessions;
 
 struct Harness {
     hub: Hub,
     now: Instant,
     inbox: HashMap<ConnId, Vec<Value>>,
+    tokens: u64,
 }
 
 impl Harness {
     fn new() -> Self {
-        Self { hub: Hub::new(HubConfig::default()), now: Instant::now(), inbox: HashMap::new() }
+        Self::with_config(HubConfig::default())
+    }
+
+    fn with_config(config: HubConfig) -> Self {
+        Self { hub: Hub::new(config), now: Instant::now(), inbox: HashMap::new(), tokens: 0 }
     }
 
     fn drain(&mut self) {
@@ -22,16 +34,33 @@ impl Harness {
         }
     }
 
-    fn connect(&mut self) -> ConnId {
-        let conn = self.hub.connect();
+    fn connect_to(&mut self, room: &str) -> ConnId {
+        self.tokens += 1;
+        let token = format!("token-{:016}", self.tokens);
+        let conn = self.hub.connect(RoomName::new(room).expect("a valid room"), &token);
         self.drain();
         conn
     }
 
-    /// A connection that has signed in as `name`, with its inbox emptied.
+    fn connect(&mut self) -> ConnId {
+        self.connect_to("")
+    }
+
+    /// A connection that has signed in to the lobby as `name` with MDN's messages only,
+    /// with its inbox emptied.
     fn user(&mut self, name: &str) -> ConnId {
-        let conn = self.connect();
-        self.send(conn, json!({"type": "username", "name": name, "id": 0, "date": 1})).expect("a valid name");
+        self.user_in("", name, false)
+    }
+
+    /// A connection that has signed in as `name` and speaks ringing, inbox emptied.
+    fn ringing_user(&mut self, name: &str) -> ConnId {
+        self.user_in("", name, true)
+    }
+
+    fn user_in(&mut self, room: &str, name: &str, ringing: bool) -> ConnId {
+        let conn = self.connect_to(room);
+        let msg = json!({"type": "username", "name": name, "id": 0, "date": 1, "ringing": ringing});
+        self.send(conn, msg).expect("a valid name");
         self.settle();
         self.inbox.clear();
         conn
@@ -54,30 +83,49 @@ impl Harness {
         self.drain();
     }
 
-    /// Lets time pass until no user list is pending.
+    fn lose(&mut self, conn: ConnId) {
+        self.hub.connection_lost(self.now, conn);
+        self.drain();
+    }
+
+    /// Lets time pass until no user list is pending (ring and grace timers that fall in
+    /// that span fire too).
     fn settle(&mut self) {
-        while let Some(due) = self.hub.poll_timeout() {
+        let until = self.now + self.hub.config.userlist_interval;
+        self.advance_to(until);
+    }
+
+    /// Moves the clock forward by `by`, firing every timer due on the way.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        self.advance_to(until);
+    }
+
+    fn advance_to(&mut self, until: Instant) {
+        while let Some(due) = self.hub.poll_timeout().filter(|&due| due <= until) {
             self.now = self.now.max(due);
             self.hub.handle_timeout(self.now);
             self.drain();
         }
-        self.now += self.hub.config.userlist_interval;
+        self.now = until;
     }
 
     fn take(&mut self, conn: ConnId) -> Vec<Value> {
         self.inbox.remove(&conn).unwrap_or_default()
     }
 
-    fn last_userlist(&mut self, conn: ConnId) -> Option<Vec<String>> {
-        self.take(conn).into_iter().rev().find(|m| m["type"] == "userlist").map(|m| {
-            m["users"]
-                .as_array()
-                .expect("users is an array")
-                .iter()
-                .map(|u| u.as_str().expect("a name").to_owned())
-                .collect()
-        })
+    /// The messages `conn` received, without user lists.
+    fn take_calls(&mut self, conn: ConnId) -> Vec<Value> {
+        self.take(conn).into_iter().filter(|m| m["type"] != "userlist").collect()
     }
+
+    fn last_userlist(&mut self, conn: ConnId) -> Option<Vec<String>> {
+        self.take(conn).into_iter().rev().find(|m| m["type"] == "userlist").map(|m| strings(&m["users"]))
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_array().expect("an array").iter().map(|u| u.as_str().expect("a string").to_owned()).collect()
 }
 
 fn offer(target: &str) -> Value {
@@ -86,6 +134,10 @@ fn offer(target: &str) -> Value {
 
 fn answer(target: &str) -> Value {
     json!({"type": "video-answer", "name": "mallory", "target": target, "sdp": {"type": "answer", "sdp": "v=0\r\n"}})
+}
+
+fn candidate(target: &str) -> Value {
+    json!({"type": "new-ice-candidate", "name": "eve", "target": target, "candidate": {"candidate": "x"}})
 }
 
 #[test]
@@ -104,7 +156,7 @@ fn signing_in_puts_the_name_in_everyones_user_list() {
     h.settle();
     assert_eq!(h.last_userlist(ann), Some(vec!["ann".into(), "bo".into()]));
     assert_eq!(h.last_userlist(bo), Some(vec!["ann".into(), "bo".into()]));
-    assert_eq!(h.hub.users().collect::<Vec<_>>(), ["ann", "bo"]);
+    assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann", "bo"]);
 }
 
 #[test]
@@ -117,7 +169,7 @@ fn a_taken_name_is_replaced_by_a_free_one_and_the_client_is_told() {
     let msgs = h.take(third);
     assert_eq!(msgs[0]["type"], "id");
     assert_eq!(msgs[1], json!({"type": "rejectusername", "id": third.get(), "name": "ann3"}));
-    assert_eq!(h.hub.users().collect::<Vec<_>>(), ["ann", "ann2", "ann3"]);
+    assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann", "ann2", "ann3"]);
 }
 
 #[test]
@@ -158,57 +210,39 @@ fn connections_that_have_not_signed_in_get_no_user_list() {
 }
 
 #[test]
-fn offers_reach_only_the_target_with_the_senders_real_name() {
+fn rooms_keep_their_user_lists_chat_and_names_apart() {
     let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    let cy = h.user("cy");
-    h.send(ann, offer("bo")).expect("relayed");
-    let got = h.take(bo);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["name"], "ann", "the spoofed name is overwritten");
-    assert_eq!(got[0]["sdp"], json!({"type": "offer", "sdp": "v=0\r\n"}));
-    assert!(h.take(cy).is_empty());
-    assert!(h.take(ann).is_empty());
+    let lobby = h.user("ann");
+    let team_ann = h.user_in("team", "ann", true);
+    let team_bo = h.user_in("team", "bo", true);
+    assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann"]);
+    assert_eq!(
+        h.hub.users_in(&RoomName::new("team").expect("valid")),
+        ["ann", "bo"],
+        "ann is free in another room"
+    );
+    h.send(team_bo, json!({"type": "message", "text": "standup?"})).expect("sent");
+    assert_eq!(h.take(team_ann).len(), 1);
+    assert!(h.take(lobby).is_empty(), "the lobby hears nothing of the room");
+    h.user("cy");
+    assert!(h.take(team_ann).is_empty(), "the room hears nothing of the lobby");
+    assert_eq!(h.send(lobby, offer("bo")), Err(Rejected(ErrorCode::NoSuchUser)), "no calls across rooms");
+    assert_eq!(
+        h.send(team_bo, json!({"type": "call", "target": "cy"})),
+        Err(Rejected(ErrorCode::NoSuchUser))
+    );
 }
 
 #[test]
-fn candidates_and_answers_are_stamped_with_the_sender() {
+fn an_emptied_room_is_forgotten() {
     let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    h.send(bo, answer("ann")).expect("relayed");
-    h.send(
-        bo,
-        json!({"type": "new-ice-candidate", "name": "eve", "target": "ann", "candidate": {"candidate": "x"}}),
-    )
-    .expect("relayed");
-    let got = h.take(ann);
-    assert_eq!(got.iter().map(|m| m["name"].clone()).collect::<Vec<_>>(), [json!("bo"), json!("bo")]);
-    assert_eq!(got[1]["candidate"], json!({"candidate": "x"}));
-}
-
-#[test]
-fn media_state_reaches_only_the_target_with_the_senders_name() {
-    let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    let cy = h.user("cy");
-    h.send(ann, json!({"type": "media-state", "name": "eve", "target": "bo", "audio": false, "video": true}))
-        .expect("relayed");
-    assert_eq!(
-        h.take(bo),
-        vec![json!({"type": "media-state", "name": "ann", "target": "bo", "audio": false, "video": true})]
-    );
-    assert!(h.take(cy).is_empty());
-    assert_eq!(
-        h.send(ann, json!({"type": "media-state", "target": "bo", "audio": "no", "video": true})),
-        Err(Rejected(ErrorCode::InvalidField))
-    );
-    assert_eq!(
-        h.send(ann, json!({"type": "media-state", "target": "bo", "audio": true})),
-        Err(Rejected(ErrorCode::MissingField))
-    );
+    let ann = h.user_in("r1", "ann", true);
+    let bo = h.user_in("r1", "bo", true);
+    h.close(ann);
+    h.close(bo);
+    h.settle();
+    assert!(h.hub.rooms.is_empty());
+    assert_eq!(h.hub.poll_timeout(), None, "no timer is left behind for it");
 }
 
 #[test]
@@ -239,6 +273,10 @@ fn calling_yourself_is_refused() {
     let mut h = Harness::new();
     let ann = h.user("ann");
     assert_eq!(h.send(ann, offer("ann")), Err(Rejected(ErrorCode::CannotCallSelf)));
+    assert_eq!(
+        h.send(ann, json!({"type": "call", "target": "ann"})),
+        Err(Rejected(ErrorCode::CannotCallSelf))
+    );
 }
 
 #[test]
@@ -271,6 +309,14 @@ fn every_kind_of_bad_input_gets_its_own_error_and_the_connection_carries_on() {
         (r#"{"type":"username","name":"abcdefghijklmnopqrstuvwxyz0123456"}"#, ErrorCode::InvalidName),
         (r#"{"type":"username","name":"a\u0007b"}"#, ErrorCode::InvalidName),
         (r#"{"type":"hang-up","target":null}"#, ErrorCode::NotInCall),
+        (r#"{"type":"hang-up","target":"bo"}"#, ErrorCode::NotInCall),
+        (r#"{"type":"new-ice-candidate","target":"bo","candidate":{}}"#, ErrorCode::NotInCall),
+        (r#"{"type":"video-answer","target":"bo","sdp":{}}"#, ErrorCode::NotInCall),
+        (r#"{"type":"accept","callId":77}"#, ErrorCode::NoSuchCall),
+        (r#"{"type":"accept","callId":"77"}"#, ErrorCode::InvalidField),
+        (r#"{"type":"decline"}"#, ErrorCode::MissingField),
+        (r#"{"type":"call"}"#, ErrorCode::MissingField),
+        (r#"{"type":"resume","name":"ann","token":"short"}"#, ErrorCode::CannotResume),
     ];
     for (text, code) in cases {
         assert_eq!(h.send_raw(ann, text), Err(Rejected(*code)), "{text}");
@@ -284,69 +330,9 @@ fn every_kind_of_bad_input_gets_its_own_error_and_the_connection_carries_on() {
     h.drain();
     assert_eq!(h.take(ann)[0]["code"], "binary-frame");
     // ann is still signed in under her name and can still call.
-    assert_eq!(h.hub.users().collect::<Vec<_>>(), ["ann", "bo"]);
+    assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann", "bo"]);
     h.send(ann, offer("bo")).expect("relayed");
-    assert_eq!(h.take(bo).len(), 1);
-}
-
-#[test]
-fn hang_up_without_target_reaches_the_call_partner() {
-    let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    h.send(ann, offer("bo")).expect("relayed");
-    h.send(bo, answer("ann")).expect("relayed");
-    h.take(ann);
-    h.take(bo);
-    h.send(bo, json!({"type": "hang-up", "name": "bo", "target": null})).expect("relayed");
-    assert_eq!(h.take(ann), vec![json!({"type": "hang-up", "name": "bo", "target": "ann"})]);
-    // The call is over: another targetless hang-up has nobody to go to.
-    assert_eq!(h.send(bo, json!({"type": "hang-up"})), Err(Rejected(ErrorCode::NotInCall)));
-}
-
-#[test]
-fn closing_during_a_call_sends_hang_up_to_the_partner_and_updates_the_list() {
-    let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    h.send(ann, offer("bo")).expect("relayed");
-    h.take(bo);
-    h.close(ann);
-    h.settle();
-    let got = h.take(bo);
-    assert_eq!(got[0], json!({"type": "hang-up", "name": "ann", "target": "bo"}));
-    assert_eq!(got.last().expect("a user list")["users"], json!(["bo"]));
-    assert_eq!(h.hub.connection_count(), 1);
-}
-
-#[test]
-fn closing_outside_a_call_sends_no_hang_up() {
-    let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    h.send(ann, offer("bo")).expect("relayed");
-    h.send(ann, json!({"type": "hang-up", "target": "bo"})).expect("relayed");
-    h.take(bo);
-    h.close(ann);
-    h.settle();
-    assert!(h.take(bo).iter().all(|m| m["type"] == "userlist"));
-}
-
-#[test]
-fn a_second_caller_does_not_take_over_an_existing_call() {
-    let mut h = Harness::new();
-    let ann = h.user("ann");
-    let bo = h.user("bo");
-    let cy = h.user("cy");
-    h.send(ann, offer("bo")).expect("relayed");
-    h.send(bo, answer("ann")).expect("relayed");
-    h.send(cy, offer("bo")).expect("relayed to bo, who decides");
-    h.take(ann);
-    h.take(bo);
-    // When cy gives up, ann and bo are still paired: bo's targetless hang-up reaches ann.
-    h.close(cy);
-    h.send(bo, json!({"type": "hang-up", "target": null})).expect("relayed");
-    assert!(h.take(ann).iter().any(|m| m["type"] == "hang-up" && m["name"] == "bo"));
+    assert_eq!(h.take_calls(bo).len(), 1);
 }
 
 #[test]
@@ -369,18 +355,54 @@ fn no_timer_is_asked_for_when_nothing_is_pending() {
 
 /// The hub's own bookkeeping agrees with itself.
 fn assert_consistent(hub: &Hub) {
-    for (name, conn) in &hub.names {
-        assert_eq!(hub.conns[conn].name.as_ref(), Some(name), "names[{name}] points at its holder");
+    for (room_name, room) in &hub.rooms {
+        assert!(!room.names.is_empty(), "empty rooms are dropped");
+        for (name, conn) in &room.names {
+            let state = &hub.conns[conn];
+            assert_eq!(state.name.as_ref(), Some(name), "names[{name}] points at its holder");
+            assert_eq!(&state.room, room_name);
+        }
+        if room.userlist_dirty {
+            let due = room.userlist_last.expect("dirty after a list") + hub.config.userlist_interval;
+            assert!(hub.timers.contains(&(due, Timer::UserList(room_name.clone()))));
+        }
     }
     for (conn, state) in &hub.conns {
         if let Some(name) = &state.name {
-            assert_eq!(hub.names.get(name), Some(conn), "{conn} is findable by its name");
+            assert_eq!(hub.rooms[&state.room].names.get(name), Some(conn), "{conn} is findable by its name");
         }
-        if let Some(partner) = state.partner {
+        if let Some(id) = state.call {
             assert!(state.name.is_some(), "only signed-in users are in calls");
-            assert_eq!(hub.conns[&partner].partner, Some(*conn), "call pairs are mutual");
+            let call = &hub.calls[&id];
+            assert!(call.caller == *conn || call.callee == *conn, "calls are mutual");
+        }
+        if let Some(detached) = &state.detached {
+            assert!(
+                hub.timers.contains(&(detached.timer_at, Timer::Grace(*conn))),
+                "a detached session ends"
+            );
+        }
+        if let Some((_, until)) = &state.claim {
+            assert!(hub.timers.contains(&(*until, Timer::Claim(*conn))));
         }
     }
+    for (id, call) in &hub.calls {
+        assert_ne!(call.caller, call.callee);
+        for party in [call.caller, call.callee] {
+            assert_eq!(hub.conns[&party].call, Some(*id), "both parties know their call");
+        }
+        if let Some(until) = call.ringing_until {
+            assert!(hub.timers.contains(&(until, Timer::Ring(*id))), "a ringing call times out");
+        }
+    }
+    assert_eq!(
+        hub.timers.len(),
+        hub.rooms.values().filter(|r| r.userlist_dirty).count()
+            + hub.calls.values().filter(|c| c.is_ringing()).count()
+            + hub.conns.values().filter(|c| c.detached.is_some()).count()
+            + hub.conns.values().filter(|c| c.claim.is_some()).count(),
+        "no timer outlives what it guards"
+    );
 }
 
 /// A tiny deterministic generator (xorshift64*), so failures replay exactly.
@@ -401,23 +423,29 @@ impl Rng {
     }
 }
 
-fn random_message(rng: &mut Rng) -> String {
+fn random_message(rng: &mut Rng, call_ids: u64) -> String {
     const NAMES: [&str; 6] = ["ann", "bo", "cy", "ann2", " bo ", "x"];
     let name = *rng.pick(&NAMES);
     let target = *rng.pick(&NAMES);
-    let valid = match rng.below(7) {
-        0 => json!({"type": "username", "name": name}),
+    let call_id = rng.below(call_ids as usize + 2);
+    let valid = match rng.below(12) {
+        0 => json!({"type": "username", "name": name, "ringing": rng.below(2) == 0}),
         1 => json!({"type": "message", "text": "hi", "date": 1}),
         2 => offer(target),
         3 => answer(target),
-        4 => json!({"type": "new-ice-candidate", "target": target, "candidate": {"candidate": "c"}}),
+        4 => candidate(target),
         5 => {
             json!({"type": "hang-up", "target": if rng.below(2) == 0 { Value::Null } else { json!(target) }})
         }
-        _ => json!({"type": "hang-up"}),
+        6 => json!({"type": "call", "target": target}),
+        7 | 8 => json!({"type": "accept", "callId": call_id}),
+        9 => json!({"type": "decline", "callId": call_id}),
+        10 => json!({"type": "resume", "name": name, "token": format!("token-{:016}", rng.below(30)),
+                     "partner": target}),
+        _ => json!({"type": "media-state", "target": target, "audio": true, "video": false}),
     }
     .to_string();
-    if rng.below(3) > 0 {
+    if rng.below(4) > 0 {
         return valid;
     }
     // Mangle it: cut it short, drop or duplicate a character, or insert a hostile one.
@@ -439,31 +467,52 @@ fn random_message(rng: &mut Rng) -> String {
 #[test]
 fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut h = Harness::new();
+    let mut h = Harness::with_config(HubConfig {
+        userlist_interval: Duration::from_millis(50),
+        ring_timeout: Duration::from_millis(900),
+        resume_grace: Duration::from_millis(700),
+    });
     let mut open: Vec<ConnId> = Vec::new();
-    for _ in 0..30_000 {
-        match rng.below(20) {
-            0 | 1 if open.len() < 24 => open.push(h.connect()),
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..40_000 {
+        match rng.below(24) {
+            0 | 1 if open.len() < 24 => {
+                let room = *rng.pick(&["", "", "", "r1"]);
+                open.push(h.connect_to(room));
+            }
             2 if !open.is_empty() => {
                 let conn = open.swap_remove(rng.below(open.len()));
                 h.close(conn);
             }
+            3 if !open.is_empty() => {
+                let conn = open.swap_remove(rng.below(open.len()));
+                h.lose(conn);
+            }
             _ if !open.is_empty() => {
                 let conn = *rng.pick(&open);
-                let _ = h.send_raw(conn, &random_message(&mut rng));
+                let _ = h.send_raw(conn, &random_message(&mut rng, h.hub.next_call));
             }
             _ => {}
         }
-        if rng.below(10) == 0 {
-            h.now += Duration::from_millis(20);
+        if rng.below(8) == 0 {
+            h.now += Duration::from_millis(40);
             h.hub.handle_timeout(h.now);
             h.drain();
         }
         assert_consistent(&h.hub);
-        for conn in h.inbox.keys() {
-            assert!(open.contains(conn), "nothing is sent to a closed connection ({conn})");
+        for (conn, msgs) in &h.inbox {
+            assert!(open.contains(conn), "nothing is sent to a closed connection ({conn}): {msgs:?}");
+            for msg in msgs {
+                if let Some(kind) = msg["type"].as_str() {
+                    seen.insert(kind.to_owned());
+                }
+            }
         }
         h.inbox.clear();
     }
-    assert_eq!(h.hub.connection_count(), open.len());
+    for kind in
+        ["incoming-call", "call-accepted", "call-ended", "ringing", "resumed", "video-answer", "hang-up"]
+    {
+        assert!(seen.contains(kind), "the random traffic reached {kind}");
+    }
 }

@@ -65,6 +65,18 @@ impl TestServer {
         Client::connect(&self.url("/ws"), None).await
     }
 
+    /// A client that has signed in as `name` in `room` (the lobby if empty), speaking
+    /// ringing; returns it with its resume token.
+    pub async fn ringing_user(&self, room: &str, name: &str) -> (Client, String) {
+        let mut client = Client::connect(&self.url(&format!("/ws?room={room}")), None).await;
+        client.expect_type("id").await;
+        client.send(serde_json::json!({"type": "username", "name": name, "ringing": true})).await;
+        let session = client.expect_type("session").await;
+        client.wait_for_userlist(|users| users.iter().any(|u| u == name)).await;
+        let token = session["token"].as_str().expect("a token").to_owned();
+        (client, token)
+    }
+
     /// A client that has signed in as `name` and seen itself in the user list.
     pub async fn user(&self, name: &str) -> Client {
         let mut client = self.client().await;
@@ -73,6 +85,17 @@ impl TestServer {
         client.wait_for_userlist(|users| users.iter().any(|u| u == name)).await;
         client
     }
+}
+
+/// A plain HTTP/1.1 GET; the whole response, head and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
 }
 
 /// Settings of an embedded TURN server for tests: the given address (a chosen one, so a

@@ -1,0 +1,323 @@
+//! Calls: the hub knows every call by its id and state, and enforces it.
+//!
+//! ```text
+//!   call ──► busy? ──yes──► call-ended{busy} to the caller; the callee's call untouched
+//!     │
+//!     ▼   (callee speaks ringing)            (callee speaks only MDN's messages)
+//!  Ringing ──accept──► Active ◄──────────────────────── at once: call-accepted
+//!     │ decline / caller hangs up / ring timeout / either leaves
+//!     ▼
+//!  ended: call-ended{declined | cancelled | missed | disconnected} (or MDN's hang-up)
+//!
+//!  Active ──hang-up / either leaves──► ended: call-ended{hung-up | disconnected}
+//! ```
+//!
+//! A client that speaks only MDN's messages starts a call with its `video-offer`: the
+//! call begins ringing if the callee speaks ringing (the offer is passed on at once and
+//! the callee's client holds it until its user accepts), and is active at once
+//! otherwise. Such a client hears `hang-up` where a ringing-aware one hears `call-ended`.
+//!
+//! Glare: when A and B call each other at the same moment, the hub handles whichever
+//! `call` arrives first as the call; the other one, from the callee of a call that rings
+//! for the very person it calls, accepts that call. Exactly one call results, and its
+//! caller makes the offer.
+//!
+//! Offers, answers, candidates and media states go only to the sender's call partner,
+//! and an answer only once the callee has accepted.
+
+use std::time::Instant;
+
+use super::Rejected;
+use super::{CallId, ConnId, Hub, Timer};
+use crate::name::UserName;
+use crate::protocol::{EndReason, ErrorCode, Role, ServerMessage};
+
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) caller: ConnId,
+    pub(super) callee: ConnId,
+    /// While the call rings: when it ends as missed.
+    pub(super) ringing_until: Option<Instant>,
+    /// Begun by a `video-offer` (an MDN-style caller): the caller's offer and candidates
+    /// pass to the callee while it rings, for its client to hold until accepted.
+    pub(super) offered: bool,
+}
+
+impl Call {
+    pub(super) fn is_ringing(&self) -> bool {
+        self.ringing_until.is_some()
+    }
+
+    pub(super) fn other(&self, conn: ConnId) -> ConnId {
+        if conn == self.caller { self.callee } else { self.caller }
+    }
+
+    pub(super) fn replace(&mut self, old: ConnId, new: ConnId) {
+        for party in [&mut self.caller, &mut self.callee] {
+            if *party == old {
+                *party = new;
+            }
+        }
+    }
+}
+
+/// What a relayed call message is, for the checks in [`Hub::call_route`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Relay {
+    Answer,
+    Candidate,
+    MediaState,
+}
+
+impl Hub {
+    /// `call`: ring `target`.
+    pub(super) fn call(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sender: &UserName,
+        target: &str,
+    ) -> Result<(), Rejected> {
+        let to = self.resolve_target(conn, target)?;
+        self.conns.get_mut(&conn).expect("signed in").ringing = true;
+        if let Some(id) = self.conns[&conn].call {
+            let call = &self.calls[&id];
+            if call.is_ringing() && call.callee == conn && call.caller == to {
+                self.activate(id, true); // glare: this call answers the one ringing here
+                return Ok(());
+            }
+            return Err(self.reject(
+                conn,
+                ErrorCode::AlreadyInCall,
+                "you are in a call already; hang up first",
+                Some(target),
+            ));
+        }
+        if self.conns[&to].call.is_some() {
+            self.tell_ended(conn, None, target, EndReason::Busy);
+            return Ok(());
+        }
+        let id = self.start_call(now, conn, to, false);
+        if self.calls[&id].is_ringing() {
+            self.send(conn, &ServerMessage::Ringing { call_id: id.0, target });
+            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
+        } else {
+            self.send(conn, &ServerMessage::CallAccepted { call_id: id.0, name: target, role: Role::Caller });
+        }
+        Ok(())
+    }
+
+    /// `accept`: the callee picks up a ringing call.
+    pub(super) fn accept(&mut self, conn: ConnId, id: CallId) -> Result<(), Rejected> {
+        self.ringing_for(conn, id)?;
+        self.activate(id, false);
+        Ok(())
+    }
+
+    /// `decline`: the callee refuses a ringing call.
+    pub(super) fn decline(&mut self, now: Instant, conn: ConnId, id: CallId) -> Result<(), Rejected> {
+        self.ringing_for(conn, id)?;
+        self.end_call(now, id, EndReason::Declined, Some(conn));
+        Ok(())
+    }
+
+    /// `hang-up`: ends the sender's call, ringing or not. A `target`, if given, must be
+    /// the partner.
+    pub(super) fn hang_up(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        target: Option<&str>,
+    ) -> Result<(), Rejected> {
+        let to = target.map(|t| self.resolve_target(conn, t)).transpose()?;
+        let call = self.conns[&conn].call.filter(|id| to.is_none_or(|to| self.calls[id].other(conn) == to));
+        let Some(id) = call else {
+            let message = "you are in no call with them";
+            return Err(self.reject(conn, ErrorCode::NotInCall, message, target));
+        };
+        let call = &self.calls[&id];
+        let reason = match (call.is_ringing(), call.caller == conn) {
+            (true, true) => EndReason::Cancelled,
+            (true, false) => EndReason::Declined,
+            (false, _) => EndReason::HungUp,
+        };
+        self.end_call(now, id, reason, Some(conn));
+        Ok(())
+    }
+
+    /// Where a `video-offer` goes: the partner of the sender's call, or, from someone in
+    /// no call, the target of a new call. `None` when the target is busy (the sender has
+    /// been told).
+    pub(super) fn offer_route(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sender: &UserName,
+        target: &str,
+    ) -> Result<Option<ConnId>, Rejected> {
+        let to = self.resolve_target(conn, target)?;
+        if let Some(id) = self.conns[&conn].call {
+            let call = &self.calls[&id];
+            if call.other(conn) != to {
+                let message = "you are in a call already; hang up first";
+                return Err(self.reject(conn, ErrorCode::AlreadyInCall, message, Some(target)));
+            }
+            if call.is_ringing() && !(call.offered && call.caller == conn) {
+                let message = "the call has not been accepted yet";
+                return Err(self.reject(conn, ErrorCode::CallNotAccepted, message, Some(target)));
+            }
+            return Ok(Some(to));
+        }
+        if self.conns[&to].call.is_some() {
+            self.tell_ended(conn, None, target, EndReason::Busy);
+            return Ok(None);
+        }
+        let id = self.start_call(now, conn, to, true);
+        if self.calls[&id].is_ringing() {
+            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
+        }
+        Ok(Some(to))
+    }
+
+    /// Where an answer, candidate or media state goes: the sender's call partner.
+    pub(super) fn call_route(&mut self, conn: ConnId, target: &str, kind: Relay) -> Result<ConnId, Rejected> {
+        let to = self.resolve_target(conn, target)?;
+        let call = self.conns[&conn].call.map(|id| &self.calls[&id]).filter(|call| call.other(conn) == to);
+        let Some(call) = call else {
+            return Err(self.reject(
+                conn,
+                ErrorCode::NotInCall,
+                "you are in no call with them",
+                Some(target),
+            ));
+        };
+        let allowed = !call.is_ringing()
+            || match kind {
+                Relay::MediaState => true,
+                Relay::Candidate => call.offered && call.caller == conn,
+                Relay::Answer => false,
+            };
+        if !allowed {
+            let message = "the call has not been accepted yet";
+            return Err(self.reject(conn, ErrorCode::CallNotAccepted, message, Some(target)));
+        }
+        Ok(to)
+    }
+
+    /// A new call between two users in no call: ringing if the callee speaks ringing,
+    /// active at once otherwise.
+    fn start_call(&mut self, now: Instant, caller: ConnId, callee: ConnId, offered: bool) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let ringing_until = self.conns[&callee].ringing.then(|| now + self.config.ring_timeout);
+        if let Some(until) = ringing_until {
+            self.timers.insert((until, Timer::Ring(id)));
+        }
+        self.calls.insert(id, Call { caller, callee, ringing_until, offered });
+        for party in [caller, callee] {
+            self.conns.get_mut(&party).expect("both signed in").call = Some(id);
+        }
+        let room = self.conns[&caller].room.clone();
+        self.presence_changed(now, &room);
+        id
+    }
+
+    /// Ringing ends in a conversation. The caller is told to make its offer (unless it
+    /// made it already); after glare the callee is told too, since it asked to call.
+    fn activate(&mut self, id: CallId, glare: bool) {
+        let call = self.calls.get_mut(&id).expect("a ringing call");
+        if let Some(until) = call.ringing_until.take() {
+            self.timers.remove(&(until, Timer::Ring(id)));
+        }
+        let (caller, callee, offered) = (call.caller, call.callee, call.offered);
+        let (caller_name, callee_name) = (self.name_of(caller), self.name_of(callee));
+        if self.conns[&caller].ringing && !offered {
+            let msg = ServerMessage::CallAccepted { call_id: id.0, name: &callee_name, role: Role::Caller };
+            self.send(caller, &msg);
+        }
+        if glare {
+            let msg = ServerMessage::CallAccepted { call_id: id.0, name: &caller_name, role: Role::Callee };
+            self.send(callee, &msg);
+        }
+    }
+
+    /// Ends call `id`. `by` is the side that ended it (it needs no telling); without one
+    /// (a ring timeout) both sides are told.
+    pub(super) fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason, by: Option<ConnId>) {
+        let Some(call) = self.calls.remove(&id) else { return };
+        if let Some(until) = call.ringing_until {
+            self.timers.remove(&(until, Timer::Ring(id)));
+        }
+        let (caller_name, callee_name) = (self.name_of(call.caller), self.name_of(call.callee));
+        for party in [call.caller, call.callee] {
+            if let Some(state) = self.conns.get_mut(&party) {
+                state.call = None;
+            }
+        }
+        if by != Some(call.callee) {
+            self.tell_ended(call.callee, Some(id), &caller_name, reason);
+        }
+        if by != Some(call.caller) {
+            self.tell_ended(call.caller, Some(id), &callee_name, reason);
+        }
+        if let Some(room) = self.conns.get(&call.caller).map(|c| c.room.clone()) {
+            self.presence_changed(now, &room);
+        }
+    }
+
+    /// Tells `to` that its call with `peer` is over: `call-ended` if it speaks ringing,
+    /// MDN's `hang-up` otherwise.
+    pub(super) fn tell_ended(&mut self, to: ConnId, id: Option<CallId>, peer: &str, reason: EndReason) {
+        let Some(state) = self.conns.get(&to) else { return };
+        if state.ringing {
+            self.send(to, &ServerMessage::CallEnded { call_id: id.map(|id| id.0), name: peer, reason });
+        } else {
+            let own = self.name_of(to);
+            self.send(to, &ServerMessage::HangUp { name: peer, target: &own });
+        }
+    }
+
+    /// After a restart, `conn` resumed saying it was in a call with `partner`. If the
+    /// partner already said the same of `conn`, the hub knows the call again; otherwise
+    /// `conn` waits for that, for the resume grace period.
+    pub(super) fn claim(&mut self, now: Instant, conn: ConnId, partner: UserName) {
+        let room = &self.conns[&conn].room;
+        let own = self.conns[&conn].name.clone();
+        let found = self.rooms.get(room).and_then(|r| r.names.get(&partner)).copied();
+        if let Some(other) = found.filter(|&other| other != conn) {
+            let state = &self.conns[&other];
+            if state.call.is_none() && state.claim.as_ref().map(|(name, _)| name) == own.as_ref() {
+                let (_, until) = self.conns.get_mut(&other).expect("found").claim.take().expect("checked");
+                self.timers.remove(&(until, Timer::Claim(other)));
+                let id = self.start_call(now, other, conn, false);
+                self.activate_silently(id);
+                return;
+            }
+        }
+        let until = now + self.config.resume_grace;
+        self.conns.get_mut(&conn).expect("signed in").claim = Some((partner, until));
+        self.timers.insert((until, Timer::Claim(conn)));
+    }
+
+    /// A call restored after a restart: both clients know it is active already.
+    fn activate_silently(&mut self, id: CallId) {
+        let call = self.calls.get_mut(&id).expect("just started");
+        if let Some(until) = call.ringing_until.take() {
+            self.timers.remove(&(until, Timer::Ring(id)));
+        }
+    }
+
+    /// Nobody confirmed `conn`'s claim: its call is over as far as the hub knows.
+    pub(super) fn claim_expired(&mut self, conn: ConnId) {
+        let Some((partner, _)) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else { return };
+        self.tell_ended(conn, None, partner.as_str(), EndReason::Disconnected);
+    }
+
+    /// Checks that call `id` rings for `conn` as its callee.
+    fn ringing_for(&mut self, conn: ConnId, id: CallId) -> Result<(), Rejected> {
+        match self.calls.get(&id) {
+            Some(call) if call.callee == conn && call.is_ringing() => Ok(()),
+            _ => Err(self.reject(conn, ErrorCode::NoSuchCall, "no call of that id is ringing for you", None)),
+        }
+    }
+}

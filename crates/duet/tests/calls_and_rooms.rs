@@ -1,0 +1,103 @@
+//! Ringing, rooms and resuming sessions through the real server and real WebSockets.
+
+mod common;
+
+use common::{Client, TestServer, http_get};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_room_link_serves_the_client_and_its_people_see_only_each_other() {
+    let server = TestServer::start().await;
+    let page = http_get(server.addr, "/r/team-42").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("id=\"userlistbox\""));
+    let bad = http_get(server.addr, "/r/no%20spaces").await;
+    assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("not a room link"), "{bad}");
+
+    let mut lobby = server.user("ann").await;
+    let (mut team_ann, _) = server.ringing_user("team-42", "ann").await;
+    let (mut team_bo, _) = server.ringing_user("team-42", "bo").await;
+    assert_eq!(team_ann.wait_for_userlist(|u| u.len() == 2).await, ["ann", "bo"]);
+    team_bo.send(json!({"type": "message", "text": "in the room"})).await;
+    assert_eq!(team_ann.expect_type("message").await["text"], "in the room");
+    lobby.assert_quiet().await;
+    team_bo.send(json!({"type": "call", "target": "cy"})).await;
+    assert_eq!(team_bo.expect_type("error").await["code"], "no-such-user");
+}
+
+#[tokio::test]
+async fn a_ringing_call_is_accepted_and_then_carries_the_offer() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = server.ringing_user("", "ann").await;
+    let (mut bo, _) = server.ringing_user("", "bo").await;
+    ann.send(json!({"type": "call", "target": "bo"})).await;
+    let ringing = ann.expect_type("ringing").await;
+    let incoming = bo.expect_type("incoming-call").await;
+    assert_eq!(incoming["name"], "ann");
+    assert_eq!(incoming["callId"], ringing["callId"]);
+    bo.send(json!({"type": "accept", "callId": incoming["callId"]})).await;
+    let accepted = ann.expect_type("call-accepted").await;
+    assert_eq!(accepted["role"], "caller");
+    ann.send(json!({"type": "video-offer", "target": "bo", "sdp": {"type": "offer", "sdp": "v=0"}})).await;
+    assert_eq!(bo.expect_type("video-offer").await["name"], "ann");
+}
+
+#[tokio::test]
+async fn a_dropped_socket_is_resumed_with_its_token_and_its_call_goes_on() {
+    let server = TestServer::start().await;
+    let (mut ann, token) = server.ringing_user("", "ann").await;
+    let (mut bo, _) = server.ringing_user("", "bo").await;
+    ann.send(json!({"type": "call", "target": "bo"})).await;
+    let id = bo.expect_type("incoming-call").await["callId"].clone();
+    bo.send(json!({"type": "accept", "callId": id})).await;
+    ann.expect_type("call-accepted").await;
+
+    // The network drops: the TCP connection ends without a WebSocket close frame.
+    drop(ann);
+    bo.send(json!({"type": "media-state", "target": "ann", "audio": false, "video": true})).await;
+
+    let mut again = server.client().await;
+    again.expect_type("id").await;
+    again.send(json!({"type": "resume", "name": "ann", "token": token})).await;
+    let resumed = again.recv_not_userlist().await;
+    assert_eq!(resumed, json!({"type": "resumed", "name": "ann", "token": token, "partner": "bo"}));
+    assert_eq!(again.recv_not_userlist().await["type"], "media-state", "what bo sent meanwhile arrives");
+    again.send(json!({"type": "hang-up"})).await;
+    let ended = bo.expect_type("call-ended").await;
+    assert_eq!(ended["reason"], "hung-up");
+    assert_eq!(ended["name"], "ann");
+}
+
+#[tokio::test]
+async fn after_a_server_restart_both_sides_resume_their_names_and_their_call() {
+    let first = TestServer::start().await;
+    let (ann, ann_token) = first.ringing_user("", "ann").await;
+    let (bo, bo_token) = first.ringing_user("", "bo").await;
+    first.shutdown.cancel();
+    drop((ann, bo));
+    first.task.await.expect("joined").expect("clean shutdown");
+
+    let second = TestServer::start().await;
+    let mut ann = second.client().await;
+    let mut bo = second.client().await;
+    ann.send(json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"})).await;
+    bo.send(json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"})).await;
+    assert_eq!(ann.expect_type("resumed").await["name"], "ann");
+    assert_eq!(bo.expect_type("resumed").await["name"], "bo");
+    // The new server knows they are talking: a third caller hears "busy".
+    let (mut cy, _) = second.ringing_user("", "cy").await;
+    cy.send(json!({"type": "call", "target": "ann"})).await;
+    assert_eq!(cy.expect_type("call-ended").await["reason"], "busy");
+}
+
+#[tokio::test]
+async fn a_wrong_resume_token_gets_a_clear_refusal_and_the_client_can_sign_in_instead() {
+    let server = TestServer::start().await;
+    let (_ann, _) = server.ringing_user("", "ann").await;
+    let mut eve = Client::connect(&server.url("/ws"), None).await;
+    eve.expect_type("id").await;
+    eve.send(json!({"type": "resume", "name": "ann", "token": "0123456789abcdef0123"})).await;
+    assert_eq!(eve.recv_not_userlist().await["code"], "cannot-resume");
+    eve.send(json!({"type": "username", "name": "ann"})).await;
+    assert_eq!(eve.expect_type("rejectusername").await["name"], "ann2");
+}
