@@ -26,14 +26,14 @@ command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v turnutils_uclient >/dev/null || apt_packages+=(coturn)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
-command -v ip >/dev/null || apt_packages+=(iproute2)
+{ command -v ip && command -v tc; } >/dev/null || apt_packages+=(iproute2)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip node npm cargo; do
+for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 
@@ -75,5 +75,10 @@ ns=(unshare --net)
 export DUET_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/duet"
 [ -x "$DUET_BIN" ] || die "the release build did not produce $DUET_BIN"
 "${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node --test --test-concurrency=2 --test-reporter=spec tests/'
+
+step "browser tests that cut the network (each file alone in its own namespace)"
+for file in e2e/isolated/*.test.mjs; do
+  "${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node --test --test-reporter=spec "$1"' sh "${file#e2e/}"
+done
 
 step "all tests passed"

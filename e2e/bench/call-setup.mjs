@@ -1,16 +1,20 @@
-// Call-setup benchmark: click to first decoded remote frame on the caller's page, for
-// duet's real UI and for a bare baseline page on a blind relay, alternated in one run.
+// Call-setup benchmark: from the click that starts the conversation to the first decoded
+// remote frame on the caller's page, for duet's real UI and for a bare baseline page on a
+// blind relay, alternated in one run.
 //
 //   node bench/call-setup.mjs [calls]      (default 12 calls each; run inside
 //                                           `unshare --net` to keep it hermetic)
 //
-// The time is taken inside the caller's page: performance.now() in a capturing click
-// listener, and the `now` of the remote <video>'s first requestVideoFrameCallback.
+// In duet a call rings first, so its clock starts when the callee clicks Accept (the
+// time before that is a person deciding); the baseline, which cannot ring, starts at the
+// caller's click. Times are wall-clock (performance.timeOrigin + now) taken inside the
+// pages: a capturing click listener, and the remote <video>'s first
+// requestVideoFrameCallback.
 
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { WebSocketServer } from "ws";
-import { launchBrowser, openPage, signIn, startDuet, userItem, eventually, sleep } from "../lib/harness.mjs";
+import { acceptCall, launchBrowser, openPage, signIn, startDuet, userItem, eventually, sleep } from "../lib/harness.mjs";
 
 const CALLS = Number(process.argv[2] ?? 12);
 const here = new URL(".", import.meta.url).pathname;
@@ -38,19 +42,22 @@ function startBaseline() {
   );
 }
 
-/** Arms the caller page: the next click and the next remote frame are timed. */
+/** Arms a page: its next click and its next remote frame are timed. */
 async function arm(page) {
   await page.evaluate(() => {
     window.__clickAt = null;
-    document.addEventListener("click", () => (window.__clickAt ??= performance.now()), { capture: true, once: true });
+    const wall = (t) => performance.timeOrigin + t;
+    document.addEventListener("click", () => (window.__clickAt ??= wall(performance.now())), { capture: true, once: true });
     window.__firstFrame = new Promise((resolve) =>
-      document.getElementById("received_video").requestVideoFrameCallback((now) => resolve(now)),
+      document.getElementById("received_video").requestVideoFrameCallback((now) => resolve(wall(now))),
     );
   });
 }
 
-async function measured(page) {
-  return page.evaluate(async () => (await window.__firstFrame) - window.__clickAt);
+/** From `clicked`'s armed click to `framed`'s first remote frame. */
+async function measured(clicked, framed) {
+  const clickAt = await clicked.evaluate(() => window.__clickAt);
+  return (await framed.evaluate(async () => await window.__firstFrame)) - clickAt;
 }
 
 const ended = (page) =>
@@ -59,7 +66,10 @@ const ended = (page) =>
 async function duetCall(a, b) {
   await arm(a);
   await userItem(a, "callee").click();
-  const ms = await measured(a);
+  await b.locator("#accept-button").waitFor();
+  await arm(b);
+  await acceptCall(b);
+  const ms = await measured(b, a);
   await a.click("#hangup-button");
   await ended(a);
   await ended(b);
@@ -69,7 +79,7 @@ async function duetCall(a, b) {
 async function baselineCall(a, b) {
   await arm(a);
   await a.click("#call");
-  const ms = await measured(a);
+  const ms = await measured(a, a);
   await a.click("#hangup");
   await ended(a);
   await ended(b);
@@ -104,7 +114,7 @@ try {
     await sleep(200);
   }
   const fmt = (xs) => xs.map((x) => x.toFixed(0)).join(" ");
-  console.log(`# call setup: click to first decoded remote frame, ${CALLS} calls each`);
+  console.log(`# call setup: answer (duet: Accept; baseline: Call) to first decoded remote frame, ${CALLS} calls each`);
   console.log(`duet     ms: ${fmt(results.duet)}`);
   console.log(`baseline ms: ${fmt(results.baseline)}`);
   const [md, mb] = [median(results.duet), median(results.baseline)];

@@ -1,7 +1,7 @@
 // What "the call works" means, checked the way a user would notice it.
 
 import assert from "node:assert/strict";
-import { eventually, mediaSample, openPage, remotePixels, signIn, sleep, userItem } from "./harness.mjs";
+import { acceptCall, eventually, mediaSample, openPage, remotePixels, signIn, sleep, userItem } from "./harness.mjs";
 
 /** Media flows into `page`: frames decoded and growing, audio arriving, moving pixels. */
 export async function assertMediaFlows(page, label, { candidateType } = {}) {
@@ -46,14 +46,16 @@ export function assertNoProblems(...pages) {
 
 /**
  * Two people, each in their own browser context, signed in as `caller` and `callee`; the
- * caller clicks the callee's name and the test waits until the callee receives media.
+ * caller clicks the callee's name, the callee accepts, and the test waits until the callee
+ * receives media.
  */
-export async function twoPeopleInACall(env, caller, callee) {
-  const a = await openPage(env.browser, env.duet.url);
-  const b = await openPage(env.browser, env.duet.url);
+export async function twoPeopleInACall(env, caller, callee, url = env.duet.url) {
+  const a = await openPage(env.browser, url);
+  const b = await openPage(env.browser, url);
   await signIn(a, caller);
   await signIn(b, callee);
   await userItem(a, callee).click();
+  await acceptCall(b);
   await assertMediaFlows(b, `${callee} receives ${caller}`);
   return [a, b];
 }

@@ -15,12 +15,15 @@ const here = new URL(".", import.meta.url).pathname;
 export const DUET_BIN = process.env.DUET_BIN ?? resolve(here, "../../target/release/duet");
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-/** Starts duet on an ephemeral port; resolves once it printed its address. */
-export async function startDuet(args = [], { env = {} } = {}) {
+/**
+ * Starts duet on an ephemeral port (or `listen`, to restart on the same address);
+ * resolves once it printed its address.
+ */
+export async function startDuet(args = [], { env = {}, listen = "127.0.0.1:0" } = {}) {
   // Tests run side by side: every port is the system's choice unless a test says otherwise.
   const defaults = args.includes("--turn-listen") ? [] : ["--turn-listen", "127.0.0.1:0", "--turn-tls-port", "0"];
   defaults.push("--metrics-listen", "127.0.0.1:0");
-  const proc = spawn(DUET_BIN, ["serve", "--listen", "127.0.0.1:0", ...defaults, ...args], {
+  const proc = spawn(DUET_BIN, ["serve", "--listen", listen, ...defaults, ...args], {
     env: { ...process.env, DUET_LOG: process.env.DUET_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -181,6 +184,12 @@ export async function signIn(page, name) {
   await page.fill("#name", name);
   await page.click("#login");
   await page.locator("#whoami", { hasText: "Signed in as" }).waitFor();
+}
+
+/** The callee picks up: waits for the incoming-call panel and clicks Accept. */
+export async function acceptCall(page) {
+  await page.locator("#accept-button").waitFor();
+  await page.click("#accept-button");
 }
 
 /** The `<li>` for `name` in the user list. */

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { acceptCall, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems, closeCleanly } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
@@ -14,6 +14,7 @@ test("a call connects both ways, and Hang Up ends it on both sides", async () =>
   await signIn(bo, "bo");
 
   await userItem(ann, "bo").click();
+  await acceptCall(bo);
   await assertMediaFlows(bo, "bo receives ann");
   await assertMediaFlows(ann, "ann receives bo");
   assert.equal(await ann.isEnabled("#hangup-button"), true);
@@ -35,6 +36,7 @@ test("closing the page mid-call ends the call for the other person", async () =>
   await signIn(di, "di");
 
   await userItem(di, "cy").click();
+  await acceptCall(cy);
   await assertMediaFlows(cy, "cy receives di");
   await cy.context().close();
 

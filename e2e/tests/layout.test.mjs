@@ -36,6 +36,9 @@ test("a call can be made and ended with the keyboard alone", async () => {
   await signIn(bo, "key-bo");
   await userItem(ann, "key-bo").focus();
   await ann.keyboard.press("Enter");
+  // The incoming call takes the callee's focus to Accept: Enter picks up.
+  await bo.locator("#accept-button:focus").waitFor();
+  await bo.keyboard.press("Enter");
   await assertMediaFlows(bo, "key-bo receives key-ann");
   await ann.focus("#hangup-button");
   await ann.keyboard.press("Enter");

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { acceptCall, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
 const stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
@@ -23,6 +23,7 @@ test("a call works over https and wss with --tls-self-signed", async () => {
   assert.equal(await ann.evaluate(() => performance.getEntriesByType("resource").every((e) => e.name.startsWith("https:"))), true);
 
   await userItem(bo, "ann").click();
+  await acceptCall(ann);
   await assertMediaFlows(ann, "ann receives bo over TLS signaling");
   await assertMediaFlows(bo, "bo receives ann over TLS signaling");
   await bo.click("#hangup-button");

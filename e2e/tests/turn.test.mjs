@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { acceptCall, eventually, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
 
 const stateDir = mkdtempSync(join(tmpdir(), "duet-state-"));
@@ -39,6 +39,7 @@ for (const [transport, relayProtocol] of [
     assert.ok(turn.urls.some((u) => u.startsWith("turns:")), "TURN over TLS is offered");
 
     await userItem(ann, `bo-${transport}`).click();
+    await acceptCall(bo);
     const a = await assertMediaFlows(bo, `bo receives ann via ${transport}`, { candidateType: "relay" });
     const b = await assertMediaFlows(ann, `ann receives bo via ${transport}`, { candidateType: "relay" });
     assert.equal(a.relayProtocol, relayProtocol, "bo's relay transport");

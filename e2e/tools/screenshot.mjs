@@ -1,6 +1,6 @@
 // Makes docs/screenshot.png: a call in progress, seen by the caller.
 //   unshare --net -- sh -c 'ip link set lo up; node tools/screenshot.mjs'
-import { launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { acceptCall, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows } from "../lib/assertions.mjs";
 
 const duet = await startDuet();
@@ -16,6 +16,7 @@ try {
   await bo.fill("#text", "Calling you now!");
   await bo.click("#send");
   await userItem(bo, "Ann").click();
+  await acceptCall(ann);
   await assertMediaFlows(ann, "Ann receives Bo");
   await ann.fill("#text", "I can see you!");
   await ann.click("#send");

@@ -4,17 +4,31 @@
 //   onState(state, detail)  state is "calling" | "answering" | "connecting" |
 //                           "connected" | "interrupted" | "ended"
 //   onRemoteStream(stream)
-// and sends signaling through send(msg). It ends when ICE fails or closes, or when either
-// side hangs up; a passing "disconnected" only reports "interrupted".
+// and sends signaling through send(msg).
+//
+// Surviving the network: when a connected call's ICE goes "disconnected" for
+// RESTART_AFTER_MS, or "failed", the caller (the side that made the first offer) restarts
+// ICE with a new offer, so a changed network (Wi-Fi to mobile, a new address) finds a new
+// path; it tries again while the call stays down. If the call does not come back within
+// GIVE_UP_MS, it ends. A call that never connected ends as soon as ICE fails.
+
+const RESTART_AFTER_MS = 3_000;
+const RETRY_RESTART_MS = 8_000;
+const GIVE_UP_MS = 45_000;
 
 export class Call {
   /**
-   * @param {{peer: string, iceServers?: RTCIceServer[], relayOnly?: boolean, send: (msg: object) => void,
-   *          onState: (state: string, detail?: string) => void,
+   * @param {{peer: string, role: "caller" | "callee", iceServers?: RTCIceServer[], relayOnly?: boolean,
+   *          send: (msg: object) => void, onState: (state: string, detail?: string) => void,
    *          onRemoteStream: (stream: MediaStream) => void}} options
    */
-  constructor({ peer, iceServers = [], relayOnly = false, send, onState, onRemoteStream }) {
+  constructor({ peer, role, iceServers = [], relayOnly = false, send, onState, onRemoteStream }) {
     this.peer = peer;
+    this.role = role;
+    this.everConnected = false;
+    this.iceRestarts = 0;
+    this.restartTimer = null;
+    this.giveUpTimer = null;
     this.send = send;
     this.onState = onState;
     this.onRemoteStream = onRemoteStream;
@@ -98,9 +112,20 @@ export class Call {
     this.end("You hung up.");
   }
 
+  /** Caller side: a new offer with fresh ICE credentials, to find a new network path. */
+  async restartIce() {
+    if (this.ended || this.role !== "caller" || this.pc.signalingState !== "stable") return;
+    this.iceRestarts += 1;
+    const offer = await this.pc.createOffer({ iceRestart: true });
+    if (this.ended) return;
+    await this.pc.setLocalDescription(offer);
+    this.send({ type: "video-offer", target: this.peer, sdp: this.pc.localDescription.toJSON() });
+  }
+
   /** Ends the call for `reason` without telling the peer (they already know, or cannot). */
   end(reason) {
     if (this.ended) return;
+    this.#clearRecovery();
     this.pc.close();
     this.#setState("ended", reason);
   }
@@ -121,19 +146,53 @@ export class Call {
     switch (this.pc.iceConnectionState) {
       case "connected":
       case "completed":
+        this.everConnected = true;
+        this.#clearRecovery();
         this.#setState("connected");
         break;
       case "disconnected":
         this.#setState("interrupted");
+        this.#recover(RESTART_AFTER_MS);
         break;
       case "failed":
-        this.send({ type: "hang-up", target: this.peer });
-        this.end("The connection failed: no network path was found between you.");
+        if (!this.everConnected) {
+          this.send({ type: "hang-up", target: this.peer });
+          this.end("The connection failed: no network path was found between you.");
+          break;
+        }
+        this.#setState("interrupted");
+        this.#recover(0);
         break;
       case "closed":
         this.end("The connection closed.");
         break;
     }
+  }
+
+  /** The call is down: restart ICE after `delayMs` (the caller) and give up in time. */
+  #recover(delayMs) {
+    if (!this.giveUpTimer) {
+      this.giveUpTimer = setTimeout(() => {
+        this.send({ type: "hang-up", target: this.peer });
+        this.end("The connection was lost and could not be restored.");
+      }, GIVE_UP_MS);
+    }
+    if (this.role !== "caller") return;
+    clearTimeout(this.restartTimer);
+    const attempt = async () => {
+      if (this.ended || this.pc.iceConnectionState === "connected" || this.pc.iceConnectionState === "completed") return;
+      // A failed attempt (the peer's answer never came) is simply tried again.
+      await this.restartIce().catch(() => {});
+      this.restartTimer = setTimeout(attempt, RETRY_RESTART_MS);
+    };
+    this.restartTimer = setTimeout(attempt, delayMs);
+  }
+
+  #clearRecovery() {
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.giveUpTimer);
+    this.restartTimer = null;
+    this.giveUpTimer = null;
   }
 
   #setState(state, detail) {

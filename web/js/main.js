@@ -1,6 +1,12 @@
 // The application: wires the signaling connection, calls, media and the page together.
+//
+// A call goes: click a name → {call} → the other side rings (#accept-button,
+// #decline-button) → {accept} → the caller offers → media. The server owns the call's
+// state (ringing, busy, timeout); this page follows what it says. When the socket to the
+// server drops, calls go on (media does not pass through the server), the socket
+// reconnects and {resume}s this session with its token.
 
-import { SignalingConnection, signalingUrl } from "./signaling.js";
+import { SignalingConnection, roomOf, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
 import { openCameraAndMicrophone, openScreen, stopStream } from "./media.js";
 import * as ui from "./ui.js";
@@ -13,8 +19,11 @@ const app = {
   me: null, // our name, once the server has accepted one
   requestedName: null, // what we asked for, or what the server gave instead
   typedName: null, // what the person typed
+  session: null, // {name, token}: lets a new socket take this session back
   users: [],
-  call: null,
+  inCall: [],
+  ring: null, // while a call rings: {peer, role: "caller" | "callee", callId, offer, candidates}
+  call: null, // once the call is accepted: the Call
   localStream: null,
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
@@ -22,64 +31,158 @@ const app = {
 };
 
 function send(msg) {
-  if (!app.signaling.send(msg)) ui.setStatus("Not connected to the server.", "error");
+  app.signaling.send(msg); // queued while reconnecting, sent after the session resumes
+}
+
+/** Runs `action` in turn with incoming messages, so neither overtakes the other. */
+function inOrder(action) {
+  app.signaling.runInOrder(action);
 }
 
 // ---- signaling ---------------------------------------------------------------------
+
+const ENDINGS = {
+  busy: (peer) => `${peer} is in another call. Try again later.`,
+  declined: (peer, role) => (role === "caller" ? `${peer} declined the call.` : `You declined the call from ${peer}.`),
+  cancelled: (peer) => `${peer} cancelled the call.`,
+  missed: (peer, role) => (role === "caller" ? `${peer} did not answer.` : `You missed a call from ${peer}.`),
+  "hung-up": (peer) => `${peer} hung up.`,
+  disconnected: (peer) => `${peer} left duet.`,
+};
 
 const handlers = {
   id() {},
   "ice-servers"(msg) {
     app.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
   },
+  session(msg) {
+    app.session = { name: msg.name, token: msg.token };
+  },
+  resumed(msg) {
+    app.session = { name: msg.name, token: msg.token };
+    app.requestedName = msg.name;
+    signedIn(msg.name, { quiet: true });
+    app.signaling.flush();
+    if (app.ring && msg.partner !== app.ring.peer) {
+      // The server restarted while it rang: that call is gone.
+      endRing("The server restarted while the call was ringing. Call again.");
+    }
+    ui.setStatus(app.call ? `Reconnected. In a call with ${app.call.peer}.` : "Reconnected.", "ok");
+  },
+  replaced() {
+    app.signaling.stop();
+    ui.setConnected(false);
+    ui.setStatus("This session continued in another connection. Reload the page to use it here.", "error");
+  },
   rejectusername(msg) {
     app.requestedName = msg.name;
   },
   userlist(msg) {
     app.users = msg.users;
+    app.inCall = Array.isArray(msg.inCall) ? msg.inCall : [];
     // The server confirms a sign-in (or rename) by listing the name.
     if (app.requestedName && app.me !== app.requestedName && msg.users.includes(app.requestedName)) {
       signedIn(app.requestedName);
     }
-    if (app.me) ui.renderUserList(app.users, app.me, startCall);
+    if (app.me) ui.renderUserList(app.users, app.me, app.inCall, startCall);
   },
   message(msg) {
     ui.appendChat(msg);
   },
-  async "video-offer"(msg) {
-    if (app.call && app.call.peer !== msg.name) {
-      // Busy: turn the second caller away without disturbing this call.
-      send({ type: "hang-up", target: msg.name });
-      ui.setStatus(`${msg.name} tried to call you while you were in a call.`, "info");
+  ringing(msg) {
+    if (app.ring?.role !== "caller" || app.ring.peer !== msg.target) return;
+    app.ring.callId = msg.callId;
+    ui.setStatus(`Ringing ${msg.target}…`);
+  },
+  "incoming-call"(msg) {
+    if (app.ring?.role === "caller" && app.ring.peer === msg.name) return; // both called at once: the server pairs us
+    if (app.ring || app.call) {
+      send({ type: "decline", callId: msg.callId }); // the server answers busy itself; this is a late race
       return;
     }
-    if (!app.call) {
-      beginCall(msg.name);
-      ui.setStatus(`${msg.name} is calling you. Connecting…`);
-      const stream = await localMedia();
-      if (!stream) {
-        app.call.hangUp();
-        return;
-      }
+    app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [] };
+    ui.showIncoming(msg.name);
+    ui.setStatus(`${msg.name} is calling you.`, "ok");
+  },
+  async "call-accepted"(msg) {
+    if (app.ring?.peer !== msg.name) return;
+    app.ring = null;
+    ui.showRinging(null);
+    ui.showIncoming(null);
+    const call = beginCall(msg.name, msg.role);
+    const stream = await localMedia();
+    if (!stream) {
+      call.hangUp();
+      ui.setStatus("Your camera or microphone could not be opened, so the call was ended.", "error");
+      return;
     }
-    await app.call.answer(msg.sdp, app.localStream);
+    if (msg.role === "caller") {
+      try {
+        await call.start(stream);
+      } catch (err) {
+        call.hangUp();
+        ui.setStatus(`Could not start the call (${err.message}).`, "error");
+      }
+    } else {
+      ui.setStatus(`Connecting to ${msg.name}…`);
+    }
+  },
+  "call-ended"(msg) {
+    const words = ENDINGS[msg.reason] ?? ((peer) => `The call with ${peer} ended.`);
+    if (app.ring?.peer === msg.name) {
+      endRing(words(msg.name, app.ring.role));
+    } else if (app.call?.peer === msg.name) {
+      app.call.end(words(msg.name, app.call.role));
+    }
+  },
+  async "video-offer"(msg) {
+    if (app.ring?.role === "callee" && app.ring.peer === msg.name) {
+      app.ring.offer = msg.sdp; // a caller that offers first: held until we accept
+      return;
+    }
+    if (app.call?.peer === msg.name) await app.call.answer(msg.sdp, app.localStream);
   },
   async "video-answer"(msg) {
     if (app.call?.peer === msg.name) await app.call.accept(msg.sdp);
   },
   async "new-ice-candidate"(msg) {
+    if (app.ring?.role === "callee" && app.ring.peer === msg.name) {
+      app.ring.candidates.push(msg.candidate);
+      return;
+    }
     if (app.call?.peer === msg.name) await app.call.addCandidate(msg.candidate);
   },
   "media-state"(msg) {
     if (app.call?.peer === msg.name) ui.showRemoteMediaState(msg);
   },
   "hang-up"(msg) {
-    if (app.call?.peer === msg.name) app.call.end(`${msg.name} hung up.`);
+    handlers["call-ended"]({ name: msg.name, reason: "hung-up" });
   },
   error(msg) {
-    if (msg.code === "no-such-user" && app.call?.peer === msg.target) {
-      app.call.end(`${msg.target} is no longer online.`);
-      return;
+    switch (msg.code) {
+      case "cannot-resume":
+        // The name went to someone else while we were away: start a new session.
+        app.session = null;
+        app.signaling.discardQueued();
+        app.call?.end("The connection to the server was lost for too long.");
+        endRing("The connection to the server was lost for too long.");
+        if (app.me) {
+          app.requestedName = app.me;
+          app.me = null;
+          app.signaling.sendNow({ type: "username", name: app.requestedName, ringing: true });
+        }
+        return;
+      case "no-such-user":
+        if (app.ring?.peer === msg.target) endRing(`${msg.target} is no longer online.`);
+        else if (app.call?.peer === msg.target) app.call.end(`${msg.target} is no longer online.`);
+        else ui.setStatus(`${msg.target} is no longer online.`, "error");
+        return;
+      case "not-in-call":
+      case "call-not-accepted":
+      case "no-such-call":
+        // Messages that crossed an ending call on the way: nothing to tell the person.
+        if (!app.call && !app.ring) return;
+        break;
     }
     ui.setStatus(`The server refused a message: ${msg.message}`, "error");
   },
@@ -87,8 +190,20 @@ const handlers = {
 
 function connect() {
   app.signaling = new SignalingConnection(signalingUrl(window.location), {
-    onOpen() {
+    onOpen(reconnected) {
       ui.setConnected(true);
+      if (reconnected && app.session) {
+        const partner = app.call && !app.call.ended ? app.call.peer : undefined;
+        app.signaling.sendNow({ type: "resume", name: app.session.name, token: app.session.token, partner });
+        ui.setStatus("Reconnected; restoring your session…");
+        return;
+      }
+      if (reconnected && app.me) {
+        app.requestedName = app.me;
+        app.me = null;
+        app.signaling.sendNow({ type: "username", name: app.requestedName, ringing: true });
+        return;
+      }
       ui.setStatus("Connected. Choose a name and sign in.");
       const saved = localStorage.getItem(NAME_KEY);
       if (saved && !ui.elements.name.value) ui.elements.name.value = saved;
@@ -97,11 +212,12 @@ function connect() {
       const handler = handlers[msg.type];
       if (handler) await handler(msg);
     },
-    onClose(event) {
+    onClose(event, retryIn) {
       ui.setConnected(false);
-      app.call?.end("Lost the connection to the server.");
-      const why = event.code === 1001 ? "The server is shutting down." : "Lost the connection to the server.";
-      ui.setStatus(`${why} Reload the page to reconnect.`, "error");
+      if (retryIn === null) return;
+      const why = event.code === 1001 ? "The server is restarting." : "Lost the connection to the server.";
+      const call = app.call ? " Your call goes on meanwhile." : "";
+      ui.setStatus(`${why} Reconnecting in ${Math.ceil(retryIn / 1000)} s…${call}`, "error");
     },
     onHandlerError(err) {
       console.warn(err);
@@ -111,13 +227,90 @@ function connect() {
   app.signaling.connect();
 }
 
-function signedIn(name) {
+function signedIn(name, { quiet = false } = {}) {
   app.me = name;
   localStorage.setItem(NAME_KEY, name);
   ui.showSignedIn(name);
-  if (app.call) return;
+  ui.renderUserList(app.users, app.me, app.inCall, startCall);
+  if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(`The name ${app.typedName} was taken, so you are signed in as ${name}.`, "ok");
   else ui.setStatus(`Signed in as ${name}. Click a name to call.`, "ok");
+}
+
+// ---- ringing -----------------------------------------------------------------------
+
+/** Click on a name: ring them. The camera opens meanwhile, so the call starts at once. */
+function startCall(peer) {
+  if (!app.me) return;
+  if (app.ring?.role === "callee" && app.ring.peer === peer) {
+    acceptCall(); // they called first: calling them back is answering
+    return;
+  }
+  if (app.call || app.ring) {
+    const other = app.call?.peer ?? app.ring.peer;
+    ui.setStatus(`You are already in a call with ${other}. Hang up first.`, "error");
+    return;
+  }
+  app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [] };
+  ui.showRinging(peer);
+  ui.setStatus(`Calling ${peer}…`);
+  send({ type: "call", target: peer });
+  inOrder(async () => {
+    const stream = await localMedia();
+    if (!stream && app.ring?.peer === peer) cancelRing("Your camera or microphone could not be opened, so the call was not started.");
+  });
+}
+
+/** #accept-button: pick up, open the camera, answer. */
+function acceptCall() {
+  const ring = app.ring;
+  if (ring?.role !== "callee") return;
+  app.ring = null;
+  ui.showIncoming(null);
+  send({ type: "accept", callId: ring.callId });
+  const call = beginCall(ring.peer, "callee");
+  ui.setStatus(`Connecting to ${ring.peer}…`);
+  inOrder(async () => {
+    const stream = await localMedia();
+    if (!stream) {
+      call.hangUp();
+      ui.setStatus("Your camera or microphone could not be opened, so the call was ended.", "error");
+      return;
+    }
+    if (ring.offer) {
+      await call.answer(ring.offer, stream);
+      for (const candidate of ring.candidates) await call.addCandidate(candidate);
+    }
+  });
+}
+
+/** #decline-button. */
+function declineCall() {
+  const ring = app.ring;
+  if (ring?.role !== "callee") return;
+  send({ type: "decline", callId: ring.callId });
+  endRing(`You declined the call from ${ring.peer}.`);
+}
+
+/** The caller gives up while it rings. */
+function cancelRing(reason = "You cancelled the call.") {
+  const ring = app.ring;
+  if (ring?.role !== "caller") return;
+  send({ type: "hang-up", target: ring.peer });
+  endRing(reason);
+}
+
+function endRing(reason) {
+  if (!app.ring) return;
+  app.ring = null;
+  ui.showRinging(null);
+  ui.showIncoming(null);
+  if (!app.call) {
+    stopStream(app.localStream);
+    app.localStream = null;
+    ui.showLocalStream(null);
+  }
+  ui.setStatus(reason);
 }
 
 // ---- calls -------------------------------------------------------------------------
@@ -134,13 +327,14 @@ async function localMedia() {
   }
 }
 
-function beginCall(peer) {
+function beginCall(peer, role) {
   const relayOnly = ui.elements.relayOnly.checked;
   if (relayOnly && !app.iceServers.some((s) => s.username)) {
     ui.setStatus("Relay only needs a TURN server, and this duet has none: the call will use direct connections.", "error");
   }
   const call = new Call({
     peer,
+    role,
     iceServers: app.iceServers,
     relayOnly: relayOnly && app.iceServers.some((s) => s.username),
     send,
@@ -157,8 +351,6 @@ function callStateChanged(call, state, detail) {
   const peer = call.peer;
   switch (state) {
     case "calling":
-      ui.setStatus(`Calling ${peer}…`);
-      break;
     case "connecting":
       ui.setStatus(`Connecting to ${peer}…`);
       break;
@@ -167,7 +359,7 @@ function callStateChanged(call, state, detail) {
       watchCall(call);
       break;
     case "interrupted":
-      ui.setStatus(`The connection to ${peer} is interrupted; waiting for it to come back…`);
+      ui.setStatus(`The connection to ${peer} is interrupted; trying to restore it…`);
       break;
     case "ended":
       app.call = null;
@@ -204,27 +396,6 @@ function watchCall(call) {
   ui.showCallInfo("00:00", words);
 }
 
-async function startCall(peer) {
-  if (!app.me) return;
-  if (app.call) {
-    ui.setStatus(`You are already in a call with ${app.call.peer}. Hang up first.`, "error");
-    return;
-  }
-  const call = beginCall(peer);
-  ui.setStatus(`Calling ${peer}…`);
-  const stream = await localMedia();
-  if (!stream) {
-    call.end("Your camera or microphone could not be opened.");
-    ui.setStatus("Your camera or microphone could not be opened, so the call was not started.", "error");
-    return;
-  }
-  try {
-    await call.start(stream);
-  } catch (err) {
-    call.end(`Could not start the call (${err.message}).`);
-  }
-}
-
 // ---- page --------------------------------------------------------------------------
 
 ui.elements.loginForm.addEventListener("submit", (event) => {
@@ -236,10 +407,15 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
   }
   app.requestedName = name;
   app.typedName = name;
-  send({ type: "username", name, date: Date.now() });
+  app.signaling.sendNow({ type: "username", name, ringing: true, date: Date.now() });
 });
 
-ui.elements.hangUp.addEventListener("click", () => app.call?.hangUp());
+ui.elements.hangUp.addEventListener("click", () => {
+  if (app.ring?.role === "caller") cancelRing();
+  else app.call?.hangUp();
+});
+ui.elements.accept.addEventListener("click", acceptCall);
+ui.elements.decline.addEventListener("click", declineCall);
 
 /** Whether our microphone and camera are on (both, at the start of every call). */
 function localMediaState() {
@@ -303,10 +479,38 @@ ui.elements.chatForm.addEventListener("submit", (event) => {
   ui.elements.text.value = "";
 });
 
+// ---- rooms -------------------------------------------------------------------------
+
+const room = roomOf(window.location);
+ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
+ui.elements.newRoom.addEventListener("click", () => {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  const name = Array.from(bytes, (b) => b.toString(36).padStart(2, "0")).join("").slice(0, 12);
+  window.location.assign(`/r/${name}`);
+});
+ui.elements.invite.addEventListener("click", async () => {
+  const link = ui.elements.inviteLink.value;
+  try {
+    await navigator.clipboard.writeText(link);
+    ui.setStatus("Invite link copied. Send it to the person you want to call.", "ok");
+  } catch {
+    ui.elements.inviteLink.select();
+    ui.setStatus("Copy the selected invite link and send it to the person you want to call.");
+  }
+});
+
 window.addEventListener("error", (event) => ui.setStatus(`Something went wrong: ${event.message}`, "error"));
 window.addEventListener("unhandledrejection", (event) =>
   ui.setStatus(`Something went wrong: ${event.reason?.message ?? event.reason}`, "error"),
 );
-window.addEventListener("pagehide", () => app.call?.hangUp());
+window.addEventListener("online", () => app.signaling.retryNow());
+window.addEventListener("pagehide", () => {
+  // Leaving on purpose: end what is going on and close the socket, so the server frees
+  // the name now instead of waiting for a reconnect.
+  if (app.ring?.role === "caller") cancelRing();
+  else if (app.ring?.role === "callee") declineCall();
+  app.call?.hangUp();
+  app.signaling.stop();
+});
 
 connect();

@@ -23,6 +23,15 @@ export const elements = {
   quality: $("call-quality"),
   remoteCameraOff: $("remote-camera-off"),
   relayOnly: $("relay-only"),
+  incoming: $("incoming"),
+  incomingText: $("incoming-text"),
+  accept: $("accept-button"),
+  decline: $("decline-button"),
+  roomInfo: $("room-info"),
+  roomName: $("room-name"),
+  inviteLink: $("invite-link"),
+  invite: $("invite-button"),
+  newRoom: $("new-room-button"),
   chatbox: $("chatbox"),
   chatForm: $("chat-form"),
   text: $("text"),
@@ -51,18 +60,22 @@ export function setConnected(connected) {
 
 /**
  * One <li> per other user, its text exactly the name. Clicking, Enter or Space calls.
+ * Someone in a call is marked (data-busy), and calling them answers "busy".
  * @param {string[]} users  everyone signed in
  * @param {string} me       our own name, left out
+ * @param {string[]} inCall who is ringing or talking now
  * @param {(name: string) => void} onCall
  */
-export function renderUserList(users, me, onCall) {
+export function renderUserList(users, me, inCall, onCall) {
   const others = users.filter((u) => u !== me);
+  const busy = new Set(inCall);
   const items = others.map((name) => {
     const li = document.createElement("li");
     li.textContent = name;
     li.tabIndex = 0;
     li.setAttribute("role", "button");
-    li.setAttribute("aria-label", `Call ${name}`);
+    li.dataset.busy = String(busy.has(name));
+    li.setAttribute("aria-label", busy.has(name) ? `Call ${name} (in a call now)` : `Call ${name}`);
     li.addEventListener("click", () => onCall(name));
     li.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") {
@@ -75,6 +88,33 @@ export function renderUserList(users, me, onCall) {
   elements.users.replaceChildren(...items);
   elements.peopleHint.textContent =
     others.length === 0 ? "Nobody else is here yet. Open this page in another tab or on another device." : "Click a name to call.";
+}
+
+const TITLE = document.title;
+
+/** Someone is calling: the Accept / Decline panel, or `null` to put it away. */
+export function showIncoming(caller) {
+  const ringing = caller !== null;
+  elements.incoming.hidden = !ringing;
+  elements.incomingText.textContent = ringing ? `${caller} is calling you` : "";
+  document.title = ringing ? `Call from ${caller} · ${TITLE}` : TITLE;
+  if (ringing) elements.accept.focus();
+}
+
+/** We are ringing `peer` (Hang Up becomes Cancel), or `null` when that is over. */
+export function showRinging(peer) {
+  const ringing = peer !== null;
+  elements.hangUp.textContent = ringing ? "Cancel" : "Hang Up";
+  elements.hangUp.setAttribute("aria-label", ringing ? `Cancel the call to ${peer}` : "Hang up");
+  elements.hangUp.disabled = !ringing && elements.mute.disabled;
+}
+
+/** The room bar: in a room, its name and invite link; in the lobby, the New room button. */
+export function showRoom(room, link) {
+  elements.roomInfo.hidden = !room;
+  elements.newRoom.hidden = Boolean(room);
+  elements.roomName.textContent = room;
+  elements.inviteLink.value = link ?? "";
 }
 
 export function showLocalStream(stream) {
@@ -90,6 +130,8 @@ export function showRemoteStream(stream, peer) {
 export function setInCall(inCall) {
   const controls = [elements.hangUp, elements.mute, elements.camera, elements.share];
   for (const control of controls) control.disabled = !inCall;
+  elements.hangUp.textContent = "Hang Up";
+  elements.hangUp.setAttribute("aria-label", "Hang up");
 }
 
 export function showSharing(sharing) {

@@ -1,0 +1,61 @@
+// Surviving the network: UDP is cut mid-call (in this test's own network namespace, so
+// no other test is touched), the call goes "interrupted", the caller restarts ICE, and
+// when a path exists again media flows with new ICE credentials on both sides.
+//
+// Runs alone in a fresh namespace (see test.sh): the cut affects every UDP packet on `lo`.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { eventually, mediaSample, sleep, useDuetAndBrowser } from "../lib/harness.mjs";
+import { assertMediaFlows, closeCleanly, twoPeopleInACall } from "../lib/assertions.mjs";
+
+const env = useDuetAndBrowser();
+
+const tc = (...args) => execFileSync("tc", args, { stdio: ["ignore", "ignore", "pipe"] });
+
+/** Every UDP packet on lo goes to a class limited to 8 bit/s: the path is gone. TCP (signaling) is untouched. */
+function cutUdp() {
+  tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20");
+  tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "8bit", "ceil", "8bit");
+  tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", "10gbit");
+  tc("qdisc", "add", "dev", "lo", "parent", "1:10", "handle", "10:", "pfifo", "limit", "1");
+  tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "protocol", "17", "0xff", "flowid", "1:10");
+}
+
+function restoreUdp() {
+  tc("qdisc", "del", "dev", "lo", "root");
+}
+
+const iceUfrag = (page) =>
+  page.evaluate(() => window.__pcs.at(-1).localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]);
+
+test("a network cut mid-call is recovered by an ICE restart", async () => {
+  const [ann, bo] = await twoPeopleInACall(env, "ann", "bo");
+  await assertMediaFlows(ann, "ann receives bo");
+  const before = { ann: await iceUfrag(ann), bo: await iceUfrag(bo) };
+
+  cutUdp();
+  try {
+    await ann.locator("#status", { hasText: "interrupted" }).waitFor({ timeout: 30_000 });
+    await eventually("ann to restart ICE", async () => (await iceUfrag(ann)) !== before.ann, { timeout: 20_000 });
+    await sleep(2_000);
+  } finally {
+    restoreUdp();
+  }
+  await ann.locator("#status", { hasText: "In a call with bo" }).waitFor({ timeout: 30_000 });
+  // The decoder waits for a key frame after the loss: give it a moment.
+  for (const [page, name] of [[bo, "bo"], [ann, "ann"]]) {
+    await eventually(`${name}'s video to move again`, async () => {
+      const first = await mediaSample(page);
+      await sleep(500);
+      const second = await mediaSample(page);
+      return second.framesDecoded > first.framesDecoded + 2;
+    }, { timeout: 30_000 });
+  }
+  await assertMediaFlows(bo, "bo receives ann after the restart");
+  await assertMediaFlows(ann, "ann receives bo after the restart");
+  assert.notEqual(await iceUfrag(bo), before.bo, "bo answered with new ICE credentials");
+  await ann.click("#hangup-button");
+  await closeCleanly(ann, bo);
+});
