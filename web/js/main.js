@@ -8,12 +8,13 @@
 
 import { SignalingConnection, roomOf, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
-import { openCameraAndMicrophone, openScreen, stopStream } from "./media.js";
+import { listDevices, openCameraAndMicrophone, openDevice, openScreen, stopStream } from "./media.js";
 import * as ui from "./ui.js";
 import * as quality from "./quality.js";
 
 const NAME_KEY = "duet.name";
 const RELAY_KEY = "duet.relayOnly";
+const DEVICE_KEYS = { video: "duet.camera", audio: "duet.microphone" };
 
 const app = {
   me: null, // our name, once the server has accepted one
@@ -318,8 +319,10 @@ function endRing(reason) {
 async function localMedia() {
   if (app.localStream) return app.localStream;
   try {
-    app.localStream = await openCameraAndMicrophone();
+    const preferred = { video: localStorage.getItem(DEVICE_KEYS.video), audio: localStorage.getItem(DEVICE_KEYS.audio) };
+    app.localStream = await openCameraAndMicrophone(preferred);
     ui.showLocalStream(app.localStream);
+    await showDevices();
     return app.localStream;
   } catch (err) {
     ui.setStatus(err.message, "error");
@@ -432,6 +435,56 @@ function toggle(kind) {
   ui.showLocalMediaState(state);
   send({ type: "media-state", target: app.call.peer, ...state });
 }
+
+/** The device ids our tracks come from. */
+function devicesInUse() {
+  const id = (track) => track?.getSettings().deviceId ?? null;
+  return { video: id(app.localStream?.getVideoTracks()[0]), audio: id(app.localStream?.getAudioTracks()[0]) };
+}
+
+async function showDevices() {
+  ui.showDevices(await listDevices(), devicesInUse());
+}
+
+/**
+ * Uses camera or microphone `deviceId` from now on: mid-call the new track replaces the
+ * old one in place (no renegotiation), muted or off if the old one was.
+ */
+async function switchDevice(kind, deviceId) {
+  localStorage.setItem(DEVICE_KEYS[kind], deviceId);
+  const stream = app.localStream;
+  if (!stream) return;
+  const old = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+  if (old?.getSettings().deviceId === deviceId) return;
+  let track;
+  try {
+    track = await openDevice(kind, deviceId);
+  } catch (err) {
+    ui.setStatus(err.message, "error");
+    await showDevices();
+    return;
+  }
+  if (app.localStream !== stream) {
+    track.stop(); // the call ended meanwhile
+    return;
+  }
+  track.enabled = old?.enabled ?? true;
+  // While the screen is shared, the new camera waits in the stream for Stop sharing.
+  if (app.call && !(kind === "video" && app.screen)) await app.call.replaceTrack(track);
+  if (old) {
+    stream.removeTrack(old);
+    old.stop();
+  }
+  stream.addTrack(track);
+  if (!app.screen) ui.showLocalStream(stream);
+  ui.setStatus(`Now using ${track.label || `another ${kind === "video" ? "camera" : "microphone"}`}.`, "ok");
+}
+
+ui.elements.cameraSelect.addEventListener("change", () => switchDevice("video", ui.elements.cameraSelect.value));
+ui.elements.microphoneSelect.addEventListener("change", () => switchDevice("audio", ui.elements.microphoneSelect.value));
+navigator.mediaDevices?.addEventListener("devicechange", () => {
+  if (app.localStream) showDevices();
+});
 
 /** Shares the screen instead of the camera, or goes back to the camera. */
 async function toggleSharing() {

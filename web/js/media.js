@@ -1,20 +1,50 @@
 // Camera and microphone: asking for them, releasing them, explaining refusals.
 
-const CONSTRAINTS = { audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } };
+const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
 
-/** Asks for camera and microphone; throws an Error whose message a person can act on. */
-export async function openCameraAndMicrophone() {
+/**
+ * Asks for camera and microphone, preferring the devices chosen before (a device that is
+ * gone is simply not preferred); throws an Error whose message a person can act on.
+ * @param {{video?: string | null, audio?: string | null}} preferred device ids
+ */
+export async function openCameraAndMicrophone(preferred = {}) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error(
       "This page cannot use the camera: browsers allow it only over HTTPS or on localhost. " +
         "Ask whoever runs duet to start it with --tls-self-signed or a certificate.",
     );
   }
+  const prefer = (id) => (id ? { deviceId: { ideal: id } } : {});
   try {
-    return await navigator.mediaDevices.getUserMedia(CONSTRAINTS);
+    return await navigator.mediaDevices.getUserMedia({
+      audio: { ...prefer(preferred.audio) },
+      video: { ...VIDEO, ...prefer(preferred.video) },
+    });
   } catch (err) {
     throw new Error(describeMediaError(err));
   }
+}
+
+/** One track from exactly the device `deviceId` of `kind` ("video" or "audio"). */
+export async function openDevice(kind, deviceId) {
+  const exact = { deviceId: { exact: deviceId } };
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia(
+      kind === "video" ? { video: { ...VIDEO, ...exact } } : { audio: exact },
+    );
+    return stream.getTracks()[0];
+  } catch (err) {
+    throw new Error(describeMediaError(err));
+  }
+}
+
+/** Cameras and microphones, once the page may see their names. */
+export async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  return {
+    video: devices.filter((d) => d.kind === "videoinput" && d.deviceId),
+    audio: devices.filter((d) => d.kind === "audioinput" && d.deviceId),
+  };
 }
 
 /** Stops every track, so the camera light goes off. */

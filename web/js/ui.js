@@ -32,6 +32,8 @@ export const elements = {
   inviteLink: $("invite-link"),
   invite: $("invite-button"),
   newRoom: $("new-room-button"),
+  cameraSelect: $("camera-select"),
+  microphoneSelect: $("microphone-select"),
   chatbox: $("chatbox"),
   chatForm: $("chat-form"),
   text: $("text"),
@@ -159,6 +161,26 @@ export function showLocalMediaState({ audio, video }) {
 export function showRemoteMediaState({ audio, video }) {
   elements.remoteMuted.hidden = audio;
   elements.remoteCameraOff.hidden = video;
+}
+
+/**
+ * The camera and microphone pickers. `devices` is {video, audio} (MediaDeviceInfo[]),
+ * `current` the device ids in use; a picker with nothing to pick stays disabled.
+ */
+export function showDevices(devices, current) {
+  const fill = (select, list, selected, noun) => {
+    const options = list.map((device, i) => {
+      const option = document.createElement("option");
+      option.value = device.deviceId;
+      option.textContent = device.label || `${noun} ${i + 1}`;
+      option.selected = device.deviceId === selected;
+      return option;
+    });
+    select.replaceChildren(...options);
+    select.disabled = list.length < 2;
+  };
+  fill(elements.cameraSelect, devices.video, current.video, "Camera");
+  fill(elements.microphoneSelect, devices.audio, current.audio, "Microphone");
 }
 
 /** Empties both videos and disables Hang Up. */
