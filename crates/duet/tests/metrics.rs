@@ -15,16 +15,20 @@ fn value(text: &str, name: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-async fn metrics_count_users_connections_refusals_and_turn_allocations() {
+async fn metrics_count_users_connections_calls_refusals_and_turn_allocations() {
     let server = TestServer::start_with_turn("a secret for the metrics test").await;
     let metrics = server.metrics.expect("metrics are on");
-    let mut ann = server.user("ann").await;
+    let (mut ann, _) = server.ringing_user("", "ann").await;
+    let (mut bo, _) = server.ringing_user("", "bo").await;
     let _lurker = server.client().await;
     ann.send_text("not json").await;
     ann.expect_type("error").await;
+    ann.send(serde_json::json!({"type": "call", "target": "bo"})).await;
+    bo.expect_type("incoming-call").await;
     let text = scrape(metrics).await;
-    assert_eq!(value(&text, "duet_signaling_users"), Some(1.0), "{text}");
-    assert_eq!(value(&text, "duet_signaling_connections"), Some(2.0), "{text}");
+    assert_eq!(value(&text, "duet_signaling_users"), Some(2.0), "{text}");
+    assert_eq!(value(&text, "duet_signaling_connections"), Some(3.0), "{text}");
+    assert_eq!(value(&text, "duet_signaling_calls"), Some(1.0), "{text}");
     assert_eq!(value(&text, "duet_signaling_rejected_messages_total"), Some(1.0), "{text}");
     assert_eq!(value(&text, "duet_turn_allocations"), Some(0.0), "{text}");
     assert!(text.contains("# TYPE duet_turn_peer_denied_total counter"), "{text}");
