@@ -61,6 +61,17 @@ impl Call {
     }
 }
 
+/// Who is told that a call was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tell {
+    /// The caller, to make its offer.
+    Caller,
+    /// Both, after glare: the callee asked to call too.
+    Both,
+    /// Nobody: a call restored after a restart, which both sides know is on.
+    Neither,
+}
+
 /// What a relayed call message is, for the checks in [`Hub::call_route`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Relay {
@@ -83,7 +94,7 @@ impl Hub {
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
             if call.is_ringing() && call.callee == conn && call.caller == to {
-                self.activate(id, true); // glare: this call answers the one ringing here
+                self.activate(id, Tell::Both); // glare: this call answers the one ringing here
                 return Ok(());
             }
             return Err(self.reject(
@@ -110,7 +121,7 @@ impl Hub {
     /// `accept`: the callee picks up a ringing call.
     pub(super) fn accept(&mut self, conn: ConnId, id: CallId) -> Result<(), Rejected> {
         self.ringing_for(conn, id)?;
-        self.activate(id, false);
+        self.activate(id, Tell::Caller);
         Ok(())
     }
 
@@ -222,32 +233,35 @@ impl Hub {
         id
     }
 
-    /// Ringing ends in a conversation. The caller is told to make its offer (unless it
-    /// made it already); after glare the callee is told too, since it asked to call.
-    fn activate(&mut self, id: CallId, glare: bool) {
-        let call = self.calls.get_mut(&id).expect("a ringing call");
-        if let Some(until) = call.ringing_until.take() {
-            self.timers.remove(&(until, Timer::Ring(id)));
-        }
+    /// Ringing ends in a conversation, and `tell` says who hears `call-accepted`.
+    fn activate(&mut self, id: CallId, tell: Tell) {
+        self.stop_ringing(id);
+        let call = &self.calls[&id];
         let (caller, callee, offered) = (call.caller, call.callee, call.offered);
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(callee));
-        if self.conns[&caller].ringing && !offered {
+        // A caller that offered first (MDN's client) is waiting for the answer, not this.
+        if tell != Tell::Neither && self.conns[&caller].ringing && !offered {
             let msg = ServerMessage::CallAccepted { call_id: id.0, name: &callee_name, role: Role::Caller };
             self.send(caller, &msg);
         }
-        if glare {
+        if tell == Tell::Both {
             let msg = ServerMessage::CallAccepted { call_id: id.0, name: &caller_name, role: Role::Callee };
             self.send(callee, &msg);
+        }
+    }
+
+    /// Cancels the ring timeout of call `id`, if it rings.
+    fn stop_ringing(&mut self, id: CallId) {
+        if let Some(until) = self.calls.get_mut(&id).and_then(|call| call.ringing_until.take()) {
+            self.timers.remove(&(until, Timer::Ring(id)));
         }
     }
 
     /// Ends call `id`. `by` is the side that ended it (it needs no telling); without one
     /// (a ring timeout) both sides are told.
     pub(super) fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason, by: Option<ConnId>) {
+        self.stop_ringing(id);
         let Some(call) = self.calls.remove(&id) else { return };
-        if let Some(until) = call.ringing_until {
-            self.timers.remove(&(until, Timer::Ring(id)));
-        }
         let (caller_name, callee_name) = (self.name_of(call.caller), self.name_of(call.callee));
         for party in [call.caller, call.callee] {
             if let Some(state) = self.conns.get_mut(&party) {
@@ -290,21 +304,13 @@ impl Hub {
                 let (_, until) = self.conns.get_mut(&other).expect("found").claim.take().expect("checked");
                 self.timers.remove(&(until, Timer::Claim(other)));
                 let id = self.start_call(now, other, conn, false);
-                self.activate_silently(id);
+                self.activate(id, Tell::Neither); // both know the call is on
                 return;
             }
         }
         let until = now + self.config.resume_grace;
         self.conns.get_mut(&conn).expect("signed in").claim = Some((partner, until));
         self.timers.insert((until, Timer::Claim(conn)));
-    }
-
-    /// A call restored after a restart: both clients know it is active already.
-    fn activate_silently(&mut self, id: CallId) {
-        let call = self.calls.get_mut(&id).expect("just started");
-        if let Some(until) = call.ringing_until.take() {
-            self.timers.remove(&(until, Timer::Ring(id)));
-        }
     }
 
     /// Nobody confirmed `conn`'s claim: its call is over as far as the hub knows.
