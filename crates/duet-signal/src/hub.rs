@@ -82,6 +82,10 @@ pub struct HubConfig {
     /// How long a ringing-aware session whose socket dropped keeps its name and call,
     /// waiting for the client to `resume` it.
     pub resume_grace: Duration,
+    /// Users that are services of the server (`echo`): listed in every room, never busy,
+    /// and each call to one gets an instance of its own, a connection without a socket
+    /// whose messages the shell hands to the service (see [`Hub::is_service`]).
+    pub services: Vec<UserName>,
 }
 
 impl Default for HubConfig {
@@ -90,6 +94,7 @@ impl Default for HubConfig {
             userlist_interval: Duration::from_millis(50),
             ring_timeout: Duration::from_secs(30),
             resume_grace: Duration::from_secs(20),
+            services: Vec::new(),
         }
     }
 }
@@ -122,6 +127,8 @@ struct Conn {
     /// After a server restart: who this session says it was in a call with, and until
     /// when it waits for them to resume saying the same.
     claim: Option<(UserName, Instant)>,
+    /// An instance of a service user, made for one call and gone with it.
+    service: bool,
 }
 
 #[derive(Debug)]
@@ -195,6 +202,7 @@ impl Hub {
             call: None,
             detached: None,
             claim: None,
+            service: false,
         };
         self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
@@ -348,9 +356,20 @@ impl Hub {
         self.conns.get(&conn).is_some_and(|c| c.name.is_some() && c.detached.is_none())
     }
 
-    /// Open connections, signed in or not (detached sessions have none).
+    /// Open connections, signed in or not (detached sessions and services have none).
     pub fn connection_count(&self) -> usize {
-        self.conns.values().filter(|c| c.detached.is_none()).count()
+        self.conns.values().filter(|c| c.detached.is_none() && !c.service).count()
+    }
+
+    /// Whether `conn` is an instance of a service user: the shell hands its messages to
+    /// the service and feeds the service's replies to [`Hub::handle_text`] as from `conn`.
+    pub fn is_service(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.service)
+    }
+
+    /// The service user `conn` is an instance of.
+    pub fn service_name(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).filter(|c| c.service).and_then(|c| c.name.as_ref()).map(UserName::as_str)
     }
 
     fn sign_in(
@@ -377,12 +396,12 @@ impl Hub {
         }
         let room_name = state.room.clone();
         let room = self.rooms.entry(room_name.clone()).or_default();
-        let granted = if room.names.contains_key(&requested) {
-            // The loop ends: of names.len() + 1 suffixes at least one is free.
-            let free = (2u32..)
-                .map(|n| requested.with_suffix(n))
-                .find(|candidate| !room.names.contains_key(candidate))
-                .expect("some suffix is free");
+        let services = &self.config.services;
+        let taken = |name: &UserName| room.names.contains_key(name) || services.contains(name);
+        let granted = if taken(&requested) {
+            // The loop ends: of names.len() + services.len() + 1 suffixes one is free.
+            let free =
+                (2u32..).map(|n| requested.with_suffix(n)).find(|c| !taken(c)).expect("some suffix is free");
             self.send(conn, &ServerMessage::RejectUsername { id: conn.get(), name: free.as_str() });
             free
         } else {
@@ -525,8 +544,12 @@ impl Hub {
     }
 
     fn resolve_target(&mut self, conn: ConnId, target: &str) -> Result<ConnId, Rejected> {
-        let room = &self.conns[&conn].room;
-        match self.rooms.get(room).and_then(|r| r.names.get(target)).copied() {
+        let state = &self.conns[&conn];
+        let partner = state.call.map(|id| self.calls[&id].other(conn));
+        if let Some(partner) = partner.filter(|&p| self.service_name(p) == Some(target)) {
+            return Ok(partner);
+        }
+        match self.rooms.get(&state.room).and_then(|r| r.names.get(target)).copied() {
             Some(to) if to == conn => {
                 Err(self.reject(conn, ErrorCode::CannotCallSelf, "the target is yourself", Some(target)))
             }
@@ -561,7 +584,9 @@ impl Hub {
 
     fn userlist_payload(&self, room_name: &RoomName) -> Payload {
         let names = self.rooms.get(room_name).map(|r| &r.names);
-        let users = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
+        let mut users: Vec<&str> = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
+        users.extend(self.config.services.iter().map(UserName::as_str));
+        users.sort_unstable();
         let in_call = names
             .into_iter()
             .flatten()

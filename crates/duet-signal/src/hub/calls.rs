@@ -89,7 +89,10 @@ impl Hub {
         sender: &UserName,
         target: &str,
     ) -> Result<(), Rejected> {
-        let to = self.resolve_target(conn, target)?;
+        let to = match self.new_service_instance(conn, target) {
+            Some(instance) => instance,
+            None => self.resolve_target(conn, target)?,
+        };
         self.conns.get_mut(&conn).expect("signed in").ringing = true;
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
@@ -166,7 +169,10 @@ impl Hub {
         sender: &UserName,
         target: &str,
     ) -> Result<Option<ConnId>, Rejected> {
-        let to = self.resolve_target(conn, target)?;
+        let to = match self.new_service_instance(conn, target) {
+            Some(instance) => instance,
+            None => self.resolve_target(conn, target)?,
+        };
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
             if call.other(conn) != to {
@@ -277,6 +283,36 @@ impl Hub {
         if let Some(room) = self.conns.get(&call.caller).map(|c| c.room.clone()) {
             self.presence_changed(now, &room);
         }
+        // A service instance exists for its one call.
+        for party in [call.caller, call.callee] {
+            if self.is_service(party) {
+                self.conns.remove(&party);
+            }
+        }
+    }
+
+    /// A fresh instance of service `target` for `conn` to call, if `target` is a service
+    /// and `conn` is in no call (else the usual checks answer).
+    fn new_service_instance(&mut self, conn: ConnId, target: &str) -> Option<ConnId> {
+        let service = self.config.services.iter().find(|s| s.as_str() == target)?.clone();
+        let state = &self.conns[&conn];
+        if state.call.is_some() {
+            return None;
+        }
+        let instance = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let conn = super::Conn {
+            room: state.room.clone(),
+            name: Some(service),
+            ringing: true,
+            token: "".into(), // an instance is in no room's names, so nothing can resume it
+            call: None,
+            detached: None,
+            claim: None,
+            service: true,
+        };
+        self.conns.insert(instance, conn);
+        Some(instance)
     }
 
     /// Tells `to` that its call with `peer` is over: `call-ended` if it speaks ringing,

@@ -368,7 +368,9 @@ fn assert_consistent(hub: &Hub) {
         }
     }
     for (conn, state) in &hub.conns {
-        if let Some(name) = &state.name {
+        if state.service {
+            assert!(state.call.is_some(), "a service instance lives for its call only");
+        } else if let Some(name) = &state.name {
             assert_eq!(hub.rooms[&state.room].names.get(name), Some(conn), "{conn} is findable by its name");
         }
         if let Some(id) = state.call {
@@ -424,7 +426,7 @@ impl Rng {
 }
 
 fn random_message(rng: &mut Rng, call_ids: u64) -> String {
-    const NAMES: [&str; 6] = ["ann", "bo", "cy", "ann2", " bo ", "x"];
+    const NAMES: [&str; 7] = ["ann", "bo", "cy", "ann2", " bo ", "x", "echo"];
     let name = *rng.pick(&NAMES);
     let target = *rng.pick(&NAMES);
     let call_id = rng.below(call_ids as usize + 2);
@@ -471,9 +473,11 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
         userlist_interval: Duration::from_millis(50),
         ring_timeout: Duration::from_millis(900),
         resume_grace: Duration::from_millis(700),
+        services: vec![UserName::new("echo").expect("valid")],
     });
     let mut open: Vec<ConnId> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut services = std::collections::HashSet::new();
     for _ in 0..40_000 {
         match rng.below(24) {
             0 | 1 if open.len() < 24 => {
@@ -500,7 +504,15 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
             h.drain();
         }
         assert_consistent(&h.hub);
+        services.extend(h.hub.conns.iter().filter(|(_, c)| c.service).map(|(conn, _)| *conn));
+        let mut accepts = Vec::new();
         for (conn, msgs) in &h.inbox {
+            if services.contains(conn) {
+                // Play the service: an instance answers what rings for it.
+                let rings = msgs.iter().filter(|m| m["type"] == "incoming-call");
+                accepts.extend(rings.map(|m| (*conn, json!({"type": "accept", "callId": m["callId"]}))));
+                continue;
+            }
             assert!(open.contains(conn), "nothing is sent to a closed connection ({conn}): {msgs:?}");
             for msg in msgs {
                 if let Some(kind) = msg["type"].as_str() {
@@ -509,6 +521,9 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
             }
         }
         h.inbox.clear();
+        for (conn, accept) in accepts {
+            let _ = h.send(conn, accept);
+        }
     }
     for kind in
         ["incoming-call", "call-accepted", "call-ended", "ringing", "resumed", "video-answer", "hang-up"]

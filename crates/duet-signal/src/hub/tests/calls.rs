@@ -405,3 +405,75 @@ fn a_name_cannot_change_during_a_call() {
     );
     assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann", "bo"]);
 }
+
+// ---- service users (echo) ---------------------------------------------------------------
+
+fn with_echo() -> Harness {
+    Harness::with_config(HubConfig {
+        services: vec![UserName::new("echo").expect("valid")],
+        ..HubConfig::default()
+    })
+}
+
+/// `caller` rings echo; returns the instance that rings and the call id.
+fn ring_echo(h: &mut Harness, caller: ConnId) -> (ConnId, Value) {
+    h.send(caller, call("echo")).expect("rings");
+    let instance = *h.inbox.keys().find(|c| h.hub.is_service(**c)).expect("an instance was told");
+    let incoming = h.take(instance);
+    assert_eq!(incoming[0]["type"], "incoming-call");
+    assert_eq!(h.take_calls(caller)[0]["type"], "ringing");
+    (instance, incoming[0]["callId"].clone())
+}
+
+#[test]
+fn a_service_is_listed_in_every_room_and_its_name_cannot_be_taken() {
+    let mut h = with_echo();
+    let ann = h.user_in("club", "ann", true);
+    h.send(ann, json!({"type": "username", "name": "bob"})).expect("renamed");
+    h.settle();
+    assert_eq!(h.last_userlist(ann), Some(vec!["bob".into(), "echo".into()]));
+    let fake = h.connect();
+    h.send(fake, json!({"type": "username", "name": "echo"})).expect("signed in as another name");
+    assert_eq!(h.take(fake)[1], json!({"type": "rejectusername", "id": fake.get(), "name": "echo2"}));
+}
+
+#[test]
+fn every_call_to_a_service_gets_its_own_instance_which_ends_with_the_call() {
+    let mut h = with_echo();
+    let ann = h.ringing_user("ann");
+    let bo = h.ringing_user("bo");
+    let (for_ann, ann_call) = ring_echo(&mut h, ann);
+    let (for_bo, _) = ring_echo(&mut h, bo);
+    assert_ne!(for_ann, for_bo, "echo is never busy");
+    assert_eq!(h.hub.service_name(for_ann), Some("echo"));
+    assert_eq!(h.hub.connection_count(), 2, "instances are not connections");
+
+    h.send(for_ann, json!({"type": "accept", "callId": ann_call})).expect("the service picks up");
+    assert_eq!(h.take_calls(ann)[0]["type"], "call-accepted");
+    h.send(ann, offer("echo")).expect("relayed to ann's instance only");
+    assert_eq!(h.take(for_ann)[0]["name"], "ann");
+    assert!(h.take(for_bo).is_empty());
+    h.send(for_ann, answer("ann")).expect("the instance answers");
+    assert_eq!(h.take_calls(ann)[0]["name"], "echo");
+
+    h.send(ann, json!({"type": "hang-up", "target": "echo"})).expect("hung up");
+    assert_eq!(h.take(for_ann)[0]["type"], "call-ended", "the instance hears the end");
+    assert!(!h.hub.is_service(for_ann), "and is gone with its call");
+    assert!(h.hub.is_service(for_bo), "bo's call is untouched");
+}
+
+#[test]
+fn an_mdn_client_can_call_a_service_with_an_offer() {
+    let mut h = with_echo();
+    let ann = h.user("ann");
+    h.send(ann, offer("echo")).expect("rings an instance");
+    let instance = *h.inbox.keys().find(|c| h.hub.is_service(**c)).expect("an instance");
+    let got = h.take(instance);
+    assert_eq!(
+        got.iter().map(|m| m["type"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+        ["incoming-call", "video-offer"]
+    );
+    h.send(instance, accept(&got[0]["callId"])).expect("accepted");
+    h.send(instance, answer("ann")).expect("answered");
+    assert_eq!(h.take_calls(ann)[0]["type"], "video-answer");
+}
