@@ -23,6 +23,7 @@ const app = {
   session: null, // {name, token}: lets a new socket take this session back
   users: [],
   inCall: [],
+  services: [],
   ring: null, // while a call rings: {peer, role: "caller" | "callee", callId, offer, candidates}
   call: null, // once the call is accepted: the Call
   localStream: null,
@@ -81,11 +82,12 @@ const handlers = {
   userlist(msg) {
     app.users = msg.users;
     app.inCall = Array.isArray(msg.inCall) ? msg.inCall : [];
+    app.services = Array.isArray(msg.services) ? msg.services : [];
     // The server confirms a sign-in (or rename) by listing the name.
     if (app.requestedName && app.me !== app.requestedName && msg.users.includes(app.requestedName)) {
       signedIn(app.requestedName);
     }
-    if (app.me) ui.renderUserList(app.users, app.me, app.inCall, startCall);
+    if (app.me) ui.renderUserList(app.users, app.me, app.inCall, app.services, startCall);
   },
   message(msg) {
     ui.appendChat(msg);
@@ -232,7 +234,7 @@ function signedIn(name, { quiet = false } = {}) {
   app.me = name;
   localStorage.setItem(NAME_KEY, name);
   ui.showSignedIn(name);
-  ui.renderUserList(app.users, app.me, app.inCall, startCall);
+  ui.renderUserList(app.users, app.me, app.inCall, app.services, startCall);
   if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(`The name ${app.typedName} was taken, so you are signed in as ${name}.`, "ok");
   else ui.setStatus(`Signed in as ${name}. Click a name to call.`, "ok");

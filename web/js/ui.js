@@ -66,18 +66,26 @@ export function setConnected(connected) {
  * @param {string[]} users  everyone signed in
  * @param {string} me       our own name, left out
  * @param {string[]} inCall who is ringing or talking now
+ * @param {string[]} services which names are the server's own (echo), not people
  * @param {(name: string) => void} onCall
  */
-export function renderUserList(users, me, inCall, onCall) {
+export function renderUserList(users, me, inCall, services, onCall) {
   const others = users.filter((u) => u !== me);
   const busy = new Set(inCall);
+  const service = new Set(services);
   const items = others.map((name) => {
     const li = document.createElement("li");
     li.textContent = name;
     li.tabIndex = 0;
     li.setAttribute("role", "button");
     li.dataset.busy = String(busy.has(name));
-    li.setAttribute("aria-label", busy.has(name) ? `Call ${name} (in a call now)` : `Call ${name}`);
+    li.dataset.service = String(service.has(name));
+    const label = service.has(name)
+      ? `Call ${name} to see and hear yourself`
+      : busy.has(name)
+        ? `Call ${name} (in a call now)`
+        : `Call ${name}`;
+    li.setAttribute("aria-label", label);
     li.addEventListener("click", () => onCall(name));
     li.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") {
@@ -88,8 +96,11 @@ export function renderUserList(users, me, inCall, onCall) {
     return li;
   });
   elements.users.replaceChildren(...items);
+  const people = others.filter((name) => !service.has(name));
   elements.peopleHint.textContent =
-    others.length === 0 ? "Nobody else is here yet. Open this page in another tab or on another device." : "Click a name to call.";
+    people.length === 0
+      ? "Nobody else is here yet. Open this page in another tab or on another device, or call echo to test your camera."
+      : "Click a name to call.";
 }
 
 const TITLE = document.title;

@@ -593,7 +593,8 @@ impl Hub {
             .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.call.is_some()))
             .map(|(name, _)| name.as_str())
             .collect();
-        ServerMessage::UserList { users, in_call }.to_json().into()
+        let services = self.config.services.iter().map(UserName::as_str).collect();
+        ServerMessage::UserList { users, in_call, services }.to_json().into()
     }
 
     fn broadcast_userlist(&mut self, now: Instant, room_name: &RoomName) {

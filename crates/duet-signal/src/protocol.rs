@@ -281,6 +281,8 @@ pub(crate) enum ServerMessage<'a> {
         /// Who is ringing or talking now: calling them answers "busy".
         #[serde(rename = "inCall")]
         in_call: Vec<&'a str>,
+        /// Which of `users` are services of the server (`echo`), not people.
+        services: Vec<&'a str>,
     },
     /// After a ringing-aware sign-in: the secret that lets this session be resumed.
     #[serde(rename = "session")]

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_KEEPALIVE", default_value = "25s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
+    /// Do not offer the `echo` user (a lone person calls it to see and hear themselves).
+    #[arg(long, env = "DUET_NO_ECHO")]
+    pub no_echo: bool,
+
     /// How long a call rings before it ends as missed.
     #[arg(long, env = "DUET_RING_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub ring_timeout: Duration,
@@ -227,6 +231,7 @@ pub struct ServeConfig {
     pub metrics: Option<MetricsListen>,
     pub keepalive: Duration,
     pub hub: duet_signal::HubConfig,
+    pub echo: bool,
 }
 
 impl ServeArgs {
@@ -275,6 +280,7 @@ impl ServeArgs {
             metrics,
             keepalive: self.keepalive,
             hub,
+            echo: !self.no_echo,
         })
     }
 }

@@ -4,10 +4,12 @@
 //! ```text
 //!  config ──► tls ──► server::run ──► web::app (HTTP, static files)
 //!                                 └─► signaling (WebSocket ⇄ duet_signal::Hub)
+//!                                        └─► echo (the echo user: duet_peer per call)
 //! ```
 
 pub mod clock;
 pub mod config;
+pub mod echo;
 pub mod server;
 pub mod signaling;
 pub mod tls;

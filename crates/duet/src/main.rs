@@ -70,6 +70,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         turn,
         metrics,
         keepalive: config.keepalive,
+        echo: config.echo.then(|| duet::echo::EchoConfig::for_listen(config.listen.ip())),
     };
     run(listener, options, shutdown).await
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
+use crate::echo::EchoConfig;
 use crate::ice::IceServers;
 use crate::signaling::Signaling;
 use crate::turn::{DriverConfig, Turn};
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub metrics: Option<TcpListener>,
     /// How often every WebSocket is pinged (proxies cut idle ones).
     pub keepalive: Duration,
+    /// The `echo` user, and where its calls bind their sockets; `None` turns it off.
+    pub echo: Option<EchoConfig>,
 }
 
 impl RunOptions {
@@ -55,6 +58,7 @@ impl RunOptions {
             turn: None,
             metrics: None,
             keepalive: Duration::from_secs(25),
+            echo: None,
         }
     }
 }
@@ -67,7 +71,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
-    let signaling = Signaling::start(options.hub, options.ice, options.keepalive, shutdown.clone());
+    let signaling =
+        Signaling::start(options.hub, options.ice, options.keepalive, options.echo, shutdown.clone());
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::metrics::Metrics::new(Arc::clone(&signaling), monitor));

@@ -23,13 +23,17 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName};
+use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName, UserName};
 
+use crate::echo::EchoConfig;
 use crate::ice::IceServers;
 use futures_util::SinkExt;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The service user answered by [`crate::echo`].
+pub const ECHO: &str = "echo";
 
 /// Largest text frame or message a client may send. An SDP with many candidates is
 /// about 10 KiB; anything past this is refused with close code 1009.
@@ -48,6 +52,10 @@ const READ_BUFFER_BYTES: usize = 512;
 /// Shared by every connection task and the timer task.
 #[derive(Debug)]
 pub struct Signaling {
+    /// Itself, for spawning service tasks from behind `&self`.
+    me: std::sync::Weak<Signaling>,
+    /// The echo service, when on.
+    echo: Option<EchoConfig>,
     shared: Mutex<Shared>,
     /// Woken when the hub may want an earlier timer than the one the timer task sleeps on.
     timer_changed: Notify,
@@ -73,10 +81,20 @@ struct Shared {
     outboxes: HashMap<ConnId, mpsc::Sender<Payload>>,
 }
 
+/// A service instance the hub just started, and the inbox of its task.
+type NewService = (ConnId, mpsc::Receiver<Payload>);
+
 impl Shared {
-    /// Drains the hub into the outboxes.
-    fn dispatch(&mut self) {
+    /// Drains the hub into the outboxes. Returns the service instances that got their
+    /// first message, for the caller to start their tasks.
+    fn dispatch(&mut self) -> Vec<NewService> {
+        let mut started = Vec::new();
         while let Some(out) = self.hub.poll_output() {
+            if !self.outboxes.contains_key(&out.to) && self.hub.is_service(out.to) {
+                let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+                self.outboxes.insert(out.to, outbox);
+                started.push((out.to, inbox));
+            }
             let Some(outbox) = self.outboxes.get(&out.to) else { continue };
             if outbox.try_send(out.payload).is_err() {
                 // Full (too slow) or closed (already leaving): dropping the sender ends
@@ -85,6 +103,7 @@ impl Shared {
                 self.outboxes.remove(&out.to);
             }
         }
+        started
     }
 }
 
@@ -103,13 +122,20 @@ enum Ending {
 impl Signaling {
     /// Creates the state and starts the timer task. Everything it spawns stops when
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
+    /// With `echo`, the hub lists the `echo` user and its calls are answered here.
     pub fn start(
-        config: HubConfig,
+        mut config: HubConfig,
         ice: IceServers,
         keepalive: Duration,
+        echo: Option<EchoConfig>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let signaling = Arc::new(Self {
+        if echo.is_some() {
+            config.services.push(UserName::new(ECHO).expect("a valid name"));
+        }
+        let signaling = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            echo,
             shared: Mutex::new(Shared { hub: Hub::new(config), outboxes: HashMap::new() }),
             timer_changed: Notify::new(),
             shutdown,
@@ -170,17 +196,45 @@ impl Signaling {
         self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the hub, delivers what it produced and re-arms the timer if needed.
+    /// Runs `f` on the hub, delivers what it produced, starts new service instances and
+    /// re-arms the timer if needed.
     fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
         let mut shared = self.lock();
         let result = f(&mut shared.hub);
-        shared.dispatch();
+        let started = shared.dispatch();
         let timer_wanted = shared.hub.poll_timeout().is_some();
         drop(shared);
+        for (conn, inbox) in started {
+            self.start_service(conn, inbox);
+        }
         if timer_wanted {
             self.timer_changed.notify_one();
         }
         result
+    }
+
+    fn start_service(&self, conn: ConnId, inbox: mpsc::Receiver<Payload>) {
+        match (self.me.upgrade(), &self.echo) {
+            (Some(me), Some(echo)) => {
+                self.tasks.spawn(crate::echo::run(me, conn, inbox, echo.clone()));
+            }
+            // Shutting down (or no such service): the call ends at once.
+            _ => self.service_ended(conn),
+        }
+    }
+
+    /// A service instance says something, as if over its own WebSocket.
+    pub(crate) fn service_says(&self, conn: ConnId, text: &str) {
+        let result = self.with_hub(|hub| hub.handle_text(Instant::now(), conn, text));
+        if let Err(rejected) = result {
+            tracing::debug!(%conn, code = rejected.0.as_str(), "a service message was refused");
+        }
+    }
+
+    /// A service instance is done (its call ended, or it failed): the hub ends its call.
+    pub(crate) fn service_ended(&self, conn: ConnId) {
+        self.lock().outboxes.remove(&conn);
+        self.with_hub(|hub| hub.disconnect(Instant::now(), conn));
     }
 
     async fn serve_connection(self: Arc<Self>, mut socket: WebSocket, host: Option<String>, room: RoomName) {
@@ -193,7 +247,8 @@ impl Signaling {
             let mut shared = self.lock();
             let conn = shared.hub.connect(room, &token);
             shared.outboxes.insert(conn, outbox);
-            shared.dispatch();
+            let started = shared.dispatch();
+            debug_assert!(started.is_empty(), "connecting starts no service");
             conn
         };
         tracing::debug!(%conn, "connected");
