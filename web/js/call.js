@@ -47,7 +47,14 @@ export class Call {
       }
     });
     this.pc.addEventListener("track", (event) => {
-      this.onRemoteStream(event.streams[0] ?? new MediaStream([event.track]));
+      // A peer that names no stream (a=msid) still gets one picture with its sound.
+      let stream = event.streams[0];
+      if (!stream) {
+        this.remoteStream ??= new MediaStream();
+        this.remoteStream.addTrack(event.track);
+        stream = this.remoteStream;
+      }
+      this.onRemoteStream(stream);
     });
     this.pc.addEventListener("iceconnectionstatechange", () => this.#iceStateChanged());
   }

@@ -17,7 +17,9 @@
 //! ```
 
 mod echo;
+pub mod media;
 mod session;
 
 pub use echo::{Echo, EchoPoll, EchoStats};
-pub use session::{PeerError, Poll, Session, Transmit};
+pub use session::{Kind, PeerError, Poll, Session, Transmit};
+pub use str0m;

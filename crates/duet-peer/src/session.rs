@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
@@ -22,9 +24,21 @@ pub enum PeerError {
     /// One of our own addresses cannot be a host candidate.
     #[error("cannot offer {0} as a candidate: {1}")]
     LocalAddress(SocketAddr, String),
+    /// The answer is not `{type:"answer", sdp}`, or answers no offer of ours.
+    #[error("the answer is not usable: {0}")]
+    Answer(String),
     /// str0m refused input (a corrupt packet it could not skip, a broken state).
     #[error("the WebRTC session failed: {0}")]
     Rtc(#[from] str0m::RtcError),
+}
+
+/// Audio or video, as far as sending a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Opus, 48 kHz RTP clock.
+    Audio,
+    /// VP8, 90 kHz RTP clock.
+    Video,
 }
 
 /// A datagram to send.
@@ -51,19 +65,87 @@ pub enum Poll {
 #[derive(Debug)]
 pub struct Session {
     rtc: Rtc,
+    /// Our offer, until its answer comes.
+    pending: Option<SdpPendingOffer>,
+    /// The media of the session, learned from our offer or the remote one.
+    media: Vec<(Mid, MediaKind)>,
 }
 
 impl Session {
     /// A session that offers `local` (bound UDP sockets' addresses) as host candidates.
     pub fn new(now: Instant, local: &[SocketAddr]) -> Result<Self, PeerError> {
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let mut rtc = RtcConfig::new().set_crypto_provider(crypto).build(now);
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(crypto)
+            .set_stats_interval(Some(std::time::Duration::from_secs(1)))
+            .build(now);
         for &addr in local {
             let candidate =
                 Candidate::host(addr, "udp").map_err(|e| PeerError::LocalAddress(addr, e.to_string()))?;
             rtc.add_local_candidate(candidate);
         }
-        Ok(Self { rtc })
+        Ok(Self { rtc, pending: None, media: Vec::new() })
+    }
+
+    /// Our offer (`{type:"offer", sdp}`): one audio and one video media, both ways.
+    pub fn create_offer(&mut self) -> Result<String, PeerError> {
+        let mut change = self.rtc.sdp_api();
+        // One stream id for both, so browsers play the sound with the picture.
+        let stream = Some("duet".to_owned());
+        let audio = change.add_media(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            stream.clone(),
+            Some("audio".into()),
+            None,
+        );
+        let video =
+            change.add_media(MediaKind::Video, Direction::SendRecv, stream, Some("video".into()), None);
+        let Some((offer, pending)) = change.apply() else {
+            unreachable!("two new media always make a change");
+        };
+        self.media.extend([(audio, MediaKind::Audio), (video, MediaKind::Video)]);
+        self.pending = Some(pending);
+        Ok(serde_json::to_string(&offer).expect("an SDP offer serializes"))
+    }
+
+    /// The answer to our offer.
+    pub fn accept_answer(&mut self, answer: &str) -> Result<(), PeerError> {
+        let answer: SdpAnswer = serde_json::from_str(answer).map_err(|e| PeerError::Answer(e.to_string()))?;
+        let pending =
+            self.pending.take().ok_or_else(|| PeerError::Answer("no offer of ours is open".into()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        Ok(())
+    }
+
+    /// Sends one encoded frame: a VP8 frame at `rtp_time` in 90 kHz units, or an Opus
+    /// packet at `rtp_time` in 48 kHz units. Returns `false` when it cannot go out (no such
+    /// media or codec was agreed, or the connection is not up yet).
+    pub fn send_frame(&mut self, kind: Kind, wallclock: Instant, rtp_time: u64, data: &[u8]) -> bool {
+        let (media_kind, codec, time) = match kind {
+            Kind::Audio => (
+                MediaKind::Audio,
+                Codec::Opus,
+                MediaTime::new(rtp_time, str0m::media::Frequency::FORTY_EIGHT_KHZ),
+            ),
+            Kind::Video => (MediaKind::Video, Codec::Vp8, MediaTime::from_90khz(rtp_time)),
+        };
+        let Some(mid) = self.media.iter().find(|(_, k)| *k == media_kind).map(|(mid, _)| *mid) else {
+            return false;
+        };
+        let Some(writer) = self.rtc.writer(mid) else { return false };
+        let Some(pt) = writer.payload_params().find(|p| p.spec().codec == codec).map(|p| p.pt()) else {
+            return false;
+        };
+        writer.write(pt, wallclock, time, data.to_vec()).is_ok()
+    }
+
+    /// Whether media `mid` is audio or video.
+    pub fn kind_of(&self, mid: Mid) -> Option<Kind> {
+        self.media.iter().find(|(m, _)| *m == mid).map(|(_, k)| match k {
+            MediaKind::Audio => Kind::Audio,
+            MediaKind::Video => Kind::Video,
+        })
     }
 
     /// Applies the remote offer (`{type:"offer", sdp}`, as relayed by duet) and returns
@@ -124,7 +206,12 @@ impl Session {
                 destination: t.destination,
                 contents: t.contents.into(),
             }),
-            Output::Event(event) => Poll::Event(Box::new(event)),
+            Output::Event(event) => {
+                if let Event::MediaAdded(added) = &event {
+                    self.media.push((added.mid, added.kind));
+                }
+                Poll::Event(Box::new(event))
+            }
             Output::Timeout(at) => Poll::Timeout(at),
         })
     }

@@ -30,7 +30,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web client and the signaling server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Call someone on a duet server from this terminal (or wait to be called), playing
+    /// and recording media files.
+    Call(crate::call::CallArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -399,6 +402,7 @@ mod tests {
     fn serve_subcommand_takes_the_same_options() {
         let cli = parse(&["serve", "--listen", "[::1]:9000"]).expect("valid");
         let Some(Command::Serve(args)) = cli.command else { panic!("serve expected") };
+        let args = *args;
         assert_eq!(args.listen, "[::1]:9000".parse().expect("literal"));
     }
 

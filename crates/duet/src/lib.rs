@@ -7,6 +7,7 @@
 //!                                        └─► echo (the echo user: duet_peer per call)
 //! ```
 
+pub mod call;
 pub mod clock;
 pub mod config;
 pub mod echo;

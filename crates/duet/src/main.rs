@@ -13,10 +13,23 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = match cli.command {
-        Some(Command::Serve(args)) => args.into_config()?,
+        Some(Command::Serve(args)) => (*args).into_config()?,
+        Some(Command::Call(args)) => return call(args),
         None => cli.serve.into_config()?,
     };
     tokio::runtime::Runtime::new().context("start the async runtime")?.block_on(serve(config))
+}
+
+/// `duet call`: messages for the person at the terminal, and an exit code per outcome.
+fn call(args: duet::call::CallArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    match runtime.block_on(duet::call::run(args)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("duet call: {e}");
+            std::process::exit(i32::from(e.exit_code()));
+        }
+    }
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

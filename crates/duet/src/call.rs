@@ -1,0 +1,655 @@
+//! `duet call`: a call from a terminal. Signs in to a duet server, calls `--to` (or waits
+//! to be called), plays `--play` files into the call and records what arrives into
+//! `--record` files, printing the call's state and live figures once a second.
+//!
+//! ```text
+//!  files ──► Player (paced by their timestamps) ──► Session::send_frame ─┐
+//!  WebSocket ⇄ signaling (sign in, call/accept, offer/answer, candidates)├─► UDP ⇄ the other side
+//!  Recorder ◄── Event::MediaData ◄── Session ◄───────────────────────────┘
+//! ```
+//!
+//! Exit codes: 0 the call happened and ended; 1 bad arguments or files; 2 the server
+//! cannot be reached or broke the protocol; 3 the call was not made (declined, busy,
+//! missed, no such user); 4 no network path to the other side.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use duet_peer::media::MediaFileError;
+use duet_peer::media::ivf::{IvfHeader, IvfReader, IvfWriter};
+use duet_peer::media::ogg::{OggOpusReader, OggOpusWriter, opus_packet_samples};
+use duet_peer::str0m::{Event, IceConnectionState};
+use duet_peer::{Kind, Poll, Session};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::UdpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long the call stays up after the last frame was sent, so it arrives.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// `duet call` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct CallArgs {
+    /// The duet server: its page address (http://host:port, or http://host:port/r/ROOM
+    /// for a room).
+    #[arg(long, env = "DUET_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The name to sign in with.
+    #[arg(long)]
+    pub name: String,
+    /// Whom to call. Without it, `duet call` waits to be called and answers.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A file to send: VP8 video in IVF (.ivf) or Opus audio in Ogg (.ogg, .opus). At
+    /// most one of each.
+    #[arg(long = "play", value_name = "FILE")]
+    pub play: Vec<PathBuf>,
+    /// Where to save what arrives: .ivf for the video, .ogg/.opus for the audio.
+    #[arg(long = "record", value_name = "FILE")]
+    pub record: Vec<PathBuf>,
+    /// Play the files again and again until the other side hangs up (without it, the
+    /// call ends when the files do).
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// How long to wait for the call to be answered, or for someone to call.
+    #[arg(long, default_value = "60s", value_parser = crate::config::parse_duration)]
+    pub wait: Duration,
+}
+
+/// Why `duet call` stopped early; the message is for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: MediaFileError },
+    #[error("{0}")]
+    Server(String),
+    #[error("{0}")]
+    NotMade(String),
+    #[error("{0}")]
+    Network(String),
+}
+
+impl CallError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) | Self::File { .. } => 1,
+            Self::Server(_) => 2,
+            Self::NotMade(_) => 3,
+            Self::Network(_) => 4,
+        }
+    }
+}
+
+/// Runs one call to its end. Prints progress on stdout.
+pub async fn run(args: CallArgs) -> Result<(), CallError> {
+    let mut media = Media::open(&args)?;
+    let url = signaling_url(&args.server)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .map_err(|e| CallError::Server(format!("cannot reach the duet server at {}: {e}", args.server)))?;
+    // The address the server sees us at is the one to offer for media.
+    let local_ip = match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().map(|a| a.ip()),
+        _ => Err(std::io::Error::other("not a plain TCP stream")),
+    }
+    .map_err(|e| CallError::Server(format!("cannot read the local address: {e}")))?;
+    let socket = UdpSocket::bind(SocketAddr::new(local_ip, 0))
+        .await
+        .map_err(|e| CallError::Network(format!("cannot open a UDP socket on {local_ip}: {e}")))?;
+    let local = socket.local_addr().map_err(|e| CallError::Network(e.to_string()))?;
+    let mut session =
+        Session::new(Instant::now(), &[local]).map_err(|e| CallError::Network(e.to_string()))?;
+
+    let send = |msg: Value| Message::text(msg.to_string());
+    ws.send(send(json!({"type": "username", "name": args.name, "ringing": true})))
+        .await
+        .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
+
+    let mut state = Signal::SigningIn { name: args.name.clone() };
+    let mut peer = String::new();
+    let mut connected_at: Option<Instant> = None;
+    let mut deadline = Some(Instant::now() + args.wait); // for the call to come about
+    let mut wake: Option<Instant> = None;
+    let mut buf = vec![0u8; 2048];
+    let mut stats = Figures::default();
+    // Once the files have been played: when to hang up (the last packets need a moment).
+    let mut hang_up_at: Option<Instant> = None;
+    loop {
+        let next = [wake, deadline, hang_up_at, media.next_due(connected_at)].into_iter().flatten().min();
+        let sleep = crate::clock::sleep_until(next);
+        tokio::select! {
+            frame = ws.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => {
+                        return Err(CallError::Server("the duet server closed the connection".into()));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(CallError::Server(format!("the connection to the server broke: {e}"))),
+                };
+                let Ok(msg) = serde_json::from_str::<Value>(&text) else { continue };
+                let outcome = state.handle(&msg, &args, &mut session, &mut peer)?;
+                for reply in outcome.send {
+                    ws.send(send(reply)).await.map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
+                }
+                if let Some(line) = outcome.say {
+                    println!("{line}");
+                }
+                if outcome.ended {
+                    media.finish()?;
+                    return if connected_at.is_some() { Ok(()) } else {
+                        Err(CallError::NotMade("the call ended before it connected".into()))
+                    };
+                }
+            }
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = received {
+                    session.handle_datagram(Instant::now(), source, local, &buf[..n])
+                        .map_err(|e| CallError::Network(e.to_string()))?;
+                }
+            }
+            () = sleep => {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    let what = match &args.to {
+                        Some(to) => format!("{to} did not answer within {:?}", args.wait),
+                        None => format!("nobody called within {:?}", args.wait),
+                    };
+                    return Err(CallError::NotMade(what));
+                }
+                session.handle_timeout(now).map_err(|e| CallError::Network(e.to_string()))?;
+                if hang_up_at.is_some_and(|at| now >= at) {
+                    println!("the files have been played; hanging up");
+                    ws.send(send(json!({"type": "hang-up", "target": peer}))).await.ok();
+                    media.finish()?;
+                    return Ok(());
+                }
+                if let Some(started) = connected_at
+                    && hang_up_at.is_none()
+                    && !media.send_due(&mut session, started, now, args.looping)?
+                {
+                    hang_up_at = Some(now + LINGER);
+                }
+            }
+        }
+        // Run the session until it waits.
+        loop {
+            match session.poll().map_err(|e| CallError::Network(e.to_string()))? {
+                Poll::Transmit(t) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                Poll::Timeout(at) => {
+                    wake = Some(at);
+                    break;
+                }
+                Poll::Event(event) => match *event {
+                    Event::Connected => {
+                        connected_at = Some(Instant::now());
+                        deadline = None;
+                        println!("connected to {peer}");
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        media.finish()?;
+                        ws.send(send(json!({"type": "hang-up", "target": peer}))).await.ok();
+                        return Err(CallError::Network(format!("the connection to {peer} was lost")));
+                    }
+                    Event::MediaData(data) => {
+                        if let Some(kind) = session.kind_of(data.mid) {
+                            media.record(kind, data.time.numer(), &data.data)?;
+                        }
+                    }
+                    Event::PeerStats(peer_stats) => {
+                        if let Some(line) = stats.line(&peer_stats, &media) {
+                            println!("{line}");
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+/// The signaling side of the call.
+enum Signal {
+    SigningIn {
+        name: String,
+    },
+    /// Signed in; calling `--to`, or waiting to be called.
+    Ready,
+}
+
+/// What one signaling message leads to.
+#[derive(Default)]
+struct Outcome {
+    send: Vec<Value>,
+    say: Option<String>,
+    ended: bool,
+}
+
+impl Signal {
+    fn handle(
+        &mut self,
+        msg: &Value,
+        args: &CallArgs,
+        session: &mut Session,
+        peer: &mut String,
+    ) -> Result<Outcome, CallError> {
+        let mut out = Outcome::default();
+        let name = msg["name"].as_str().unwrap_or_default();
+        let network = |e: duet_peer::PeerError| CallError::Network(e.to_string());
+        match (msg["type"].as_str().unwrap_or_default(), &mut *self) {
+            ("rejectusername", Self::SigningIn { name: wanted }) => {
+                out.say = Some(format!("the name {wanted} is taken; signed in as {name}"));
+                *wanted = name.to_owned();
+            }
+            ("userlist", Self::SigningIn { name: wanted }) => {
+                let listed = msg["users"].as_array().is_some_and(|u| u.iter().any(|n| n == wanted.as_str()));
+                if listed {
+                    let me = std::mem::take(wanted);
+                    *self = Self::Ready;
+                    match &args.to {
+                        Some(to) => {
+                            out.say = Some(format!("signed in as {me}; calling {to}"));
+                            out.send.push(json!({"type": "call", "target": to}));
+                        }
+                        None => out.say = Some(format!("signed in as {me}; waiting for a call")),
+                    }
+                }
+            }
+            ("ringing", Self::Ready) => {
+                out.say = Some(format!("ringing {}…", msg["target"].as_str().unwrap_or("")))
+            }
+            ("incoming-call", Self::Ready) => {
+                if args.to.is_none() && peer.is_empty() {
+                    *peer = name.to_owned();
+                    out.say = Some(format!("{name} is calling; answering"));
+                    out.send.push(json!({"type": "accept", "callId": msg["callId"]}));
+                } else {
+                    out.send.push(json!({"type": "decline", "callId": msg["callId"]}));
+                }
+            }
+            ("call-accepted", Self::Ready) => {
+                *peer = name.to_owned();
+                if msg["role"] == "caller" {
+                    let offer = session.create_offer().map_err(network)?;
+                    let sdp: Value = serde_json::from_str(&offer).expect("an offer is JSON");
+                    out.send.push(json!({"type": "video-offer", "target": peer, "sdp": sdp}));
+                }
+                out.say = Some(format!("{name} answered; connecting"));
+            }
+            ("video-offer", Self::Ready) if name == peer.as_str() => {
+                let answer = session.accept_offer(&msg["sdp"].to_string()).map_err(network)?;
+                let sdp: Value = serde_json::from_str(&answer).expect("an answer is JSON");
+                out.send.push(json!({"type": "video-answer", "target": peer, "sdp": sdp}));
+            }
+            ("video-answer", Self::Ready) if name == peer.as_str() => {
+                session.accept_answer(&msg["sdp"].to_string()).map_err(network)?;
+            }
+            ("new-ice-candidate", Self::Ready) if name == peer.as_str() => {
+                // A candidate we cannot use is the other side's problem, not the call's.
+                let _ = session.add_remote_candidate(&msg["candidate"].to_string());
+            }
+            ("call-ended" | "hang-up", Self::Ready) if peer.is_empty() || name == peer.as_str() => {
+                let reason = msg["reason"].as_str().unwrap_or("hung-up");
+                let words = match reason {
+                    "busy" => format!("{name} is in another call"),
+                    "declined" => format!("{name} declined the call"),
+                    "missed" => format!("{name} did not answer"),
+                    "cancelled" => format!("{name} cancelled the call"),
+                    "disconnected" => format!("{name} left"),
+                    _ => format!("{name} hung up"),
+                };
+                if matches!(reason, "busy" | "declined" | "missed") {
+                    return Err(CallError::NotMade(words));
+                }
+                out.say = Some(words);
+                out.ended = true;
+            }
+            ("error", _) => {
+                let code = msg["code"].as_str().unwrap_or_default();
+                let message = msg["message"].as_str().unwrap_or_default();
+                return Err(match code {
+                    "no-such-user" => CallError::NotMade(format!(
+                        "nobody called {} is online",
+                        msg["target"].as_str().unwrap_or("")
+                    )),
+                    "invalid-name" => CallError::Usage(format!("the server refused the name: {message}")),
+                    _ => CallError::Server(format!("the server refused a message ({code}): {message}")),
+                });
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+}
+
+/// The page address (http, ws) → the signaling WebSocket address, room kept.
+fn signaling_url(server: &str) -> Result<String, CallError> {
+    let (scheme, rest) = server.split_once("://").unwrap_or(("http", server));
+    let scheme = match scheme {
+        "http" | "ws" => "ws",
+        "https" | "wss" => {
+            return Err(CallError::Usage(
+                "duet call speaks plain http:// and ws:// only for now; run it on the server's machine"
+                    .into(),
+            ));
+        }
+        other => return Err(CallError::Usage(format!("--server: unknown scheme {other}://"))),
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(CallError::Usage(format!("--server {server} names no host")));
+    }
+    let room = path.strip_prefix("r/").map(|r| r.trim_end_matches('/'));
+    Ok(match room {
+        Some(room) if !room.is_empty() => format!("{scheme}://{host}/ws?room={room}"),
+        _ => format!("{scheme}://{host}/ws"),
+    })
+}
+
+/// The files of the call: what is played and what is recorded.
+struct Media {
+    video: Option<VideoSource>,
+    audio: Option<AudioSource>,
+    video_out: Option<VideoSink>,
+    audio_out: Option<(PathBuf, OggOpusWriter<std::io::BufWriter<File>>)>,
+    received_frames: u64,
+    sent_frames: u64,
+}
+
+struct VideoSource {
+    path: PathBuf,
+    reader: IvfReader<BufReader<File>>,
+    next: Option<duet_peer::media::ivf::IvfFrame>,
+    /// Added to the file's times when it loops.
+    offset: Duration,
+    last: Duration,
+}
+
+struct AudioSource {
+    path: PathBuf,
+    reader: OggOpusReader<BufReader<File>>,
+    next: Option<Vec<u8>>,
+    /// 48 kHz samples sent so far.
+    samples: u64,
+}
+
+struct VideoSink {
+    path: PathBuf,
+    writer: Option<IvfWriter<std::io::BufWriter<File>>>,
+    first: Option<u64>,
+}
+
+fn file_error(path: &Path) -> impl Fn(MediaFileError) -> CallError + '_ {
+    move |source| CallError::File { path: path.to_owned(), source }
+}
+
+fn kind_of_path(path: &Path) -> Result<Kind, CallError> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("ivf") => Ok(Kind::Video),
+        Some("ogg" | "opus") => Ok(Kind::Audio),
+        _ => Err(CallError::Usage(format!(
+            "{}: duet plays and records .ivf (VP8 video) and .ogg/.opus (Opus audio)",
+            path.display()
+        ))),
+    }
+}
+
+impl Media {
+    fn open(args: &CallArgs) -> Result<Self, CallError> {
+        let mut media = Self {
+            video: None,
+            audio: None,
+            video_out: None,
+            audio_out: None,
+            received_frames: 0,
+            sent_frames: 0,
+        };
+        for path in &args.play {
+            match kind_of_path(path)? {
+                Kind::Video if media.video.is_some() => {
+                    return Err(CallError::Usage("--play takes one .ivf".into()));
+                }
+                Kind::Audio if media.audio.is_some() => {
+                    return Err(CallError::Usage("--play takes one .ogg".into()));
+                }
+                Kind::Video => media.video = Some(VideoSource::open(path)?),
+                Kind::Audio => media.audio = Some(AudioSource::open(path)?),
+            }
+        }
+        for path in &args.record {
+            let create = |path: &Path| {
+                File::create(path).map(std::io::BufWriter::new).map_err(|e| file_error(path)(e.into()))
+            };
+            match kind_of_path(path)? {
+                Kind::Video => {
+                    media.video_out = Some(VideoSink { path: path.clone(), writer: None, first: None })
+                }
+                Kind::Audio => {
+                    let writer =
+                        OggOpusWriter::new(create(path)?, 2, 0x6475_6574).map_err(file_error(path))?;
+                    media.audio_out = Some((path.clone(), writer));
+                }
+            }
+            if kind_of_path(path)? == Kind::Video {
+                create(path)?; // fail now, not at the first frame, if it cannot be written
+            }
+        }
+        Ok(media)
+    }
+
+    /// When the next frame is due, once the call is connected.
+    fn next_due(&self, connected: Option<Instant>) -> Option<Instant> {
+        let started = connected?;
+        let video = self
+            .video
+            .as_ref()
+            .and_then(|v| v.next.as_ref().map(|f| started + v.offset + v.reader.header.time_of(f.pts)));
+        let audio =
+            self.audio.as_ref().filter(|a| a.next.is_some()).map(|a| started + samples_time(a.samples));
+        [video, audio].into_iter().flatten().min()
+    }
+
+    /// Sends every frame due by `now`. Returns `false` when nothing is left to play.
+    fn send_due(
+        &mut self,
+        session: &mut Session,
+        started: Instant,
+        now: Instant,
+        looping: bool,
+    ) -> Result<bool, CallError> {
+        if let Some(video) = self.video.as_mut() {
+            while let Some(frame) = video.next.as_ref() {
+                let at = video.offset + video.reader.header.time_of(frame.pts);
+                if started + at > now {
+                    break;
+                }
+                let rtp = u64::try_from(at.as_nanos() * 90_000 / 1_000_000_000).unwrap_or(u64::MAX);
+                if session.send_frame(Kind::Video, now, rtp, &frame.data) {
+                    self.sent_frames += 1;
+                }
+                video.last = at;
+                video.advance(looping)?;
+            }
+        }
+        if let Some(audio) = self.audio.as_mut() {
+            while let Some(packet) = audio.next.as_ref() {
+                if started + samples_time(audio.samples) > now {
+                    break;
+                }
+                session.send_frame(Kind::Audio, now, audio.samples, packet);
+                audio.samples += u64::from(opus_packet_samples(packet).unwrap_or(960));
+                audio.advance(looping)?;
+            }
+        }
+        let playing = self.video.as_ref().is_some_and(|v| v.next.is_some())
+            || self.audio.as_ref().is_some_and(|a| a.next.is_some());
+        Ok(playing || (self.video.is_none() && self.audio.is_none()))
+    }
+
+    fn record(&mut self, kind: Kind, rtp_time: u64, data: &[u8]) -> Result<(), CallError> {
+        self.received_frames += 1;
+        match kind {
+            Kind::Video => {
+                let Some(sink) = self.video_out.as_mut() else { return Ok(()) };
+                if sink.writer.is_none() {
+                    let (width, height) = vp8_size(data).unwrap_or((0, 0));
+                    let file = File::create(&sink.path).map_err(|e| file_error(&sink.path)(e.into()))?;
+                    let header = IvfHeader { width, height, rate: 90_000, scale: 1 };
+                    sink.writer = Some(
+                        IvfWriter::new(std::io::BufWriter::new(file), header)
+                            .map_err(file_error(&sink.path))?,
+                    );
+                }
+                let first = *sink.first.get_or_insert(rtp_time);
+                let writer = sink.writer.as_mut().expect("created above");
+                writer.write_frame(rtp_time.saturating_sub(first), data).map_err(file_error(&sink.path))
+            }
+            Kind::Audio => match self.audio_out.as_mut() {
+                Some((path, writer)) => writer.write_packet(data).map_err(file_error(path)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Closes the recordings (frame counts, end of stream).
+    fn finish(&mut self) -> Result<(), CallError> {
+        if let Some(sink) = self.video_out.take()
+            && let Some(writer) = sink.writer
+        {
+            let frames = writer.frames();
+            writer.finish().map_err(file_error(&sink.path))?;
+            println!("recorded {frames} video frames to {}", sink.path.display());
+        }
+        if let Some((path, writer)) = self.audio_out.take() {
+            let packets = writer.packets();
+            writer.finish().map_err(file_error(&path))?;
+            println!("recorded {packets} audio packets to {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+impl VideoSource {
+    fn open(path: &Path) -> Result<Self, CallError> {
+        let file = File::open(path).map_err(|e| file_error(path)(e.into()))?;
+        let mut reader = IvfReader::new(BufReader::new(file)).map_err(file_error(path))?;
+        let next = reader.next_frame().map_err(file_error(path))?;
+        if next.is_none() {
+            return Err(CallError::Usage(format!("{}: the video has no frames", path.display())));
+        }
+        Ok(Self { path: path.to_owned(), reader, next, offset: Duration::ZERO, last: Duration::ZERO })
+    }
+
+    fn advance(&mut self, looping: bool) -> Result<(), CallError> {
+        self.next = self.reader.next_frame().map_err(file_error(&self.path))?;
+        if self.next.is_none() && looping {
+            let mut again = Self::open(&self.path)?;
+            // One frame interval after the last frame.
+            again.offset = self.last + Duration::from_millis(33);
+            *self = again;
+        }
+        Ok(())
+    }
+}
+
+impl AudioSource {
+    fn open(path: &Path) -> Result<Self, CallError> {
+        let file = File::open(path).map_err(|e| file_error(path)(e.into()))?;
+        let mut reader = OggOpusReader::new(BufReader::new(file)).map_err(file_error(path))?;
+        let next = reader.next_packet().map_err(file_error(path))?;
+        if next.is_none() {
+            return Err(CallError::Usage(format!("{}: the audio has no packets", path.display())));
+        }
+        Ok(Self { path: path.to_owned(), reader, next, samples: 0 })
+    }
+
+    fn advance(&mut self, looping: bool) -> Result<(), CallError> {
+        self.next = self.reader.next_packet().map_err(file_error(&self.path))?;
+        if self.next.is_none() && looping {
+            let samples = self.samples;
+            *self = Self::open(&self.path)?;
+            self.samples = samples;
+        }
+        Ok(())
+    }
+}
+
+fn samples_time(samples: u64) -> Duration {
+    Duration::from_micros(samples * 1_000_000 / 48_000)
+}
+
+/// The picture size in a VP8 key frame's header.
+fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
+    let key = frame.first()? & 1 == 0;
+    if !key || frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff;
+    let height = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
+    Some((width, height))
+}
+
+/// Once-a-second figures from str0m's peer statistics.
+#[derive(Default)]
+struct Figures {
+    last: Option<(Instant, u64, u64)>,
+}
+
+impl Figures {
+    fn line(&mut self, stats: &duet_peer::str0m::stats::PeerStats, media: &Media) -> Option<String> {
+        let now = stats.timestamp;
+        let previous = self.last.replace((now, stats.peer_bytes_tx, stats.peer_bytes_rx))?;
+        let seconds = now.saturating_duration_since(previous.0).as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
+        let kbit = |bytes: u64| (bytes as f64) * 8.0 / 1000.0 / seconds;
+        let rtt =
+            stats.rtt.map(|r| format!("{:.1} ms", r.as_secs_f64() * 1000.0)).unwrap_or_else(|| "-".into());
+        let loss = stats
+            .ingress_loss_fraction
+            .map(|l| format!("{:.1}%", l * 100.0))
+            .unwrap_or_else(|| "0.0%".into());
+        Some(format!(
+            "sent {:.0} kbit/s ({} frames) · received {:.0} kbit/s ({} frames) · round trip {rtt} · loss {loss}",
+            kbit(stats.peer_bytes_tx.saturating_sub(previous.1)),
+            media.sent_frames,
+            kbit(stats.peer_bytes_rx.saturating_sub(previous.2)),
+            media.received_frames,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_become_signaling_urls_with_their_room() {
+        assert_eq!(signaling_url("http://127.0.0.1:8080").ok(), Some("ws://127.0.0.1:8080/ws".into()));
+        assert_eq!(
+            signaling_url("localhost:9000/r/team").ok(),
+            Some("ws://localhost:9000/ws?room=team".into())
+        );
+        assert_eq!(signaling_url("ws://h/r/x/").ok(), Some("ws://h/ws?room=x".into()));
+        assert!(signaling_url("ftp://h").is_err());
+        assert!(signaling_url("http://").is_err());
+    }
+
+    #[test]
+    fn a_vp8_key_frame_tells_its_size() {
+        let frame = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+        assert_eq!(vp8_size(&frame), Some((320, 240)));
+        assert_eq!(vp8_size(&[0x11, 0, 0]), None, "not a key frame");
+    }
+}

@@ -1,0 +1,115 @@
+//! `duet call` against a real duet server: two native peers call each other, one plays
+//! files, the other records, and what was recorded is what was played.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::TestServer;
+use duet::call::{CallArgs, CallError, run};
+use duet_peer::media::ivf::IvfReader;
+use duet_peer::media::ogg::OggOpusReader;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+}
+
+fn args(server: &TestServer, name: &str) -> CallArgs {
+    CallArgs {
+        server: format!("http://{}", server.addr),
+        name: name.into(),
+        to: None,
+        play: Vec::new(),
+        record: Vec::new(),
+        looping: false,
+        wait: Duration::from_secs(10),
+    }
+}
+
+fn ivf_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut reader = IvfReader::new(std::fs::File::open(path).expect("open")).expect("an IVF file");
+    std::iter::from_fn(|| reader.next_frame().expect("readable")).map(|f| f.data).collect()
+}
+
+fn ogg_packets(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut reader = OggOpusReader::new(std::fs::File::open(path).expect("open")).expect("an Ogg Opus file");
+    std::iter::from_fn(|| reader.next_packet().expect("readable")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_peer_plays_the_other_records_frame_for_frame() {
+    let server = TestServer::start().await;
+    let dir = std::env::temp_dir().join(format!("duet-call-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let (video_out, audio_out) = (dir.join("got.ivf"), dir.join("got.ogg"));
+
+    let callee = CallArgs { record: vec![video_out.clone(), audio_out.clone()], ..args(&server, "bo") };
+    let callee = tokio::spawn(run(callee));
+    tokio::time::sleep(Duration::from_millis(300)).await; // bo signs in first
+    let caller = CallArgs {
+        to: Some("bo".into()),
+        play: vec![fixture("pattern.ivf"), fixture("tone.ogg")],
+        ..args(&server, "ann")
+    };
+    run(caller).await.expect("ann's call plays to the end");
+    tokio::time::timeout(Duration::from_secs(10), callee)
+        .await
+        .expect("bo ends too")
+        .expect("joined")
+        .expect("bo's call went well");
+
+    let (played, recorded) = (ivf_frames(&fixture("pattern.ivf")), ivf_frames(&video_out));
+    assert_eq!(recorded.len(), played.len(), "every video frame arrived");
+    assert!(recorded == played, "the frames arrived byte for byte");
+    let (played, recorded) = (ogg_packets(&fixture("tone.ogg")), ogg_packets(&audio_out));
+    assert_eq!(recorded.len(), played.len(), "every audio packet arrived");
+    assert!(recorded == played, "the audio arrived byte for byte");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_broken_file_an_unreachable_server_and_a_declined_call_each_say_what_went_wrong() {
+    let dir = std::env::temp_dir().join(format!("duet-call-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let broken = dir.join("broken.ivf");
+    std::fs::write(&broken, b"DKIF\0\0 \0VP80").expect("write");
+    let server = TestServer::start().await;
+
+    let err = run(CallArgs { play: vec![broken], ..args(&server, "ann") }).await.expect_err("a broken file");
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string().contains("broken.ivf: the file ends in the middle of the IVF file header"),
+        "{err}"
+    );
+
+    let err =
+        run(CallArgs { play: vec![dir.join("song.mp3")], ..args(&server, "ann") }).await.expect_err("mp3");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains(".ivf (VP8 video) and .ogg/.opus"), "{err}");
+
+    let nowhere = CallArgs { server: "http://127.0.0.1:9".into(), ..args(&server, "ann") };
+    let err = run(nowhere).await.expect_err("nobody listens on port 9");
+    assert!(
+        matches!(err, CallError::Server(_)) && err.to_string().contains("cannot reach the duet server"),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 2);
+
+    let err = run(CallArgs { to: Some("ghost".into()), ..args(&server, "ann") }).await.expect_err("nobody");
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("nobody called ghost is online"), "{err}");
+
+    // bo declines: a ringing-aware client that says no.
+    let (mut bo, _) = server.ringing_user("", "bo").await;
+    let decliner = tokio::spawn(async move {
+        let incoming = bo.expect_type("incoming-call").await;
+        bo.send(serde_json::json!({"type": "decline", "callId": incoming["callId"]})).await;
+        bo
+    });
+    let err = run(CallArgs { to: Some("bo".into()), ..args(&server, "cy") }).await.expect_err("declined");
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("bo declined the call"), "{err}");
+    decliner.await.expect("joined");
+    std::fs::remove_dir_all(&dir).ok();
+}
