@@ -19,7 +19,10 @@
 mod echo;
 pub mod media;
 mod session;
+pub mod signal;
+mod turn_client;
 
 pub use echo::{Echo, EchoPoll, EchoStats};
 pub use session::{Kind, PeerError, Poll, Session, Transmit};
 pub use str0m;
+pub use turn_client::{TurnClient, TurnState};

@@ -87,6 +87,22 @@ impl Session {
         Ok(Self { rtc, pending: None, media: Vec::new() })
     }
 
+    /// Offers `relayed` (a TURN allocation reached from our socket `local`) as a
+    /// candidate too. Returns the candidate as `RTCIceCandidate.toJSON()`, to trickle to
+    /// the other side when the offer or answer has gone already.
+    pub fn add_relayed_candidate(
+        &mut self,
+        relayed: SocketAddr,
+        local: SocketAddr,
+    ) -> Result<String, PeerError> {
+        let candidate = Candidate::relayed(relayed, local, "udp")
+            .map_err(|e| PeerError::LocalAddress(relayed, e.to_string()))?;
+        let line = candidate.to_sdp_string();
+        self.rtc.add_local_candidate(candidate);
+        let line = line.strip_prefix("a=").unwrap_or(&line).to_owned();
+        Ok(serde_json::json!({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}).to_string())
+    }
+
     /// Our offer (`{type:"offer", sdp}`): one audio and one video media, both ways.
     pub fn create_offer(&mut self) -> Result<String, PeerError> {
         let mut change = self.rtc.sdp_api();

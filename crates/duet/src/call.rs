@@ -22,8 +22,9 @@ use clap::Args;
 use duet_peer::media::MediaFileError;
 use duet_peer::media::ivf::{IvfHeader, IvfReader, IvfWriter};
 use duet_peer::media::ogg::{OggOpusReader, OggOpusWriter, opus_packet_samples};
+use duet_peer::signal::{self, SignalError};
 use duet_peer::str0m::{Event, IceConnectionState};
-use duet_peer::{Kind, Poll, Session};
+use duet_peer::{Kind, Poll, Session, TurnClient, TurnState};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
@@ -56,6 +57,10 @@ pub struct CallArgs {
     /// call ends when the files do).
     #[arg(long = "loop")]
     pub looping: bool,
+    /// Send and receive media only through the server's TURN relay (hides this machine's
+    /// addresses; needs a server with TURN).
+    #[arg(long)]
+    pub relay_only: bool,
     /// How long to wait for the call to be answered, or for someone to call.
     #[arg(long, default_value = "60s", value_parser = crate::config::parse_duration)]
     pub wait: Duration,
@@ -105,16 +110,16 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
         .await
         .map_err(|e| CallError::Network(format!("cannot open a UDP socket on {local_ip}: {e}")))?;
     let local = socket.local_addr().map_err(|e| CallError::Network(e.to_string()))?;
-    let mut session =
-        Session::new(Instant::now(), &[local]).map_err(|e| CallError::Network(e.to_string()))?;
+    let hosts: &[SocketAddr] = if args.relay_only { &[] } else { &[local] };
+    let mut session = Session::new(Instant::now(), hosts).map_err(|e| CallError::Network(e.to_string()))?;
+    let mut relay = Relay::default();
 
     let send = |msg: Value| Message::text(msg.to_string());
-    ws.send(send(json!({"type": "username", "name": args.name, "ringing": true})))
+    let (mut signal, hello) = signal::Client::new(&args.name, args.to.clone());
+    ws.send(send(hello))
         .await
         .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
 
-    let mut state = Signal::SigningIn { name: args.name.clone() };
-    let mut peer = String::new();
     let mut connected_at: Option<Instant> = None;
     let mut deadline = Some(Instant::now() + args.wait); // for the call to come about
     let mut wake: Option<Instant> = None;
@@ -123,7 +128,9 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
     // Once the files have been played: when to hang up (the last packets need a moment).
     let mut hang_up_at: Option<Instant> = None;
     loop {
-        let next = [wake, deadline, hang_up_at, media.next_due(connected_at)].into_iter().flatten().min();
+        let turn_due = relay.turn.as_ref().and_then(TurnClient::poll_timeout);
+        let next =
+            [wake, deadline, hang_up_at, turn_due, media.next_due(connected_at)].into_iter().flatten().min();
         let sleep = crate::clock::sleep_until(next);
         tokio::select! {
             frame = ws.next() => {
@@ -136,7 +143,28 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                     Some(Err(e)) => return Err(CallError::Server(format!("the connection to the server broke: {e}"))),
                 };
                 let Ok(msg) = serde_json::from_str::<Value>(&text) else { continue };
-                let outcome = state.handle(&msg, &args, &mut session, &mut peer)?;
+                if msg["type"] == "ice-servers" && relay.turn.is_none() {
+                    relay.start(&msg, Instant::now()).await;
+                    if args.relay_only && relay.turn.is_none() {
+                        return Err(CallError::Network("--relay-only, but the server offers no TURN relay".into()));
+                    }
+                }
+                let mut outcome = signal.handle(&msg).map_err(|e| match e {
+                    SignalError::NotMade(why) => CallError::NotMade(why),
+                    SignalError::BadName(why) => CallError::Usage(why),
+                    SignalError::Refused(why) => CallError::Server(why),
+                })?;
+                if let Some(answer) = outcome.remote_answer.take() {
+                    session.accept_answer(&answer).map_err(|e| CallError::Network(e.to_string()))?;
+                }
+                if let Some(candidate) = outcome.candidate.take() {
+                    // A candidate we cannot use is the other side's problem, not the call's.
+                    let _ = session.add_remote_candidate(&candidate);
+                }
+                relay.negotiation.offer |= outcome.offer;
+                if let Some(offer) = outcome.answer.take() {
+                    relay.negotiation.answer = Some(offer);
+                }
                 for reply in outcome.send {
                     ws.send(send(reply)).await.map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
                 }
@@ -152,8 +180,20 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
             }
             received = socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = received {
-                    session.handle_datagram(Instant::now(), source, local, &buf[..n])
-                        .map_err(|e| CallError::Network(e.to_string()))?;
+                    let now = Instant::now();
+                    let from_turn = relay.turn.as_mut().filter(|t| t.server() == source);
+                    let input = match from_turn {
+                        Some(turn) => turn.handle_datagram(now, &buf[..n]).zip(turn.relayed()),
+                        None => {
+                            session.handle_datagram(now, source, local, &buf[..n])
+                                .map_err(|e| CallError::Network(e.to_string()))?;
+                            None
+                        }
+                    };
+                    if let Some(((peer_addr, data), relayed)) = input {
+                        session.handle_datagram(now, peer_addr, relayed, &data)
+                            .map_err(|e| CallError::Network(e.to_string()))?;
+                    }
                 }
             }
             () = sleep => {
@@ -166,9 +206,12 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                     return Err(CallError::NotMade(what));
                 }
                 session.handle_timeout(now).map_err(|e| CallError::Network(e.to_string()))?;
+                if let Some(turn) = relay.turn.as_mut() {
+                    turn.handle_timeout(now);
+                }
                 if hang_up_at.is_some_and(|at| now >= at) {
                     println!("the files have been played; hanging up");
-                    ws.send(send(json!({"type": "hang-up", "target": peer}))).await.ok();
+                    ws.send(send(signal.to_peer(json!({"type": "hang-up"})))).await.ok();
                     media.finish()?;
                     return Ok(());
                 }
@@ -180,11 +223,21 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                 }
             }
         }
+        for msg in relay.settle(&mut session, local, signal.peer(), args.relay_only)? {
+            ws.send(send(msg))
+                .await
+                .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
+        }
         // Run the session until it waits.
         loop {
             match session.poll().map_err(|e| CallError::Network(e.to_string()))? {
                 Poll::Transmit(t) => {
-                    let _ = socket.send_to(&t.contents, t.destination).await;
+                    match relay.turn.as_mut().filter(|turn| turn.relayed() == Some(t.source)) {
+                        Some(turn) => turn.send_to(Instant::now(), t.destination, &t.contents),
+                        None => {
+                            let _ = socket.send_to(&t.contents, t.destination).await;
+                        }
+                    }
                 }
                 Poll::Timeout(at) => {
                     wake = Some(at);
@@ -194,12 +247,16 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                     Event::Connected => {
                         connected_at = Some(Instant::now());
                         deadline = None;
-                        println!("connected to {peer}");
+                        let via = if args.relay_only { " through the TURN relay" } else { "" };
+                        println!("connected to {}{via}", signal.peer());
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         media.finish()?;
-                        ws.send(send(json!({"type": "hang-up", "target": peer}))).await.ok();
-                        return Err(CallError::Network(format!("the connection to {peer} was lost")));
+                        ws.send(send(signal.to_peer(json!({"type": "hang-up"})))).await.ok();
+                        return Err(CallError::Network(format!(
+                            "the connection to {} was lost",
+                            signal.peer()
+                        )));
                     }
                     Event::MediaData(data) => {
                         if let Some(kind) = session.kind_of(data.mid) {
@@ -215,118 +272,110 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                 },
             }
         }
+        if let Some(turn) = relay.turn.as_mut() {
+            while let Some(datagram) = turn.poll_transmit() {
+                let _ = socket.send_to(&datagram, turn.server()).await;
+            }
+        }
     }
 }
 
-/// The signaling side of the call.
-enum Signal {
-    SigningIn {
-        name: String,
-    },
-    /// Signed in; calling `--to`, or waiting to be called.
-    Ready,
-}
+/// How long an offer or answer waits for the TURN allocation, so the relay candidate
+/// goes in it rather than trickling after.
+const RELAY_WAIT: Duration = Duration::from_secs(3);
 
-/// What one signaling message leads to.
+/// The TURN side of the call: the allocation, and the offer or answer that waits for it.
 #[derive(Default)]
-struct Outcome {
-    send: Vec<Value>,
-    say: Option<String>,
-    ended: bool,
+struct Relay {
+    turn: Option<TurnClient>,
+    started: Option<Instant>,
+    /// The relayed candidate is in the session.
+    added: bool,
+    negotiation: Negotiation,
+    /// An offer or answer has gone out: candidates found later trickle.
+    negotiated: bool,
 }
 
-impl Signal {
-    fn handle(
-        &mut self,
-        msg: &Value,
-        args: &CallArgs,
-        session: &mut Session,
-        peer: &mut String,
-    ) -> Result<Outcome, CallError> {
-        let mut out = Outcome::default();
-        let name = msg["name"].as_str().unwrap_or_default();
-        let network = |e: duet_peer::PeerError| CallError::Network(e.to_string());
-        match (msg["type"].as_str().unwrap_or_default(), &mut *self) {
-            ("rejectusername", Self::SigningIn { name: wanted }) => {
-                out.say = Some(format!("the name {wanted} is taken; signed in as {name}"));
-                *wanted = name.to_owned();
-            }
-            ("userlist", Self::SigningIn { name: wanted }) => {
-                let listed = msg["users"].as_array().is_some_and(|u| u.iter().any(|n| n == wanted.as_str()));
-                if listed {
-                    let me = std::mem::take(wanted);
-                    *self = Self::Ready;
-                    match &args.to {
-                        Some(to) => {
-                            out.say = Some(format!("signed in as {me}; calling {to}"));
-                            out.send.push(json!({"type": "call", "target": to}));
-                        }
-                        None => out.say = Some(format!("signed in as {me}; waiting for a call")),
-                    }
-                }
-            }
-            ("ringing", Self::Ready) => {
-                out.say = Some(format!("ringing {}…", msg["target"].as_str().unwrap_or("")))
-            }
-            ("incoming-call", Self::Ready) => {
-                if args.to.is_none() && peer.is_empty() {
-                    *peer = name.to_owned();
-                    out.say = Some(format!("{name} is calling; answering"));
-                    out.send.push(json!({"type": "accept", "callId": msg["callId"]}));
-                } else {
-                    out.send.push(json!({"type": "decline", "callId": msg["callId"]}));
-                }
-            }
-            ("call-accepted", Self::Ready) => {
-                *peer = name.to_owned();
-                if msg["role"] == "caller" {
-                    let offer = session.create_offer().map_err(network)?;
-                    let sdp: Value = serde_json::from_str(&offer).expect("an offer is JSON");
-                    out.send.push(json!({"type": "video-offer", "target": peer, "sdp": sdp}));
-                }
-                out.say = Some(format!("{name} answered; connecting"));
-            }
-            ("video-offer", Self::Ready) if name == peer.as_str() => {
-                let answer = session.accept_offer(&msg["sdp"].to_string()).map_err(network)?;
-                let sdp: Value = serde_json::from_str(&answer).expect("an answer is JSON");
-                out.send.push(json!({"type": "video-answer", "target": peer, "sdp": sdp}));
-            }
-            ("video-answer", Self::Ready) if name == peer.as_str() => {
-                session.accept_answer(&msg["sdp"].to_string()).map_err(network)?;
-            }
-            ("new-ice-candidate", Self::Ready) if name == peer.as_str() => {
-                // A candidate we cannot use is the other side's problem, not the call's.
-                let _ = session.add_remote_candidate(&msg["candidate"].to_string());
-            }
-            ("call-ended" | "hang-up", Self::Ready) if peer.is_empty() || name == peer.as_str() => {
-                let reason = msg["reason"].as_str().unwrap_or("hung-up");
-                let words = match reason {
-                    "busy" => format!("{name} is in another call"),
-                    "declined" => format!("{name} declined the call"),
-                    "missed" => format!("{name} did not answer"),
-                    "cancelled" => format!("{name} cancelled the call"),
-                    "disconnected" => format!("{name} left"),
-                    _ => format!("{name} hung up"),
+#[derive(Default)]
+struct Negotiation {
+    offer: bool,
+    answer: Option<String>,
+}
+
+impl Relay {
+    /// Starts an allocation at the first `turn:...?transport=udp` of an `ice-servers`
+    /// message, with its credentials.
+    async fn start(&mut self, msg: &Value, now: Instant) {
+        let servers = msg["iceServers"].as_array().into_iter().flatten();
+        for server in servers {
+            let (Some(username), Some(credential)) =
+                (server["username"].as_str(), server["credential"].as_str())
+            else {
+                continue;
+            };
+            let urls: Vec<&str> = match &server["urls"] {
+                Value::String(url) => vec![url.as_str()],
+                Value::Array(urls) => urls.iter().filter_map(Value::as_str).collect(),
+                _ => continue,
+            };
+            for url in urls {
+                let Some(host_port) =
+                    url.strip_prefix("turn:").and_then(|u| u.strip_suffix("?transport=udp"))
+                else {
+                    continue;
                 };
-                if matches!(reason, "busy" | "declined" | "missed") {
-                    return Err(CallError::NotMade(words));
-                }
-                out.say = Some(words);
-                out.ended = true;
+                let Ok(mut addrs) = tokio::net::lookup_host(host_port).await else { continue };
+                let Some(addr) = addrs.find(SocketAddr::is_ipv4).or_else(|| addrs.next()) else { continue };
+                let seed = crate::config::random_bytes::<12>().unwrap_or([0x5a; 12]);
+                self.turn = Some(TurnClient::new(now, addr, username, credential, seed));
+                self.started = Some(now);
+                return;
             }
-            ("error", _) => {
-                let code = msg["code"].as_str().unwrap_or_default();
-                let message = msg["message"].as_str().unwrap_or_default();
-                return Err(match code {
-                    "no-such-user" => CallError::NotMade(format!(
-                        "nobody called {} is online",
-                        msg["target"].as_str().unwrap_or("")
-                    )),
-                    "invalid-name" => CallError::Usage(format!("the server refused the name: {message}")),
-                    _ => CallError::Server(format!("the server refused a message ({code}): {message}")),
-                });
+        }
+    }
+
+    /// Adds the relayed candidate once allocated, and makes the offer or answer once the
+    /// allocation is settled (or waited for long enough). Returns messages to send.
+    fn settle(
+        &mut self,
+        session: &mut Session,
+        local: SocketAddr,
+        peer: &str,
+        relay_only: bool,
+    ) -> Result<Vec<Value>, CallError> {
+        let network = |e: duet_peer::PeerError| CallError::Network(e.to_string());
+        let mut out = Vec::new();
+        if let Some(TurnState::Failed(why)) = self.turn.as_ref().map(TurnClient::state)
+            && relay_only
+        {
+            return Err(CallError::Network(format!("--relay-only, but {why}")));
+        }
+        if !self.added
+            && let Some(relayed) = self.turn.as_ref().and_then(TurnClient::relayed)
+        {
+            self.added = true;
+            let candidate = session.add_relayed_candidate(relayed, local).map_err(network)?;
+            if self.negotiated {
+                let candidate: Value = serde_json::from_str(&candidate).expect("a candidate is JSON");
+                out.push(json!({"type": "new-ice-candidate", "target": peer, "candidate": candidate}));
             }
-            _ => {}
+        }
+        let allocating = matches!(self.turn.as_ref().map(TurnClient::state), Some(TurnState::Allocating))
+            && self.started.is_some_and(|at| at.elapsed() < RELAY_WAIT);
+        if allocating {
+            return Ok(out);
+        }
+        if std::mem::take(&mut self.negotiation.offer) {
+            let offer: Value =
+                serde_json::from_str(&session.create_offer().map_err(network)?).expect("an offer is JSON");
+            out.push(json!({"type": "video-offer", "target": peer, "sdp": offer}));
+            self.negotiated = true;
+        }
+        if let Some(offer) = self.negotiation.answer.take() {
+            let answer: Value = serde_json::from_str(&session.accept_offer(&offer).map_err(network)?)
+                .expect("an answer is JSON");
+            out.push(json!({"type": "video-answer", "target": peer, "sdp": answer}));
+            self.negotiated = true;
         }
         Ok(out)
     }

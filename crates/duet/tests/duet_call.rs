@@ -23,6 +23,7 @@ fn args(server: &TestServer, name: &str) -> CallArgs {
         play: Vec::new(),
         record: Vec::new(),
         looping: false,
+        relay_only: false,
         wait: Duration::from_secs(10),
     }
 }
@@ -40,17 +41,36 @@ fn ogg_packets(path: &std::path::Path) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_one_peer_plays_the_other_records_frame_for_frame() {
     let server = TestServer::start().await;
-    let dir = std::env::temp_dir().join(format!("duet-call-{}", std::process::id()));
+    play_and_record(&server, false, "direct").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_calls_go_through_duet_s_turn_with_the_credentials_signaling_hands_out() {
+    let server = TestServer::start_with_turn("a secret for duet call").await;
+    play_and_record(&server, true, "relayed").await;
+    // Neither side offered a host candidate: the frames that arrived came through relays.
+    let metrics = common::http_get(server.metrics.expect("metrics are on"), "/metrics").await;
+    let allocations = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("duet_turn_allocations_created_total ")?.trim().parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(allocations >= 2.0, "both sides allocated a relay ({allocations})\n{metrics}");
+}
+
+async fn play_and_record(server: &TestServer, relay_only: bool, label: &str) {
+    let dir = std::env::temp_dir().join(format!("duet-call-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let (video_out, audio_out) = (dir.join("got.ivf"), dir.join("got.ogg"));
 
-    let callee = CallArgs { record: vec![video_out.clone(), audio_out.clone()], ..args(&server, "bo") };
+    let callee =
+        CallArgs { record: vec![video_out.clone(), audio_out.clone()], relay_only, ..args(server, "bo") };
     let callee = tokio::spawn(run(callee));
     tokio::time::sleep(Duration::from_millis(300)).await; // bo signs in first
     let caller = CallArgs {
         to: Some("bo".into()),
         play: vec![fixture("pattern.ivf"), fixture("tone.ogg")],
-        ..args(&server, "ann")
+        relay_only,
+        ..args(server, "ann")
     };
     run(caller).await.expect("ann's call plays to the end");
     tokio::time::timeout(Duration::from_secs(10), callee)
