@@ -103,6 +103,29 @@ impl Session {
         Ok(serde_json::json!({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}).to_string())
     }
 
+    /// Offers `mapped` (our address as a STUN/TURN server saw it, through any NAT) as a
+    /// server-reflexive candidate of our socket `local`. Returns it as JSON to trickle,
+    /// or `None` when it is `local` itself (no NAT in between).
+    pub fn add_reflexive_candidate(
+        &mut self,
+        mapped: SocketAddr,
+        local: SocketAddr,
+    ) -> Result<Option<String>, PeerError> {
+        if mapped == local {
+            return Ok(None);
+        }
+        let candidate = Candidate::server_reflexive(mapped, local, "udp")
+            .map_err(|e| PeerError::LocalAddress(mapped, e.to_string()))?;
+        Ok(Some(self.add_and_describe(candidate)))
+    }
+
+    fn add_and_describe(&mut self, candidate: Candidate) -> String {
+        let line = candidate.to_sdp_string();
+        self.rtc.add_local_candidate(candidate);
+        let line = line.strip_prefix("a=").unwrap_or(&line).to_owned();
+        serde_json::json!({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}).to_string()
+    }
+
     /// Our offer (`{type:"offer", sdp}`): one audio and one video media, both ways.
     pub fn create_offer(&mut self) -> Result<String, PeerError> {
         let mut change = self.rtc.sdp_api();

@@ -59,6 +59,8 @@ pub struct TurnClient {
     password: String,
     auth: Option<(String, String, Key)>, // realm, nonce, key
     state: TurnState,
+    /// Our address as the server saw it (XOR-MAPPED-ADDRESS of the Allocate answer).
+    mapped: Option<SocketAddr>,
     refresh_at: Option<Instant>,
     permissions: HashMap<IpAddr, Instant>,
     in_flight: HashMap<TransactionId, InFlight>,
@@ -76,6 +78,7 @@ impl TurnClient {
             password: password.to_owned(),
             auth: None,
             state: TurnState::Allocating,
+            mapped: None,
             refresh_at: None,
             permissions: HashMap::new(),
             in_flight: HashMap::new(),
@@ -100,6 +103,12 @@ impl TurnClient {
             TurnState::Allocated(addr) => Some(addr),
             _ => None,
         }
+    }
+
+    /// Our address as the TURN server sees it (behind a NAT: the NAT's), once allocated:
+    /// a server-reflexive candidate.
+    pub fn mapped(&self) -> Option<SocketAddr> {
+        self.mapped
     }
 
     /// Sends `data` to `peer` through the relay (asking for a permission first, once).
@@ -185,6 +194,7 @@ impl TurnClient {
             Pending::Allocate => match msg.xor_address(attr::XOR_RELAYED_ADDRESS) {
                 Some(relayed) => {
                     self.state = TurnState::Allocated(relayed);
+                    self.mapped = msg.xor_address(attr::XOR_MAPPED_ADDRESS);
                     self.refresh_at = Some(now + lifetime / 2);
                 }
                 None => self.state = TurnState::Failed("the TURN server gave no relayed address".into()),
@@ -342,6 +352,7 @@ mod tests {
         let mut client = TurnClient::new(now, addr("127.0.0.1:3478"), &username, &password, [7; 12]);
         exchange(&mut client, &mut server, now);
         assert_eq!(client.relayed(), Some(addr("127.0.0.1:50002")), "401, then an authenticated Allocate");
+        assert_eq!(client.mapped(), Some(addr("127.0.0.1:40000")), "and our address as the server saw it");
 
         let peer = addr("127.0.0.1:6000");
         client.send_to(now, peer, b"hello peer");

@@ -351,13 +351,20 @@ impl Relay {
             return Err(CallError::Network(format!("--relay-only, but {why}")));
         }
         if !self.added
-            && let Some(relayed) = self.turn.as_ref().and_then(TurnClient::relayed)
+            && let Some(turn) = self.turn.as_ref()
+            && let Some(relayed) = turn.relayed()
         {
             self.added = true;
-            let candidate = session.add_relayed_candidate(relayed, local).map_err(network)?;
+            let mut found = vec![session.add_relayed_candidate(relayed, local).map_err(network)?];
+            // Behind a NAT, the address the server saw is worth a try before the relay.
+            if !relay_only && let Some(mapped) = turn.mapped() {
+                found.extend(session.add_reflexive_candidate(mapped, local).map_err(network)?);
+            }
             if self.negotiated {
-                let candidate: Value = serde_json::from_str(&candidate).expect("a candidate is JSON");
-                out.push(json!({"type": "new-ice-candidate", "target": peer, "candidate": candidate}));
+                for candidate in found {
+                    let candidate: Value = serde_json::from_str(&candidate).expect("a candidate is JSON");
+                    out.push(json!({"type": "new-ice-candidate", "target": peer, "candidate": candidate}));
+                }
             }
         }
         let allocating = matches!(self.turn.as_ref().map(TurnClient::state), Some(TurnState::Allocating))
