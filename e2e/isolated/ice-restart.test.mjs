@@ -6,26 +6,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { eventually, mediaSample, sleep, useDuetAndBrowser } from "../lib/harness.mjs";
+import { cutUdp, restoreUdp } from "../lib/netcut.mjs";
 import { assertMediaFlows, closeCleanly, twoPeopleInACall } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
-
-const tc = (...args) => execFileSync("tc", args, { stdio: ["ignore", "ignore", "pipe"] });
-
-/** Every UDP packet on lo goes to a class limited to 8 bit/s: the path is gone. TCP (signaling) is untouched. */
-function cutUdp() {
-  tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20");
-  tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "8bit", "ceil", "8bit");
-  tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", "10gbit");
-  tc("qdisc", "add", "dev", "lo", "parent", "1:10", "handle", "10:", "pfifo", "limit", "1");
-  tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "protocol", "17", "0xff", "flowid", "1:10");
-}
-
-function restoreUdp() {
-  tc("qdisc", "del", "dev", "lo", "root");
-}
 
 const iceUfrag = (page) =>
   page.evaluate(() => window.__pcs.at(-1).localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]);
