@@ -43,6 +43,11 @@ pub struct CallArgs {
     /// The name to sign in with.
     #[arg(long)]
     pub name: String,
+    /// For an https:// server whose certificate no public authority signed (duet's
+    /// --tls-self-signed): trust this PEM certificate, e.g. the server's
+    /// ~/.local/state/duet/self-signed-cert.pem.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
     /// Whom to call. Without it, `duet call` waits to be called and answers.
     #[arg(long)]
     pub to: Option<String>,
@@ -96,16 +101,7 @@ impl CallError {
 /// Runs one call to its end. Prints progress on stdout.
 pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let mut media = Media::open(&args)?;
-    let url = signaling_url(&args.server)?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .map_err(|e| CallError::Server(format!("cannot reach the duet server at {}: {e}", args.server)))?;
-    // The address the server sees us at is the one to offer for media.
-    let local_ip = match ws.get_ref() {
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().map(|a| a.ip()),
-        _ => Err(std::io::Error::other("not a plain TCP stream")),
-    }
-    .map_err(|e| CallError::Server(format!("cannot read the local address: {e}")))?;
+    let (mut ws, local_ip) = connect(&args).await?;
     let socket = UdpSocket::bind(SocketAddr::new(local_ip, 0))
         .await
         .map_err(|e| CallError::Network(format!("cannot open a UDP socket on {local_ip}: {e}")))?;
@@ -388,17 +384,82 @@ impl Relay {
     }
 }
 
-/// The page address (http, ws) → the signaling WebSocket address, room kept.
+/// The signaling socket: plain TCP, or TLS for an https:// server.
+type Stream =
+    tokio_util::either::Either<tokio::net::TcpStream, tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens the signaling WebSocket; returns it with our IP address on that connection (the
+/// one to offer for media).
+async fn connect(
+    args: &CallArgs,
+) -> Result<(tokio_tungstenite::WebSocketStream<Stream>, std::net::IpAddr), CallError> {
+    let url = signaling_url(&args.server)?;
+    let unreachable = |e: &dyn std::fmt::Display| {
+        CallError::Server(format!("cannot reach the duet server at {}: {e}", args.server))
+    };
+    let (tls, authority) =
+        url.split_once("://").map(|(scheme, rest)| (scheme == "wss", rest)).unwrap_or((false, &url));
+    let host_port = authority.split('/').next().unwrap_or(authority);
+    let has_port = host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host_port.ends_with(']');
+    let target =
+        if has_port { host_port.to_owned() } else { format!("{host_port}:{}", if tls { 443 } else { 80 }) };
+    let tcp = tokio::net::TcpStream::connect(&target).await.map_err(|e| unreachable(&e))?;
+    let local_ip = tcp.local_addr().map_err(|e| unreachable(&e))?.ip();
+    let _ = tcp.set_nodelay(true);
+    let stream = if tls {
+        let host =
+            if has_port { host_port.rsplit_once(':').map_or(host_port, |(h, _)| h) } else { host_port };
+        let host = host.trim_matches(['[', ']']);
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| CallError::Usage(format!("--server: {host} is not a host name: {e}")))?;
+        let connector =
+            tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls_config(args.ca.as_deref())?));
+        let tls = connector.connect(name, tcp).await.map_err(|e| {
+            let hint = if args.ca.is_none() {
+                " (for duet's self-signed certificate, pass --ca with the server's self-signed-cert.pem)"
+            } else {
+                ""
+            };
+            CallError::Server(format!("cannot reach the duet server at {} over TLS: {e}{hint}", args.server))
+        })?;
+        tokio_util::either::Either::Right(tls)
+    } else {
+        tokio_util::either::Either::Left(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(url.as_str(), stream).await.map_err(|e| unreachable(&e))?;
+    Ok((ws, local_ip))
+}
+
+/// Public authorities, plus `ca` when given.
+fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, CallError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| CallError::Usage(format!("--ca {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(CallError::Usage(format!("--ca {}: no certificate in it", path.display())));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| CallError::Usage(format!("--ca {}: {e}", path.display())))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CallError::Usage(format!("TLS: {e}")))
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// The page address (http, https, ws, wss) → the signaling WebSocket address, room kept.
 fn signaling_url(server: &str) -> Result<String, CallError> {
     let (scheme, rest) = server.split_once("://").unwrap_or(("http", server));
     let scheme = match scheme {
         "http" | "ws" => "ws",
-        "https" | "wss" => {
-            return Err(CallError::Usage(
-                "duet call speaks plain http:// and ws:// only for now; run it on the server's machine"
-                    .into(),
-            ));
-        }
+        "https" | "wss" => "wss",
         other => return Err(CallError::Usage(format!("--server: unknown scheme {other}://"))),
     };
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -698,6 +759,10 @@ mod tests {
             Some("ws://localhost:9000/ws?room=team".into())
         );
         assert_eq!(signaling_url("ws://h/r/x/").ok(), Some("ws://h/ws?room=x".into()));
+        assert_eq!(
+            signaling_url("https://duet.example/r/a").ok(),
+            Some("wss://duet.example/ws?room=a".into())
+        );
         assert!(signaling_url("ftp://h").is_err());
         assert!(signaling_url("http://").is_err());
     }

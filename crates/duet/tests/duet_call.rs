@@ -19,6 +19,7 @@ fn args(server: &TestServer, name: &str) -> CallArgs {
     CallArgs {
         server: format!("http://{}", server.addr),
         name: name.into(),
+        ca: None,
         to: None,
         play: Vec::new(),
         record: Vec::new(),
@@ -131,5 +132,35 @@ async fn a_broken_file_an_unreachable_server_and_a_declined_call_each_say_what_w
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("bo declined the call"), "{err}");
     decliner.await.expect("joined");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_a_self_signed_server_is_trusted_with_ca_and_refused_without() {
+    let dir = std::env::temp_dir().join(format!("duet-call-tls-{}", std::process::id()));
+    let tls = duet::tls::server_config(&duet::config::TlsSource::SelfSigned { dir: dir.clone() })
+        .expect("a self-signed certificate")
+        .expect("TLS on");
+    let server =
+        TestServer::start_with(duet::RunOptions { tls: Some(tls), ..duet::RunOptions::plain() }).await;
+    let https = |name: &str, ca: bool| CallArgs {
+        server: format!("https://localhost:{}", server.addr.port()),
+        ca: ca.then(|| dir.join("self-signed-cert.pem")),
+        ..args(&server, name)
+    };
+
+    let err = run(CallArgs { to: Some("bo".into()), ..https("eve", false) }).await.expect_err("untrusted");
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("pass --ca"), "{err}");
+
+    let callee = tokio::spawn(run(https("bo", true)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = CallArgs { to: Some("bo".into()), play: vec![fixture("tone.ogg")], ..https("ann", true) };
+    run(caller).await.expect("a call over wss");
+    tokio::time::timeout(Duration::from_secs(10), callee)
+        .await
+        .expect("bo ends")
+        .expect("joined")
+        .expect("bo's call");
     std::fs::remove_dir_all(&dir).ok();
 }
