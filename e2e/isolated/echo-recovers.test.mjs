@@ -5,8 +5,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, mediaSample, openPage, signIn, sleep, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
-import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
+import { openPage, signIn, sleep, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { assertMediaFlows, closeCleanly, videoMovesAgain } from "../lib/assertions.mjs";
 import { cutUdp, restoreUdp } from "../lib/netcut.mjs";
 
 const env = useDuetAndBrowser();
@@ -33,12 +33,7 @@ test("the reflected video recovers after packets are lost both ways", async () =
   } finally {
     restoreUdp();
   }
-  await eventually("the echoed video to move again", async () => {
-    const first = await mediaSample(ann);
-    await sleep(500);
-    const second = await mediaSample(ann);
-    return second.framesDecoded > first.framesDecoded + 3;
-  }, { timeout: 20_000 });
+  await videoMovesAgain(ann, "ann's echo");
   await assertMediaFlows(ann, "ann's echo flows again");
   const after = await senderFeedback(ann);
   assert.ok(

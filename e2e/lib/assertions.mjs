@@ -33,6 +33,16 @@ export async function assertMediaFlows(page, label, { candidateType, audio = tru
   return second;
 }
 
+/** After a network cut: waits until `page`'s remote video decodes frames again. */
+export async function videoMovesAgain(page, label, { timeout = 20_000 } = {}) {
+  await eventually(`${label}: the video to move again`, async () => {
+    const first = await mediaSample(page);
+    await sleep(500);
+    const second = await mediaSample(page);
+    return second.framesDecoded > first.framesDecoded + 3;
+  }, { timeout });
+}
+
 /** The call is over on `page`: videos emptied, Hang Up disabled. */
 export async function assertCallEnded(page, label) {
   await eventually(`${label}: the call to end`, () =>

@@ -178,16 +178,15 @@ async fn reflected(
             let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
             socket.connect(addr).await.expect("connect");
             let mut sent_at = HashMap::new();
-            let (mut sent, mut received, mut seq) = (0u64, 0u64, 0u64);
-            let (mut next_video, mut next_audio) = (start, start);
-            let counted_until = end - Duration::from_millis(500);
+            let (mut sent, mut received) = (0u64, 0u64);
+            let mut schedule = Schedule::new(&frames, start, end);
             let mut buf = vec![0u8; 65536];
             loop {
                 let now = Instant::now();
                 if now >= end + Duration::from_millis(300) {
                     return (sent, received);
                 }
-                let due = if now < end { next_video.min(next_audio) } else { end + Duration::from_millis(300) };
+                let due = schedule.next_due().unwrap_or(end + Duration::from_millis(300));
                 tokio::select! {
                     got = socket.recv(&mut buf) => {
                         if let Ok(len) = got && len >= 8 {
@@ -201,25 +200,11 @@ async fn reflected(
                     () = tokio::time::sleep_until(due.into()) => {}
                 }
                 let now = Instant::now();
-                while now < end && next_video <= now {
-                    seq += 1;
-                    let mut frame = frames[(seq as usize) % frames.len()].clone();
-                    frame.extend_from_slice(&seq.to_be_bytes());
-                    if socket.send(&frame).await.is_ok() && next_video < counted_until {
-                        sent_at.insert(seq, now);
+                for due in schedule.due(now) {
+                    if socket.send(&due.payload).await.is_ok() && due.counted {
+                        sent_at.insert(due.seq, now);
                         sent += 1;
                     }
-                    next_video += Duration::from_micros(66_667);
-                }
-                while now < end && next_audio <= now {
-                    seq += 1;
-                    let mut packet = vec![0xfc, 0xff, 0xfe];
-                    packet.extend_from_slice(&seq.to_be_bytes());
-                    if socket.send(&packet).await.is_ok() && next_audio < counted_until {
-                        sent_at.insert(seq, now);
-                        sent += 1;
-                    }
-                    next_audio += Duration::from_millis(20);
                 }
             }
         }));
@@ -312,10 +297,7 @@ async fn caller_inner(
     let mut wake = Instant::now();
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let (mut sent, mut received) = (0u64, 0u64);
-    let mut seq = 0u64;
-    let mut next_video = start;
-    let mut next_audio = start;
-    let counted_until = end - Duration::from_millis(500);
+    let mut schedule = Schedule::new(frames, start, end);
     loop {
         let now = Instant::now();
         if now >= end + Duration::from_millis(300) {
@@ -324,7 +306,7 @@ async fn caller_inner(
         if !connected && now >= setup_deadline {
             return Some(Err("a call did not connect before streaming began"));
         }
-        let media_due = if connected && now < end { Some(next_video.min(next_audio)) } else { None };
+        let media_due = if connected { schedule.next_due() } else { None };
         let until =
             [Some(wake), media_due, Some(end + Duration::from_millis(300))].into_iter().flatten().min()?;
         tokio::select! {
@@ -354,28 +336,12 @@ async fn caller_inner(
         }
         let now = Instant::now();
         session.handle_timeout(now).ok()?;
-        if connected && now < end {
-            while next_video <= now {
-                seq += 1;
-                let mut frame = frames[(seq as usize) % frames.len()].clone();
-                frame.extend_from_slice(&seq.to_be_bytes());
-                let rtp = (next_video - start).as_micros() as u64 * 90 / 1000;
-                if session.send_frame(Kind::Video, now, rtp, &frame) && next_video < counted_until {
-                    sent_at.insert(seq, now);
+        if connected {
+            for due in schedule.due(now) {
+                if session.send_frame(due.kind, now, due.rtp, &due.payload) && due.counted {
+                    sent_at.insert(due.seq, now);
                     sent += 1;
                 }
-                next_video += Duration::from_micros(66_667);
-            }
-            while next_audio <= now {
-                seq += 1;
-                let mut packet = vec![0xfc, 0xff, 0xfe]; // an Opus CELT 20 ms frame of silence-ish
-                packet.extend_from_slice(&seq.to_be_bytes());
-                let rtp = (next_audio - start).as_micros() as u64 * 48 / 1000;
-                if session.send_frame(Kind::Audio, now, rtp, &packet) && next_audio < counted_until {
-                    sent_at.insert(seq, now);
-                    sent += 1;
-                }
-                next_audio += Duration::from_millis(20);
             }
         }
         loop {
@@ -405,6 +371,75 @@ async fn caller_inner(
     let _ = ws.send(Message::text(json!({"type": "hang-up", "target": "echo"}).to_string())).await;
     let _ = ws.close(None).await;
     Some(Ok((sent, received)))
+}
+
+/// What one call sends: the VP8 pattern at 15 fps and a 20 ms audio frame every 20 ms,
+/// each ending in its sequence number. Frames of the last half second are not counted:
+/// they may still be on their way when the window closes.
+struct Schedule<'a> {
+    frames: &'a [Vec<u8>],
+    start: Instant,
+    end: Instant,
+    next_video: Instant,
+    next_audio: Instant,
+    seq: u64,
+}
+
+/// One frame to send now.
+struct Due {
+    kind: Kind,
+    seq: u64,
+    /// RTP time: 90 kHz for video, 48 kHz for audio.
+    rtp: u64,
+    payload: Vec<u8>,
+    counted: bool,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(frames: &'a [Vec<u8>], start: Instant, end: Instant) -> Self {
+        Self { frames, start, end, next_video: start, next_audio: start, seq: 0 }
+    }
+
+    /// When the next frame is due, while the window lasts.
+    fn next_due(&self) -> Option<Instant> {
+        let next = self.next_video.min(self.next_audio);
+        (next < self.end).then_some(next)
+    }
+
+    /// The frames due by `now`.
+    fn due(&mut self, now: Instant) -> Vec<Due> {
+        let counted_until = self.end - Duration::from_millis(500);
+        let mut due = Vec::new();
+        while now < self.end && self.next_video <= now {
+            self.seq += 1;
+            let mut payload = self.frames[(self.seq as usize) % self.frames.len()].clone();
+            payload.extend_from_slice(&self.seq.to_be_bytes());
+            let rtp = (self.next_video - self.start).as_micros() as u64 * 90 / 1000;
+            due.push(Due {
+                kind: Kind::Video,
+                seq: self.seq,
+                rtp,
+                payload,
+                counted: self.next_video < counted_until,
+            });
+            self.next_video += Duration::from_micros(66_667);
+        }
+        while now < self.end && self.next_audio <= now {
+            self.seq += 1;
+            let mut payload = vec![0xfc, 0xff, 0xfe]; // an Opus CELT 20 ms TOC and a little payload
+            payload.extend_from_slice(&self.seq.to_be_bytes());
+            let rtp = (self.next_audio - self.start).as_micros() as u64 * 48 / 1000;
+            due.push(Due {
+                kind: Kind::Audio,
+                seq: self.seq,
+                rtp,
+                payload,
+                counted: self.next_audio < counted_until,
+            });
+            self.next_audio += Duration::from_millis(20);
+        }
+        due
+    }
 }
 
 fn pattern_frames() -> Vec<Vec<u8>> {

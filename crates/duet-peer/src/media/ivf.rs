@@ -10,7 +10,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-use super::MediaFileError;
+use super::{MediaFileError, read_all};
 
 /// Frames larger than this are refused as corrupt (a 4K VP8 key frame is well below).
 const MAX_FRAME: usize = 4 << 20;
@@ -146,13 +146,6 @@ impl<W: Write + Seek> IvfWriter<W> {
         self.output.flush()?;
         Ok(self.output)
     }
-}
-
-fn read_all(input: &mut impl Read, buf: &mut [u8], what: &'static str) -> Result<(), MediaFileError> {
-    input.read_exact(buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => MediaFileError::Truncated(what),
-        _ => MediaFileError::Io(e),
-    })
 }
 
 #[cfg(test)]

@@ -17,3 +17,15 @@ pub enum MediaFileError {
     #[error("unsupported: {0}")]
     Unsupported(String),
 }
+
+/// Fills `buf`, or says which part of the file (`what`) the file ended in.
+fn read_all(
+    input: &mut impl std::io::Read,
+    buf: &mut [u8],
+    what: &'static str,
+) -> Result<(), MediaFileError> {
+    input.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => MediaFileError::Truncated(what),
+        _ => MediaFileError::Io(e),
+    })
+}

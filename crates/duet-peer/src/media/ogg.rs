@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 
-use super::MediaFileError;
+use super::{MediaFileError, read_all};
 
 const BOS: u8 = 0x02;
 const EOS: u8 = 0x04;
@@ -232,13 +232,6 @@ fn crc32(parts: &[&[u8]]) -> u32 {
         }
     }
     crc
-}
-
-fn read_all(input: &mut impl Read, buf: &mut [u8], what: &'static str) -> Result<(), MediaFileError> {
-    input.read_exact(buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => MediaFileError::Truncated(what),
-        _ => MediaFileError::Io(e),
-    })
 }
 
 #[cfg(test)]
