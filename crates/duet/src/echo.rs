@@ -28,6 +28,9 @@ use crate::signaling::Signaling;
 #[derive(Debug, Clone)]
 pub struct EchoConfig {
     pub addresses: Arc<[IpAddr]>,
+    /// How long a call may take from ringing to media flowing before the echo hangs up
+    /// (a caller that never offers must not hold an echo forever).
+    pub setup_timeout: std::time::Duration,
 }
 
 impl EchoConfig {
@@ -44,9 +47,12 @@ impl EchoConfig {
         } else {
             vec![listen]
         };
-        Self { addresses: addresses.into() }
+        Self { addresses: addresses.into(), setup_timeout: SETUP_TIMEOUT }
     }
 }
+
+/// How long an echo call may take to connect, by default.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The largest datagram read.
 const DATAGRAM: usize = 2048;
@@ -69,8 +75,16 @@ pub async fn run(
     };
     let local: Vec<SocketAddr> = sockets.iter().map(|(addr, _)| *addr).collect();
     let mut deadline: Option<Instant> = None;
+    let give_up = Instant::now() + config.setup_timeout;
     loop {
-        let sleep = crate::clock::sleep_until(deadline);
+        let connected = call.echo.as_ref().is_some_and(Echo::is_connected);
+        if !connected && Instant::now() >= give_up {
+            tracing::debug!(%conn, "echo call did not connect in {:?}; hanging up", config.setup_timeout);
+            call.hang_up();
+            break;
+        }
+        let wake = if connected { deadline } else { Some(deadline.map_or(give_up, |d| d.min(give_up))) };
+        let sleep = crate::clock::sleep_until(wake);
         tokio::select! {
             payload = inbox.recv() => {
                 let Some(payload) = payload else { break };

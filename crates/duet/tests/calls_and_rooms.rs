@@ -101,3 +101,25 @@ async fn a_wrong_resume_token_gets_a_clear_refusal_and_the_client_can_sign_in_in
     eve.send(json!({"type": "username", "name": "ann"})).await;
     assert_eq!(eve.expect_type("rejectusername").await["name"], "ann2");
 }
+
+#[tokio::test]
+async fn echo_is_listed_as_a_service_answers_at_once_and_hangs_up_on_a_caller_that_never_offers() {
+    let echo = duet::echo::EchoConfig {
+        addresses: vec!["127.0.0.1".parse().expect("literal")].into(),
+        setup_timeout: std::time::Duration::from_millis(500),
+    };
+    let server =
+        TestServer::start_with(duet::RunOptions { echo: Some(echo), ..duet::RunOptions::plain() }).await;
+    let (mut ann, _) = server.ringing_user("", "ann").await;
+    ann.send(json!({"type": "username", "name": "ann", "ringing": true})).await;
+    let list = ann.expect_type("userlist").await;
+    assert_eq!(list["users"], json!(["ann", "echo"]));
+    assert_eq!(list["services"], json!(["echo"]));
+
+    ann.send(json!({"type": "call", "target": "echo"})).await;
+    assert_eq!(ann.expect_type("call-accepted").await["name"], "echo", "echo picks up by itself");
+    // ann never offers: the echo gives up instead of holding its sockets forever.
+    let ended = ann.expect_type("call-ended").await;
+    assert_eq!(ended["name"], "echo");
+    assert_eq!(ended["reason"], "hung-up");
+}
