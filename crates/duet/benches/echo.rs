@@ -21,6 +21,8 @@
 //!
 //! Run: `cargo bench -p duet --bench echo` (`-- --quick` for a short run).
 
+mod common;
+
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -103,9 +105,9 @@ impl CpuWindow {
     fn measure(pid: u32, start: Instant, end: Instant) -> Self {
         Self(std::thread::spawn(move || {
             std::thread::sleep(start.saturating_duration_since(Instant::now()));
-            let before = cpu_us(pid);
+            let before = common::cpu_us(pid);
             std::thread::sleep(end.saturating_duration_since(Instant::now()));
-            (cpu_us(pid) - before) / 1e6
+            (common::cpu_us(pid) - before) / 1e6
         }))
     }
 
@@ -410,33 +412,23 @@ impl<'a> Schedule<'a> {
     fn due(&mut self, now: Instant) -> Vec<Due> {
         let counted_until = self.end - Duration::from_millis(500);
         let mut due = Vec::new();
-        while now < self.end && self.next_video <= now {
-            self.seq += 1;
-            let mut payload = self.frames[(self.seq as usize) % self.frames.len()].clone();
-            payload.extend_from_slice(&self.seq.to_be_bytes());
-            let rtp = (self.next_video - self.start).as_micros() as u64 * 90 / 1000;
-            due.push(Due {
-                kind: Kind::Video,
-                seq: self.seq,
-                rtp,
-                payload,
-                counted: self.next_video < counted_until,
-            });
-            self.next_video += Duration::from_micros(66_667);
-        }
-        while now < self.end && self.next_audio <= now {
-            self.seq += 1;
-            let mut payload = vec![0xfc, 0xff, 0xfe]; // an Opus CELT 20 ms TOC and a little payload
-            payload.extend_from_slice(&self.seq.to_be_bytes());
-            let rtp = (self.next_audio - self.start).as_micros() as u64 * 48 / 1000;
-            due.push(Due {
-                kind: Kind::Audio,
-                seq: self.seq,
-                rtp,
-                payload,
-                counted: self.next_audio < counted_until,
-            });
-            self.next_audio += Duration::from_millis(20);
+        // (kind, when the next is due, interval, RTP clock in kHz)
+        let tracks = [
+            (Kind::Video, &mut self.next_video, Duration::from_micros(66_667), 90),
+            (Kind::Audio, &mut self.next_audio, Duration::from_millis(20), 48),
+        ];
+        for (kind, next, interval, khz) in tracks {
+            while now < self.end && *next <= now {
+                self.seq += 1;
+                let mut payload = match kind {
+                    Kind::Video => self.frames[(self.seq as usize) % self.frames.len()].clone(),
+                    Kind::Audio => vec![0xfc, 0xff, 0xfe], // an Opus CELT 20 ms TOC and a little payload
+                };
+                payload.extend_from_slice(&self.seq.to_be_bytes());
+                let rtp = (*next - self.start).as_micros() as u64 * khz / 1000;
+                due.push(Due { kind, seq: self.seq, rtp, payload, counted: *next < counted_until });
+                *next += interval;
+            }
         }
         due
     }
@@ -457,28 +449,12 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        let mut child = Command::new("taskset")
-            .args(["-c", "0", env!("CARGO_BIN_EXE_duet"), "serve", "--listen", "127.0.0.1:0"])
-            .args(["--no-turn", "--no-metrics"])
-            .env("DUET_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start duet under taskset (util-linux)");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
-        let address = line.split_whitespace().last().expect("an address").replace("http://", "");
+        let (child, address) = common::start_duet(
+            &["taskset", "-c", "0"],
+            &["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-metrics"],
+        );
         Self { child, url: format!("ws://{address}/ws") }
     }
-}
-
-/// User plus system CPU time of process `pid` (taskset execs in place), in microseconds.
-fn cpu_us(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    let fields: Vec<&str> = stat.rsplit(')').next().expect("stat").split_whitespace().collect();
-    let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count") * 1e6 / 100.0; // USER_HZ
-    ticks(11) + ticks(12)
 }
 
 impl Drop for Server {

@@ -18,6 +18,8 @@
 //! Run: `cargo bench -p duet --bench turn` (needs `turnserver`: Debian's coturn package;
 //! add `-- --quick` for a short run).
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -148,18 +150,12 @@ impl Server {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let (child, log) = match kind {
             Kind::Duet => {
-                let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
-                    .args(["serve", "--listen", "127.0.0.1:0", "--turn-listen", &addr.to_string()])
-                    .args(["--turn-secret", SECRET, "--turn-relay-ports", "50000-59999"])
-                    .env("DUET_LOG", "warn")
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .expect("start duet");
-                let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-                let mut line = String::new();
-                std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
-                assert!(line.contains("listening"), "{line}");
+                let turn = addr.to_string();
+                let args = ["serve", "--listen", "127.0.0.1:0", "--turn-listen", &turn];
+                let (child, _) = common::start_duet(
+                    &[],
+                    &[&args[..], &["--turn-secret", SECRET, "--turn-relay-ports", "50000-59999"]].concat(),
+                );
                 (child, None)
             }
             Kind::Coturn => {
@@ -200,17 +196,12 @@ impl Server {
 
     /// User plus system CPU time of the server process, in microseconds.
     fn cpu_us(&self) -> f64 {
-        let (user, system) = self.cpu_split_us();
-        user + system
+        common::cpu_us(self.child.id())
     }
 
-    /// User and system CPU time of the server process, in microseconds: where the time
-    /// goes (the server's own code, or the kernel's socket path).
+    /// User and system CPU time of the server process, in microseconds.
     fn cpu_split_us(&self) -> (f64, f64) {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
-        let fields: Vec<&str> = stat.rsplit(')').next().expect("stat").split_whitespace().collect();
-        let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count") * 1e6 / 100.0; // USER_HZ
-        (ticks(11), ticks(12))
+        common::cpu_split_us(self.child.id())
     }
 }
 
