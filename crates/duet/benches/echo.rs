@@ -156,7 +156,8 @@ async fn step(
     let mut sent = 0;
     let mut received = 0;
     for task in tasks {
-        let (s, r) = task.await.map_err(|_| "a caller panicked")??;
+        let (s, r) =
+            task.await.map_err(|_| "a caller panicked")?.ok_or("a call failed before streaming")??;
         sent += s;
         received += r;
     }
@@ -179,33 +180,27 @@ async fn reflected(
         tasks.push(tokio::spawn(async move {
             let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
             socket.connect(addr).await.expect("connect");
-            let mut sent_at = HashMap::new();
-            let (mut sent, mut received) = (0u64, 0u64);
+            let mut tally = Tally::new(&latencies);
             let mut schedule = Schedule::new(&frames, start, end);
             let mut buf = vec![0u8; 65536];
             loop {
                 let now = Instant::now();
                 if now >= end + Duration::from_millis(300) {
-                    return (sent, received);
+                    return tally.totals();
                 }
                 let due = schedule.next_due().unwrap_or(end + Duration::from_millis(300));
                 tokio::select! {
                     got = socket.recv(&mut buf) => {
-                        if let Ok(len) = got && len >= 8 {
-                            let seq = u64::from_be_bytes(buf[len - 8..len].try_into().expect("8 bytes"));
-                            if let Some(at) = sent_at.remove(&seq) {
-                                received += 1;
-                                latencies.lock().expect("not poisoned").push(Instant::elapsed(&at).as_secs_f64() * 1000.0);
-                            }
+                        if let Ok(len) = got {
+                            tally.arrived(&buf[..len]);
                         }
                     }
                     () = tokio::time::sleep_until(due.into()) => {}
                 }
                 let now = Instant::now();
                 for due in schedule.due(now) {
-                    if socket.send(&due.payload).await.is_ok() && due.counted {
-                        sent_at.insert(due.seq, now);
-                        sent += 1;
+                    if socket.send(&due.payload).await.is_ok() {
+                        tally.sent(&due, now);
                     }
                 }
             }
@@ -261,22 +256,9 @@ impl Drop for Reflector {
 }
 
 /// One call to echo; returns (frames sent, frames echoed back) over the window, leaving
-/// out the last half second's frames that may still be on their way.
+/// out the last half second's frames that may still be on their way. `None` when a step
+/// of the setup failed; an error says which setup failure it was.
 async fn caller(
-    i: usize,
-    url: &str,
-    start: Instant,
-    end: Instant,
-    frames: &[Vec<u8>],
-    latencies: &Mutex<Vec<f64>>,
-) -> Result<(u64, u64), &'static str> {
-    caller_inner(i, url, start, end, frames, latencies)
-        .await
-        .ok_or("a call failed before streaming")
-        .and_then(|r| r)
-}
-
-async fn caller_inner(
     i: usize,
     url: &str,
     start: Instant,
@@ -297,8 +279,7 @@ async fn caller_inner(
     let mut connected = false;
     let mut buf = vec![0u8; 2048];
     let mut wake = Instant::now();
-    let mut sent_at: HashMap<u64, Instant> = HashMap::new();
-    let (mut sent, mut received) = (0u64, 0u64);
+    let mut tally = Tally::new(latencies);
     let mut schedule = Schedule::new(frames, start, end);
     loop {
         let now = Instant::now();
@@ -340,9 +321,8 @@ async fn caller_inner(
         session.handle_timeout(now).ok()?;
         if connected {
             for due in schedule.due(now) {
-                if session.send_frame(due.kind, now, due.rtp, &due.payload) && due.counted {
-                    sent_at.insert(due.seq, now);
-                    sent += 1;
+                if session.send_frame(due.kind, now, due.rtp, &due.payload) {
+                    tally.sent(&due, now);
                 }
             }
         }
@@ -357,14 +337,7 @@ async fn caller_inner(
                 }
                 Poll::Event(event) => match *event {
                     Event::Connected => connected = true,
-                    Event::MediaData(data) => {
-                        let Some(tail) = data.data.len().checked_sub(8) else { continue };
-                        let seq = u64::from_be_bytes(data.data[tail..].try_into().expect("8 bytes"));
-                        if let Some(at) = sent_at.remove(&seq) {
-                            received += 1;
-                            latencies.lock().expect("not poisoned").push(at.elapsed().as_secs_f64() * 1000.0);
-                        }
-                    }
+                    Event::MediaData(data) => tally.arrived(&data.data),
                     _ => {}
                 },
             }
@@ -372,7 +345,43 @@ async fn caller_inner(
     }
     let _ = ws.send(Message::text(json!({"type": "hang-up", "target": "echo"}).to_string())).await;
     let _ = ws.close(None).await;
-    Some(Ok((sent, received)))
+    Some(Ok(tally.totals()))
+}
+
+/// Frames sent and echoed back, matched by the sequence number at their end.
+struct Tally<'a> {
+    sent_at: HashMap<u64, Instant>,
+    sent: u64,
+    received: u64,
+    latencies: &'a Mutex<Vec<f64>>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(latencies: &'a Mutex<Vec<f64>>) -> Self {
+        Self { sent_at: HashMap::new(), sent: 0, received: 0, latencies }
+    }
+
+    /// `due` went out at `now`.
+    fn sent(&mut self, due: &Due, now: Instant) {
+        if due.counted {
+            self.sent_at.insert(due.seq, now);
+            self.sent += 1;
+        }
+    }
+
+    /// A frame came back: its round trip, if it is one we sent and counted.
+    fn arrived(&mut self, payload: &[u8]) {
+        let Some(tail) = payload.len().checked_sub(8) else { return };
+        let seq = u64::from_be_bytes(payload[tail..].try_into().expect("8 bytes"));
+        if let Some(at) = self.sent_at.remove(&seq) {
+            self.received += 1;
+            self.latencies.lock().expect("not poisoned").push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        (self.sent, self.received)
+    }
 }
 
 /// What one call sends: the VP8 pattern at 15 fps and a 20 ms audio frame every 20 ms,
