@@ -471,16 +471,18 @@ impl Hub {
     /// and is no longer heard.
     fn take_over(&mut self, old: ConnId, new: ConnId) {
         let mut session = self.conns.remove(&old).expect("found by name");
-        match session.detached.take() {
+        // A detached session's held frames go out below; a live socket hears it was replaced.
+        let held = match session.detached.take() {
             Some(detached) => {
                 self.timers.remove(&(detached.timer_at, Timer::Grace(old)));
-                session.detached = Some(detached); // its held frames go out below
+                detached.held
             }
             None => {
                 let payload = ServerMessage::Replaced {}.to_json().into();
                 self.outputs.push_back(Output { to: old, payload });
+                Vec::new()
             }
-        }
+        };
         if let Some((_, until)) = &session.claim {
             self.timers.remove(&(*until, Timer::Claim(old)));
             self.timers.insert((*until, Timer::Claim(new)));
@@ -489,7 +491,6 @@ impl Hub {
         if let Some(id) = session.call {
             self.calls.get_mut(&id).expect("calls are mutual").replace(old, new);
         }
-        let held = session.detached.take().map(|d| d.held).unwrap_or_default();
         let room = session.room.clone();
         let token = session.token.clone();
         let call = session.call;
