@@ -60,6 +60,8 @@ fn main() {
         return zero_relay::run(port, echo);
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only duet` (or coturn, zero) runs one server's relay load, for a profiler.
+    let only = args.iter().position(|a| a == "--only").map(|i| args[i + 1].clone());
     let seconds = if quick { 1.0 } else { 3.0 };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -68,10 +70,16 @@ fn main() {
         let mut summary: HashMap<(&str, usize), (f64, f64)> = HashMap::new();
         for size in [160usize, 1200] {
             for kind in [Kind::ZeroRelay, Kind::Duet, Kind::Coturn] {
+                if only.as_deref().is_some_and(|o| !kind.label().starts_with(o)) {
+                    continue;
+                }
                 let server = Server::start(kind, echo.addr).await;
                 let best = relay_load(&server, echo.addr, size, seconds).await;
                 summary.insert((kind.label(), size), best);
             }
+        }
+        if only.is_some() {
+            return echo.stop();
         }
         println!("\n# summary (best loss-free window)");
         for size in [160usize, 1200] {

@@ -1,20 +1,24 @@
 //! The TURN driver: sockets around [`duet_turn::Server`].
 //!
 //! ```text
-//!  UDP listener task ──datagram──┐                        ┌──► relay socket ──► peer
-//!  TCP/TLS conn tasks ──frame────┼──lock──► Server ──ToPeer┘
-//!                                │           │
-//!  relay socket tasks ──datagram─┘           ├──ToClient──► listener / stream ──► client
-//!                                            ├──Transmit──► listener / stream ──► client
-//!  timer task ── handle_timeout ─────────────┘──Event────► open / close relay sockets
+//!  UDP listener task ──batch────┐                        ┌──► relay socket ──► peer
+//!  TCP/TLS conn tasks ──frame───┼──lock──► Server ──ToPeer┘
+//!                               │           │
+//!  relay socket tasks ──batch───┘           ├──ToClient──► listener / stream ──► client
+//!                                           ├──Transmit──► listener / stream ──► client
+//!  timer task ── handle_timeout ────────────┘──Event────► open / close relay sockets
 //! ```
 //!
-//! The server sits behind one `std::sync::Mutex`, held for one packet at a time and never
-//! across an `.await`. Every socket task owns its receive buffer, so relaying a packet
-//! allocates nothing: the relay task reads into its buffer after [`HEADROOM`] bytes and
-//! the server writes the ChannelData header in place. Relay sockets are plain
-//! non-blocking UDP sockets, one per allocation, from the configured port range.
+//! The server sits behind one `std::sync::Mutex`, held for one batch of datagrams (or
+//! one stream frame) at a time and never across an `.await`; sends happen after it is
+//! released. UDP is read up to 32 datagrams per system call into the running thread's
+//! buffers (see [`batch`]), which have [`duet_turn::HEADROOM`] before each datagram: the
+//! server writes the ChannelData header in place, and relaying allocates nothing. What
+//! goes to one address from one socket leaves in one segmented write where the system
+//! has UDP GSO. Relay sockets are non-blocking UDP sockets, one per allocation, from the
+//! configured port range.
 
+mod batch;
 mod relay;
 mod stream;
 mod udp;
@@ -25,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use duet_turn::{Event, FiveTuple, HEADROOM, Server, ToClient, ToPeer, Transmit, Transport};
-use tokio::net::UdpSocket;
+use batch::{Batch, BatchSocket};
+use duet_turn::{Event, FiveTuple, Server, ToPeer, Transmit, Transport};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -136,7 +140,8 @@ impl Turn {
                 relays: HashMap::new(),
                 streams: HashMap::new(),
             }),
-            udp: Arc::new(udp_socket),
+            udp: Arc::new(BatchSocket::new(udp_socket).context("set up the TURN UDP socket")?),
+            udp_addr: udp,
             driver,
             timer: Notify::new(),
             shutdown: shutdown.clone(),
@@ -178,11 +183,13 @@ impl Turn {
 
 /// UDP and TCP on the same port, so one firewall rule covers both. With port 0 the
 /// system picks the UDP port, which may be taken for TCP: then another is tried.
-async fn bind_udp_and_tcp(listen: SocketAddr) -> anyhow::Result<(UdpSocket, tokio::net::TcpListener)> {
+async fn bind_udp_and_tcp(
+    listen: SocketAddr,
+) -> anyhow::Result<(std::net::UdpSocket, tokio::net::TcpListener)> {
     let attempts = if listen.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(listen).await.with_context(|| format!("bind TURN UDP {listen}"))?;
+        let udp = std::net::UdpSocket::bind(listen).with_context(|| format!("bind TURN UDP {listen}"))?;
         let port = udp.local_addr().context("read the TURN UDP address")?.port();
         match tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -212,7 +219,8 @@ impl TurnMonitor {
 struct Shared {
     inner: Mutex<Inner>,
     /// The UDP listener: clients over UDP are answered from it.
-    udp: Arc<UdpSocket>,
+    udp: Arc<BatchSocket>,
+    udp_addr: SocketAddr,
     driver: DriverConfig,
     /// Woken when the server's next timeout may have moved earlier.
     timer: Notify,
@@ -254,32 +262,63 @@ impl Shared {
         outcome
     }
 
-    /// A packet from a client: forwards data to its peer at once, then handles whatever
-    /// else the server produced.
-    async fn from_client(self: &Arc<Self>, from: FiveTuple, packet: &[u8]) {
+    /// Datagrams from UDP clients, read in one batch: data for peers is relayed (runs to
+    /// one peer in one write), then whatever else the server produced is handled.
+    fn from_udp_clients(self: &Arc<Self>, batch: &mut Batch, n: usize) {
+        let server = self.udp_addr;
+        let now = Instant::now();
+        let outcome = {
+            let mut inner = self.lock();
+            let sends = &mut batch.sends;
+            batch.received.for_each(n, |client, buf, packet| {
+                let from = FiveTuple { client, server, transport: Transport::Udp };
+                let packet = &buf[packet];
+                if let Some((socket, peer, payload)) = Self::to_peer(&mut inner, now, from, packet) {
+                    sends.push(socket, peer, &packet[payload]);
+                }
+            });
+            Self::drain(&mut inner)
+        };
+        batch.sends.flush();
+        self.complete(outcome);
+    }
+
+    /// A packet from a TCP or TLS client.
+    fn from_stream_client(self: &Arc<Self>, from: FiveTuple, packet: &[u8]) {
         let (forward, outcome) = {
             let mut inner = self.lock();
-            let forward = match inner.server.handle_client(Instant::now(), from, packet) {
-                Ok(Some(ToPeer { relay, peer, payload })) => {
-                    inner.relays.get(&relay).map(|r| (Arc::clone(&r.socket), peer, payload))
-                }
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::trace!(client = %from.client, "dropped a malformed packet: {e}");
-                    None
-                }
-            };
+            let forward = Self::to_peer(&mut inner, Instant::now(), from, packet)
+                .map(|(socket, peer, payload)| (Arc::clone(socket), peer, payload));
             (forward, Self::drain(&mut inner))
         };
         if let Some((socket, peer, payload)) = forward {
-            // A full send buffer or an unreachable peer loses this packet only.
-            let _ = socket.try_send_to(&packet[payload], peer);
+            socket.send(peer, &packet[payload], None);
         }
-        self.complete(outcome).await;
+        self.complete(outcome);
+    }
+
+    /// Hands a client's packet to the server; for data to relay, the relay socket, the
+    /// peer and where the data is in `packet`.
+    fn to_peer<'a>(
+        inner: &'a mut Inner,
+        now: Instant,
+        from: FiveTuple,
+        packet: &[u8],
+    ) -> Option<(&'a Arc<BatchSocket>, SocketAddr, std::ops::Range<usize>)> {
+        match inner.server.handle_client(now, from, packet) {
+            Ok(Some(ToPeer { relay, peer, payload })) => {
+                inner.relays.get(&relay).map(|r| (&r.socket, peer, payload))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::trace!(client = %from.client, "dropped a malformed packet: {e}");
+                None
+            }
+        }
     }
 
     /// Sends responses and opens or closes relay sockets.
-    async fn complete(self: &Arc<Self>, mut outcome: Outcome) {
+    fn complete(self: &Arc<Self>, mut outcome: Outcome) {
         // Relayed data changes no timer: the hot path stops here, without another lock
         // or a wake-up of the timer task.
         if outcome.transmits.is_empty() && outcome.events.is_empty() {
@@ -287,7 +326,7 @@ impl Shared {
         }
         loop {
             for transmit in outcome.transmits.drain(..) {
-                self.send_to_client(transmit.to, &transmit.data).await;
+                self.send_to_client(transmit.to, &transmit.data);
             }
             if outcome.events.is_empty() {
                 break;
@@ -301,31 +340,13 @@ impl Shared {
         }
     }
 
-    async fn send_to_client(&self, to: FiveTuple, data: &[u8]) {
+    fn send_to_client(&self, to: FiveTuple, data: &[u8]) {
         match to.transport {
-            Transport::Udp => {
-                let _ = self.udp.send_to(data, to.client).await;
-            }
+            Transport::Udp => self.udp.send(to.client, data, None),
             Transport::Tcp | Transport::Tls => {
-                let writer = self.lock().streams.get(&to).cloned();
-                if let Some(writer) = writer {
+                if let Some(writer) = self.lock().streams.get(&to) {
                     // A client too slow to read loses packets, not the server's memory.
                     let _ = writer.try_send(data.to_vec());
-                }
-            }
-        }
-    }
-
-    /// Sends a framed peer packet to its client.
-    fn relay_to_client(&self, out: &ToClient, buf: &[u8]) {
-        let frame = &buf[out.frame.clone()];
-        match out.to.transport {
-            Transport::Udp => {
-                let _ = self.udp.try_send_to(frame, out.to.client);
-            }
-            Transport::Tcp | Transport::Tls => {
-                if let Some(writer) = self.lock().streams.get(&out.to) {
-                    let _ = writer.try_send(frame.to_vec());
                 }
             }
         }
@@ -344,17 +365,11 @@ impl Shared {
                         inner.server.handle_timeout(Instant::now());
                         Self::drain(&mut inner)
                     };
-                    self.complete(outcome).await;
+                    self.complete(outcome);
                 }
             }
         }
     }
-}
-
-/// A buffer for one socket task: headroom for headers written in place, room for the
-/// largest datagram and for padding.
-fn packet_buffer() -> Vec<u8> {
-    vec![0; HEADROOM + MAX_DATAGRAM + duet_turn::TAILROOM]
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use duet_turn::{BoundRelay, Event, Family, HEADROOM, TAILROOM};
-use tokio::net::UdpSocket;
+use duet_turn::{BoundRelay, Event, Family, ToClient, Transport};
 use tokio::task::AbortHandle;
 
-use super::{Outcome, Shared, packet_buffer};
+use super::batch::{Batch, BatchSocket};
+use super::{Outcome, Shared};
 
 /// The UDP ports relay sockets may use (`--turn-relay-ports 49152-65535`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl FromStr for PortRange {
 
 #[derive(Debug)]
 pub(super) struct Relay {
-    pub socket: Arc<UdpSocket>,
+    pub socket: Arc<BatchSocket>,
     task: AbortHandle,
 }
 
@@ -79,7 +79,7 @@ pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome
 
 /// Starts reading a relay socket and files it under its local address; returns that
 /// address and the one announced to clients.
-fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: UdpSocket) -> (SocketAddr, SocketAddr) {
+fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: BatchSocket) -> (SocketAddr, SocketAddr) {
     let local = socket.local_addr().expect("a bound socket has an address");
     let announce =
         shared.driver.relay_ips.iter().find(|r| r.bind.is_ipv4() == local.is_ipv4()).map(|r| r.announce);
@@ -97,7 +97,7 @@ fn bind(
     family: Family,
     even_port: bool,
     reserve_next: bool,
-) -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
+) -> std::io::Result<(BatchSocket, Option<BatchSocket>)> {
     let wanted_v4 = family == Family::V4;
     let Some(ip) = shared.driver.relay_ips.iter().map(|r| r.bind).find(|ip| ip.is_ipv4() == wanted_v4) else {
         return Err(std::io::Error::other("no relay address of that family"));
@@ -105,10 +105,9 @@ fn bind(
     let range = &shared.driver.relay_ports.0;
     let span = u32::from(range.end() - range.start()) + 1;
     let start = random_u32() % span;
-    let open = |port: u16| -> Option<UdpSocket> {
+    let open = |port: u16| -> Option<BatchSocket> {
         let socket = StdUdpSocket::bind(SocketAddr::new(ip, port)).ok()?;
-        socket.set_nonblocking(true).ok()?;
-        UdpSocket::from_std(socket).ok()
+        BatchSocket::new(socket).ok()
     };
     // Try a bounded number of ports: a nearly full range fails fast instead of scanning.
     for i in 0..span.min(64) {
@@ -139,25 +138,42 @@ fn random_u32() -> u32 {
 }
 
 /// Reads what peers send to one relay socket until the allocation is gone.
-async fn read_peers(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
+async fn read_peers(shared: Arc<Shared>, socket: Arc<BatchSocket>) {
     let Ok(relay) = socket.local_addr() else { return };
-    let mut buf = packet_buffer();
-    let capacity = buf.len() - TAILROOM;
     loop {
-        let (len, peer) = tokio::select! {
+        tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            read = socket.recv_from(&mut buf[HEADROOM..capacity]) => match read {
-                Ok(read) => read,
-                // ICMP errors from earlier sends surface here on Linux; keep reading.
-                Err(_) => continue,
-            },
-        };
-        let out =
-            shared.lock().server.handle_peer(Instant::now(), relay, peer, &mut buf, HEADROOM..HEADROOM + len);
-        if let Some(out) = out {
-            shared.relay_to_client(&out, &buf);
+            // An error is an ICMP port unreachable from an earlier send: keep reading.
+            _ = socket.recv_batch(|batch, n| from_peers(&shared, relay, batch, n)) => {}
         }
     }
+}
+
+/// Frames a batch of peer datagrams for their client: UDP clients get runs of frames in
+/// one write, TCP and TLS clients a frame each on their writer's queue.
+fn from_peers(shared: &Shared, relay: SocketAddr, batch: &mut Batch, n: usize) {
+    let now = Instant::now();
+    {
+        let mut inner = shared.lock();
+        let inner = &mut *inner;
+        let sends = &mut batch.sends;
+        batch.received.for_each(n, |peer, buf, payload| {
+            let Some(ToClient { to, frame }) = inner.server.handle_peer(now, relay, peer, buf, payload)
+            else {
+                return;
+            };
+            match to.transport {
+                Transport::Udp => sends.push(&shared.udp, to.client, &buf[frame]),
+                Transport::Tcp | Transport::Tls => {
+                    if let Some(writer) = inner.streams.get(&to) {
+                        // A client too slow to read loses packets, not the server's memory.
+                        let _ = writer.try_send(buf[frame].to_vec());
+                    }
+                }
+            }
+        });
+    }
+    batch.sends.flush();
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ where
         let mut buf = vec![0u8; MAX_FRAME_LEN];
         loop {
             let Some(len) = read_frame(&mut reader, &mut buf).await else { break };
-            shared.from_client(tuple, &buf[..len]).await;
+            shared.from_stream_client(tuple, &buf[..len]);
         }
     };
     tokio::select! {
@@ -99,7 +99,7 @@ where
         inner.server.handle_stream_closed(tuple);
         Shared::drain(&mut inner)
     };
-    shared.complete(outcome).await;
+    shared.complete(outcome);
 }
 
 /// Reads one STUN message or ChannelData frame into `buf`; its length, or `None` at the

@@ -1,23 +1,17 @@
-//! The UDP listener: every datagram is one STUN message or one ChannelData frame.
+//! The UDP listener: every datagram is one STUN message or one ChannelData frame, read
+//! in batches.
 
 use std::sync::Arc;
 
-use duet_turn::{FiveTuple, Transport};
-
-use super::{MAX_DATAGRAM, Shared};
+use super::Shared;
 
 pub(super) async fn serve(shared: Arc<Shared>) {
-    let Ok(server) = shared.udp.local_addr() else { return };
-    let mut buf = vec![0; MAX_DATAGRAM];
+    let udp = Arc::clone(&shared.udp);
     loop {
-        let (len, client) = tokio::select! {
+        tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            read = shared.udp.recv_from(&mut buf) => match read {
-                Ok(read) => read,
-                Err(_) => continue, // ICMP port unreachable from an earlier send
-            },
-        };
-        let from = FiveTuple { client, server, transport: Transport::Udp };
-        shared.from_client(from, &buf[..len]).await;
+            // An error is an ICMP port unreachable from an earlier send: keep reading.
+            _ = udp.recv_batch(|batch, n| shared.from_udp_clients(batch, n)) => {}
+        }
     }
 }
