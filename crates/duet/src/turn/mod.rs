@@ -9,6 +9,8 @@
 //!  timer task ── handle_timeout ────────────┘──Event────► open / close relay sockets
 //! ```
 //!
+//! Every UDP socket (the listener and the relay sockets) is read on one thread with a
+//! runtime of its own, the TCP and TLS tasks and the timer run on the main runtime.
 //! The server sits behind one `std::sync::Mutex`, held for one batch of datagrams (or
 //! one stream frame) at a time and never across an `.await`; sends happen after it is
 //! released. UDP is read up to 32 datagrams per system call into the running thread's
@@ -134,21 +136,27 @@ impl Turn {
             None => None,
         };
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let udp_runtime = start_udp_thread(shutdown.clone())?;
+        let udp_socket = {
+            let _in_udp_runtime = udp_runtime.enter();
+            BatchSocket::new(udp_socket).context("set up the TURN UDP socket")?
+        };
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 server: Server::new(core, Instant::now(), unix),
                 relays: HashMap::new(),
                 streams: HashMap::new(),
             }),
-            udp: Arc::new(BatchSocket::new(udp_socket).context("set up the TURN UDP socket")?),
+            udp: Arc::new(udp_socket),
             udp_addr: udp,
+            udp_runtime,
             driver,
             timer: Notify::new(),
             shutdown: shutdown.clone(),
             tasks: TaskTracker::new(),
         });
         let tasks = shared.tasks.clone();
-        tasks.spawn(udp::serve(Arc::clone(&shared)));
+        tasks.spawn_on(udp::serve(Arc::clone(&shared)), &shared.udp_runtime);
         tasks.spawn(stream::accept(Arc::clone(&shared), tcp_listener, None));
         if let Some((listener, config)) = tls {
             tasks.spawn(stream::accept(Arc::clone(&shared), listener, Some(config)));
@@ -179,6 +187,22 @@ impl Turn {
     pub fn stats(&self) -> duet_turn::Stats {
         self.shared.lock().server.stats().clone()
     }
+}
+
+/// Starts the thread that relays UDP (the listener and every relay socket): a runtime of
+/// its own, so relayed media never waits behind web or signaling work and a packet never
+/// hops between worker threads. It stops with `shutdown`.
+fn start_udp_thread(shutdown: CancellationToken) -> anyhow::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the TURN UDP runtime")?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("duet-turn-udp".into())
+        .spawn(move || runtime.block_on(shutdown.cancelled()))
+        .context("start the TURN UDP thread")?;
+    Ok(handle)
 }
 
 /// UDP and TCP on the same port, so one firewall rule covers both. With port 0 the
@@ -221,6 +245,8 @@ struct Shared {
     /// The UDP listener: clients over UDP are answered from it.
     udp: Arc<BatchSocket>,
     udp_addr: SocketAddr,
+    /// The runtime of the UDP thread, where every UDP socket is read.
+    udp_runtime: tokio::runtime::Handle,
     driver: DriverConfig,
     /// Woken when the server's next timeout may have moved earlier.
     timer: Notify,

@@ -85,7 +85,8 @@ fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: BatchSocket)
         shared.driver.relay_ips.iter().find(|r| r.bind.is_ipv4() == local.is_ipv4()).map(|r| r.announce);
     let advertised = SocketAddr::new(announce.unwrap_or(local.ip()), local.port());
     let socket = Arc::new(socket);
-    let task = shared.tasks.spawn(read_peers(Arc::clone(shared), Arc::clone(&socket)));
+    let task =
+        shared.tasks.spawn_on(read_peers(Arc::clone(shared), Arc::clone(&socket)), &shared.udp_runtime);
     inner.relays.insert(local, Relay { socket, task: task.abort_handle() });
     (local, advertised)
 }
@@ -107,6 +108,8 @@ fn bind(
     let start = random_u32() % span;
     let open = |port: u16| -> Option<BatchSocket> {
         let socket = StdUdpSocket::bind(SocketAddr::new(ip, port)).ok()?;
+        // Registered with the UDP thread's reactor, where its reader runs.
+        let _in_udp_runtime = shared.udp_runtime.enter();
         BatchSocket::new(socket).ok()
     };
     // Try a bounded number of ports: a nearly full range fails fast instead of scanning.
