@@ -60,8 +60,10 @@ fn main() {
         return zero_relay::run(port, echo);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only duet` (or coturn, zero) runs one server's relay load, for a profiler.
+    // `--only duet` (or coturn, zero) runs one server's relay load, or with
+    // `--allocations` its allocations: for a profiler.
     let only = args.iter().position(|a| a == "--only").map(|i| args[i + 1].clone());
+    let only_allocations = args.iter().any(|a| a == "--allocations");
     let seconds = if quick { 1.0 } else { 3.0 };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -70,7 +72,7 @@ fn main() {
         let mut summary: HashMap<(&str, usize), (f64, f64)> = HashMap::new();
         for size in [160usize, 1200] {
             for kind in [Kind::ZeroRelay, Kind::Duet, Kind::Coturn] {
-                if only.as_deref().is_some_and(|o| !kind.label().starts_with(o)) {
+                if only.as_deref().is_some_and(|o| !kind.label().starts_with(o) || only_allocations) {
                     continue;
                 }
                 let server = Server::start(kind, echo.addr).await;
@@ -78,7 +80,13 @@ fn main() {
                 summary.insert((kind.label(), size), best);
             }
         }
-        if only.is_some() {
+        let allocations = if quick { 200 } else { 1000 };
+        if let Some(only) = only {
+            if only_allocations {
+                let kind = [Kind::Duet, Kind::Coturn].into_iter().find(|k| k.label().starts_with(&only));
+                let server = Server::start(kind.expect("duet or coturn"), echo.addr).await;
+                allocation_rate(&server, allocations).await;
+            }
             return echo.stop();
         }
         println!("\n# summary (best loss-free window)");
@@ -95,7 +103,6 @@ fn main() {
                 duet_cpu / coturn_cpu,
             );
         }
-        let allocations = if quick { 200 } else { 1000 };
         let mut alloc = HashMap::new();
         for kind in [Kind::Duet, Kind::Coturn] {
             let server = Server::start(kind, echo.addr).await;

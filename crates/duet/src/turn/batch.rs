@@ -54,10 +54,20 @@ impl BatchSocket {
             self.io.readable().await?;
             let read = BATCHES.with_borrow_mut(|batch| {
                 let batch = batch.get_or_insert_with(Batch::new);
-                match self.io.try_io(Interest::READABLE, || batch.received.read(&self.state, &self.io)) {
-                    Ok(n) => Some(Ok(handle.take().map(|h| h(batch, n)))),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                    Err(e) => Some(Err(e)),
+                let mut got = None;
+                let result = self.io.try_io(Interest::READABLE, || {
+                    let n = batch.received.read(&self.state, &self.io)?;
+                    got = Some(n);
+                    // A batch that is not full emptied the socket: its readiness is
+                    // cleared now rather than by one more read that finds nothing. A
+                    // datagram arriving meanwhile raises it again (tokio clears only
+                    // the readiness it saw).
+                    if n < BATCH { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
+                });
+                match (got, result) {
+                    (Some(n), _) => Some(Ok(handle.take().map(|h| h(batch, n)))),
+                    (None, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Some(Err(e)),
+                    (None, _) => None,
                 }
             });
             match read {
