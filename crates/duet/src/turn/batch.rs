@@ -84,15 +84,18 @@ impl BatchSocket {
     pub fn send(&self, to: SocketAddr, data: &[u8], segment: Option<usize>) {
         let transmit =
             Transmit { destination: to, ecn: None, contents: data, segment_size: segment, src_ip: None };
-        if let Err(e) = self.state.try_send((&self.io).into(), &transmit) {
-            if segment.is_some() && self.state.max_gso_segments() == 1 {
-                // The system refused segmentation (and has turned it off): send them one by one.
-                for datagram in data.chunks(segment.unwrap_or(data.len()).max(1)) {
+        match self.state.try_send((&self.io).into(), &transmit) {
+            Ok(()) => {}
+            // The system refused segmentation (and has turned it off): one by one.
+            Err(_)
+                if let Some(size) = segment
+                    && self.state.max_gso_segments() == 1 =>
+            {
+                for datagram in data.chunks(size.max(1)) {
                     self.send(to, datagram, None);
                 }
-                return;
             }
-            tracing::trace!(%to, "a UDP send failed: {e}");
+            Err(e) => tracing::trace!(%to, "a UDP send failed: {e}"),
         }
     }
 

@@ -262,6 +262,16 @@ struct Inner {
     streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
 }
 
+impl Inner {
+    /// Queues `data` for a TCP or TLS client's writer, if it is still connected.
+    fn send_to_stream(&self, to: &FiveTuple, data: &[u8]) {
+        if let Some(writer) = self.streams.get(to) {
+            // A client too slow to read loses packets, not the server's memory.
+            let _ = writer.try_send(data.to_vec());
+        }
+    }
+}
+
 /// What one locked step produced, to be sent after the lock is released.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -369,12 +379,7 @@ impl Shared {
     fn send_to_client(&self, to: FiveTuple, data: &[u8]) {
         match to.transport {
             Transport::Udp => self.udp.send(to.client, data, None),
-            Transport::Tcp | Transport::Tls => {
-                if let Some(writer) = self.lock().streams.get(&to) {
-                    // A client too slow to read loses packets, not the server's memory.
-                    let _ = writer.try_send(data.to_vec());
-                }
-            }
+            Transport::Tcp | Transport::Tls => self.lock().send_to_stream(&to, data),
         }
     }
 

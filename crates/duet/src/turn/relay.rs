@@ -167,12 +167,7 @@ fn from_peers(shared: &Shared, relay: SocketAddr, batch: &mut Batch, n: usize) {
             };
             match to.transport {
                 Transport::Udp => sends.push(&shared.udp, to.client, &buf[frame]),
-                Transport::Tcp | Transport::Tls => {
-                    if let Some(writer) = inner.streams.get(&to) {
-                        // A client too slow to read loses packets, not the server's memory.
-                        let _ = writer.try_send(buf[frame].to_vec());
-                    }
-                }
+                Transport::Tcp | Transport::Tls => inner.send_to_stream(&to, &buf[frame]),
             }
         });
     }
