@@ -1,5 +1,5 @@
-//! TURN benchmark: duet's TURN server against Debian's coturn and against a zero-overhead
-//! UDP relay (the path's physical limit), measured side by side in one run.
+//! TURN benchmark: duet's TURN server against Debian's coturn and against zero-protocol
+//! UDP relays (the path's physical limit), measured side by side in one run.
 //!
 //! ```text
 //!  load generator (this process)                 server process              echo peer
@@ -11,8 +11,10 @@
 //! Reported per server: round trips/s through the relay (each is two relayed packets),
 //! loss, added latency p50/p99, and the server's CPU time per relayed packet read from
 //! /proc/PID/stat over the loaded window; then allocations/s from four parallel clients
-//! and server CPU per allocation. The zero-overhead relay forwards raw UDP without any
-//! TURN processing. Both TURN servers run with loopback peers allowed, ephemeral
+//! and server CPU per allocation. The zero relays forward raw UDP without any TURN
+//! processing: "zero relay" with one receive and one send per datagram (a thread per
+//! upstream socket), "zero batched" on duet's own batched I/O (recvmmsg, GSO, one
+//! thread), so duet against it is the cost of the TURN protocol itself. Both TURN servers run with loopback peers allowed, ephemeral
 //! ("TURN REST") credentials and no TLS.
 //!
 //! Run: `cargo bench -p duet --bench turn` (needs `turnserver`: Debian's coturn package;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use duet::turn::batch::BatchSocket;
 use duet_turn::auth::{ephemeral_password, ephemeral_username, long_term_key};
 use duet_turn::stun::{Class, Message, MessageBuilder, Method, TransactionId, attr};
 use tokio::net::UdpSocket;
@@ -40,6 +43,7 @@ enum Kind {
     Duet,
     Coturn,
     ZeroRelay,
+    ZeroBatched,
 }
 
 impl Kind {
@@ -48,6 +52,7 @@ impl Kind {
             Kind::Duet => "duet",
             Kind::Coturn => "coturn",
             Kind::ZeroRelay => "zero relay",
+            Kind::ZeroBatched => "zero batched",
         }
     }
 }
@@ -58,6 +63,11 @@ fn main() {
         let port: u16 = args[i + 1].parse().expect("a port");
         let echo: SocketAddr = args[i + 2].parse().expect("the echo peer's address");
         return zero_relay::run(port, echo);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--zero-batched") {
+        let port: u16 = args[i + 1].parse().expect("a port");
+        let echo: SocketAddr = args[i + 2].parse().expect("the echo peer's address");
+        return zero_relay::run_batched(port, echo);
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only duet` (or coturn, zero) runs one server's relay load, or with
@@ -71,7 +81,7 @@ fn main() {
         println!("# TURN benchmark: relayed round trips through each server to a UDP echo peer on loopback");
         let mut summary: HashMap<(&str, usize), (f64, f64)> = HashMap::new();
         for size in [160usize, 1200] {
-            for kind in [Kind::ZeroRelay, Kind::Duet, Kind::Coturn] {
+            for kind in [Kind::ZeroRelay, Kind::ZeroBatched, Kind::Duet, Kind::Coturn] {
                 if only.as_deref().is_some_and(|o| !kind.label().starts_with(o) || only_allocations) {
                     continue;
                 }
@@ -94,13 +104,17 @@ fn main() {
             let (duet_rate, duet_cpu) = summary[&("duet", size)];
             let (coturn_rate, coturn_cpu) = summary[&("coturn", size)];
             let (zero_rate, zero_cpu) = summary[&("zero relay", size)];
+            let (batched_rate, batched_cpu) = summary[&("zero batched", size)];
             println!(
-                "{size:>5} B: round trips/s duet {duet_rate:.0}, coturn {coturn_rate:.0}, zero relay {zero_rate:.0} \
-                 (duet/coturn {:.2}, duet/zero {:.2}); server CPU per relayed packet duet {duet_cpu:.2} us, \
-                 coturn {coturn_cpu:.2} us, zero relay {zero_cpu:.2} us (duet/coturn {:.2})",
+                "{size:>5} B: round trips/s duet {duet_rate:.0}, coturn {coturn_rate:.0}, zero relay {zero_rate:.0}, \
+                 zero batched {batched_rate:.0} (duet/coturn {:.2}, duet/zero {:.2}, duet/zero batched {:.2}); \
+                 server CPU per relayed packet duet {duet_cpu:.2} us, coturn {coturn_cpu:.2} us, zero relay \
+                 {zero_cpu:.2} us, zero batched {batched_cpu:.2} us (duet/coturn {:.2}, duet/zero batched {:.2})",
                 duet_rate / coturn_rate,
                 duet_rate / zero_rate,
+                duet_rate / batched_rate,
                 duet_cpu / coturn_cpu,
+                duet_cpu / batched_cpu,
             );
         }
         let mut alloc = HashMap::new();
@@ -196,9 +210,10 @@ impl Server {
                 wait_for_binding(addr);
                 (child, Some(tempfile_path::TempPath(log)))
             }
-            Kind::ZeroRelay => {
+            Kind::ZeroRelay | Kind::ZeroBatched => {
+                let flag = if kind == Kind::ZeroRelay { "--zero-relay" } else { "--zero-batched" };
                 let child = Command::new(std::env::current_exe().expect("own path"))
-                    .args(["--zero-relay", &port.to_string(), &echo.to_string()])
+                    .args([flag, &port.to_string(), &echo.to_string()])
                     .stdout(Stdio::null())
                     .spawn()
                     .expect("start the zero relay");
@@ -358,7 +373,7 @@ impl Client {
     async fn connect(server: &Server, peer: SocketAddr) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         socket.connect(server.addr).await.expect("connect");
-        if server.kind == Kind::ZeroRelay {
+        if matches!(server.kind, Kind::ZeroRelay | Kind::ZeroBatched) {
             return Self { socket, framed: false };
         }
         let auth = allocate(&socket).await.unwrap_or_else(|code| panic!("allocate answered {code:?}"));
@@ -394,7 +409,7 @@ async fn relay_load(server: &Server, peer: SocketAddr, size: usize, seconds: f64
     for window in [1usize, 4, 16] {
         let w = run_window(server, &clients, size, window, seconds).await;
         println!(
-            "{:>10} {size:>5} B window {:>3}: {:>8.0} round trips/s  loss {:>6.3}%  p50 {:>6.0} us  p99 {:>6.0} us  \
+            "{:>12} {size:>5} B window {:>3}: {:>8.0} round trips/s  loss {:>6.3}%  p50 {:>6.0} us  p99 {:>6.0} us  \
              server CPU {:>5.2} us/relayed packet ({:>3.0}% user)",
             server.kind.label(),
             window * CLIENTS,
@@ -536,7 +551,7 @@ async fn allocation_rate(server: &Server, total: usize) -> (f64, f64) {
     let cpu_ms = (server.cpu_us() - cpu_before) / 1000.0;
     let done = (total / 4 * 4) as f64;
     println!(
-        "{:>10}: {} allocations in {:.2} s = {:.0}/s, server CPU {:.3} ms per allocation ({} answered 437 first)",
+        "{:>12}: {} allocations in {:.2} s = {:.0}/s, server CPU {:.3} ms per allocation ({} answered 437 first)",
         server.kind.label(),
         done,
         elapsed,
@@ -575,6 +590,51 @@ mod zero_relay {
                 }))
             };
             let _ = upstream.send(&buf[..n]);
+        }
+    }
+
+    /// The same relay on duet's batched I/O: datagrams read 32 at a time, runs to one
+    /// address sent as one segmented write, everything on one thread. No TURN at all.
+    pub fn run_batched(port: u16, echo: SocketAddr) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let bind = |addr: SocketAddr| {
+                let socket = StdUdpSocket::bind(addr).expect("bind the zero relay");
+                Arc::new(BatchSocket::new(socket).expect("a batched socket"))
+            };
+            let listen = bind(([127, 0, 0, 1], port).into());
+            let mut upstream_of: HashMap<SocketAddr, Arc<BatchSocket>> = HashMap::new();
+            loop {
+                let _ = listen
+                    .recv_batch(|batch, n| {
+                        let sends = &mut batch.sends;
+                        batch.received.for_each(n, |client, buf, datagram| {
+                            let upstream = upstream_of.entry(client).or_insert_with(|| {
+                                let upstream = bind(([127, 0, 0, 1], 0).into());
+                                tokio::spawn(back(Arc::clone(&upstream), Arc::clone(&listen), client));
+                                upstream
+                            });
+                            sends.push(upstream, echo, &buf[datagram]);
+                        });
+                        sends.flush();
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Relays what the echo peer sends to `upstream` back to `client`.
+    async fn back(upstream: Arc<BatchSocket>, listen: Arc<BatchSocket>, client: SocketAddr) {
+        loop {
+            let _ = upstream
+                .recv_batch(|batch, n| {
+                    let sends = &mut batch.sends;
+                    batch
+                        .received
+                        .for_each(n, |_, buf, datagram| sends.push(&listen, client, &buf[datagram]));
+                    sends.flush();
+                })
+                .await;
         }
     }
 }

@@ -7,7 +7,8 @@
 //!    └──► one sendmsg per run (UDP GSO: the kernel cuts it into the datagrams again)
 //! ```
 //!
-//! Writes never wait: a full send buffer loses that datagram, as UDP may.
+//! Writes never wait: a full send buffer loses that datagram, as UDP may. Public for the
+//! TURN benchmark, whose zero-protocol relay runs on the same batched I/O.
 
 use std::cell::RefCell;
 use std::io::{self, IoSliceMut};
@@ -22,14 +23,14 @@ use tokio::io::Interest;
 use super::MAX_DATAGRAM;
 
 /// Datagrams read by one system call.
-pub(super) const BATCH: usize = quinn_udp::BATCH_SIZE;
+pub const BATCH: usize = quinn_udp::BATCH_SIZE;
 
 /// The most bytes one segmented write carries (the kernel's limit is 64 KiB per send).
 const MAX_RUN_BYTES: usize = 65_000;
 
 /// A non-blocking UDP socket read in batches and written in runs.
 #[derive(Debug)]
-pub(super) struct BatchSocket {
+pub struct BatchSocket {
     io: tokio::net::UdpSocket,
     state: UdpSocketState,
 }
@@ -112,7 +113,7 @@ thread_local! {
 
 /// One thread's datagrams just read, and those to send in answer.
 #[derive(Debug)]
-pub(super) struct Batch {
+pub struct Batch {
     pub received: Received,
     pub sends: Sends,
 }
@@ -130,7 +131,7 @@ impl Batch {
 
 /// Receive buffers with the headroom the server writes headers into, and their metadata.
 #[derive(Debug)]
-pub(super) struct Received {
+pub struct Received {
     buffers: Vec<u8>,
     meta: [RecvMeta; BATCH],
     /// Where a datagram that shares its buffer with others (GRO) is copied to be framed.
@@ -174,7 +175,7 @@ impl Received {
 /// Datagrams waiting to be sent, packed into runs: consecutive datagrams from one socket
 /// to one address, all of one size but the last, go out in one segmented write.
 #[derive(Debug, Default)]
-pub(super) struct Sends {
+pub struct Sends {
     runs: Vec<Run>,
     /// Buffers of sent runs, kept for the next ones.
     spare: Vec<Vec<u8>>,

@@ -20,7 +20,7 @@
 //! has UDP GSO. Relay sockets are non-blocking UDP sockets, one per allocation, from the
 //! configured port range.
 
-mod batch;
+pub mod batch;
 mod relay;
 mod stream;
 mod udp;
