@@ -26,14 +26,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::limit::{Bucket, Rate};
 use crate::name::UserName;
 use crate::protocol::{ClientMessage, EndReason, ErrorCode, ServerMessage, valid_token};
 use crate::room::RoomName;
 
 mod calls;
+mod sessions;
+
+use sessions::{Detached, Held};
 
 /// Identifies one WebSocket connection for the life of the hub. It is also the `id` the
 /// client is told in the first message; ids are never reused.
@@ -86,6 +91,32 @@ pub struct HubConfig {
     /// and each call to one gets an instance of its own, a connection without a socket
     /// whose messages the shell hands to the service (see [`Hub::is_service`]).
     pub services: Vec<UserName>,
+    /// How fast one connection may send; see [`Limits`].
+    pub limits: Limits,
+    /// The key that signs resume tokens (kept by the shell across restarts). With it, a
+    /// `resume` after a restart proves the name with a token the old process issued;
+    /// without it, tokens are plain random secrets and only a live session can be resumed.
+    pub resume_key: Option<[u8; 32]>,
+    /// Calls to a service (echo) at once from one client address; the next is "busy".
+    pub service_calls_per_address: usize,
+}
+
+/// Per-connection rate limits. A frame over its budget is refused with a
+/// `rate-limited` error and has no other effect, so one member cannot make the server
+/// send everyone else many times what they sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Every frame, whatever it is (call setup is a few dozen frames, an ICE restart as
+    /// many again).
+    pub frames: Rate,
+    /// Chat lines and renames, which every member of the room receives.
+    pub chat: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { frames: Rate::per_second(200, 50), chat: Rate::per_second(8, 1) }
+    }
 }
 
 impl Default for HubConfig {
@@ -95,6 +126,9 @@ impl Default for HubConfig {
             ring_timeout: Duration::from_secs(30),
             resume_grace: Duration::from_secs(20),
             services: Vec::new(),
+            limits: Limits::default(),
+            resume_key: None,
+            service_calls_per_address: 2,
         }
     }
 }
@@ -103,10 +137,6 @@ impl Default for HubConfig {
 /// for the caller's logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected(pub ErrorCode);
-
-/// Frames kept for a detached session. A call setup is a few dozen; past this the
-/// session could not be resumed without losing some, so it ends instead.
-const HELD_MAX: usize = 128;
 
 /// One session: a connection, and what it signed in as.
 #[derive(Debug)]
@@ -129,16 +159,15 @@ struct Conn {
     claim: Option<(UserName, Instant)>,
     /// An instance of a service user, made for one call and gone with it.
     service: bool,
-}
-
-#[derive(Debug)]
-struct Detached {
-    /// When the socket dropped.
-    since: Instant,
-    /// When the grace timer fires.
-    timer_at: Instant,
-    /// What arrived meanwhile, delivered on resume.
-    held: Vec<Payload>,
+    /// The client's address (of its latest socket), for limits per address.
+    address: IpAddr,
+    /// Names the session for what outlives a socket (TURN credentials): the id of the
+    /// connection that first signed in, kept through resumes.
+    session: u64,
+    /// Every frame this connection sends counts here ([`Limits::frames`]).
+    frames: Bucket,
+    /// Chat lines and renames ([`Limits::chat`]).
+    chat: Bucket,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +200,8 @@ pub struct Hub {
     calls: HashMap<CallId, calls::Call>,
     timers: BTreeSet<(Instant, Timer)>,
     outputs: VecDeque<Output>,
+    /// Sessions that ended since the shell last asked ([`Hub::poll_ended_session`]).
+    ended: VecDeque<u64>,
 }
 
 impl Hub {
@@ -184,25 +215,31 @@ impl Hub {
             calls: HashMap::new(),
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
+            ended: VecDeque::new(),
         }
     }
 
-    /// A new connection to `room`. `token` is a fresh secret from the shell's random
-    /// source (16 to 64 URL-safe characters): a client that signs in as ringing-aware is
-    /// given it, to `resume` its session after a dropped socket. Queues the `id` message.
-    pub fn connect(&mut self, room: RoomName, token: &str) -> ConnId {
-        debug_assert!(valid_token(token), "the shell issues well-formed tokens");
+    /// A new connection to `room` from `address`. `nonce` is a fresh secret from the
+    /// shell's random source (16 to 32 URL-safe characters): a client that signs in as
+    /// ringing-aware is given a token made from it, to `resume` its session after a
+    /// dropped socket. Queues the `id` message.
+    pub fn connect(&mut self, room: RoomName, nonce: &str, address: IpAddr) -> ConnId {
+        debug_assert!(valid_token(nonce) && nonce.len() <= 32, "the shell issues well-formed nonces");
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let state = Conn {
             room,
             name: None,
             ringing: false,
-            token: token.into(),
+            token: nonce.into(),
             call: None,
             detached: None,
             claim: None,
             service: false,
+            address,
+            session: conn.0,
+            frames: Bucket::default(),
+            chat: Bucket::default(),
         };
         self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
@@ -215,26 +252,12 @@ impl Hub {
         self.end_session(now, conn);
     }
 
-    /// The socket dropped without a goodbye. A ringing-aware session is kept, name and
-    /// call included, for [`HubConfig::resume_grace`], so the client can `resume` it;
-    /// anything else ends as with [`Hub::disconnect`].
-    pub fn connection_lost(&mut self, now: Instant, conn: ConnId) {
-        let Some(state) = self.conns.get_mut(&conn) else { return };
-        if state.detached.is_some() {
-            return;
-        }
-        if state.name.is_none() || !state.ringing {
-            self.end_session(now, conn);
-            return;
-        }
-        let timer_at = now + self.config.resume_grace;
-        state.detached = Some(Detached { since: now, timer_at, held: Vec::new() });
-        self.timers.insert((timer_at, Timer::Grace(conn)));
-    }
-
     /// A binary frame arrived: the protocol is text only.
-    pub fn handle_binary(&mut self, conn: ConnId) -> Rejected {
-        self.reject(conn, ErrorCode::BinaryFrame, "duet speaks JSON in text frames only", None)
+    pub fn handle_binary(&mut self, now: Instant, conn: ConnId) -> Result<(), Rejected> {
+        if !self.within_budget(now, conn, |limits| limits.frames, |c| &mut c.frames) {
+            return self.rate_limited(conn);
+        }
+        Err(self.reject(conn, ErrorCode::BinaryFrame, "duet speaks JSON in text frames only", None))
     }
 
     /// A text frame arrived on `conn`.
@@ -242,10 +265,21 @@ impl Hub {
         if self.conns.get(&conn).is_none_or(|c| c.detached.is_some()) {
             return Ok(()); // closed or taken over meanwhile; nobody to answer
         }
+        if !self.within_budget(now, conn, |limits| limits.frames, |c| &mut c.frames) {
+            return self.rate_limited(conn);
+        }
         let msg = match ClientMessage::parse(text) {
             Ok(msg) => msg,
             Err(e) => return Err(self.reject(conn, e.code(), &e.to_string(), None)),
         };
+        let chatty = match &msg {
+            ClientMessage::Message { .. } => true,
+            ClientMessage::Username { .. } => self.conns[&conn].name.is_some(), // a rename
+            _ => false,
+        };
+        if chatty && !self.within_budget(now, conn, |limits| limits.chat, |c| &mut c.chat) {
+            return self.rate_limited(conn);
+        }
         let msg = match msg {
             ClientMessage::Username { name, ringing } => return self.sign_in(now, conn, name, ringing),
             ClientMessage::Resume { name, token, partner } => {
@@ -267,7 +301,7 @@ impl Hub {
                 let id = conn.get();
                 let msg = ServerMessage::Message { id, name: sender.as_str(), text: &text, date };
                 let room = self.conns[&conn].room.clone();
-                self.broadcast(&room, msg.to_json().into());
+                self.broadcast_chat(&room, msg.to_json().into());
                 Ok(())
             }
             ClientMessage::Call { target } => self.call(now, conn, &sender, &target),
@@ -361,6 +395,18 @@ impl Hub {
         self.conns.values().filter(|c| c.detached.is_none() && !c.service).count()
     }
 
+    /// The session `conn` belongs to (the same across resumes), for what the shell keeps
+    /// per session (TURN credentials are issued to `duet-<session>`).
+    pub fn session_of(&self, conn: ConnId) -> Option<u64> {
+        self.conns.get(&conn).map(|c| c.session)
+    }
+
+    /// A session that ended for good since the last call (its name is free, its call
+    /// over): what the shell issued for it, such as TURN credentials, ends too.
+    pub fn poll_ended_session(&mut self) -> Option<u64> {
+        self.ended.pop_front()
+    }
+
     /// Whether `conn` is an instance of a service user: the shell hands its messages to
     /// the service and feeds the service's replies to [`Hub::handle_text`] as from `conn`.
     pub fn is_service(&self, conn: ConnId) -> bool {
@@ -407,9 +453,11 @@ impl Hub {
         } else {
             requested
         };
+        let token = self.mint_token(&room_name, &granted, &self.conns[&conn].token);
         let state = self.conns.get_mut(&conn).expect("checked by handle_text");
         let old = state.name.replace(granted.clone());
-        let (ringing, token) = (state.ringing, state.token.clone());
+        state.token = token.clone();
+        let ringing = state.ringing;
         let room = self.rooms.get_mut(&room_name).expect("created above");
         if let Some(old) = old {
             room.names.remove(&old);
@@ -420,92 +468,6 @@ impl Hub {
         }
         self.presence_changed(now, &room_name);
         Ok(())
-    }
-
-    /// `resume`: take back the session that holds `name` in this room (its token must
-    /// match), or, when nobody holds the name (the server restarted, say), take the name.
-    fn resume(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        name: UserName,
-        token: &str,
-        partner: Option<&str>,
-    ) -> Result<(), Rejected> {
-        let state = &self.conns[&conn];
-        if state.name.is_some() {
-            return Err(self.reject(
-                conn,
-                ErrorCode::CannotResume,
-                "this connection is signed in already",
-                None,
-            ));
-        }
-        let room = state.room.clone();
-        match self.rooms.get(&room).and_then(|r| r.names.get(&name)).copied() {
-            Some(old) if same_secret(&self.conns[&old].token, token) => {
-                self.take_over(old, conn);
-                Ok(())
-            }
-            Some(_) => {
-                Err(self.reject(conn, ErrorCode::CannotResume, "that name is someone else's now", None))
-            }
-            None => {
-                let state = self.conns.get_mut(&conn).expect("checked by handle_text");
-                state.name = Some(name.clone());
-                state.ringing = true;
-                state.token = token.into();
-                self.rooms.entry(room.clone()).or_default().names.insert(name.clone(), conn);
-                self.send(conn, &ServerMessage::Resumed { name: name.as_str(), token, partner: None });
-                if let Some(partner) = partner.and_then(|p| UserName::new(p).ok()) {
-                    self.claim(now, conn, partner);
-                }
-                self.presence_changed(now, &room);
-                Ok(())
-            }
-        }
-    }
-
-    /// Moves the session `old` onto the connection `new`: name, call, claim and whatever
-    /// was held for it. If `old` still has a socket, that one is told it was replaced
-    /// and is no longer heard.
-    fn take_over(&mut self, old: ConnId, new: ConnId) {
-        let mut session = self.conns.remove(&old).expect("found by name");
-        // A detached session's held frames go out below; a live socket hears it was replaced.
-        let held = match session.detached.take() {
-            Some(detached) => {
-                self.timers.remove(&(detached.timer_at, Timer::Grace(old)));
-                detached.held
-            }
-            None => {
-                let payload = ServerMessage::Replaced {}.to_json().into();
-                self.outputs.push_back(Output { to: old, payload });
-                Vec::new()
-            }
-        };
-        if let Some((_, until)) = &session.claim {
-            self.timers.remove(&(*until, Timer::Claim(old)));
-            self.timers.insert((*until, Timer::Claim(new)));
-        }
-        let name = session.name.clone().expect("a named session");
-        if let Some(id) = session.call {
-            self.calls.get_mut(&id).expect("calls are mutual").replace(old, new);
-        }
-        let room = session.room.clone();
-        let token = session.token.clone();
-        let call = session.call;
-        *self.conns.get_mut(&new).expect("checked by handle_text") = session;
-        self.rooms.get_mut(&room).expect("the name is in it").names.insert(name.clone(), new);
-        let partner = call.map(|id| self.name_of(self.calls[&id].other(new)));
-        self.send(
-            new,
-            &ServerMessage::Resumed { name: name.as_str(), token: &token, partner: partner.as_deref() },
-        );
-        for payload in held {
-            self.deliver(new, payload);
-        }
-        let list = self.userlist_payload(&room);
-        self.deliver(new, list);
     }
 
     /// Ends a session for good: its call, its claim, its name.
@@ -522,7 +484,11 @@ impl Hub {
         if let Some(id) = state.call {
             self.end_call(now, id, EndReason::Disconnected, Some(conn));
         }
-        let gone = self.conns.remove(&conn).expect("looked up above");
+        // A service instance is gone with its call already.
+        let Some(gone) = self.conns.remove(&conn) else { return };
+        if !gone.service && gone.name.is_some() {
+            self.ended.push_back(gone.session);
+        }
         if let Some(detached) = &gone.detached {
             self.timers.remove(&(detached.timer_at, Timer::Grace(conn)));
         }
@@ -532,8 +498,7 @@ impl Hub {
         if gone.name.is_none() {
             return;
         }
-        if emptied {
-            let room = self.rooms.remove(&room_name).expect("looked up above");
+        if emptied && let Some(room) = self.rooms.remove(&room_name) {
             if room.userlist_dirty {
                 let due =
                     room.userlist_last.expect("dirty only after a broadcast") + self.config.userlist_interval;
@@ -613,47 +578,40 @@ impl Hub {
         self.outputs.extend(attached.into_iter().map(|to| Output { to, payload: payload.clone() }));
     }
 
-    /// To every signed-in session in `room`.
-    fn broadcast(&mut self, room: &RoomName, payload: Payload) {
+    /// A chat line to every signed-in session in `room`.
+    fn broadcast_chat(&mut self, room: &RoomName, payload: Payload) {
         let members: Vec<ConnId> =
             self.rooms.get(room).map(|r| r.names.values().copied().collect()).unwrap_or_default();
         for to in members {
-            self.deliver(to, payload.clone());
+            self.deliver(to, payload.clone(), Held::Chat);
         }
     }
 
     fn send(&mut self, to: ConnId, msg: &ServerMessage<'_>) {
-        self.deliver(to, msg.to_json().into());
+        self.deliver(to, msg.to_json().into(), Held::Direct);
     }
 
-    /// Queues `payload` for `to`'s socket, or holds it while the session is detached.
-    fn deliver(&mut self, to: ConnId, payload: Payload) {
-        let Some(state) = self.conns.get_mut(&to) else { return };
-        let Some(detached) = state.detached.as_mut() else {
-            self.outputs.push_back(Output { to, payload });
-            return;
-        };
-        if detached.held.len() < HELD_MAX {
-            detached.held.push(payload);
-        } else if detached.timer_at != detached.since {
-            // Resuming would lose messages now: end the session at once (its timer is
-            // moved into the past, so the shell's next timeout ends it).
-            let was = std::mem::replace(&mut detached.timer_at, detached.since);
-            self.timers.remove(&(was, Timer::Grace(to)));
-            self.timers.insert((detached.since, Timer::Grace(to)));
-        }
+    /// Counts one frame of `conn` against a budget; false when it is spent.
+    fn within_budget(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        rate: impl FnOnce(&Limits) -> Rate,
+        bucket: impl FnOnce(&mut Conn) -> &mut Bucket,
+    ) -> bool {
+        let rate = rate(&self.config.limits);
+        self.conns.get_mut(&conn).is_none_or(|state| bucket(state).take(rate, now))
+    }
+
+    fn rate_limited(&mut self, conn: ConnId) -> Result<(), Rejected> {
+        let message = "too many messages: this one was dropped; slow down";
+        Err(self.reject(conn, ErrorCode::RateLimited, message, None))
     }
 
     fn reject(&mut self, conn: ConnId, code: ErrorCode, message: &str, target: Option<&str>) -> Rejected {
         self.send(conn, &ServerMessage::Error { code, message, target });
         Rejected(code)
     }
-}
-
-/// Compares two secrets in time that depends on their length only, so a client cannot
-/// learn a token byte by byte from how fast `resume` fails.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -14,10 +14,13 @@
 //!
 //! 1. When a WebSocket is accepted, call [`Hub::connect`] and keep the [`ConnId`] with
 //!    the socket.
-//! 2. For every text frame, call [`Hub::handle_text`]; when the socket ends for any
-//!    reason, call [`Hub::disconnect`] exactly once.
+//! 2. For every text frame, call [`Hub::handle_text`] (binary: [`Hub::handle_binary`]);
+//!    when the socket ends, call [`Hub::disconnect`] (the client left) or
+//!    [`Hub::connection_lost`] (it may come back and `resume`), once.
 //! 3. After every call above, drain [`Hub::poll_output`] until it returns `None` and send
-//!    each [`Output::payload`] to the connection named by [`Output::to`].
+//!    each [`Output::payload`] to the connection named by [`Output::to`]; drain
+//!    [`Hub::poll_ended_session`] and end what was issued to those sessions (TURN
+//!    credentials).
 //! 4. Ask [`Hub::poll_timeout`] when to wake next; at that instant call
 //!    [`Hub::handle_timeout`] and go back to step 3.
 //!
@@ -27,11 +30,12 @@
 //! described message by message in `docs/protocol.md`.
 
 mod hub;
+pub mod limit;
 pub mod name;
 pub mod protocol;
 pub mod room;
 
-pub use hub::{ConnId, Hub, HubConfig, Output, Payload, Rejected};
+pub use hub::{ConnId, Hub, HubConfig, Limits, Output, Payload, Rejected};
 pub use name::{NameError, UserName};
 pub use protocol::{ClientMessage, EndReason, ErrorCode, ProtocolError, valid_token};
 pub use room::{RoomError, RoomName};

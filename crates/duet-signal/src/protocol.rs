@@ -115,7 +115,18 @@ pub enum ProtocolError {
     /// A resume token that no server ever issued (wrong length or characters).
     #[error("the resume token is malformed")]
     InvalidToken,
+    /// A chat line longer than [`MAX_CHAT_BYTES`].
+    #[error("a chat message may be at most {MAX_CHAT_BYTES} bytes long")]
+    ChatTooLong,
 }
+
+/// The longest chat line, in bytes of UTF-8: every member of a room receives each line,
+/// so its size is what one member can make the server send everyone.
+pub const MAX_CHAT_BYTES: usize = 4096;
+
+/// Chat `date`s outside 2000-01-01..2100-01-01 (milliseconds since the epoch) are
+/// dropped rather than passed on: a browser cannot even format some numbers as dates.
+const CHAT_DATES: std::ops::RangeInclusive<f64> = 946_684_800_000.0..=4_102_444_800_000.0;
 
 impl ProtocolError {
     /// The machine-readable code sent in the `error` reply.
@@ -128,6 +139,7 @@ impl ProtocolError {
             Self::MissingField { .. } => ErrorCode::MissingField,
             Self::InvalidName(_) => ErrorCode::InvalidName,
             Self::InvalidToken => ErrorCode::CannotResume,
+            Self::ChatTooLong => ErrorCode::TooLong,
         }
     }
 }
@@ -162,6 +174,11 @@ pub enum ErrorCode {
     /// `resume` was refused: the name is someone else's now, or the token is malformed.
     /// The client signs in with `username` instead.
     CannotResume,
+    /// The connection sent more than its budget (see `HubConfig::limits`); the message was
+    /// dropped.
+    RateLimited,
+    /// A field is longer than the protocol allows (a chat line over 4 KiB).
+    TooLong,
 }
 
 impl ErrorCode {
@@ -183,6 +200,8 @@ impl ErrorCode {
             Self::NoSuchCall => "no-such-call",
             Self::CallNotAccepted => "call-not-accepted",
             Self::CannotResume => "cannot-resume",
+            Self::RateLimited => "rate-limited",
+            Self::TooLong => "too-long",
         }
     }
 }
@@ -220,10 +239,14 @@ impl<'a> ClientMessage<'a> {
             "call" => Ok(Self::Call { target: required("call", "target", incoming.target)? }),
             "accept" => Ok(Self::Accept { call_id: required("accept", "callId", incoming.call_id)? }),
             "decline" => Ok(Self::Decline { call_id: required("decline", "callId", incoming.call_id)? }),
-            "message" => Ok(Self::Message {
-                text: required("message", "text", incoming.text)?,
-                date: incoming.date.and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok()),
-            }),
+            "message" => {
+                let text = required("message", "text", incoming.text)?;
+                if text.len() > MAX_CHAT_BYTES {
+                    return Err(ProtocolError::ChatTooLong);
+                }
+                let date = incoming.date.and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok());
+                Ok(Self::Message { text, date: date.filter(|d| CHAT_DATES.contains(d)) })
+            }
             "video-offer" => Ok(Self::VideoOffer {
                 target: required("video-offer", "target", incoming.target)?,
                 sdp: required("video-offer", "sdp", incoming.sdp)?,

@@ -48,6 +48,16 @@ pub fn ephemeral_username(expires_unix: u64, user: &str) -> String {
     format!("{expires_unix}:{user}")
 }
 
+/// Who a username stands for, for quotas and revocation: an ephemeral username
+/// `<expiry>:<user>` stands for `<user>` whatever its expiry (each renewal of a
+/// session's credentials is the same user); anything else stands for itself.
+pub fn user_of(username: &str) -> &str {
+    match username.split_once(':') {
+        Some((expiry, user)) if !expiry.is_empty() && expiry.bytes().all(|b| b.is_ascii_digit()) => user,
+        _ => username,
+    }
+}
+
 /// Why a username has no key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialError {

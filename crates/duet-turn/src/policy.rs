@@ -8,12 +8,19 @@
 //!
 //! ```text
 //!  peer IP ──canonical()──► IPv4 (mapped, compatible) or IPv6
-//!          ──denied ranges──► loopback?  (dangerous_allow_loopback_peers)
-//!                             private?   (dangerous_allow_private_peers)
-//!                             other special ranges, the server's own addresses: never
+//!          ──► the server's own addresses, the unspecified address: never
+//!          ──► denied ranges (operator's): never
+//!          ──► allowed ranges (operator's, dangerous): yes
+//!          ──► loopback?  (dangerous_allow_loopback_peers)
+//!              private?   (dangerous_allow_private_peers)
+//!              other special ranges: never; public unicast: yes
 //! ```
+//!
+//! The same policy guards every place duet sends packets where a client says: the TURN
+//! relay, and the echo user's ICE checks.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
 /// The peer-address rules of one server.
 #[derive(Debug, Clone, Default)]
@@ -23,8 +30,75 @@ pub struct PeerPolicy {
     /// Lets peers be RFC 1918, CGNAT, link-local and ULA addresses: for an install that
     /// only ever relays inside one LAN.
     pub dangerous_allow_private_peers: bool,
-    /// Addresses of this server itself; never relayed to.
+    /// Addresses of this server itself (every interface's, and the public one behind
+    /// NAT); never relayed to, whatever else allows them.
     pub own_addresses: Vec<IpAddr>,
+    /// Ranges never relayed to, besides the built-in ones (coturn's `denied-peer-ip`).
+    pub denied: Vec<Cidr>,
+    /// Ranges relayed to although they are private or special (coturn's
+    /// `allowed-peer-ip`): one LAN subnet rather than every private range.
+    pub dangerous_allowed: Vec<Cidr>,
+}
+
+/// An address range: an address and a prefix length (`10.1.0.0/16`, `fd00::/8`). A bare
+/// address is a range of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` (in any spelling, `::ffff:a.b.c.d` included) is in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (canonical(ip), self.network) {
+            (IpAddr::V4(ip), IpAddr::V4(net)) => masked(&ip.octets(), self.prefix) == net.octets(),
+            (IpAddr::V6(ip), IpAddr::V6(net)) => masked(&ip.octets(), self.prefix) == net.octets(),
+            _ => false,
+        }
+    }
+}
+
+/// `octets` with all but the first `prefix` bits cleared.
+fn masked<const N: usize>(octets: &[u8; N], prefix: u8) -> [u8; N] {
+    let mut out = *octets;
+    for (i, byte) in out.iter_mut().enumerate() {
+        let keep = usize::from(prefix).saturating_sub(i * 8).min(8);
+        *byte &= if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+    }
+    out
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = text.split_once('/').unwrap_or((text, ""));
+        let ip: IpAddr =
+            addr.parse().map_err(|_| format!("\"{text}\" is not an address range like 10.1.0.0/16"))?;
+        let ip = canonical(ip);
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("\"{text}\": the prefix must be 0 to {max}"))?
+        };
+        let network = match ip {
+            IpAddr::V4(v4) => IpAddr::from(masked(&v4.octets(), prefix)),
+            IpAddr::V6(v6) => IpAddr::from(masked(&v6.octets(), prefix)),
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 /// What kind of address a peer is, as far as the policy cares.
@@ -41,8 +115,15 @@ impl PeerPolicy {
     /// May the relay exchange packets with `ip`?
     pub fn allows(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        if self.own_addresses.iter().any(|own| canonical(*own) == ip) {
+        // Sending to 0.0.0.0 or :: reaches this machine itself.
+        if ip.is_unspecified() || self.own_addresses.iter().any(|own| canonical(*own) == ip) {
             return false;
+        }
+        if self.denied.iter().any(|range| range.contains(ip)) {
+            return false;
+        }
+        if self.dangerous_allowed.iter().any(|range| range.contains(ip)) {
+            return true;
         }
         match classify(ip) {
             Kind::Public => true,
@@ -69,6 +150,19 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
                 return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
             }
             IpAddr::V6(v6)
+        }
+        v4 => v4,
+    }
+}
+
+/// What counts as one client for per-address limits: an IPv4 address (IPv4-mapped forms
+/// reduced to it), or an IPv6 /64, which one host or home usually holds whole.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
         }
         v4 => v4,
     }
@@ -197,6 +291,42 @@ mod tests {
         assert!(lan.allows(ip("192.168.1.20")));
         assert!(lan.allows(ip("::ffff:10.0.0.1")));
         assert!(!lan.allows(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn address_ranges_parse_and_match_every_spelling() {
+        let range: Cidr = "10.1.2.3/16".parse().expect("valid");
+        assert_eq!(range.to_string(), "10.1.0.0/16");
+        assert!(range.contains(ip("10.1.255.9")) && range.contains(ip("::ffff:10.1.0.1")));
+        assert!(!range.contains(ip("10.2.0.1")) && !range.contains(ip("fd00::1")));
+        let one: Cidr = "192.0.2.7".parse().expect("a bare address");
+        assert!(one.contains(ip("192.0.2.7")) && !one.contains(ip("192.0.2.8")));
+        let v6: Cidr = "2001:db8::/33".parse().expect("valid");
+        assert!(v6.contains(ip("2001:db8:7fff::1")) && !v6.contains(ip("2001:db8:8000::1")));
+        for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn denied_ranges_win_and_allowed_ranges_never_reach_the_server_itself() {
+        let policy = PeerPolicy {
+            own_addresses: vec![ip("192.168.1.5")],
+            denied: vec!["8.8.8.0/24".parse().expect("valid")],
+            dangerous_allowed: vec![
+                "192.168.1.0/24".parse().expect("valid"),
+                "8.8.8.8".parse().expect("valid"),
+            ],
+            ..Default::default()
+        };
+        assert!(!policy.allows(ip("8.8.8.8")), "denied beats allowed");
+        assert!(policy.allows(ip("8.8.4.4")));
+        assert!(policy.allows(ip("192.168.1.20")), "an allowed LAN subnet");
+        assert!(!policy.allows(ip("192.168.2.20")), "only that subnet");
+        assert!(!policy.allows(ip("192.168.1.5")), "never the server's own address");
+        let everything =
+            PeerPolicy { dangerous_allowed: vec!["0.0.0.0/0".parse().expect("valid")], ..Default::default() };
+        assert!(!everything.allows(ip("0.0.0.0")), "the unspecified address is this machine");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::allocation::{Allocation, ChannelNumber};
 use crate::auth::{Credentials, Nonces};
-use crate::policy::{PeerPolicy, canonical};
+use crate::policy::{PeerPolicy, canonical, client_key};
 use crate::stun::{
     self, Class, DecodeError, HEADER_LEN, Message, MessageBuilder, Method, TransactionId, attr,
 };
@@ -110,6 +110,9 @@ struct Reservation {
 /// How long a reserved port waits for its Allocate (RFC 8656 section 7.2: at least 30 s).
 const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 
+/// Revoked users remembered at once (each until its credentials expire).
+const MAX_REVOKED: usize = 100_000;
+
 /// A response for one client.
 #[derive(Debug, Clone)]
 #[must_use = "a response the client is waiting for"]
@@ -157,11 +160,15 @@ impl Default for Lifetimes {
     }
 }
 
-/// Limits that keep one user from exhausting the server.
+/// Limits that keep one user, or one address, from exhausting the server.
 #[derive(Debug, Clone)]
 pub struct Quotas {
-    /// 486 Allocation Quota Reached past this.
+    /// 486 Allocation Quota Reached past this many allocations of one user (for ephemeral
+    /// credentials the part after the expiry, so fresh credentials do not reset it).
     pub allocations_per_user: usize,
+    /// 486 past this many allocations from one client address (an IPv6 /64 counts as
+    /// one), whatever credentials it holds.
+    pub allocations_per_address: usize,
     /// 508 Insufficient Capacity past this.
     pub allocations_total: usize,
     pub permissions_per_allocation: usize,
@@ -178,6 +185,7 @@ impl Default for Quotas {
     fn default() -> Self {
         Self {
             allocations_per_user: 10,
+            allocations_per_address: 32,
             allocations_total: 10_000,
             permissions_per_allocation: 64,
             channels_per_allocation: 64,
@@ -232,7 +240,13 @@ pub struct Server {
     epoch: (Instant, u64),
     allocations: HashMap<FiveTuple, Allocation>,
     by_relay: HashMap<SocketAddr, FiveTuple>,
+    /// Allocations (and pending Allocates) per user ([`crate::auth::user_of`]).
     allocations_per_user: HashMap<Box<str>, usize>,
+    /// Allocations (and pending Allocates) per client address ([`client_key`]).
+    allocations_per_address: HashMap<IpAddr, usize>,
+    /// Users whose session ended ([`Server::revoke_user`]), and until when that is
+    /// remembered (as Unix seconds: past it, their credentials have expired anyway).
+    revoked: HashMap<Box<str>, u64>,
     pending: HashMap<RelayRequest, Pending>,
     pending_by_tuple: HashMap<FiveTuple, RelayRequest>,
     next_request: u64,
@@ -259,6 +273,8 @@ impl Server {
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
             allocations_per_user: HashMap::new(),
+            allocations_per_address: HashMap::new(),
+            revoked: HashMap::new(),
             pending: HashMap::new(),
             pending_by_tuple: HashMap::new(),
             next_request: 0,
@@ -279,6 +295,40 @@ impl Server {
 
     pub fn allocation_count(&self) -> usize {
         self.allocations.len()
+    }
+
+    /// Whether the client of `five_tuple` holds an allocation (a TCP or TLS connection
+    /// that holds none after a few seconds is closed by the driver).
+    pub fn has_allocation(&self, five_tuple: &FiveTuple) -> bool {
+        self.allocations.contains_key(five_tuple) || self.pending_by_tuple.contains_key(five_tuple)
+    }
+
+    /// `user`'s session is over (signed out, or gone): its allocations are removed now
+    /// and none of its credentials is accepted again until `until_unix`, when the last
+    /// of them has expired anyway.
+    pub fn revoke_user(&mut self, now: Instant, user: &str, until_unix: u64) {
+        if self.revoked.len() >= MAX_REVOKED {
+            let unix = self.unix(now);
+            self.revoked.retain(|_, until| *until > unix);
+            if self.revoked.len() >= MAX_REVOKED {
+                return; // their credentials expire on their own; nothing else is at stake
+            }
+        }
+        self.revoked.insert(user.into(), until_unix);
+        let theirs: Vec<FiveTuple> = self
+            .allocations
+            .iter()
+            .filter(|(_, a)| crate::auth::user_of(&a.username) == user)
+            .map(|(tuple, _)| *tuple)
+            .collect();
+        for tuple in theirs {
+            self.remove_allocation(&tuple);
+        }
+    }
+
+    /// Whether `username`'s user has been revoked.
+    fn is_revoked(&self, username: &str) -> bool {
+        self.revoked.contains_key(crate::auth::user_of(username))
     }
 
     fn unix(&self, now: Instant) -> u64 {
@@ -421,6 +471,7 @@ impl Server {
     /// The relay socket for `request` is open (or could not be opened).
     pub fn relay_bound(&mut self, now: Instant, request: RelayRequest, result: Result<BoundRelay, ()>) {
         let Some(pending) = self.pending.remove(&request) else {
+            // Dropped meanwhile (its user was revoked): give the socket back.
             if let Ok(bound) = result {
                 self.events.push_back(Event::ReleaseRelay { relay: bound.local });
                 if let Some((reserved, _)) = bound.reserved {
@@ -464,6 +515,8 @@ impl Server {
         let allocations = self.allocations.values().map(|a| a.expires);
         self.next_sweep = allocations.chain(self.reservations.values().map(|r| r.expires)).min();
         self.unauthenticated.forget_before(now);
+        let unix = self.unix(now);
+        self.revoked.retain(|_, until| *until > unix);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -477,13 +530,33 @@ impl Server {
     fn remove_allocation(&mut self, tuple: &FiveTuple) {
         let Some(allocation) = self.allocations.remove(tuple) else { return };
         self.by_relay.remove(&allocation.relay);
-        if let Some(count) = self.allocations_per_user.get_mut(&allocation.username) {
+        self.uncount(tuple, &allocation.username);
+        self.events.push_back(Event::ReleaseRelay { relay: allocation.relay });
+    }
+
+    /// Counts an allocation (or a pending Allocate) against its user's and its address's
+    /// quotas.
+    fn count(&mut self, tuple: &FiveTuple, username: &str) {
+        *self.allocations_per_user.entry(crate::auth::user_of(username).into()).or_default() += 1;
+        *self.allocations_per_address.entry(client_key(tuple.client.ip())).or_default() += 1;
+    }
+
+    /// Undoes [`Server::count`].
+    fn uncount(&mut self, tuple: &FiveTuple, username: &str) {
+        let user = crate::auth::user_of(username);
+        if let Some(count) = self.allocations_per_user.get_mut(user) {
             *count -= 1;
             if *count == 0 {
-                self.allocations_per_user.remove(&allocation.username);
+                self.allocations_per_user.remove(user);
             }
         }
-        self.events.push_back(Event::ReleaseRelay { relay: allocation.relay });
+        let address = client_key(tuple.client.ip());
+        if let Some(count) = self.allocations_per_address.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                self.allocations_per_address.remove(&address);
+            }
+        }
     }
 
     /// An unguessable token for a reserved port: a MAC of a counter.

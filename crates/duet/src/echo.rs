@@ -10,6 +10,12 @@
 //! ```
 //!
 //! Each call has its own sockets and state; one failing ends that call only.
+//!
+//! The echo sends ICE checks to whatever candidates the caller names, so those pass the
+//! same peer policy as the TURN relay (no loopback, private or special addresses, never
+//! this server's own, unless the operator allowed them), at most
+//! [`MAX_REMOTE_CANDIDATES`] per call; the rest are ignored. The hub caps echo calls per
+//! client address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use std::time::Instant;
 
 use duet_peer::{Echo, EchoPoll, Session};
 use duet_signal::{ConnId, Payload};
+use duet_turn::policy::PeerPolicy;
 use serde_json::Value;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -31,24 +38,60 @@ pub struct EchoConfig {
     /// How long a call may take from ringing to media flowing before the echo hangs up
     /// (a caller that never offers must not hold an echo forever).
     pub setup_timeout: std::time::Duration,
+    /// Which remote candidates the echo may send to (the relay's policy).
+    pub policy: Arc<PeerPolicy>,
 }
 
 impl EchoConfig {
-    /// The listen address, or every interface address when listening on all of them.
-    pub fn for_listen(listen: IpAddr) -> Self {
+    /// The listen address, or every interface address when listening on all of them;
+    /// remote candidates pass `base` with this server's own addresses added.
+    pub fn for_listen(listen: IpAddr, base: &PeerPolicy) -> Self {
+        let interfaces: Vec<IpAddr> =
+            if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
         let addresses: Vec<IpAddr> = if listen.is_unspecified() {
-            let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
             interfaces
-                .into_iter()
-                .map(|i| i.ip())
+                .iter()
+                .copied()
                 .filter(|ip| ip.is_ipv4() == listen.is_ipv4() || listen.is_ipv6())
                 .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
                 .collect()
         } else {
             vec![listen]
         };
-        Self { addresses: addresses.into(), setup_timeout: SETUP_TIMEOUT }
+        let policy = crate::config::policy_for_listener(base, listen, None, &interfaces);
+        Self { addresses: addresses.into(), setup_timeout: SETUP_TIMEOUT, policy: Arc::new(policy) }
     }
+}
+
+/// Remote candidates one echo call takes (a browser offers a few dozen at most, more
+/// over several ICE restarts); later ones are ignored.
+pub const MAX_REMOTE_CANDIDATES: usize = 64;
+
+/// The address of an ICE candidate line (`candidate:1 1 udp 2122 192.0.2.7 5000 typ host`,
+/// with or without `a=`), if it is an IP address (mDNS `.local` names are not).
+fn candidate_address(line: &str) -> Option<IpAddr> {
+    let line = line.trim().strip_prefix("a=").unwrap_or(line.trim());
+    line.strip_prefix("candidate:")?.split_whitespace().nth(4)?.parse().ok()
+}
+
+/// Keeps a remote candidate if its address passes `policy` and `budget` is not spent.
+fn admit(line: &str, policy: &PeerPolicy, budget: &mut usize) -> bool {
+    let allowed = *budget > 0 && candidate_address(line).is_some_and(|ip| policy.allows(ip));
+    if allowed {
+        *budget -= 1;
+    }
+    allowed
+}
+
+/// The offer's SDP without the candidates [`admit`] refuses.
+fn admitted_sdp(sdp: &str, policy: &PeerPolicy, budget: &mut usize) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if !line.starts_with("a=candidate:") || admit(line, policy, budget) {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// How long an echo call may take to connect, by default.
@@ -64,7 +107,14 @@ pub async fn run(
     mut inbox: mpsc::Receiver<Payload>,
     config: EchoConfig,
 ) {
-    let mut call = EchoCall { signaling: Arc::clone(&signaling), conn, peer: String::new(), echo: None };
+    let mut call = EchoCall {
+        signaling: Arc::clone(&signaling),
+        conn,
+        peer: String::new(),
+        echo: None,
+        policy: Arc::clone(&config.policy),
+        candidates_left: MAX_REMOTE_CANDIDATES,
+    };
     let (sockets, mut datagrams) = match bind(&config.addresses).await {
         Ok(bound) => bound,
         Err(e) => {
@@ -138,6 +188,9 @@ struct EchoCall {
     /// Who called.
     peer: String,
     echo: Option<Echo>,
+    policy: Arc<PeerPolicy>,
+    /// Remote candidates this call may still take.
+    candidates_left: usize,
 }
 
 impl EchoCall {
@@ -155,12 +208,19 @@ impl EchoCall {
                     Some(echo) => echo,
                     None => self.echo.insert(Echo::new(Session::new(Instant::now(), local)?)),
                 };
-                let answer = echo.session().accept_offer(&msg["sdp"].to_string())?;
+                let mut offer = msg["sdp"].clone();
+                if let Some(sdp) = offer["sdp"].as_str() {
+                    offer["sdp"] = Value::from(admitted_sdp(sdp, &self.policy, &mut self.candidates_left));
+                }
+                let answer = echo.session().accept_offer(&offer.to_string())?;
                 let answer: Value = serde_json::from_str(&answer).expect("the answer is JSON");
                 self.send(serde_json::json!({"type": "video-answer", "target": self.peer, "sdp": answer}));
             }
             Some("new-ice-candidate") => {
-                if let Some(echo) = self.echo.as_mut() {
+                let line = msg["candidate"]["candidate"].as_str().unwrap_or_default();
+                if let Some(echo) = self.echo.as_mut()
+                    && admit(line, &self.policy, &mut self.candidates_left)
+                {
                     echo.session().add_remote_candidate(&msg["candidate"].to_string())?;
                 }
             }
@@ -245,4 +305,49 @@ async fn bind(
         return Err(std::io::Error::other("no address to bind"));
     }
     Ok((sockets, rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_the_relay_would_refuse_are_never_checked() {
+        let policy = PeerPolicy::default();
+        let mut budget = 10;
+        for line in [
+            "candidate:1 1 udp 2122260223 169.254.169.254 80 typ host",
+            "a=candidate:1 1 udp 2122260223 10.0.0.1 161 typ host",
+            "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host",
+            "candidate:1 1 udp 2122260223 ::ffff:127.0.0.1 5000 typ host",
+            "candidate:1 1 udp 2122260223 0.0.0.0 5000 typ host",
+            "candidate:1 1 udp 2122260223 3f1e6b2c-8c1a.local 5000 typ host",
+            "candidate:1 1 udp",
+            "nonsense",
+        ] {
+            assert!(!admit(line, &policy, &mut budget), "{line}");
+        }
+        assert_eq!(budget, 10, "refused candidates cost nothing");
+        assert!(admit("candidate:2 1 udp 1686052607 8.8.8.8 40000 typ srflx", &policy, &mut budget));
+    }
+
+    #[test]
+    fn a_call_takes_only_so_many_candidates() {
+        let policy = PeerPolicy::default();
+        let mut budget = 3;
+        let line = "candidate:2 1 udp 1686052607 8.8.8.8 40000 typ srflx";
+        assert_eq!((0..10).filter(|_| admit(line, &policy, &mut budget)).count(), 3);
+    }
+
+    #[test]
+    fn an_offer_keeps_its_lines_but_loses_refused_candidates() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=candidate:1 1 udp 2122260223 10.0.0.1 161 typ host\r\n\
+                   a=candidate:2 1 udp 1686052607 8.8.8.8 40000 typ srflx\r\na=mid:0\r\n";
+        let mut budget = 64;
+        let kept = admitted_sdp(sdp, &PeerPolicy::default(), &mut budget);
+        assert_eq!(
+            kept,
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=candidate:2 1 udp 1686052607 8.8.8.8 40000 typ srflx\r\na=mid:0\r\n"
+        );
+    }
 }

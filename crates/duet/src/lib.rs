@@ -11,8 +11,11 @@ pub mod call;
 pub mod clock;
 pub mod config;
 pub mod echo;
+pub mod http;
+pub mod limits;
 pub mod server;
 pub mod signaling;
+pub mod state;
 pub mod tls;
 pub mod web;
 

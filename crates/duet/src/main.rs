@@ -32,7 +32,48 @@ fn call(args: duet::call::CallArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+/// Raises the open-file limit as far as the system allows and sizes every total from it,
+/// so that a full relay or a flood of connections never leaves the web page without a
+/// file descriptor (coturn logs its ceiling the same way).
+fn size_for_open_files(config: &mut ServeConfig) {
+    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open-file limit ({e}); sizing for 1024");
+            1024
+        }
+    };
+    config.size_for_open_files(open_files);
+    let limits = &config.limits;
+    tracing::info!(
+        "open files: at most {open_files}; so at most {} TURN allocations, {} WebSockets, {} web \
+         connections and {} TURN TCP/TLS connections",
+        limits.turn_allocations_total,
+        limits.signaling.sockets_total,
+        limits.http.total,
+        limits.turn_streams_total,
+    );
+}
+
+/// The key that signs resume tokens, kept in the state directory; without one (no home
+/// directory, a read-only disk) duet runs, but a restart ends everyone's sessions.
+fn resume_key(config: &ServeConfig) -> Option<[u8; 32]> {
+    let Some(dir) = &config.state_dir else {
+        tracing::warn!("no state directory (set --state-dir): after a restart nobody can resume their call");
+        return None;
+    };
+    match duet::state::resume_key(dir) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!("{e:#}: after a restart nobody can resume their call");
+            None
+        }
+    }
+}
+
+async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
+    size_for_open_files(&mut config);
+    config.hub.resume_key = resume_key(&config);
     let tls = tls::server_config(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -83,7 +124,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         turn,
         metrics,
         keepalive: config.keepalive,
-        echo: config.echo.then(|| duet::echo::EchoConfig::for_listen(config.listen.ip())),
+        echo: config
+            .echo
+            .then(|| duet::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
+        http: config.limits.http.clone(),
+        signaling: config.limits.signaling.clone(),
     };
     run(listener, options, shutdown).await
 }

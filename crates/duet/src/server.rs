@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  main ──bind──► TcpListener ──► run(listener, tls, shutdown)
-//!                                   ├─ axum::serve / axum-server (TLS)
+//!                                   ├─ http::serve (HTTP or HTTPS, limits) ─► web::app
 //!                                   └─ Signaling (connection tasks, timer)
 //!  Ctrl-C / SIGTERM ──► shutdown.cancel() ──► clients get close 1001 ──► run returns
 //! ```
@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use duet_signal::HubConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +20,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
 use crate::echo::EchoConfig;
+use crate::http::HttpLimits;
 use crate::ice::IceServers;
-use crate::signaling::Signaling;
+use crate::signaling::{Signaling, SignalingLimits};
 use crate::turn::{DriverConfig, Turn};
 use crate::web;
 
@@ -45,6 +45,10 @@ pub struct RunOptions {
     pub keepalive: Duration,
     /// The `echo` user, and where its calls bind their sockets; `None` turns it off.
     pub echo: Option<EchoConfig>,
+    /// Connections and requests on the web port.
+    pub http: HttpLimits,
+    /// WebSockets and TURN credentials per client address.
+    pub signaling: SignalingLimits,
 }
 
 impl RunOptions {
@@ -59,6 +63,8 @@ impl RunOptions {
             metrics: None,
             keepalive: Duration::from_secs(25),
             echo: None,
+            http: HttpLimits::default(),
+            signaling: SignalingLimits::default(),
         }
     }
 }
@@ -71,45 +77,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
-    let signaling =
-        Signaling::start(options.hub, options.ice, options.keepalive, options.echo, shutdown.clone());
+    let signaling = Signaling::start(
+        options.hub,
+        options.ice,
+        options.keepalive,
+        options.echo,
+        shutdown.clone(),
+        options.signaling,
+        turn.as_ref().map(Turn::users),
+    );
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::metrics::Metrics::new(Arc::clone(&signaling), monitor));
         tokio::spawn(crate::metrics::serve(listener, metrics, shutdown.clone()));
     }
     let app = web::app(Arc::clone(&signaling));
-    match options.tls {
-        None => {
-            // Signaling frames are small and latency matters: no Nagle delay.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("cannot set TCP_NODELAY: {e}");
-                }
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .await
-                .context("serve HTTP")?;
-        }
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let std_listener = listener.into_std().context("prepare the TLS listener")?;
-            let server = axum_server::tls_rustls::from_tcp_rustls(
-                std_listener,
-                axum_server::tls_rustls::RustlsConfig::from_config(tls),
-            )
-            .context("prepare the TLS listener")?
-            .handle(handle.clone());
-            let grace = options.shutdown_grace;
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                handle.graceful_shutdown(Some(grace));
-            });
-            server.serve(app.into_make_service()).await.context("serve HTTPS")?;
-        }
-    }
+    crate::http::serve(listener, options.tls, app, options.http, shutdown.clone(), options.shutdown_grace)
+        .await;
     // The HTTP server has stopped accepting; WebSocket tasks are saying goodbye.
     if tokio::time::timeout(options.shutdown_grace, signaling.closed()).await.is_err() {
         tracing::warn!("some connections did not close within {:?}", options.shutdown_grace);
@@ -131,7 +115,7 @@ pub async fn start_ice(
 ) -> anyhow::Result<(Option<Turn>, IceServers)> {
     match mode {
         TurnMode::Embedded(embedded) => {
-            let turn = match start_turn(embedded, tls, shutdown).await {
+            let turn = match start_turn(embedded, settings.ttl, tls, shutdown).await {
                 Ok(turn) => turn,
                 Err(e) if !embedded.listen_chosen => {
                     tracing::warn!(
@@ -153,12 +137,18 @@ pub async fn start_ice(
 /// Binds and starts the embedded TURN server.
 pub async fn start_turn(
     settings: &EmbeddedTurn,
+    credential_ttl: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Turn> {
-    let mut own_addresses: Vec<IpAddr> = vec![settings.listen.ip()];
-    own_addresses.extend(settings.external_ip);
-    own_addresses.retain(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    let interfaces: Vec<IpAddr> =
+        if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
+    let policy = crate::config::policy_for_listener(
+        &settings.peer_policy,
+        settings.listen.ip(),
+        settings.external_ip,
+        &interfaces,
+    );
     let core = duet_turn::Config {
         realm: settings.realm.clone(),
         software: None,
@@ -167,16 +157,14 @@ pub async fn start_turn(
             static_users: settings.static_users.clone(),
         },
         nonce_secret: crate::config::random_bytes::<32>().context("read random bytes from /dev/urandom")?,
-        policy: duet_turn::policy::PeerPolicy {
-            dangerous_allow_loopback_peers: settings.dangerous_allow_loopback_peers,
-            dangerous_allow_private_peers: settings.dangerous_allow_private_peers,
-            own_addresses,
-        },
+        policy,
         lifetimes: Default::default(),
-        quotas: Default::default(),
+        quotas: duet_turn::Quotas {
+            allocations_per_address: settings.allocations_per_address,
+            allocations_total: settings.allocations_total,
+            ..Default::default()
+        },
     };
-    let interfaces: Vec<IpAddr> =
-        if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
     let relay_ips = crate::turn::relay_ips(settings.listen.ip(), settings.external_ip, &interfaces)?;
     for relay in &relay_ips {
         if relay.bind.is_unspecified() && settings.external_ip.is_none() {
@@ -197,14 +185,22 @@ pub async fn start_turn(
         }),
         relay_ips,
         relay_ports: settings.relay_ports.clone(),
+        credential_ttl,
+        streams_per_address: settings.streams_per_address,
+        streams_total: settings.streams_total,
     };
+    let core_own = core.policy.own_addresses.clone();
     let turn = Turn::start(core, driver, shutdown).await?;
     tracing::info!(
-        "TURN on udp+tcp {}{}; relay ports {}-{}",
+        "TURN on udp+tcp {}{}; relay ports {}-{}; at most {} allocations, {} per client address; \
+         never relaying to this server's own {}",
         turn.udp,
         turn.tls.map(|a| format!(", tls {a}")).unwrap_or_default(),
         settings.relay_ports.0.start(),
-        settings.relay_ports.0.end()
+        settings.relay_ports.0.end(),
+        settings.allocations_total,
+        settings.allocations_per_address,
+        core_own.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
     );
     Ok(turn)
 }

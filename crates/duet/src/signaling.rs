@@ -11,22 +11,30 @@
 //!
 //! The hub and the outboxes sit behind one `std::sync::Mutex` that is never held across
 //! an `.await`: a frame is parsed, routed and queued to its recipients' outboxes within
-//! one lock, and each connection task writes its own outbox to its own socket. A
-//! recipient whose outbox is full is too slow to keep up; its outbox is dropped, which
-//! ends its task (close code 1008) instead of letting it grow the server's memory.
+//! one lock, and each connection task writes its own outbox to its own socket. Nothing
+//! but the shared state holds an outbox's sender, so dropping it ends the connection.
+//! A recipient that cannot keep up is closed (code 1008) instead of growing the
+//! server's memory or going deaf: its outbox is full ([`OUTBOX_CAPACITY`] frames or
+//! [`OUTBOX_BYTES`] bytes), a write to its socket has not finished in
+//! [`WRITE_TIMEOUT`], or it has answered no ping for two keep-alive intervals. Its
+//! session is kept for the resume grace period, so its page reconnects and resumes.
 //!
 //! Not done here: anything about what messages mean (the hub) or HTTP routing (`web`).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName, UserName};
 
 use crate::echo::EchoConfig;
 use crate::ice::IceServers;
+use crate::limits::{PerAddressRate, Slots};
+use crate::turn::TurnUsers;
 use futures_util::SinkExt;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +50,18 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Frames waiting to be written to one slow client before it is disconnected. A call
 /// setup is a few dozen frames; a user-list burst is one frame.
 const OUTBOX_CAPACITY: usize = 256;
+
+/// Bytes waiting to be written to one client before it is disconnected: a frame may be
+/// 64 KiB, so frames alone do not bound memory. Shared frames (a user list) are counted
+/// once per recipient.
+const OUTBOX_BYTES: usize = 1024 * 1024;
+
+/// A write to a client's socket (a batch of frames) that takes longer than this means the
+/// client stopped reading: it is closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the goodbye (close frame) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// tungstenite reads into a buffer of this initial size and grows it only for larger
 /// frames (it reserves a whole frame once its header is read). axum's default (128 KiB)
@@ -62,8 +82,37 @@ pub struct Signaling {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     ice: IceServers,
+    /// Ends what the embedded TURN server holds for sessions that ended.
+    turn: Option<TurnUsers>,
+    /// Open WebSockets per client address.
+    sockets: Slots,
+    /// TURN credentials handed to each client address (a fresh connection's first).
+    credentials: Mutex<PerAddressRate>,
     /// Messages refused with an `error` reply, for metrics.
-    rejected: std::sync::atomic::AtomicU64,
+    rejected: AtomicU64,
+    /// The origin of [`Meter::heard`] times.
+    epoch: Instant,
+}
+
+/// Limits of the signaling shell (the hub has its own per-connection rates).
+#[derive(Debug, Clone)]
+pub struct SignalingLimits {
+    /// Open WebSockets one client address may hold (the rest get HTTP 429).
+    pub sockets_per_address: usize,
+    /// Open WebSockets in all.
+    pub sockets_total: usize,
+    /// How often one address is handed TURN credentials for a new connection.
+    pub credentials: duet_signal::limit::Rate,
+}
+
+impl Default for SignalingLimits {
+    fn default() -> Self {
+        Self {
+            sockets_per_address: 32,
+            sockets_total: 100_000,
+            credentials: duet_signal::limit::Rate::every(30, Duration::from_secs(10)),
+        }
+    }
 }
 
 /// Figures for metrics.
@@ -78,11 +127,49 @@ pub struct SignalingCounts {
 #[derive(Debug)]
 struct Shared {
     hub: Hub,
-    outboxes: HashMap<ConnId, mpsc::Sender<Payload>>,
+    outboxes: HashMap<ConnId, Outbox>,
+}
+
+/// Where the hub's frames for one connection go. Only the shared state holds it: removing
+/// it closes the channel, which ends the connection task.
+#[derive(Debug)]
+struct Outbox {
+    frames: mpsc::Sender<Payload>,
+    /// Shared with the connection task.
+    meter: Arc<Meter>,
+}
+
+/// What the shared state and a connection task both keep count of.
+#[derive(Debug, Default)]
+struct Meter {
+    /// Bytes queued and not yet written.
+    queued: AtomicUsize,
+    /// When the client was last heard from (any frame, pongs included), in milliseconds
+    /// since [`Signaling::epoch`].
+    heard: AtomicU64,
+}
+
+impl Outbox {
+    /// Queues `payload`; false when the client is too far behind to take it.
+    fn push(&self, payload: Payload) -> bool {
+        let len = payload.len();
+        if self.meter.queued.load(Ordering::Relaxed) + len > OUTBOX_BYTES {
+            return false;
+        }
+        if self.frames.try_send(payload).is_err() {
+            return false;
+        }
+        self.meter.queued.fetch_add(len, Ordering::Relaxed);
+        true
+    }
 }
 
 /// A service instance the hub just started, and the inbox of its task.
 type NewService = (ConnId, mpsc::Receiver<Payload>);
+
+/// Frames queued for a service instance (echo), which reads them as fast as it can; a
+/// call's messages are rate-limited by the hub long before this fills.
+const SERVICE_INBOX: usize = 1024;
 
 impl Shared {
     /// Drains the hub into the outboxes. Returns the service instances that got their
@@ -91,12 +178,12 @@ impl Shared {
         let mut started = Vec::new();
         while let Some(out) = self.hub.poll_output() {
             if !self.outboxes.contains_key(&out.to) && self.hub.is_service(out.to) {
-                let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-                self.outboxes.insert(out.to, outbox);
+                let (frames, inbox) = mpsc::channel(SERVICE_INBOX);
+                self.outboxes.insert(out.to, Outbox { frames, meter: Arc::default() });
                 started.push((out.to, inbox));
             }
             let Some(outbox) = self.outboxes.get(&out.to) else { continue };
-            if outbox.try_send(out.payload).is_err() {
+            if !outbox.push(out.payload) {
                 // Full (too slow) or closed (already leaving): dropping the sender ends
                 // that connection's task, which then leaves the hub in the normal way.
                 tracing::debug!(conn = %out.to, "outbox full; disconnecting slow client");
@@ -129,6 +216,8 @@ impl Signaling {
         keepalive: Duration,
         echo: Option<EchoConfig>,
         shutdown: CancellationToken,
+        limits: SignalingLimits,
+        turn: Option<TurnUsers>,
     ) -> Arc<Self> {
         if echo.is_some() {
             config.services.push(UserName::new(ECHO).expect("a valid name"));
@@ -141,7 +230,11 @@ impl Signaling {
             shutdown,
             tasks: TaskTracker::new(),
             ice,
-            rejected: std::sync::atomic::AtomicU64::new(0),
+            turn,
+            sockets: Slots::new(limits.sockets_per_address, limits.sockets_total),
+            credentials: Mutex::new(PerAddressRate::new(limits.credentials)),
+            rejected: AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
         signaling.tasks.spawn(Arc::clone(&signaling).run_keepalive(keepalive));
@@ -162,7 +255,7 @@ impl Signaling {
             connections: shared.hub.connection_count(),
             users: shared.hub.user_count(),
             calls: shared.hub.call_count(),
-            rejected: self.rejected.load(std::sync::atomic::Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -174,8 +267,23 @@ impl Signaling {
     /// Accepts an upgrade: MDN's client asks for the `json` subprotocol and drops the
     /// connection unless it is echoed.
     /// `host` is the request's Host header: TURN is announced at the same host. `room`
-    /// is the room the connection joins (the lobby for MDN's client).
-    pub fn upgrade(self: &Arc<Self>, ws: WebSocketUpgrade, host: Option<String>, room: RoomName) -> Response {
+    /// is the room the connection joins (the lobby for MDN's client). An address that
+    /// holds its share of sockets already gets HTTP 429.
+    pub fn upgrade(
+        self: &Arc<Self>,
+        ws: WebSocketUpgrade,
+        host: Option<String>,
+        room: RoomName,
+        address: IpAddr,
+    ) -> Response {
+        let slot = match self.sockets.acquire(address) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::info!(client = %address, "WebSocket refused: {refused:?} limit of open sockets");
+                let text = "Too many open connections from your address; close some tabs and try again.\n";
+                return (axum::http::StatusCode::TOO_MANY_REQUESTS, text).into_response();
+            }
+        };
         let signaling = Arc::clone(self);
         ws.protocols(["json"])
             .read_buffer_size(READ_BUFFER_BYTES)
@@ -184,7 +292,10 @@ impl Signaling {
             .on_upgrade(move |socket| {
                 let tasks = signaling.tasks.clone();
                 async move {
-                    tasks.spawn(signaling.serve_connection(socket, host, room));
+                    tasks.spawn(async move {
+                        signaling.serve_connection(socket, host, room, address).await;
+                        drop(slot);
+                    });
                 }
             })
     }
@@ -196,16 +307,22 @@ impl Signaling {
         self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the hub, delivers what it produced, starts new service instances and
-    /// re-arms the timer if needed.
+    /// Runs `f` on the hub, delivers what it produced, starts new service instances,
+    /// ends what was issued to ended sessions and re-arms the timer if needed.
     fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
         let mut shared = self.lock();
         let result = f(&mut shared.hub);
         let started = shared.dispatch();
+        let ended: Vec<u64> = std::iter::from_fn(|| shared.hub.poll_ended_session()).collect();
         let timer_wanted = shared.hub.poll_timeout().is_some();
         drop(shared);
         for (conn, inbox) in started {
             self.start_service(conn, inbox);
+        }
+        if let Some(turn) = &self.turn {
+            for session in ended {
+                turn.revoke(&turn_user(session));
+            }
         }
         if timer_wanted {
             self.timer_changed.notify_one();
@@ -237,16 +354,20 @@ impl Signaling {
         self.with_hub(|hub| hub.disconnect(Instant::now(), conn));
     }
 
-    async fn serve_connection(self: Arc<Self>, mut socket: WebSocket, host: Option<String>, room: RoomName) {
-        let (outbox, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
-        // Our own messages (ICE servers) go through the outbox too, so they keep their
-        // place after what the hub queued before them.
-        let own_outbox = outbox.clone();
-        let token = session_token();
+    async fn serve_connection(
+        self: Arc<Self>,
+        mut socket: WebSocket,
+        host: Option<String>,
+        room: RoomName,
+        address: IpAddr,
+    ) {
+        let (frames, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        let meter = Arc::new(Meter::default());
+        meter.heard.store(self.millis(), Ordering::Relaxed);
         let conn = {
             let mut shared = self.lock();
-            let conn = shared.hub.connect(room, &token);
-            shared.outboxes.insert(conn, outbox);
+            let conn = shared.hub.connect(room, &session_nonce(), address);
+            shared.outboxes.insert(conn, Outbox { frames, meter: Arc::clone(&meter) });
             let started = shared.dispatch();
             debug_assert!(started.is_empty(), "connecting starts no service");
             conn
@@ -266,39 +387,45 @@ impl Signaling {
                 biased;
                 () = self.shutdown.cancelled() => break Ending::ShuttingDown,
                 () = ice_timer => {
-                    ice_due = self.send_ice_servers(&own_outbox, host.as_deref(), conn);
+                    ice_due = self.send_ice_servers(host.as_deref(), conn, address, true);
                 }
                 out = inbox.recv() => match out {
                     Some(payload) => {
-                        if write_batch(&mut socket, payload, &mut inbox).await.is_err() {
-                            break Ending::Lost;
+                        let written = write_batch(&mut socket, payload, &mut inbox, &meter);
+                        match tokio::time::timeout(WRITE_TIMEOUT, written).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => break Ending::Lost,
+                            Err(_) => break Ending::TooSlow,
                         }
                     }
                     None => break Ending::TooSlow,
                 },
-                frame = socket.recv() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        let now = Instant::now();
-                        let (result, signed_in) =
-                            self.with_hub(|hub| (hub.handle_text(now, conn, &text), hub.is_signed_in(conn)));
-                        if let Err(rejected) = result {
-                            self.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
+                frame = socket.recv() => {
+                    meter.heard.store(self.millis(), Ordering::Relaxed);
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            let now = Instant::now();
+                            let (result, signed_in) =
+                                self.with_hub(|hub| (hub.handle_text(now, conn, &text), hub.is_signed_in(conn)));
+                            if let Err(rejected) = result {
+                                self.rejected.fetch_add(1, Ordering::Relaxed);
+                                tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
+                            }
+                            if signed_in && !ice_sent {
+                                ice_sent = true;
+                                ice_due = self.send_ice_servers(host.as_deref(), conn, address, false);
+                            }
                         }
-                        if signed_in && !ice_sent {
-                            ice_sent = true;
-                            ice_due = self.send_ice_servers(&own_outbox, host.as_deref(), conn);
+                        Some(Ok(Message::Binary(_))) => {
+                            let _ = self.with_hub(|hub| hub.handle_binary(Instant::now(), conn));
+                            self.rejected.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
+                        Some(Ok(Message::Close(_))) => break Ending::ClientLeft,
+                        None => break Ending::Lost,
+                        Some(Err(e)) => break classify(&e),
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        let _ = self.with_hub(|hub| hub.handle_binary(conn));
-                        self.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
-                    Some(Ok(Message::Close(_))) => break Ending::ClientLeft,
-                    None => break Ending::Lost,
-                    Some(Err(e)) => break classify(&e),
-                },
+                }
             }
         };
         {
@@ -308,48 +435,82 @@ impl Signaling {
         let now = Instant::now();
         match ending {
             // Told to go, or going: no coming back to this session.
-            Ending::ClientLeft | Ending::TooLarge | Ending::TooSlow => {
+            Ending::ClientLeft | Ending::TooLarge => {
                 self.with_hub(|hub| hub.disconnect(now, conn));
             }
             // The client may reconnect (to this process or, after a restart, the next).
-            Ending::Lost | Ending::ShuttingDown => self.with_hub(|hub| hub.connection_lost(now, conn)),
+            Ending::Lost | Ending::TooSlow | Ending::ShuttingDown => {
+                self.with_hub(|hub| hub.connection_lost(now, conn));
+            }
         }
         tracing::debug!(%conn, "disconnected");
         if let Some(frame) = close_frame(&ending) {
-            // The peer may be gone already; nothing to do about a failed goodbye.
-            let _ = socket.send(Message::Close(Some(frame))).await;
+            // The peer may be gone or not reading; nothing to do about a failed goodbye.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
         }
     }
 
-    /// Queues this connection's ICE servers with fresh credentials; returns when to send
-    /// the next ones, if they expire.
+    /// Milliseconds since [`Signaling::epoch`], from 1 (0 is "never", for service
+    /// instances), for [`Meter::heard`].
+    fn millis(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Queues this connection's ICE servers with fresh credentials for its session;
+    /// returns when to send the next ones, if they expire. A new connection's first
+    /// credentials count against its address's rate ([`SignalingLimits::credentials`]);
+    /// renewals for a connection that has them do not.
     fn send_ice_servers(
         &self,
-        outbox: &mpsc::Sender<Payload>,
         host: Option<&str>,
         conn: ConnId,
+        address: IpAddr,
+        renewal: bool,
     ) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
-        let message = self.ice.message(host, &format!("duet-{}", conn.get()))?;
-        // A full outbox means the client is being disconnected as too slow anyway.
-        let _ = outbox.try_send(message.into());
+        if !renewal
+            && !self.credentials.lock().unwrap_or_else(|p| p.into_inner()).allow(address, Instant::now())
+        {
+            tracing::info!(client = %address, "TURN credentials refused: too many sign-ins from this address");
+            return None;
+        }
+        let shared = self.lock();
+        let session = shared.hub.session_of(conn)?;
+        let message = self.ice.message(host, &turn_user(session))?;
+        if let Some(outbox) = shared.outboxes.get(&conn) {
+            // A full outbox means the client is being disconnected as too slow anyway.
+            let _ = outbox.push(message.into());
+        }
+        drop(shared);
         self.ice.refresh_every().map(|every| Box::pin(tokio::time::sleep(every)))
     }
 
     /// Every `every`, queues a ping for every connection, so that proxies with an idle
-    /// timeout (often 60 s) keep the sockets open. One task for all connections: an idle
-    /// connection carries no timer of its own.
+    /// timeout (often 60 s) keep the sockets open, and closes connections that have
+    /// answered nothing for two intervals (a dead peer, or one that stopped reading).
+    /// One task for all connections: an idle connection carries no timer of its own.
     async fn run_keepalive(self: Arc<Self>, every: Duration) {
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ping: Payload = Payload::from(KEEPALIVE);
+        let silence = (every * 2 + every / 2).as_millis() as u64;
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 _ = interval.tick() => {
-                    for outbox in self.lock().outboxes.values() {
+                    let now = self.millis();
+                    let mut shared = self.lock();
+                    shared.outboxes.retain(|conn, outbox| {
+                        let heard = outbox.meter.heard.load(Ordering::Relaxed);
+                        // Service instances have no socket: nothing to hear from.
+                        let silent = heard != 0 && now.saturating_sub(heard) > silence;
+                        if silent {
+                            tracing::debug!(%conn, "no answer to pings; closing");
+                            return false;
+                        }
                         // A full outbox belongs to a client being dropped as too slow.
-                        let _ = outbox.try_send(ping.clone());
-                    }
+                        let _ = outbox.push(ping.clone());
+                        true
+                    });
                 }
             }
         }
@@ -368,8 +529,13 @@ impl Signaling {
     }
 }
 
-/// A fresh resume secret for a session: 128 random bits, hex.
-fn session_token() -> String {
+/// The TURN username part for a session (ephemeral credentials say `<expiry>:<this>`).
+fn turn_user(session: u64) -> String {
+    format!("duet-{session}")
+}
+
+/// A fresh nonce for a connection's resume token: 128 random bits, hex.
+fn session_nonce() -> String {
     let bytes = crate::config::random_bytes::<16>().unwrap_or_else(|e| {
         // /dev/urandom missing is a broken system; a guessable token would be worse.
         panic!("no random source for session tokens: {e}")
@@ -383,14 +549,20 @@ async fn write_batch(
     socket: &mut WebSocket,
     first: Payload,
     inbox: &mut mpsc::Receiver<Payload>,
+    meter: &Meter,
 ) -> Result<(), axum::Error> {
+    let mut written = first.len();
     socket.feed(text(first)).await?;
     for _ in 0..32 {
         match inbox.try_recv() {
-            Ok(payload) => socket.feed(text(payload)).await?,
+            Ok(payload) => {
+                written += payload.len();
+                socket.feed(text(payload)).await?;
+            }
             Err(_) => break,
         }
     }
+    meter.queued.fetch_sub(written, Ordering::Relaxed);
     socket.flush().await
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Browsers allow camera and microphone only in a secure context: `http://localhost`
 //! is one, `http://192.168.1.20:8080` is not. For a LAN, `--tls-self-signed` makes a
-//! certificate for `localhost` and every address of this machine, keeps it in the state
-//! directory and reuses it on later starts (so a browser's "accept the risk" exception
-//! keeps working); it is made anew only when the machine gained an address it lacks.
+//! certificate for `localhost`, loopback, the listen address and the names given with
+//! `--tls-name` (nothing else: a certificate should not tell the world every address of
+//! the machine), valid for a year, keeps it in the state directory and reuses it on
+//! later starts (so a browser's "accept the risk" exception keeps working). It is made
+//! anew when the names asked for change or when it has less than 30 days left.
 //!
 //! ```text
 //!  TlsSource::Files      ──read PEM──────────────────────────┐
@@ -18,24 +20,31 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::TlsSource;
+use crate::state::write_private;
 
 const CERT_FILE: &str = "self-signed-cert.pem";
 const KEY_FILE: &str = "self-signed-key.pem";
-/// The names the kept certificate covers, one per line, to tell whether it still fits.
+/// When the kept certificate expires (Unix seconds) on the first line, then the names it
+/// covers, one per line: to tell whether it still fits without parsing it.
 const NAMES_FILE: &str = "self-signed-names.txt";
+/// How long a self-signed certificate is valid.
+const VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// A kept certificate with less left than this is made anew.
+const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The rustls configuration for `source`, or `None` for plain HTTP.
 pub fn server_config(source: &TlsSource) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
     let (cert_path, key_path) = match source {
         TlsSource::None => return Ok(None),
         TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
-        TlsSource::SelfSigned { dir } => ensure_self_signed(dir, &local_names())?,
+        TlsSource::SelfSigned { dir, names } => ensure_self_signed(dir, names, unix_now())?,
     };
     let certs = CertificateDer::pem_file_iter(&cert_path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
@@ -56,59 +65,40 @@ pub fn server_config(source: &TlsSource) -> anyhow::Result<Option<Arc<rustls::Se
     Ok(Some(Arc::new(config)))
 }
 
-/// `localhost`, loopback and every address of this machine's interfaces.
-fn local_names() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
-    if let Ok(host) = fs::read_to_string("/etc/hostname") {
-        let host = host.trim();
-        if !host.is_empty() {
-            names.insert(host.to_owned());
-        }
-    }
-    match if_addrs::get_if_addrs() {
-        Ok(interfaces) => names.extend(interfaces.into_iter().map(|i| i.ip().to_string())),
-        Err(e) => {
-            tracing::warn!("cannot list network interfaces ({e}); the certificate covers localhost only")
-        }
-    }
-    names
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Returns the certificate and key paths in `dir`, creating them if absent or if they do
-/// not cover every name in `names`.
-fn ensure_self_signed(dir: &Path, names: &BTreeSet<String>) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// Returns the certificate and key paths in `dir`, creating them if absent, if they do
+/// not cover exactly `names`, or if they expire within [`RENEW_BEFORE`] of `now`.
+fn ensure_self_signed(dir: &Path, names: &BTreeSet<String>, now: u64) -> anyhow::Result<(PathBuf, PathBuf)> {
     let (cert, key, listed) = (dir.join(CERT_FILE), dir.join(KEY_FILE), dir.join(NAMES_FILE));
-    let covered: BTreeSet<String> =
-        fs::read_to_string(&listed).map(|text| text.lines().map(str::to_owned).collect()).unwrap_or_default();
-    if cert.exists() && key.exists() && names.is_subset(&covered) {
+    let kept = fs::read_to_string(&listed).unwrap_or_default();
+    let mut lines = kept.lines();
+    let until: u64 =
+        lines.next().and_then(|l| l.strip_prefix("valid-until ")).and_then(|t| t.parse().ok()).unwrap_or(0);
+    let covered: BTreeSet<String> = lines.map(str::to_owned).collect();
+    if cert.exists() && key.exists() && *names == covered && until > now + RENEW_BEFORE.as_secs() {
         tracing::info!("reusing the self-signed certificate in {}", dir.display());
         return Ok((cert, key));
     }
     fs::create_dir_all(dir).with_context(|| format!("create state directory {}", dir.display()))?;
-    // Keep every name the old certificate had, so a laptop moving between networks does
-    // not invalidate exceptions its users already accepted for other addresses.
-    let all: Vec<String> = names.union(&covered).cloned().collect();
-    let made =
-        rcgen::generate_simple_self_signed(all.clone()).context("generate a self-signed certificate")?;
-    write_private(&key, made.signing_key.serialize_pem().as_bytes())?;
-    fs::write(&cert, made.cert.pem()).with_context(|| format!("write {}", cert.display()))?;
-    fs::write(&listed, all.join("\n")).with_context(|| format!("write {}", listed.display()))?;
+    let all: Vec<String> = names.iter().cloned().collect();
+    let mut params = rcgen::CertificateParams::new(all.clone()).context("the certificate's names")?;
+    let at = |unix: u64| {
+        time::OffsetDateTime::from_unix_timestamp(unix as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let until = now + VALIDITY.as_secs();
+    params.not_before = at(now.saturating_sub(24 * 3600)); // a clock a little behind still accepts it
+    params.not_after = at(until);
+    let signing_key = rcgen::KeyPair::generate().context("generate a key")?;
+    let made = params.self_signed(&signing_key).context("generate a self-signed certificate")?;
+    write_private(&key, signing_key.serialize_pem().as_bytes())?;
+    fs::write(&cert, made.pem()).with_context(|| format!("write {}", cert.display()))?;
+    fs::write(&listed, format!("valid-until {until}\n{}", all.join("\n")))
+        .with_context(|| format!("write {}", listed.display()))?;
     tracing::info!("created a self-signed certificate in {} for {}", dir.display(), all.join(", "));
     Ok((cert, key))
-}
-
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("write {}", path.display()))?;
-    file.write_all(contents).with_context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -125,27 +115,49 @@ mod tests {
         dir
     }
 
+    const NOW: u64 = 1_800_000_000;
+
     #[test]
     fn the_self_signed_certificate_is_made_once_and_reused() {
         let dir = temp_dir("reuse");
-        let (cert, _) = ensure_self_signed(&dir, &names(&["localhost", "127.0.0.1"])).expect("made");
+        let asked = names(&["localhost", "127.0.0.1"]);
+        let (cert, _) = ensure_self_signed(&dir, &asked, NOW).expect("made");
         let first = fs::read(&cert).expect("written");
-        ensure_self_signed(&dir, &names(&["localhost"])).expect("reused");
+        ensure_self_signed(&dir, &asked, NOW + 86_400).expect("reused");
         assert_eq!(fs::read(&cert).expect("still there"), first);
-        let config = server_config(&TlsSource::SelfSigned { dir: dir.clone() }).expect("loads");
+        let config = server_config(&TlsSource::SelfSigned { dir: dir.clone(), names: asked }).expect("loads");
         assert!(config.is_some());
         fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]
-    fn a_new_address_makes_a_new_certificate_that_keeps_the_old_names() {
-        let dir = temp_dir("grow");
-        let (cert, _) = ensure_self_signed(&dir, &names(&["localhost", "10.0.0.5"])).expect("made");
+    fn the_certificate_names_only_what_was_asked_and_lives_a_year() {
+        let dir = temp_dir("names");
+        let (cert, _) = ensure_self_signed(&dir, &names(&["localhost", "192.0.2.9"]), NOW).expect("made");
         let first = fs::read(&cert).expect("written");
-        ensure_self_signed(&dir, &names(&["localhost", "192.168.1.9"])).expect("remade");
-        assert_ne!(fs::read(&cert).expect("written"), first);
+        ensure_self_signed(&dir, &names(&["localhost"]), NOW).expect("remade");
+        assert_ne!(fs::read(&cert).expect("written"), first, "a name no longer asked for is dropped");
         let listed = fs::read_to_string(dir.join(NAMES_FILE)).expect("written");
-        assert!(listed.contains("10.0.0.5") && listed.contains("192.168.1.9"));
+        assert!(!listed.contains("192.0.2.9"));
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-enddate", "-in"])
+            .arg(&cert)
+            .output()
+            .expect("openssl runs (test.sh installs it)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("DNS:localhost") && !text.contains("IP Address"), "{text}");
+        assert!(text.contains("notAfter=Jan 15 08:00:00 2028 GMT"), "{text}"); // NOW + 365 days
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_certificate_near_its_end_is_made_anew() {
+        let dir = temp_dir("renew");
+        let asked = names(&["localhost"]);
+        let (cert, _) = ensure_self_signed(&dir, &asked, NOW).expect("made");
+        let first = fs::read(&cert).expect("written");
+        ensure_self_signed(&dir, &asked, NOW + 336 * 86_400).expect("29 days left: remade");
+        assert_ne!(fs::read(&cert).expect("written"), first);
         fs::remove_dir_all(dir).expect("cleanup");
     }
 
@@ -153,7 +165,7 @@ mod tests {
     fn the_private_key_is_readable_by_its_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = temp_dir("mode");
-        let (_, key) = ensure_self_signed(&dir, &names(&["localhost"])).expect("made");
+        let (_, key) = ensure_self_signed(&dir, &names(&["localhost"]), NOW).expect("made");
         assert_eq!(fs::metadata(&key).expect("exists").permissions().mode() & 0o777, 0o600);
         fs::remove_dir_all(dir).expect("cleanup");
     }

@@ -12,12 +12,13 @@
 //! Every response carries a strict Content-Security-Policy: the client is plain ES
 //! modules from this origin, and user text is never interpreted as markup anyway.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -76,17 +77,19 @@ async fn room_page(Path(room): Path<String>, headers: HeaderMap) -> Response {
 
 async fn root(
     State(signaling): State<Arc<Signaling>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers), RoomName::lobby()),
+        Ok(ws) => signaling.upgrade(ws, host(&headers), RoomName::lobby(), client.ip()),
         Err(_) => serve_file("index.html", &headers),
     }
 }
 
 async fn websocket(
     State(signaling): State<Arc<Signaling>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     query: Result<Query<RoomQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -97,7 +100,7 @@ async fn websocket(
         Err(rejection) => return rejection.into_response(),
     };
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers), room),
+        Ok(ws) => signaling.upgrade(ws, host(&headers), room, client.ip()),
         Err(rejection) => rejection.into_response(),
     }
 }

@@ -70,14 +70,14 @@ async fn a_dropped_socket_is_resumed_with_its_token_and_its_call_goes_on() {
 
 #[tokio::test]
 async fn after_a_server_restart_both_sides_resume_their_names_and_their_call() {
-    let first = TestServer::start().await;
+    let first = TestServer::start_with(keeping_resume_key()).await;
     let (ann, ann_token) = first.ringing_user("", "ann").await;
     let (bo, bo_token) = first.ringing_user("", "bo").await;
     first.shutdown.cancel();
     drop((ann, bo));
     first.task.await.expect("joined").expect("clean shutdown");
 
-    let second = TestServer::start().await;
+    let second = TestServer::start_with(keeping_resume_key()).await;
     let mut ann = second.client().await;
     let mut bo = second.client().await;
     ann.send(json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"})).await;
@@ -88,6 +88,44 @@ async fn after_a_server_restart_both_sides_resume_their_names_and_their_call() {
     let (mut cy, _) = second.ringing_user("", "cy").await;
     cy.send(json!({"type": "call", "target": "ann"})).await;
     assert_eq!(cy.expect_type("call-ended").await["reason"], "busy");
+}
+
+/// A server with the resume key a real one keeps in its state directory.
+fn keeping_resume_key() -> duet::RunOptions {
+    let hub = duet_signal::HubConfig { resume_key: Some([3; 32]), ..Default::default() };
+    duet::RunOptions { hub, ..duet::RunOptions::plain() }
+}
+
+#[tokio::test]
+async fn after_a_restart_a_stranger_cannot_take_someones_name_and_call_and_the_real_person_can() {
+    let first = TestServer::start_with(keeping_resume_key()).await;
+    let (ann, ann_token) = first.ringing_user("", "ann").await;
+    let (bo, bo_token) = first.ringing_user("", "bo").await;
+    let (mallory, mallory_token) = first.ringing_user("", "mallory").await;
+    first.shutdown.cancel();
+    drop((ann, bo, mallory));
+    first.task.await.expect("joined").expect("clean shutdown");
+
+    let second = TestServer::start_with(keeping_resume_key()).await;
+    let mut bo = second.client().await;
+    bo.send(json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"})).await;
+    assert_eq!(bo.expect_type("resumed").await["name"], "bo");
+    // mallory gets to the new server first, naming ann and her partner: with a made-up
+    // token, with her own (real) token, and with ann's token for another name.
+    let mut thief = second.client().await;
+    thief.expect_type("id").await;
+    for (name, token) in [("ann", "0123456789abcdef0123"), ("ann", &mallory_token), ("echo", &ann_token)] {
+        thief.send(json!({"type": "resume", "name": name, "token": token, "partner": "bo"})).await;
+        let reply = thief.recv_not_userlist().await;
+        assert_eq!(reply["code"], "cannot-resume", "{name} with {token}");
+    }
+    // The real ann comes back and has her name and call.
+    let mut ann = second.client().await;
+    ann.send(json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"})).await;
+    assert_eq!(ann.expect_type("resumed").await["name"], "ann");
+    let (mut cy, _) = second.ringing_user("", "cy").await;
+    cy.send(json!({"type": "call", "target": "bo"})).await;
+    assert_eq!(cy.expect_type("call-ended").await["reason"], "busy", "ann and bo are talking again");
 }
 
 #[tokio::test]
@@ -105,8 +143,8 @@ async fn a_wrong_resume_token_gets_a_clear_refusal_and_the_client_can_sign_in_in
 #[tokio::test]
 async fn echo_is_listed_as_a_service_answers_at_once_and_hangs_up_on_a_caller_that_never_offers() {
     let echo = duet::echo::EchoConfig {
-        addresses: vec!["127.0.0.1".parse().expect("literal")].into(),
         setup_timeout: std::time::Duration::from_millis(500),
+        ..duet::echo::EchoConfig::for_listen("127.0.0.1".parse().expect("literal"), &Default::default())
     };
     let server =
         TestServer::start_with(duet::RunOptions { echo: Some(echo), ..duet::RunOptions::plain() }).await;

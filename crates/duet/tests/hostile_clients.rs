@@ -88,9 +88,9 @@ async fn a_message_just_under_the_limit_is_accepted() {
     let server = TestServer::start().await;
     let mut ann = server.user("ann").await;
     let mut bo = server.user("bo").await;
-    let text = "y".repeat(60 * 1024);
-    ann.send(json!({"type": "message", "text": text})).await;
-    assert_eq!(bo.recv_not_userlist().await["text"].as_str().map(str::len), Some(60 * 1024));
+    let sdp = "y".repeat(60 * 1024); // an offer with very many candidates
+    ann.send(json!({"type": "video-offer", "target": "bo", "sdp": {"type": "offer", "sdp": sdp}})).await;
+    assert_eq!(bo.recv_not_userlist().await["sdp"]["sdp"].as_str().map(str::len), Some(60 * 1024));
 }
 
 #[tokio::test]

@@ -56,8 +56,9 @@ async fn a_taken_default_turn_port_turns_turn_off_but_a_chosen_one_stops_duet() 
     use duet::config::{EmbeddedTurn, IceSettings, TurnMode};
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let listen = taken.local_addr().expect("bound");
-    let settings =
-        |listen_chosen| TurnMode::Embedded(EmbeddedTurn { listen_chosen, ..embedded_turn(listen, SECRET) });
+    let settings = |listen_chosen| {
+        TurnMode::Embedded(Box::new(EmbeddedTurn { listen_chosen, ..embedded_turn(listen, SECRET) }))
+    };
     let ice = IceSettings { host: None, ttl: std::time::Duration::from_secs(120) };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (turn, servers) = duet::server::start_ice(&settings(false), &ice, None, shutdown.clone())

@@ -23,9 +23,13 @@ async fn mdn_sequence_over_the_json_subprotocol_at_the_root() {
     ann.wait_for_userlist(|u| u == ["ann", "bo"]).await;
 
     // Chat: broadcast with the sender's name.
-    ann.send(json!({"text": "hello", "type": "message", "id": id, "date": 5})).await;
+    let date = 1_764_460_800_000u64; // MDN's client sends Date.now()
+    ann.send(json!({"text": "hello", "type": "message", "id": id, "date": date})).await;
     let line = bo.recv_not_userlist().await;
-    assert_eq!(line, json!({"type": "message", "id": id, "name": "ann", "text": "hello", "date": 5.0}));
+    assert_eq!(
+        line,
+        json!({"type": "message", "id": id, "name": "ann", "text": "hello", "date": date as f64})
+    );
     assert_eq!(ann.recv_not_userlist().await["text"], "hello");
 
     // The call: offer, answer, candidates both ways, hang-up with a null target.

@@ -9,7 +9,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_clients_joining_and_leaving_at_once_all_end_with_the_right_list() {
-    let server = TestServer::start().await;
+    // A hundred people behind one address (an office NAT): the operator raised the limits.
+    let options = duet::RunOptions {
+        http: duet::http::HttpLimits { per_address: 200, ..Default::default() },
+        signaling: duet::signaling::SignalingLimits { sockets_per_address: 200, ..Default::default() },
+        ..duet::RunOptions::plain()
+    };
+    let server = TestServer::start_with(options).await;
     let mut observer = server.user("observer").await;
     // 100 clients join concurrently; the odd ones leave again at once.
     let joins: Vec<_> = (0..100)

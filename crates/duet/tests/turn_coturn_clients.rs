@@ -56,15 +56,17 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = std::env::temp_dir().join(format!("duet-turn-tls-{}-{n}", std::process::id()));
-    let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state }).expect("a certificate");
+    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state, names }).expect("a certificate");
     let listen = SocketAddr::new(host.parse().expect("an IP"), 0);
     let settings = EmbeddedTurn {
         relay_ports: PortRange(20_000..=30_000),
-        dangerous_allow_loopback_peers,
+        peer_policy: duet_turn::policy::PeerPolicy { dangerous_allow_loopback_peers, ..Default::default() },
         ..common::embedded_turn(listen, SECRET)
     };
     let shutdown = CancellationToken::new();
-    let turn = start_turn(&settings, tls, shutdown.clone()).await.expect("TURN starts");
+    let turn =
+        start_turn(&settings, Duration::from_secs(600), tls, shutdown.clone()).await.expect("TURN starts");
     let peer_port = free_udp_port(host);
     let peer = tool("turnutils_peer")
         .args(["-L", host, "-p", &peer_port.to_string()])

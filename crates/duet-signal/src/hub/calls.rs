@@ -72,6 +72,16 @@ enum Tell {
     Neither,
 }
 
+/// What a call's target turned out to be.
+enum Service {
+    /// Not a service (or the caller is in a call): the usual checks answer.
+    NotOne,
+    /// A new instance of the service, for this call.
+    Instance(ConnId),
+    /// The caller's address has its share of service calls already.
+    Busy,
+}
+
 /// What a relayed call message is, for the checks in [`Hub::call_route`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Relay {
@@ -90,8 +100,12 @@ impl Hub {
         target: &str,
     ) -> Result<(), Rejected> {
         let to = match self.new_service_instance(conn, target) {
-            Some(instance) => instance,
-            None => self.resolve_target(conn, target)?,
+            Service::Instance(instance) => instance,
+            Service::Busy => {
+                self.tell_ended(conn, None, target, EndReason::Busy);
+                return Ok(());
+            }
+            Service::NotOne => self.resolve_target(conn, target)?,
         };
         self.conns.get_mut(&conn).expect("signed in").ringing = true;
         if let Some(id) = self.conns[&conn].call {
@@ -170,8 +184,12 @@ impl Hub {
         target: &str,
     ) -> Result<Option<ConnId>, Rejected> {
         let to = match self.new_service_instance(conn, target) {
-            Some(instance) => instance,
-            None => self.resolve_target(conn, target)?,
+            Service::Instance(instance) => instance,
+            Service::Busy => {
+                self.tell_ended(conn, None, target, EndReason::Busy);
+                return Ok(None);
+            }
+            Service::NotOne => self.resolve_target(conn, target)?,
         };
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
@@ -292,12 +310,25 @@ impl Hub {
     }
 
     /// A fresh instance of service `target` for `conn` to call, if `target` is a service
-    /// and `conn` is in no call (else the usual checks answer).
-    fn new_service_instance(&mut self, conn: ConnId, target: &str) -> Option<ConnId> {
-        let service = self.config.services.iter().find(|s| s.as_str() == target)?.clone();
+    /// and `conn` is in no call (else the usual checks answer); busy when `conn`'s
+    /// address has as many service calls as [`super::HubConfig::service_calls_per_address`].
+    fn new_service_instance(&mut self, conn: ConnId, target: &str) -> Service {
+        let Some(service) = self.config.services.iter().find(|s| s.as_str() == target).cloned() else {
+            return Service::NotOne;
+        };
         let state = &self.conns[&conn];
         if state.call.is_some() {
-            return None;
+            return Service::NotOne;
+        }
+        let address = state.address;
+        let from_there = self
+            .calls
+            .values()
+            .filter(|call| self.is_service(call.callee))
+            .filter(|call| self.conns.get(&call.caller).is_some_and(|c| c.address == address))
+            .count();
+        if from_there >= self.config.service_calls_per_address {
+            return Service::Busy;
         }
         let instance = ConnId(self.next_conn);
         self.next_conn += 1;
@@ -310,9 +341,13 @@ impl Hub {
             detached: None,
             claim: None,
             service: true,
+            address,
+            session: instance.0,
+            frames: Default::default(),
+            chat: Default::default(),
         };
         self.conns.insert(instance, conn);
-        Some(instance)
+        Service::Instance(instance)
     }
 
     /// Tells `to` that its call with `peer` is over: `call-ended` if it speaks ringing,

@@ -11,20 +11,27 @@ use serde_json::{Value, json};
 mod calls;
 mod sessions;
 
+/// The resume key the tests' hubs keep "in their state directory".
+const RESUME_KEY: [u8; 32] = [7; 32];
+
 struct Harness {
     hub: Hub,
     now: Instant,
     inbox: HashMap<ConnId, Vec<Value>>,
     tokens: u64,
+    /// Where the next connection comes from.
+    address: IpAddr,
 }
 
 impl Harness {
+    /// A hub configured as the shell configures it: with a resume key.
     fn new() -> Self {
-        Self::with_config(HubConfig::default())
+        Self::with_config(HubConfig { resume_key: Some(RESUME_KEY), ..HubConfig::default() })
     }
 
     fn with_config(config: HubConfig) -> Self {
-        Self { hub: Hub::new(config), now: Instant::now(), inbox: HashMap::new(), tokens: 0 }
+        let address = IpAddr::from([192, 0, 2, 1]);
+        Self { hub: Hub::new(config), now: Instant::now(), inbox: HashMap::new(), tokens: 0, address }
     }
 
     fn drain(&mut self) {
@@ -37,7 +44,7 @@ impl Harness {
     fn connect_to(&mut self, room: &str) -> ConnId {
         self.tokens += 1;
         let token = format!("token-{:016}", self.tokens);
-        let conn = self.hub.connect(RoomName::new(room).expect("a valid room"), &token);
+        let conn = self.hub.connect(RoomName::new(room).expect("a valid room"), &token, self.address);
         self.drain();
         conn
     }
@@ -250,11 +257,130 @@ fn chat_goes_to_everyone_signed_in_with_the_senders_name() {
     let mut h = Harness::new();
     let ann = h.user("ann");
     let bo = h.user("bo");
-    h.send(ann, json!({"type": "message", "name": "eve", "text": "<b>hi</b>", "date": 5})).expect("sent");
+    let date = 1_764_460_800_000.0; // 2025-11-30
+    h.send(ann, json!({"type": "message", "name": "eve", "text": "<b>hi</b>", "date": date})).expect("sent");
     let expected =
-        json!({"type": "message", "id": ann.get(), "name": "ann", "text": "<b>hi</b>", "date": 5.0});
+        json!({"type": "message", "id": ann.get(), "name": "ann", "text": "<b>hi</b>", "date": date});
     assert_eq!(h.take(bo), vec![expected.clone()]);
     assert_eq!(h.take(ann), vec![expected]);
+}
+
+#[test]
+fn a_chat_date_no_browser_could_show_is_dropped_and_the_line_still_goes_out() {
+    let mut h = Harness::new();
+    let ann = h.user("ann");
+    let bo = h.user("bo");
+    for date in [json!(5), json!(1e20), json!(-1e15), json!(8.64e15 + 1.0), json!("soon")] {
+        h.advance(Duration::from_secs(1));
+        h.send(ann, json!({"type": "message", "text": "hi", "date": date})).expect("sent");
+        let got = h.take(bo);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["text"], "hi");
+        assert!(got[0].get("date").is_none(), "{date} was passed on");
+    }
+}
+
+#[test]
+fn a_chat_line_over_4_kib_is_refused_and_reaches_nobody() {
+    let mut h = Harness::new();
+    let ann = h.user("ann");
+    let bo = h.user("bo");
+    let long = "é".repeat(2049); // 4098 bytes
+    assert_eq!(h.send(ann, json!({"type": "message", "text": long})), Err(Rejected(ErrorCode::TooLong)));
+    assert!(h.take(bo).is_empty());
+    h.send(ann, json!({"type": "message", "text": "é".repeat(2048)})).expect("4096 bytes is fine");
+    assert_eq!(h.take(bo).len(), 1);
+}
+
+#[test]
+fn a_chat_flood_reaches_others_only_up_to_the_burst_and_calls_keep_flowing() {
+    let mut h = Harness::new();
+    let mallory = h.user("mallory");
+    let ann = h.user("ann");
+    let bo = h.user("bo");
+    h.send(ann, offer("bo")).expect("a call");
+    h.take(bo);
+    let burst = Limits::default().chat.burst as usize;
+    let refused = (0..1000)
+        .map(|i| h.send(mallory, json!({"type": "message", "text": format!("spam {i}")})))
+        .filter(|r| *r == Err(Rejected(ErrorCode::RateLimited)))
+        .count();
+    assert_eq!(refused, 1000 - burst);
+    assert_eq!(h.take(bo).len(), burst, "bo received the burst and nothing more");
+    assert!(h.take(mallory).iter().any(|m| m["code"] == "rate-limited"), "the flooder is told");
+    // Others are not limited by mallory's flood.
+    h.send(ann, candidate("bo")).expect("relayed");
+    assert_eq!(h.take(bo)[0]["type"], "new-ice-candidate");
+    // The pace comes back: one line a second.
+    h.advance(Duration::from_secs(1));
+    h.send(mallory, json!({"type": "message", "text": "one more"})).expect("allowed again");
+    assert_eq!(
+        h.send(mallory, json!({"type": "message", "text": "too soon"})),
+        Err(Rejected(ErrorCode::RateLimited))
+    );
+}
+
+#[test]
+fn renames_count_as_chat_but_signing_in_and_call_messages_do_not() {
+    let mut h = Harness::new();
+    let ann = h.user("ann");
+    let bo = h.user("bo");
+    h.send(ann, offer("bo")).expect("a call");
+    let burst = Limits::default().chat.burst as usize;
+    for i in 0..burst {
+        h.send(bo, json!({"type": "message", "text": format!("{i}")})).expect("within the burst");
+    }
+    // bo's chat budget is spent, his call messages still go through.
+    for _ in 0..50 {
+        h.send(bo, candidate("ann")).expect("call messages have their own, larger budget");
+    }
+    let mut cy = h.connect();
+    h.send(cy, json!({"type": "username", "name": "cy"})).expect("signing in");
+    for i in 0..burst {
+        h.send(cy, json!({"type": "username", "name": format!("cy{i}")})).expect("a rename");
+    }
+    assert_eq!(h.send(cy, json!({"type": "username", "name": "cyz"})), Err(Rejected(ErrorCode::RateLimited)));
+    cy = bo;
+    let frames = Limits::default().frames.burst as usize;
+    let refused = (0..frames).filter(|_| h.send(cy, candidate("ann")).is_err()).count();
+    assert!(refused > 0, "every frame counts against the frame budget");
+}
+
+#[test]
+fn a_service_instance_ending_mid_call_or_twice_panics_nothing_and_tells_the_caller() {
+    let echo = UserName::new("echo").expect("valid");
+    let mut h = Harness::with_config(HubConfig { services: vec![echo], ..HubConfig::default() });
+    let ann = h.ringing_user("ann");
+    h.send(ann, json!({"type": "call", "target": "echo"})).expect("rings echo");
+    let instance = h.hub.conns.keys().copied().find(|&c| h.hub.is_service(c)).expect("an instance");
+    h.take(instance);
+    h.send(instance, json!({"type": "accept", "callId": 1})).expect("echo picks up");
+    h.send(ann, offer("echo")).expect("offered");
+    // The shell gives up on the instance (its inbox overflowed, say), then again.
+    h.close(instance);
+    h.close(instance);
+    h.hub.connection_lost(h.now, instance);
+    let ended = h.take_calls(ann);
+    assert_eq!(ended.iter().filter(|m| m["type"] == "call-ended").count(), 1, "{ended:?}");
+    assert_eq!(h.hub.call_count(), 0);
+    h.send(ann, json!({"type": "call", "target": "echo"})).expect("echo can be called again");
+}
+
+#[test]
+fn one_address_gets_two_echo_calls_at_once_and_the_third_is_busy() {
+    let echo = UserName::new("echo").expect("valid");
+    let mut h = Harness::with_config(HubConfig { services: vec![echo], ..HubConfig::default() });
+    let callers: Vec<ConnId> = ["ann", "bo", "cy"].iter().map(|n| h.ringing_user(n)).collect();
+    for &caller in &callers {
+        h.send(caller, json!({"type": "call", "target": "echo"})).expect("answered");
+    }
+    assert_eq!(h.hub.call_count(), 2);
+    let third = h.take_calls(callers[2]);
+    assert_eq!(third.last().expect("an answer")["reason"], "busy");
+    h.address = IpAddr::from([198, 51, 100, 7]);
+    let elsewhere = h.ringing_user("dee");
+    h.send(elsewhere, json!({"type": "call", "target": "echo"})).expect("rings");
+    assert_eq!(h.hub.call_count(), 3, "another address has its own share");
 }
 
 #[test]
@@ -326,7 +452,7 @@ fn every_kind_of_bad_input_gets_its_own_error_and_the_connection_carries_on() {
         assert_eq!(reply[0]["code"], code.as_str());
         assert!(reply[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(h.hub.handle_binary(ann), Rejected(ErrorCode::BinaryFrame));
+    assert_eq!(h.hub.handle_binary(h.now, ann), Err(Rejected(ErrorCode::BinaryFrame)));
     h.drain();
     assert_eq!(h.take(ann)[0]["code"], "binary-frame");
     // ann is still signed in under her name and can still call.
@@ -425,7 +551,7 @@ impl Rng {
     }
 }
 
-fn random_message(rng: &mut Rng, call_ids: u64) -> String {
+fn random_message(rng: &mut Rng, call_ids: u64, tokens: &[(String, String)]) -> String {
     const NAMES: [&str; 7] = ["ann", "bo", "cy", "ann2", " bo ", "x", "echo"];
     let name = *rng.pick(&NAMES);
     let target = *rng.pick(&NAMES);
@@ -442,8 +568,16 @@ fn random_message(rng: &mut Rng, call_ids: u64) -> String {
         6 => json!({"type": "call", "target": target}),
         7 | 8 => json!({"type": "accept", "callId": call_id}),
         9 => json!({"type": "decline", "callId": call_id}),
-        10 => json!({"type": "resume", "name": name, "token": format!("token-{:016}", rng.below(30)),
-                     "partner": target}),
+        10 => match rng.below(3) {
+            // A token the hub issued, for the name it was issued for or another.
+            0 | 1 if !tokens.is_empty() => {
+                let (issued_to, token) = rng.pick(tokens);
+                let name = if rng.below(2) == 0 { issued_to.as_str() } else { name };
+                json!({"type": "resume", "name": name, "token": token, "partner": target})
+            }
+            _ => json!({"type": "resume", "name": name, "token": format!("token-{:016}", rng.below(30)),
+                        "partner": target}),
+        },
         _ => json!({"type": "media-state", "target": target, "audio": true, "video": false}),
     }
     .to_string();
@@ -474,12 +608,15 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
         ring_timeout: Duration::from_millis(900),
         resume_grace: Duration::from_millis(700),
         services: vec![UserName::new("echo").expect("valid")],
+        resume_key: Some(RESUME_KEY),
+        ..HubConfig::default()
     });
     let mut open: Vec<ConnId> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut services = std::collections::HashSet::new();
+    let mut tokens: Vec<(String, String)> = Vec::new();
     for _ in 0..40_000 {
-        match rng.below(24) {
+        match rng.below(25) {
             0 | 1 if open.len() < 24 => {
                 let room = *rng.pick(&["", "", "", "r1"]);
                 open.push(h.connect_to(room));
@@ -492,9 +629,21 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
                 let conn = open.swap_remove(rng.below(open.len()));
                 h.lose(conn);
             }
+            // A flood: far past every budget, chat or call messages, at one instant.
+            4 if !open.is_empty() => {
+                let conn = *rng.pick(&open);
+                let target = *rng.pick(&["ann", "bo", "echo"]);
+                for i in 0..rng.below(300) {
+                    let msg = match i % 3 {
+                        0 => json!({"type": "message", "text": "x".repeat(rng.below(5000))}),
+                        _ => candidate(target),
+                    };
+                    let _ = h.send(conn, msg);
+                }
+            }
             _ if !open.is_empty() => {
                 let conn = *rng.pick(&open);
-                let _ = h.send_raw(conn, &random_message(&mut rng, h.hub.next_call));
+                let _ = h.send_raw(conn, &random_message(&mut rng, h.hub.next_call, &tokens));
             }
             _ => {}
         }
@@ -518,6 +667,9 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
                 if let Some(kind) = msg["type"].as_str() {
                     seen.insert(kind.to_owned());
                 }
+                if let (Some(name), Some(token)) = (msg["name"].as_str(), msg["token"].as_str()) {
+                    tokens.push((name.to_owned(), token.to_owned()));
+                }
             }
         }
         h.inbox.clear();
@@ -525,9 +677,16 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
             let _ = h.send(conn, accept);
         }
     }
-    for kind in
-        ["incoming-call", "call-accepted", "call-ended", "ringing", "resumed", "video-answer", "hang-up"]
-    {
+    for kind in [
+        "incoming-call",
+        "call-accepted",
+        "call-ended",
+        "ringing",
+        "resumed",
+        "video-answer",
+        "hang-up",
+        "error",
+    ] {
         assert!(seen.contains(kind), "the random traffic reached {kind}");
     }
 }

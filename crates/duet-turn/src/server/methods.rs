@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::{Event, Family, FiveTuple, Pending, RelayRequest, Server, Transmit, Transport};
 use crate::allocation::{Allocation, ChannelNumber};
 use crate::auth::{CredentialError, Key, NonceCheck};
+use crate::policy::client_key;
 use crate::stun::{Class, Message, MessageBuilder, Method, attr};
 
 /// RFC 8656 section 14.7: REQUESTED-TRANSPORT for UDP.
@@ -69,6 +70,11 @@ impl Server {
             .filter(|&t| attr::comprehension_required(t) && !UNDERSTOOD.contains(&t))
             .collect();
         if !unknown.is_empty() {
+            // Unauthenticated too, so rate-limited like a 401 (it is as large).
+            if !self.unauthenticated.allow(from.client.ip(), now) {
+                self.stats.unauthenticated_dropped += 1;
+                return;
+            }
             let value: Vec<u8> = unknown.iter().flat_map(|t| t.to_be_bytes()).collect();
             return self.answer(&req, None, |b| {
                 b.add_error_code(420, "Unknown Attribute").add(attr::UNKNOWN_ATTRIBUTES, &value);
@@ -117,7 +123,7 @@ impl Server {
             other => other,
         };
         let key = match key {
-            Ok(key) if msg.verify_integrity(&key) => key,
+            Ok(key) if msg.verify_integrity(&key) && !self.is_revoked(username) => key,
             _ => {
                 self.unauthenticated_error(now, req, 401, "Unauthorized");
                 return None;
@@ -163,9 +169,9 @@ impl Server {
             }
         };
         let quotas = &self.config.quotas;
-        let mine = self.allocations_per_user.get(&user.username).copied().unwrap_or(0)
-            + self.pending.values().filter(|p| p.username == user.username).count();
-        if mine >= quotas.allocations_per_user {
+        let mine = self.allocations_per_user.get(crate::auth::user_of(&user.username)).copied().unwrap_or(0);
+        let here = self.allocations_per_address.get(&client_key(req.from.client.ip())).copied().unwrap_or(0);
+        if mine >= quotas.allocations_per_user || here >= quotas.allocations_per_address {
             return self.fail(req, key, 486, "Allocation Quota Reached");
         }
         if self.allocations.len() + self.pending.len() >= quotas.allocations_total {
@@ -181,6 +187,7 @@ impl Server {
         };
         if let Some(token) = token {
             let reservation = <[u8; 8]>::try_from(token).ok().and_then(|t| self.reservations.remove(&t));
+            self.count(&req.from, &pending.username);
             return match reservation {
                 Some(r) if now < r.expires => {
                     let bound =
@@ -188,10 +195,14 @@ impl Server {
                     finish_allocate(self, now, pending, Ok(bound));
                 }
                 Some(r) => {
+                    self.uncount(&req.from, &pending.username);
                     self.events.push_back(Event::ReleaseRelay { relay: r.local });
                     self.fail(req, key, 508, "Insufficient Capacity")
                 }
-                None => self.fail(req, key, 508, "Insufficient Capacity"),
+                None => {
+                    self.uncount(&req.from, &pending.username);
+                    self.fail(req, key, 508, "Insufficient Capacity")
+                }
             };
         }
         // EVEN-PORT (RFC 8656 section 14.6): an even port, and with R=1 the next one held.
@@ -199,6 +210,7 @@ impl Server {
         let reserve_next = even.and_then(|v| v.first()).is_some_and(|b| b & 0x80 != 0);
         let request = RelayRequest(self.next_request);
         self.next_request += 1;
+        self.count(&req.from, &pending.username);
         self.pending.insert(request, pending);
         self.pending_by_tuple.insert(req.from, request);
         self.events.push_back(Event::BindRelay { request, family, even_port, reserve_next });
@@ -422,10 +434,21 @@ pub(super) fn finish_allocate(
     let msg = Message::parse(&request).expect("a message we just built");
     let req = Request { from: five_tuple, msg: &msg };
     let Ok(bound) = result else {
+        server.uncount(&five_tuple, &username);
         return server.fail(&req, Some(&key), 508, "Insufficient Capacity");
     };
     let (local, advertised) = (bound.local, bound.advertised);
+    if server.is_revoked(&username) {
+        // The session ended while its relay socket was being opened.
+        server.uncount(&five_tuple, &username);
+        server.events.push_back(Event::ReleaseRelay { relay: local });
+        if let Some((reserved, _)) = bound.reserved {
+            server.events.push_back(Event::ReleaseRelay { relay: reserved });
+        }
+        return server.fail(&req, None, 401, "Unauthorized");
+    }
     if server.allocations.contains_key(&five_tuple) {
+        server.uncount(&five_tuple, &username);
         server.events.push_back(Event::ReleaseRelay { relay: local });
         if let Some((reserved, _)) = bound.reserved {
             server.events.push_back(Event::ReleaseRelay { relay: reserved });
@@ -442,10 +465,9 @@ pub(super) fn finish_allocate(
         token
     });
     let expires = now + lifetime;
-    let allocation = Allocation::new(local, advertised, username.clone(), expires, transaction_id);
+    let allocation = Allocation::new(local, advertised, username, expires, transaction_id);
     server.allocations.insert(five_tuple, allocation);
     server.by_relay.insert(local, five_tuple);
-    *server.allocations_per_user.entry(username).or_default() += 1;
     server.stats.allocations_created += 1;
     server.schedule_sweep(expires);
     server.allocate_success(five_tuple, &msg, &key, advertised, lifetime, token);

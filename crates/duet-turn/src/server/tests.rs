@@ -524,6 +524,7 @@ fn quotas_answer_486_and_508() {
     let mut cfg = config();
     cfg.quotas = Quotas {
         allocations_per_user: 2,
+        allocations_per_address: 10,
         allocations_total: 3,
         permissions_per_allocation: 2,
         channels_per_allocation: 1,
@@ -707,4 +708,88 @@ fn an_address_that_authenticated_may_start_many_allocations_at_once() {
         let mut c = h.client(&format!("203.0.113.5:{}", 2000 + port), &format!("user{port}"));
         assert!(h.try_allocate(&mut c, |_| {}).is_success());
     }
+}
+
+#[test]
+fn one_address_gets_its_share_of_allocations_whatever_credentials_it_holds() {
+    let mut cfg = config();
+    cfg.quotas.allocations_per_address = 3;
+    let mut h = Harness::with(cfg);
+    // Five sign-ins from one address, each with credentials of its own.
+    let mut clients: Vec<Client> =
+        (0..5).map(|i| h.client(&format!("203.0.113.5:{}", 1000 + i), &format!("duet-{i}"))).collect();
+    let codes: Vec<Option<u16>> = clients.iter_mut().map(|c| h.try_allocate(c, |_| {}).code()).collect();
+    assert_eq!(codes, [None, None, None, Some(486), Some(486)]);
+    let mut elsewhere = h.client("203.0.113.6:1000", "duet-9");
+    h.allocate(&mut elsewhere);
+    // An IPv6 client's whole /64 is one address.
+    let mut v6: Vec<Client> =
+        (0..4).map(|i| h.client(&format!("[2001:db8:1:2::{i}]:1000"), &format!("duet-v{i}"))).collect();
+    let codes: Vec<Option<u16>> = v6.iter_mut().map(|c| h.try_allocate(c, |_| {}).code()).collect();
+    assert_eq!(codes, [None, None, None, Some(486)]);
+    // A deleted allocation gives its place back.
+    let reply = h.request(&mut clients[0], Method::REFRESH, |b| {
+        b.add_u32(attr::LIFETIME, 0);
+    });
+    assert!(reply.expect("answer").is_success());
+    assert_eq!(h.try_allocate(&mut clients[3], |_| {}).code(), None);
+}
+
+/// `user`'s credentials with another expiry, as a renewal hands out.
+fn renewed(c: &Client, user: &str, expiry: u64) -> Client {
+    let username = ephemeral_username(expiry, user);
+    let password = ephemeral_password(SECRET, &username);
+    Client { username, password, ..c.clone() }
+}
+
+#[test]
+fn renewed_credentials_of_one_session_share_its_quota() {
+    let mut cfg = config();
+    cfg.quotas.allocations_per_user = 2;
+    let mut h = Harness::with(cfg);
+    let mut first = h.client("203.0.113.5:1000", "duet-7");
+    h.allocate(&mut first);
+    let base = h.client("203.0.113.7:1000", "duet-7");
+    let mut second = renewed(&base, "duet-7", UNIX_START + 4000);
+    h.allocate(&mut second);
+    let mut third = renewed(&h.client("203.0.113.8:1000", "duet-7"), "duet-7", UNIX_START + 5000);
+    assert_eq!(
+        h.try_allocate(&mut third, |_| {}).code(),
+        Some(486),
+        "fresh credentials are not a fresh quota"
+    );
+}
+
+#[test]
+fn a_revoked_session_loses_its_allocations_and_its_credentials_stop_working() {
+    let mut h = Harness::new();
+    let mut ann = h.client("203.0.113.5:1000", "duet-1");
+    let relay = h.allocate(&mut ann);
+    let mut bo = h.client("203.0.113.6:1000", "duet-2");
+    h.allocate(&mut bo);
+    h.server.revoke_user(h.now, "duet-1", UNIX_START + 3600);
+    h.drive();
+    assert!(h.released.contains(&relay), "the relay port is free at once");
+    assert_eq!(h.server.allocation_count(), 1);
+    assert_eq!(h.request(&mut ann, Method::REFRESH, |_| {}).expect("answer").code(), Some(401));
+    let mut again = renewed(&h.client("203.0.113.5:1001", "duet-1"), "duet-1", UNIX_START + 1800);
+    assert_eq!(h.try_allocate(&mut again, |_| {}).code(), Some(401), "no credentials of it are accepted");
+    assert!(h.request(&mut bo, Method::REFRESH, |_| {}).expect("answer").is_success(), "others go on");
+    // Once its credentials have all expired, the revocation is forgotten.
+    h.advance(Duration::from_secs(3601));
+    assert!(h.server.revoked.is_empty());
+}
+
+#[test]
+fn answers_420_are_rate_limited_like_401() {
+    let mut h = Harness::new();
+    let mut answered = 0;
+    for port in 0..30 {
+        let mut c = h.client(&format!("203.0.113.5:{}", 1000 + port), "ann");
+        let reply = h.request_once(&mut c, Method::ALLOCATE, &|b| {
+            b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).add(0x7777, b"?");
+        });
+        answered += usize::from(reply.is_some());
+    }
+    assert_eq!(answered, 10, "an unauthenticated source gets 10 answers a second, 420 included");
 }

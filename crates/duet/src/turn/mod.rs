@@ -53,6 +53,11 @@ pub struct DriverConfig {
     /// Where relay sockets bind, per address family, and the address announced for them.
     pub relay_ips: Vec<RelayIp>,
     pub relay_ports: PortRange,
+    /// How long handed-out credentials live: a revoked user is remembered that long.
+    pub credential_ttl: std::time::Duration,
+    /// TCP and TLS connections one client address may hold, and in all.
+    pub streams_per_address: usize,
+    pub streams_total: usize,
 }
 
 /// One address family's relay sockets: the IP they bind to, and the IP clients are told
@@ -150,6 +155,7 @@ impl Turn {
             udp: Arc::new(udp_socket),
             udp_addr: udp,
             udp_runtime,
+            stream_slots: crate::limits::Slots::new(driver.streams_per_address, driver.streams_total),
             driver,
             timer: Notify::new(),
             shutdown: shutdown.clone(),
@@ -176,6 +182,11 @@ impl Turn {
     /// Live allocations, for tests and diagnostics.
     pub fn allocation_count(&self) -> usize {
         self.shared.lock().server.allocation_count()
+    }
+
+    /// A handle for ending what a session holds when it ends.
+    pub fn users(&self) -> TurnUsers {
+        TurnUsers { shared: Arc::clone(&self.shared) }
     }
 
     /// A handle for reading figures while the server runs.
@@ -224,6 +235,27 @@ async fn bind_udp_and_tcp(
     Err(e).with_context(|| format!("bind TURN TCP {}", SocketAddr::new(listen.ip(), port)))
 }
 
+/// Ends a user's allocations and credentials when the signaling session they were issued
+/// to is over (signed out, or gone for good).
+#[derive(Debug, Clone)]
+pub struct TurnUsers {
+    shared: Arc<Shared>,
+}
+
+impl TurnUsers {
+    /// `user` (the part after the expiry in ephemeral usernames) is over.
+    pub fn revoke(&self, user: &str) {
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let until = unix + self.shared.driver.credential_ttl.as_secs();
+        let outcome = {
+            let mut inner = self.shared.lock();
+            inner.server.revoke_user(Instant::now(), user, until);
+            Shared::drain(&mut inner)
+        };
+        self.shared.complete(outcome);
+    }
+}
+
 /// A cheap handle for reading the TURN server's figures (metrics).
 #[derive(Debug, Clone)]
 pub struct TurnMonitor {
@@ -250,6 +282,8 @@ struct Shared {
     driver: DriverConfig,
     /// Woken when the server's next timeout may have moved earlier.
     timer: Notify,
+    /// TCP and TLS connections per client address.
+    stream_slots: crate::limits::Slots,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }

@@ -7,7 +7,11 @@
 //! ```
 //!
 //! A stream that sends something that is neither ends: there is no way to find the next
-//! frame boundary in a byte stream after garbage.
+//! frame boundary in a byte stream after garbage. A stream exists for its allocation: one
+//! that holds none [`ALLOCATION_DEADLINE`] after it opened (or after its allocation
+//! went) is closed, so idle connections cost nothing for long. Each client address may
+//! hold a bounded number of streams, and a stream's read buffer grows only as large as
+//! the frames it carries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +28,8 @@ use super::Shared;
 const WRITE_QUEUE: usize = 512;
 /// A TLS handshake that takes longer than this is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A stream must hold an allocation this long after it opens, and is checked as often.
+pub(super) const ALLOCATION_DEADLINE: Duration = Duration::from_secs(10);
 
 pub(super) async fn accept(
     shared: Arc<Shared>,
@@ -43,13 +49,23 @@ pub(super) async fn accept(
                 }
             },
         };
+        let slot = match shared.stream_slots.acquire(client.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%client, "TURN stream refused: {refused:?} limit");
+                continue; // dropping the stream closes it
+            }
+        };
         let _ = stream.set_nodelay(true);
         let Ok(server) = stream.local_addr() else { continue };
         let shared2 = Arc::clone(&shared);
         match &acceptor {
             None => {
                 let tuple = FiveTuple { client, server, transport: Transport::Tcp };
-                shared.tasks.spawn(serve(shared2, stream, tuple));
+                shared.tasks.spawn(async move {
+                    serve(shared2, stream, tuple).await;
+                    drop(slot);
+                });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -59,6 +75,7 @@ pub(super) async fn accept(
                         Ok(Ok(tls)) => serve(shared2, tls, tuple).await,
                         _ => tracing::debug!(%client, "TURN TLS handshake failed"),
                     }
+                    drop(slot);
                 });
             }
         }
@@ -81,16 +98,28 @@ where
         let _ = writer.shutdown().await;
     };
     let read = async {
-        let mut buf = vec![0u8; MAX_FRAME_LEN];
+        let mut buf = Vec::new();
         loop {
             let Some(len) = read_frame(&mut reader, &mut buf).await else { break };
             shared.from_stream_client(tuple, &buf[..len]);
+        }
+    };
+    let allocated = async {
+        let mut check =
+            tokio::time::interval_at(tokio::time::Instant::now() + ALLOCATION_DEADLINE, ALLOCATION_DEADLINE);
+        loop {
+            check.tick().await;
+            if !shared.lock().server.has_allocation(&tuple) {
+                tracing::debug!(client = %tuple.client, "TURN stream without an allocation; closing");
+                return;
+            }
         }
     };
     tokio::select! {
         () = shared.shutdown.cancelled() => {}
         () = read => {}
         () = write => {}
+        () = allocated => {}
     }
     // The stream is gone: so are its writer and (RFC 8656 section 3.1) its allocation.
     let outcome = {
@@ -102,15 +131,21 @@ where
     shared.complete(outcome);
 }
 
-/// Reads one STUN message or ChannelData frame into `buf`; its length, or `None` at the
-/// end of the stream or on garbage.
-async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Option<usize> {
-    reader.read_exact(&mut buf[..FRAME_HEADER_LEN]).await.ok()?;
+/// Reads one STUN message or ChannelData frame into `buf`, which grows to the largest
+/// frame seen (at most [`MAX_FRAME_LEN`]); its length, or `None` at the end of the
+/// stream or on garbage.
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> Option<usize> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    reader.read_exact(&mut header).await.ok()?;
     // Garbage means the stream is out of step: there is no next boundary to find.
-    let total = frame_len([buf[0], buf[1], buf[2], buf[3]]).ok()?;
-    if total > buf.len() {
+    let total = frame_len([header[0], header[1], header[2], header[3]]).ok()?;
+    if !(FRAME_HEADER_LEN..=MAX_FRAME_LEN).contains(&total) {
         return None;
     }
+    if buf.len() < total {
+        buf.resize(total, 0);
+    }
+    buf[..FRAME_HEADER_LEN].copy_from_slice(&header);
     reader.read_exact(&mut buf[FRAME_HEADER_LEN..total]).await.ok()?;
     Some(total)
 }
@@ -127,7 +162,7 @@ mod tests {
         stream.extend_from_slice(&[0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0]); // 5 bytes + 3 padding
         stream.extend_from_slice(&[0xff, 0xff, 0, 0]); // garbage
         let mut reader = stream.as_slice();
-        let mut buf = vec![0; 70_000];
+        let mut buf = Vec::new();
         assert_eq!(read_frame(&mut reader, &mut buf).await, Some(20));
         assert_eq!(read_frame(&mut reader, &mut buf).await, Some(12));
         assert_eq!(&buf[..9], &[0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5]);
@@ -137,6 +172,6 @@ mod tests {
     #[tokio::test]
     async fn a_truncated_frame_ends_the_stream() {
         let mut reader: &[u8] = &[0x00, 0x01, 0x00, 0x08, 0x21, 0x12];
-        assert_eq!(read_frame(&mut reader, &mut [0; 100]).await, None);
+        assert_eq!(read_frame(&mut reader, &mut Vec::new()).await, None);
     }
 }

@@ -46,7 +46,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
         let listen = "127.0.0.1:0".parse().expect("literal");
-        let mode = duet::config::TurnMode::Embedded(embedded_turn(listen, secret));
+        let mode = duet::config::TurnMode::Embedded(Box::new(embedded_turn(listen, secret)));
         let settings = duet::config::IceSettings { host: None, ttl: Duration::from_secs(120) };
         let (turn, ice) =
             duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
@@ -110,8 +110,14 @@ pub fn embedded_turn(listen: SocketAddr, secret: &str) -> duet::config::Embedded
         realm: "duet".into(),
         secret: secret.as_bytes().to_vec(),
         static_users: Default::default(),
-        dangerous_allow_loopback_peers: true,
-        dangerous_allow_private_peers: false,
+        peer_policy: duet_turn::policy::PeerPolicy {
+            dangerous_allow_loopback_peers: true,
+            ..Default::default()
+        },
+        allocations_per_address: 32,
+        allocations_total: 1000,
+        streams_per_address: 16,
+        streams_total: 1000,
     }
 }
 

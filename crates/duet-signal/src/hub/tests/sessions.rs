@@ -3,6 +3,7 @@
 //! clients that both say they were talking get their call back.
 
 use super::*;
+use crate::limit::Rate;
 
 /// A ringing-aware user's resume token, from the `session` message it got at sign-in.
 fn signed_in_with_token(h: &mut Harness, name: &str) -> (ConnId, String) {
@@ -63,8 +64,11 @@ fn a_dropped_socket_keeps_its_name_and_call_and_resume_takes_them_back_with_what
 
 #[test]
 fn a_session_not_resumed_in_time_ends_its_call_and_frees_its_name() {
-    let mut h =
-        Harness::with_config(HubConfig { resume_grace: Duration::from_secs(8), ..HubConfig::default() });
+    let mut h = Harness::with_config(HubConfig {
+        resume_grace: Duration::from_secs(8),
+        resume_key: Some(RESUME_KEY),
+        ..HubConfig::default()
+    });
     let (ann, token, bo) = in_a_call(&mut h);
     h.lose(ann);
     h.advance(Duration::from_millis(7_999));
@@ -136,17 +140,31 @@ fn resuming_from_a_second_socket_replaces_the_first() {
     assert_eq!(h.hub.call_count(), 1);
 }
 
+/// `token` with its first character changed.
+fn tampered(token: &str) -> String {
+    let first = if token.starts_with('0') { "1" } else { "0" };
+    format!("{first}{}", &token[1..])
+}
+
+/// The token a hub with the same resume key issued to `name` in the lobby before it
+/// restarted (another `Hub`, as a restarted process is).
+fn token_from_before_the_restart(name: &str) -> String {
+    let mut before = Harness::new();
+    before.tokens = 1000; // another process's nonces
+    signed_in_with_token(&mut before, name).1
+}
+
 #[test]
 fn after_a_restart_two_clients_that_say_they_were_talking_get_their_call_back() {
+    let (ann_token, bo_token) = (token_from_before_the_restart("ann"), token_from_before_the_restart("bo"));
     // A fresh hub: everything the old process knew is gone.
     let mut h = Harness::new();
     let ann = h.connect();
     let bo = h.connect();
     let cy = h.ringing_user("cy");
-    let ann_token = "ann-token-0123456789";
     h.send(ann, json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"}))
         .expect("free name");
-    h.send(bo, json!({"type": "resume", "name": "bo", "token": "bo-token-0123456789", "partner": "ann"}))
+    h.send(bo, json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"}))
         .expect("free name");
     assert_eq!(h.hub.call_count(), 1);
     assert!(h.take_calls(ann).iter().all(|m| m["type"] != "call-ended"));
@@ -158,7 +176,70 @@ fn after_a_restart_two_clients_that_say_they_were_talking_get_their_call_back() 
     // And ann's token now resumes ann's session.
     h.lose(ann);
     let again = h.connect();
-    h.send(again, resume("ann", ann_token)).expect("resumed");
+    h.send(again, resume("ann", &ann_token)).expect("resumed");
+}
+
+#[test]
+fn after_a_restart_a_stranger_cannot_claim_a_name_and_call_without_a_token_issued_for_it() {
+    let bo_token = token_from_before_the_restart("bo");
+    let mut h = Harness::new();
+    let bo = h.connect();
+    h.send(bo, json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"}))
+        .expect("bo's own");
+    h.take(bo);
+    let mallory = h.connect();
+    h.take(mallory);
+    let guesses = [
+        "ann-token-0123456789".to_owned(),
+        bo_token.clone(), // a real token, for another name
+        tampered(&token_from_before_the_restart("ann")),
+        token_from_before_the_restart("ann")[..32].to_owned(), // the MAC alone
+    ];
+    for token in &guesses {
+        let claim = json!({"type": "resume", "name": "ann", "token": token, "partner": "bo"});
+        assert_eq!(h.send(mallory, claim), Err(Rejected(ErrorCode::CannotResume)), "{token}");
+    }
+    assert!(!h.hub.is_signed_in(mallory));
+    assert_eq!(h.hub.call_count(), 0, "bo's claim is still waiting for the real ann");
+    // A token for ann under another key (another server) does not work either.
+    let mut elsewhere = Harness::with_config(HubConfig { resume_key: Some([9; 32]), ..HubConfig::default() });
+    let (_, foreign) = signed_in_with_token(&mut elsewhere, "ann");
+    let claim = json!({"type": "resume", "name": "ann", "token": foreign, "partner": "bo"});
+    assert_eq!(h.send(mallory, claim), Err(Rejected(ErrorCode::CannotResume)));
+    // The real ann comes back and gets her call.
+    let ann = h.connect();
+    let claim = json!({"type": "resume", "name": "ann", "token": token_from_before_the_restart("ann"), "partner": "bo"});
+    h.send(ann, claim).expect("ann's own token");
+    assert_eq!(h.hub.call_count(), 1);
+}
+
+#[test]
+fn without_a_resume_key_a_free_name_cannot_be_resumed() {
+    let mut h = Harness::with_config(HubConfig::default());
+    let (ann, token) = signed_in_with_token(&mut h, "ann");
+    h.close(ann);
+    let again = h.connect();
+    assert_eq!(h.send(again, resume("ann", &token)), Err(Rejected(ErrorCode::CannotResume)));
+    // A live session still resumes with its token.
+    let (ann, token) = signed_in_with_token(&mut h, "ann");
+    h.lose(ann);
+    let again = h.connect();
+    h.send(again, resume("ann", &token)).expect("resumed");
+}
+
+#[test]
+fn a_service_name_cannot_be_taken_by_resuming_it() {
+    let mut h = Harness::with_config(HubConfig {
+        resume_key: Some(RESUME_KEY),
+        services: vec![UserName::new("echo").expect("valid")],
+        ..HubConfig::default()
+    });
+    // Even a token this hub signed for "echo" (made by hand with its key) is refused.
+    let token =
+        h.hub.mint_token(&RoomName::lobby(), &UserName::new("echo").expect("valid"), "0123456789abcdef");
+    let mallory = h.connect();
+    assert_eq!(h.send(mallory, resume("echo", &token)), Err(Rejected(ErrorCode::CannotResume)));
+    assert!(!h.hub.is_signed_in(mallory));
 }
 
 #[test]
@@ -166,7 +247,8 @@ fn a_call_only_one_side_remembers_is_ended_after_the_grace_period() {
     let mut h = Harness::new();
     let ann = h.connect();
     let bo = h.ringing_user("bo");
-    h.send(ann, json!({"type": "resume", "name": "ann", "token": "ann-token-0123456789", "partner": "bo"}))
+    let token = token_from_before_the_restart("ann");
+    h.send(ann, json!({"type": "resume", "name": "ann", "token": token, "partner": "bo"}))
         .expect("free name");
     h.advance(HubConfig::default().resume_grace);
     let got = h.take_calls(ann);
@@ -179,12 +261,12 @@ fn a_call_only_one_side_remembers_is_ended_after_the_grace_period() {
 }
 
 #[test]
-fn a_detached_session_flooded_with_messages_ends_rather_than_resume_with_gaps() {
+fn a_detached_session_flooded_with_call_messages_ends_rather_than_resume_with_gaps() {
     let mut h = Harness::new();
     let (ann, token, bo) = in_a_call(&mut h);
     h.lose(ann);
-    for i in 0..HELD_MAX + 1 {
-        h.send(bo, json!({"type": "message", "text": format!("line {i}")})).expect("sent");
+    for _ in 0..crate::hub::sessions::HELD_MAX + 1 {
+        h.send(bo, candidate("ann")).expect("sent");
     }
     h.advance(Duration::ZERO);
     assert_eq!(h.take_calls(bo).iter().filter(|m| m["type"] == "call-ended").count(), 1);
@@ -200,4 +282,58 @@ fn a_signed_in_connection_cannot_resume_another_session() {
     let bo = h.ringing_user("bo");
     h.lose(ann);
     assert_eq!(h.send(bo, resume("ann", &token)), Err(Rejected(ErrorCode::CannotResume)));
+}
+
+/// Chat is never rate-limited in these tests, so what is held is all that is tested.
+fn unlimited_chat() -> HubConfig {
+    let limits =
+        Limits { frames: Rate::per_second(100_000, 100_000), chat: Rate::per_second(100_000, 100_000) };
+    HubConfig { resume_key: Some(RESUME_KEY), limits, ..HubConfig::default() }
+}
+
+#[test]
+fn a_detached_session_survives_a_thousand_chat_lines_and_keeps_its_call_messages() {
+    let mut h = Harness::with_config(unlimited_chat());
+    let (ann, token, bo) = in_a_call(&mut h);
+    let mallory = h.ringing_user("mallory");
+    h.lose(ann);
+    h.send(bo, offer("ann")).expect("held: an ICE restart");
+    for i in 0..1000 {
+        h.send(mallory, json!({"type": "message", "text": format!("spam {i} {}", "x".repeat(500))}))
+            .expect("sent");
+        if i == 500 {
+            h.send(bo, candidate("ann")).expect("held in the middle of the flood");
+        }
+    }
+    h.advance(Duration::from_secs(1));
+    assert!(h.take_calls(bo).iter().all(|m| m["type"] != "call-ended"), "bo's call goes on");
+    let again = h.connect();
+    h.take(again);
+    h.send(again, resume("ann", &token)).expect("resumed");
+    let got = h.take_calls(again);
+    assert_eq!(got[0]["type"], "resumed");
+    assert_eq!(got[0]["partner"], "bo");
+    let kinds: Vec<&str> = got.iter().filter_map(|m| m["type"].as_str()).collect();
+    assert!(kinds.contains(&"video-offer") && kinds.contains(&"new-ice-candidate"), "{kinds:?}");
+    let chat: Vec<&str> =
+        got.iter().filter(|m| m["type"] == "message").filter_map(|m| m["text"].as_str()).collect();
+    assert!(!chat.is_empty() && chat.len() <= 32, "the newest lines are kept: {}", chat.len());
+    assert!(chat.last().expect("some").starts_with("spam 999 "), "the newest line is the last held");
+    assert_eq!(h.hub.call_count(), 1);
+}
+
+#[test]
+fn a_session_ends_for_the_shell_when_it_is_over_not_while_it_may_come_back() {
+    let mut h = Harness::new();
+    let (ann, token, _bo) = in_a_call(&mut h);
+    let session = h.hub.session_of(ann).expect("a session");
+    h.lose(ann);
+    assert_eq!(h.hub.poll_ended_session(), None, "a dropped socket may come back");
+    let again = h.connect();
+    h.send(again, resume("ann", &token)).expect("resumed");
+    assert_eq!(h.hub.session_of(again), Some(session), "the session keeps its id across sockets");
+    h.lose(again);
+    h.advance(HubConfig::default().resume_grace);
+    assert_eq!(h.hub.poll_ended_session(), Some(session), "not resumed in time: over");
+    assert_eq!(h.hub.poll_ended_session(), None);
 }

@@ -6,15 +6,17 @@
 //! fields are already valid, and a wrong setting stops duet at start-up with a message
 //! that names the option.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::turn::PortRange;
+mod limits;
+mod turn;
+
+pub use limits::{LimitArgs, RateArg};
+pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, policy_for_listener};
 
 /// Self-hosted 1:1 video calls: a web client, signaling and (soon) TURN in one binary.
 #[derive(Debug, Parser)]
@@ -51,12 +53,18 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Serve HTTPS with a self-signed certificate for localhost and this machine's
-    /// addresses, created on first use in --state-dir and reused afterwards.
+    /// Serve HTTPS with a self-signed certificate for localhost, the listen address and
+    /// the --tls-name names, created in --state-dir and reused afterwards.
     #[arg(long, env = "DUET_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
 
-    /// Where duet keeps what it creates (the self-signed certificate).
+    /// A host name or address the self-signed certificate covers besides localhost and
+    /// the listen address, e.g. this machine's LAN address (repeat, or separate with commas).
+    #[arg(long = "tls-name", env = "DUET_TLS_NAMES", value_delimiter = ',', requires = "tls_self_signed")]
+    pub tls_names: Vec<String>,
+
+    /// Where duet keeps what it creates (the key that signs resume tokens, so a restart
+    /// does not let strangers take people's names; the self-signed certificate).
     /// Default: $XDG_STATE_HOME/duet, else ~/.local/state/duet.
     #[arg(long, env = "DUET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -94,6 +102,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub turn: TurnArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Where `/metrics` is served.
@@ -107,103 +118,6 @@ pub struct MetricsListen {
 
 /// OpenTelemetry's Prometheus exporter port: free of clashes with Prometheus itself (9090).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
-
-/// The embedded STUN/TURN server, or an external one.
-#[derive(Debug, Clone, Args)]
-pub struct TurnArgs {
-    /// Do not run the embedded STUN/TURN server (calls then work only where direct
-    /// connections do, unless --external-turn-url is given).
-    #[arg(long, env = "DUET_NO_TURN")]
-    pub no_turn: bool,
-
-    /// UDP and TCP address of the embedded TURN server. Default: the --listen IP, port 3478.
-    #[arg(long, env = "DUET_TURN_LISTEN")]
-    pub turn_listen: Option<SocketAddr>,
-
-    /// Port of TURN over TLS (turns:), served when HTTPS is on, with the same certificate.
-    #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
-    pub turn_tls_port: u16,
-
-    /// UDP ports for relayed media, one per allocation; open them in the firewall.
-    #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
-    pub turn_relay_ports: PortRange,
-
-    /// The public IP of this machine when it sits behind 1:1 NAT (a cloud VM): relay
-    /// addresses are announced with it.
-    #[arg(long, env = "DUET_TURN_EXTERNAL_IP")]
-    pub turn_external_ip: Option<IpAddr>,
-
-    /// Host name or address browsers should use for TURN. Default: the host the page was
-    /// loaded from.
-    #[arg(long, env = "DUET_TURN_HOST")]
-    pub turn_host: Option<String>,
-
-    /// Shared secret of the ephemeral TURN credentials. Default: random at every start.
-    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
-    pub turn_secret: Option<String>,
-
-    /// A static TURN user, NAME:PASSWORD, for clients outside duet's web page (repeat,
-    /// or separate with commas in DUET_TURN_USERS).
-    #[arg(long = "turn-user", env = "DUET_TURN_USERS", value_delimiter = ',', hide_env_values = true)]
-    pub turn_users: Vec<String>,
-
-    /// The TURN realm.
-    #[arg(long, env = "DUET_TURN_REALM", default_value = "duet")]
-    pub turn_realm: String,
-
-    /// DANGEROUS: relay to loopback addresses (127.0.0.0/8, ::1). On by itself when TURN
-    /// listens on loopback only, where only this machine can use it.
-    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_LOOPBACK_PEERS")]
-    pub turn_dangerous_allow_loopback_peers: bool,
-
-    /// DANGEROUS: relay to private addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...).
-    /// Lets anyone with credentials reach your LAN; for LAN-only installs.
-    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_PRIVATE_PEERS")]
-    pub turn_dangerous_allow_private_peers: bool,
-
-    /// Use this STUN/TURN server instead of the embedded one (repeat for several URLs,
-    /// e.g. turn:turn.example.com:3478?transport=udp).
-    #[arg(long = "external-turn-url", env = "DUET_EXTERNAL_TURN_URLS", value_delimiter = ',')]
-    pub external_turn_urls: Vec<String>,
-
-    /// The external TURN server's shared secret (coturn's static-auth-secret).
-    #[arg(long, env = "DUET_EXTERNAL_TURN_SECRET", requires = "external_turn_urls", hide_env_values = true)]
-    pub external_turn_secret: Option<String>,
-
-    /// How long the TURN credentials handed to each signed-in user are valid; they are
-    /// renewed at half this.
-    #[arg(long, env = "DUET_ICE_CREDENTIAL_TTL", default_value = "1h", value_parser = parse_duration)]
-    pub ice_credential_ttl: Duration,
-}
-
-/// Which STUN/TURN server browsers are told about.
-#[derive(Debug, Clone)]
-pub enum TurnMode {
-    /// duet's own.
-    Embedded(EmbeddedTurn),
-    /// Someone else's: URLs, and the shared secret for ephemeral credentials.
-    External { urls: Vec<String>, secret: Option<String> },
-    /// None: direct connections only.
-    Off,
-}
-
-/// Settings of the embedded TURN server.
-#[derive(Debug, Clone)]
-pub struct EmbeddedTurn {
-    pub listen: SocketAddr,
-    /// Whether the operator chose `listen` (`--turn-listen`). A default address that is
-    /// taken (another TURN server on 3478) only turns duet's TURN off, with a warning;
-    /// a chosen one that is taken stops duet.
-    pub listen_chosen: bool,
-    pub tls_port: u16,
-    pub relay_ports: PortRange,
-    pub external_ip: Option<IpAddr>,
-    pub realm: String,
-    pub secret: Vec<u8>,
-    pub static_users: HashMap<String, String>,
-    pub dangerous_allow_loopback_peers: bool,
-    pub dangerous_allow_private_peers: bool,
-}
 
 /// What signaling hands to browsers.
 #[derive(Debug, Clone)]
@@ -219,8 +133,8 @@ pub enum TlsSource {
     None,
     /// Certificate and key files the operator provides.
     Files { cert: PathBuf, key: PathBuf },
-    /// A self-signed certificate kept in this directory.
-    SelfSigned { dir: PathBuf },
+    /// A self-signed certificate for these names, kept in this directory.
+    SelfSigned { dir: PathBuf, names: std::collections::BTreeSet<String> },
 }
 
 /// Everything `duet serve` needs, validated.
@@ -228,6 +142,13 @@ pub enum TlsSource {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub tls: TlsSource,
+    /// Where duet keeps what must survive a restart (the resume key, the self-signed
+    /// certificate); `None` when no home directory is known and none was given.
+    pub state_dir: Option<PathBuf>,
+    /// Which peers the TURN relay and the echo user may reach (the server's own
+    /// addresses are added at start, see [`policy_for_listener`]).
+    pub peer_policy: duet_turn::policy::PeerPolicy,
+    pub limits: limits::Limits,
     pub shutdown_grace: Duration,
     pub turn: TurnMode,
     pub ice: IceSettings,
@@ -237,18 +158,41 @@ pub struct ServeConfig {
     pub echo: bool,
 }
 
+impl ServeConfig {
+    /// Sizes every total from the open-file limit (see [`limits::Limits::size_for`]).
+    pub fn size_for_open_files(&mut self, open_files: u64) {
+        self.limits.size_for(open_files);
+        if let TurnMode::Embedded(turn) = &mut self.turn {
+            turn.allocations_total = self.limits.turn_allocations_total;
+            turn.streams_per_address = self.limits.turn_streams_per_address;
+            turn.streams_total = self.limits.turn_streams_total;
+        }
+    }
+}
+
 impl ServeArgs {
     /// Checks the arguments against each other and fills in defaults that depend on the
     /// environment.
     pub fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let state_dir = match self.state_dir {
+            Some(dir) => Some(dir),
+            None => default_state_dir().ok(),
+        };
         let tls = match (self.tls_cert, self.tls_key, self.tls_self_signed) {
             (Some(cert), Some(key), false) => TlsSource::Files { cert, key },
-            (None, None, true) => TlsSource::SelfSigned {
-                dir: match self.state_dir {
-                    Some(dir) => dir,
+            (None, None, true) => {
+                let mut names: std::collections::BTreeSet<String> =
+                    ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+                if !self.listen.ip().is_unspecified() {
+                    names.insert(self.listen.ip().to_string());
+                }
+                names.extend(self.tls_names.iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+                let dir = match &state_dir {
+                    Some(dir) => dir.clone(),
                     None => default_state_dir()?,
-                },
-            },
+                };
+                TlsSource::SelfSigned { dir, names }
+            }
             (None, None, false) => TlsSource::None,
             // clap's `requires` and `conflicts_with` make the other cases unreachable from
             // the command line; say so plainly if a caller builds ServeArgs by hand.
@@ -256,7 +200,9 @@ impl ServeArgs {
         };
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
+        let peer_policy = self.turn.peer_policy();
         let turn = self.turn.into_mode(self.listen)?;
+        let limits = self.limits.into_limits()?;
         let metrics = match (self.no_metrics, self.metrics_listen) {
             (true, _) => None,
             (false, Some(addr)) => Some(MetricsListen { addr, chosen: true }),
@@ -272,11 +218,16 @@ impl ServeArgs {
         let hub = duet_signal::HubConfig {
             ring_timeout: self.ring_timeout,
             resume_grace: self.resume_grace,
+            limits: limits.hub,
+            service_calls_per_address: limits.echo_calls_per_address,
             ..duet_signal::HubConfig::default()
         };
-        Ok(ServeConfig {
+        let mut config = ServeConfig {
             listen: self.listen,
             tls,
+            state_dir,
+            peer_policy,
+            limits,
             shutdown_grace: self.shutdown_grace,
             turn,
             ice,
@@ -284,56 +235,9 @@ impl ServeArgs {
             keepalive: self.keepalive,
             hub,
             echo: !self.no_echo,
-        })
-    }
-}
-
-impl TurnArgs {
-    fn into_mode(self, http_listen: SocketAddr) -> anyhow::Result<TurnMode> {
-        if !self.external_turn_urls.is_empty() {
-            for url in &self.external_turn_urls {
-                anyhow::ensure!(
-                    ["stun:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
-                    "--external-turn-url {url}: a STUN or TURN URL starts with stun:, turn: or turns:"
-                );
-            }
-            return Ok(TurnMode::External {
-                urls: self.external_turn_urls,
-                secret: self.external_turn_secret,
-            });
-        }
-        if self.no_turn {
-            return Ok(TurnMode::Off);
-        }
-        let listen = self.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
-        let mut static_users = HashMap::new();
-        for entry in self.turn_users {
-            let (name, password) = entry
-                .split_once(':')
-                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("--turn-user {entry:?}: expected NAME:PASSWORD"))?;
-            static_users.insert(name.to_owned(), password.to_owned());
-        }
-        let secret = match self.turn_secret {
-            Some(secret) if secret.len() >= 16 => secret.into_bytes(),
-            Some(_) => anyhow::bail!("--turn-secret must be at least 16 characters"),
-            None => random_bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
         };
-        Ok(TurnMode::Embedded(EmbeddedTurn {
-            listen,
-            listen_chosen: self.turn_listen.is_some(),
-            tls_port: self.turn_tls_port,
-            relay_ports: self.turn_relay_ports,
-            external_ip: self.turn_external_ip,
-            realm: self.turn_realm,
-            secret,
-            static_users,
-            // A TURN server on loopback can only be used from this machine, which can
-            // reach its own loopback services anyway.
-            dangerous_allow_loopback_peers: self.turn_dangerous_allow_loopback_peers
-                || listen.ip().is_loopback(),
-            dangerous_allow_private_peers: self.turn_dangerous_allow_private_peers,
-        }))
+        config.size_for_open_files(1024);
+        Ok(config)
     }
 }
 
@@ -422,7 +326,8 @@ mod tests {
     fn self_signed_uses_the_given_state_dir() {
         let cli = parse(&["--tls-self-signed", "--state-dir", "/tmp/x"]).expect("valid");
         let config = cli.serve.into_config().expect("valid");
-        assert_eq!(config.tls, TlsSource::SelfSigned { dir: "/tmp/x".into() });
+        let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        assert_eq!(config.tls, TlsSource::SelfSigned { dir: "/tmp/x".into(), names });
     }
 
     #[test]

@@ -1,0 +1,261 @@
+//! The STUN/TURN options: the embedded server, an external one, or none, and which peers
+//! a relay (or the echo user) may reach.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+use clap::Args;
+use duet_turn::policy::{Cidr, PeerPolicy};
+
+use super::{parse_duration, random_bytes};
+use crate::turn::PortRange;
+
+/// The embedded STUN/TURN server, or an external one.
+#[derive(Debug, Clone, Args)]
+pub struct TurnArgs {
+    /// Do not run the embedded STUN/TURN server (calls then work only where direct
+    /// connections do, unless --external-turn-url is given).
+    #[arg(long, env = "DUET_NO_TURN")]
+    pub no_turn: bool,
+
+    /// UDP and TCP address of the embedded TURN server. Default: the --listen IP, port 3478.
+    #[arg(long, env = "DUET_TURN_LISTEN")]
+    pub turn_listen: Option<SocketAddr>,
+
+    /// Port of TURN over TLS (turns:), served when HTTPS is on, with the same certificate.
+    #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
+    pub turn_tls_port: u16,
+
+    /// UDP ports for relayed media, one per allocation; open them in the firewall.
+    #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
+    pub turn_relay_ports: PortRange,
+
+    /// The public IP of this machine when it sits behind 1:1 NAT (a cloud VM): relay
+    /// addresses are announced with it.
+    #[arg(long, env = "DUET_TURN_EXTERNAL_IP")]
+    pub turn_external_ip: Option<IpAddr>,
+
+    /// Host name or address browsers should use for TURN. Default: the host the page was
+    /// loaded from.
+    #[arg(long, env = "DUET_TURN_HOST")]
+    pub turn_host: Option<String>,
+
+    /// Shared secret of the ephemeral TURN credentials. Default: random at every start.
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// A static TURN user, NAME:PASSWORD, for clients outside duet's web page (repeat,
+    /// or separate with commas in DUET_TURN_USERS).
+    #[arg(long = "turn-user", env = "DUET_TURN_USERS", value_delimiter = ',', hide_env_values = true)]
+    pub turn_users: Vec<String>,
+
+    /// The TURN realm.
+    #[arg(long, env = "DUET_TURN_REALM", default_value = "duet")]
+    pub turn_realm: String,
+
+    /// DANGEROUS: relay to loopback addresses (127.0.0.0/8, ::1). On by itself when TURN
+    /// listens on loopback only, where only this machine can use it.
+    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_LOOPBACK_PEERS")]
+    pub turn_dangerous_allow_loopback_peers: bool,
+
+    /// DANGEROUS: relay to private addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...).
+    /// Lets anyone with credentials reach your LAN; for LAN-only installs.
+    #[arg(long, env = "DUET_TURN_DANGEROUS_ALLOW_PRIVATE_PEERS")]
+    pub turn_dangerous_allow_private_peers: bool,
+
+    /// DANGEROUS: relay to this range although it is private or special (repeat, or
+    /// separate with commas), e.g. one LAN subnet 192.168.1.0/24 rather than every
+    /// private range. Never reaches this server's own addresses.
+    #[arg(
+        long = "turn-dangerous-allow-peer",
+        env = "DUET_TURN_DANGEROUS_ALLOW_PEERS",
+        value_delimiter = ','
+    )]
+    pub turn_dangerous_allow_peers: Vec<Cidr>,
+
+    /// Never relay to this range (repeat, or separate with commas), besides the private
+    /// and special ranges duet refuses anyway: coturn's denied-peer-ip.
+    #[arg(long = "turn-denied-peer", env = "DUET_TURN_DENIED_PEERS", value_delimiter = ',')]
+    pub turn_denied_peers: Vec<Cidr>,
+
+    /// Relay allocations one client address may hold at once, whatever credentials it
+    /// has (an IPv6 /64 counts as one address). At most a quarter of the relay ports.
+    #[arg(long, env = "DUET_TURN_ALLOCATIONS_PER_ADDRESS", default_value_t = 32)]
+    pub turn_allocations_per_address: usize,
+
+    /// Use this STUN/TURN server instead of the embedded one (repeat for several URLs,
+    /// e.g. turn:turn.example.com:3478?transport=udp).
+    #[arg(long = "external-turn-url", env = "DUET_EXTERNAL_TURN_URLS", value_delimiter = ',')]
+    pub external_turn_urls: Vec<String>,
+
+    /// The external TURN server's shared secret (coturn's static-auth-secret).
+    #[arg(long, env = "DUET_EXTERNAL_TURN_SECRET", requires = "external_turn_urls", hide_env_values = true)]
+    pub external_turn_secret: Option<String>,
+
+    /// How long the TURN credentials handed to each signed-in user are valid; they are
+    /// renewed at half this while the user is signed in, and revoked when they leave.
+    #[arg(long, env = "DUET_ICE_CREDENTIAL_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub ice_credential_ttl: std::time::Duration,
+}
+
+/// Which STUN/TURN server browsers are told about.
+#[derive(Debug, Clone)]
+pub enum TurnMode {
+    /// duet's own.
+    Embedded(Box<EmbeddedTurn>),
+    /// Someone else's: URLs, and the shared secret for ephemeral credentials.
+    External { urls: Vec<String>, secret: Option<String> },
+    /// None: direct connections only.
+    Off,
+}
+
+/// Settings of the embedded TURN server.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTurn {
+    pub listen: SocketAddr,
+    /// Whether the operator chose `listen` (`--turn-listen`). A default address that is
+    /// taken (another TURN server on 3478) only turns duet's TURN off, with a warning;
+    /// a chosen one that is taken stops duet.
+    pub listen_chosen: bool,
+    pub tls_port: u16,
+    pub relay_ports: PortRange,
+    pub external_ip: Option<IpAddr>,
+    pub realm: String,
+    pub secret: Vec<u8>,
+    pub static_users: HashMap<String, String>,
+    /// Which peers the relay may reach, as the operator chose (the server's own
+    /// addresses are added at start).
+    pub peer_policy: PeerPolicy,
+    /// Allocations one client address may hold at once, and in all.
+    pub allocations_per_address: usize,
+    pub allocations_total: usize,
+    /// TCP and TLS connections one client address may hold, and in all.
+    pub streams_per_address: usize,
+    pub streams_total: usize,
+}
+
+/// The policy for something listening on `listen` (TURN, or the echo user on the web
+/// address), with the server's own addresses never allowed: every address of
+/// `interfaces`, `listen` and `external` (the public address behind NAT). Loopback
+/// peers are allowed when `listen` is loopback: only this machine can use such a
+/// server, and it can reach its own loopback services anyway; then loopback addresses
+/// are not counted as the server's own.
+pub fn policy_for_listener(
+    base: &PeerPolicy,
+    listen: IpAddr,
+    external: Option<IpAddr>,
+    interfaces: &[IpAddr],
+) -> PeerPolicy {
+    let mut policy = base.clone();
+    policy.dangerous_allow_loopback_peers |= listen.is_loopback();
+    let mut own: Vec<IpAddr> = interfaces.iter().copied().chain([listen]).chain(external).collect();
+    let loopback_is_a_peer = policy.dangerous_allow_loopback_peers;
+    own.retain(|ip| !(ip.is_unspecified() || loopback_is_a_peer && ip.is_loopback()));
+    own.sort_unstable();
+    own.dedup();
+    policy.own_addresses = own;
+    policy
+}
+
+impl TurnArgs {
+    /// Which peers the relay and the echo user may reach, as the operator chose; see
+    /// [`policy_for_listener`] for the rest.
+    pub(super) fn peer_policy(&self) -> PeerPolicy {
+        PeerPolicy {
+            dangerous_allow_loopback_peers: self.turn_dangerous_allow_loopback_peers,
+            dangerous_allow_private_peers: self.turn_dangerous_allow_private_peers,
+            own_addresses: Vec::new(),
+            denied: self.turn_denied_peers.clone(),
+            dangerous_allowed: self.turn_dangerous_allow_peers.clone(),
+        }
+    }
+
+    pub(super) fn into_mode(self, http_listen: SocketAddr) -> anyhow::Result<TurnMode> {
+        if !self.external_turn_urls.is_empty() {
+            for url in &self.external_turn_urls {
+                anyhow::ensure!(
+                    ["stun:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+                    "--external-turn-url {url}: a STUN or TURN URL starts with stun:, turn: or turns:"
+                );
+            }
+            return Ok(TurnMode::External {
+                urls: self.external_turn_urls,
+                secret: self.external_turn_secret,
+            });
+        }
+        if self.no_turn {
+            return Ok(TurnMode::Off);
+        }
+        let listen = self.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
+        let peer_policy = self.peer_policy();
+        let mut static_users = HashMap::new();
+        for entry in self.turn_users {
+            let (name, password) = entry
+                .split_once(':')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--turn-user {entry:?}: expected NAME:PASSWORD"))?;
+            static_users.insert(name.to_owned(), password.to_owned());
+        }
+        let secret = match self.turn_secret {
+            Some(secret) if secret.len() >= 16 => secret.into_bytes(),
+            Some(_) => anyhow::bail!("--turn-secret must be at least 16 characters"),
+            None => random_bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
+        };
+        anyhow::ensure!(
+            self.turn_allocations_per_address >= 1,
+            "--turn-allocations-per-address must be at least 1"
+        );
+        let ports = usize::from(*self.turn_relay_ports.0.end() - *self.turn_relay_ports.0.start()) + 1;
+        let allocations_per_address = self.turn_allocations_per_address.min((ports / 4).max(1));
+        if allocations_per_address < self.turn_allocations_per_address {
+            tracing::info!(
+                "TURN allocations per address: {allocations_per_address} (a quarter of the {ports} relay ports)"
+            );
+        }
+        Ok(TurnMode::Embedded(Box::new(EmbeddedTurn {
+            listen,
+            listen_chosen: self.turn_listen.is_some(),
+            tls_port: self.turn_tls_port,
+            relay_ports: self.turn_relay_ports,
+            external_ip: self.turn_external_ip,
+            realm: self.turn_realm,
+            secret,
+            static_users,
+            peer_policy,
+            allocations_per_address,
+            // Sized from the open-file limit at start (ServeConfig::size_for_open_files).
+            allocations_total: 10_000,
+            streams_per_address: 16,
+            streams_total: 10_000,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal")
+    }
+
+    #[test]
+    fn a_server_on_every_interface_never_relays_to_any_of_its_own_addresses() {
+        let base = PeerPolicy { dangerous_allow_private_peers: true, ..Default::default() };
+        let interfaces = [ip("127.0.0.1"), ip("192.168.1.5"), ip("10.8.0.1"), ip("::1"), ip("fe80::1")];
+        let policy = policy_for_listener(&base, ip("0.0.0.0"), Some(ip("203.0.113.7")), &interfaces);
+        for own in ["192.168.1.5", "10.8.0.1", "::ffff:192.168.1.5", "203.0.113.7", "127.0.0.1", "fe80::1"] {
+            assert!(!policy.allows(ip(own)), "{own} is the server itself");
+        }
+        assert!(policy.allows(ip("192.168.1.20")), "the rest of the LAN, as the operator chose");
+    }
+
+    #[test]
+    fn a_server_on_loopback_reaches_loopback_peers_but_not_its_lan_address() {
+        let interfaces = [ip("127.0.0.1"), ip("192.168.1.5")];
+        let policy = policy_for_listener(&PeerPolicy::default(), ip("127.0.0.1"), None, &interfaces);
+        assert!(policy.allows(ip("127.0.0.1")));
+        assert!(!policy.allows(ip("192.168.1.5")));
+    }
+}

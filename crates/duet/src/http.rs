@@ -1,0 +1,149 @@
+//! Accepting web connections: the one place a TCP connection to the web port becomes
+//! HTTP (or HTTPS), with the limits a public server needs.
+//!
+//! ```text
+//!  accept ──► Slots::acquire(client address) ──refused──► closed at once
+//!     │ (TLS: handshake within HANDSHAKE_TIMEOUT)
+//!     ▼
+//!  hyper HTTP/1.1: request headers within `header_timeout` (also between requests on a
+//!  kept-alive connection), at most HEADER_BUFFER bytes of them ──► web::app
+//!     │ WebSocket upgrade: the connection leaves HTTP for signaling (its own limits)
+//!  shutdown ──► stop accepting; open requests finish within the grace period
+//! ```
+//!
+//! Every request carries the client's address as axum's `ConnectInfo<SocketAddr>`.
+//! Not done here: routing (`web`), WebSockets (`signaling`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::limits::Slots;
+
+/// A TLS handshake that takes longer than this is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request headers larger than this are refused (431): duet's own requests carry a few
+/// hundred bytes. It is also what an unfinished request can make duet hold.
+const HEADER_BUFFER: usize = 16 * 1024;
+
+/// Limits on the web port.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Open connections one client address may hold (WebSockets count once upgraded
+    /// in signaling's own limit, not here).
+    pub per_address: usize,
+    /// Open connections in all.
+    pub total: usize,
+    /// Time a client has to send a request's headers, and to start the next request on a
+    /// kept-alive connection.
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { per_address: 64, total: 100_000, header_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`, then waits at most
+/// `grace` for open requests.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let slots = Slots::new(limits.per_address, limits.total);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let tasks = TaskTracker::new();
+    loop {
+        let (stream, client) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!("cannot accept a web connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let slot = match slots.acquire(client.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%client, "web connection refused: {refused:?} limit");
+                continue; // dropping the stream closes it
+            }
+        };
+        // Signaling frames are small and latency matters: no Nagle delay.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let (app, acceptor, shutdown, limits) =
+            (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone());
+        tasks.spawn(async move {
+            match acceptor {
+                None => serve_connection(stream, client, app, &limits, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, client, app, &limits, shutdown).await,
+                        Ok(Err(e)) => tracing::debug!(%client, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(slot);
+        });
+    }
+    tasks.close();
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::debug!("some web requests did not finish within {grace:?}");
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    client: SocketAddr,
+    app: Router,
+    limits: &HttpLimits,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = app.map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(client));
+        request
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(HEADER_BUFFER);
+    let connection =
+        http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => log_end(client, result),
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            log_end(client, connection.await);
+        }
+    }
+}
+
+fn log_end(client: SocketAddr, result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        tracing::debug!(%client, "web connection ended: {e}");
+    }
+}

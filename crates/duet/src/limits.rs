@@ -1,0 +1,202 @@
+//! Limits per client address: how many connections one address may hold at once (web,
+//! WebSocket, TURN over TCP), and how often it may be handed something (TURN
+//! credentials). Pure policy on a virtual clock; the shell holds each in a mutex and
+//! asks before it accepts.
+//!
+//! ```text
+//!  accept ──► Slots::acquire(ip) ──refused──► close at once (or HTTP 429)
+//!                  │ ok: a Slot; dropping it gives the place back
+//!  sign-in ──► PerAddressRate::allow(ip, now) ──refused──► no TURN credentials
+//! ```
+//!
+//! An IPv6 client owns a whole /64 (any address in it is one `key` away), so IPv6
+//! addresses count per /64; IPv4-mapped IPv6 addresses count as the IPv4 address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use duet_signal::limit::{Bucket, Rate};
+
+/// Addresses whose rate is tracked at once; past this, buckets back at a full burst
+/// are forgotten, and if none is, new addresses are refused until some are.
+const MAX_TRACKED: usize = 65_536;
+
+/// What counts as one client: an IPv4 address, or an IPv6 /64 (the same rule as the
+/// TURN server's per-address quota).
+pub use duet_turn::policy::client_key as key;
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// This address holds its share already.
+    PerAddress,
+    /// The server holds as many as it can.
+    Total,
+}
+
+/// Concurrent connections, per address and in all.
+#[derive(Debug)]
+pub struct Concurrent {
+    per_address: usize,
+    total: usize,
+    held: HashMap<IpAddr, usize>,
+    in_use: usize,
+}
+
+impl Concurrent {
+    pub fn new(per_address: usize, total: usize) -> Self {
+        Self { per_address, total, held: HashMap::new(), in_use: 0 }
+    }
+
+    /// Takes a place for `ip`, or says why there is none.
+    pub fn acquire(&mut self, ip: IpAddr) -> Result<(), Refused> {
+        if self.in_use >= self.total {
+            return Err(Refused::Total);
+        }
+        let held = self.held.entry(key(ip)).or_insert(0);
+        if *held >= self.per_address {
+            return Err(Refused::PerAddress);
+        }
+        *held += 1;
+        self.in_use += 1;
+        Ok(())
+    }
+
+    /// Gives back a place `ip` took.
+    pub fn release(&mut self, ip: IpAddr) {
+        let key = key(ip);
+        if let Some(held) = self.held.get_mut(&key) {
+            *held -= 1;
+            self.in_use -= 1;
+            if *held == 0 {
+                self.held.remove(&key);
+            }
+        }
+    }
+
+    /// Places taken, in all.
+    pub fn in_use(&self) -> usize {
+        self.in_use
+    }
+}
+
+/// [`Concurrent`] shared by the tasks of one listener; [`Slot`]s give places back when
+/// dropped, however the connection ends.
+#[derive(Debug, Clone)]
+pub struct Slots(Arc<Mutex<Concurrent>>);
+
+impl Slots {
+    pub fn new(per_address: usize, total: usize) -> Self {
+        Self(Arc::new(Mutex::new(Concurrent::new(per_address, total))))
+    }
+
+    pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Refused> {
+        self.lock().acquire(ip)?;
+        Ok(Slot { slots: self.clone(), ip })
+    }
+
+    pub fn in_use(&self) -> usize {
+        self.lock().in_use()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Concurrent> {
+        // Counting never panics half-way; a poisoned lock still holds true counts.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One connection's place; given back on drop.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Slots,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.lock().release(self.ip);
+    }
+}
+
+/// A rate per address (a [`Bucket`] each), in bounded memory.
+#[derive(Debug)]
+pub struct PerAddressRate {
+    rate: Rate,
+    buckets: HashMap<IpAddr, Bucket>,
+}
+
+impl PerAddressRate {
+    pub fn new(rate: Rate) -> Self {
+        Self { rate, buckets: HashMap::new() }
+    }
+
+    /// Counts one event for `ip` at `now`; false when its budget is spent.
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let key = key(ip);
+        if self.buckets.len() >= MAX_TRACKED && !self.buckets.contains_key(&key) {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+            if self.buckets.len() >= MAX_TRACKED {
+                return false;
+            }
+        }
+        self.buckets.entry(key).or_default().take(self.rate, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("literal")
+    }
+
+    #[test]
+    fn one_address_gets_its_share_and_others_still_get_in() {
+        let mut limits = Concurrent::new(2, 5);
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::PerAddress));
+        assert_eq!(limits.acquire(ip("::ffff:192.0.2.1")), Err(Refused::PerAddress), "the same address");
+        assert_eq!(limits.acquire(ip("192.0.2.2")), Ok(()));
+        limits.release(ip("192.0.2.1"));
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()), "a place given back is free again");
+        assert_eq!(limits.acquire(ip("192.0.2.3")), Ok(()));
+        assert_eq!(limits.acquire(ip("192.0.2.4")), Ok(()));
+        assert_eq!(limits.acquire(ip("192.0.2.5")), Err(Refused::Total));
+        assert_eq!(limits.in_use(), 5);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_per_64() {
+        let mut limits = Concurrent::new(1, 10);
+        assert_eq!(limits.acquire(ip("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(limits.acquire(ip("2001:db8:1:2:ffff::9")), Err(Refused::PerAddress));
+        assert_eq!(limits.acquire(ip("2001:db8:1:3::1")), Ok(()), "another /64");
+    }
+
+    #[test]
+    fn a_dropped_slot_gives_its_place_back() {
+        let slots = Slots::new(1, 10);
+        let slot = slots.acquire(ip("192.0.2.1")).expect("free");
+        assert_eq!(slots.acquire(ip("192.0.2.1")).map(|_| ()), Err(Refused::PerAddress));
+        drop(slot);
+        assert_eq!(slots.in_use(), 0);
+        assert!(slots.acquire(ip("192.0.2.1")).is_ok());
+    }
+
+    #[test]
+    fn a_rate_per_address_refills_with_time() {
+        let mut limits = PerAddressRate::new(Rate::every(2, Duration::from_secs(10)));
+        let t0 = Instant::now();
+        let a = ip("192.0.2.1");
+        assert_eq!((0..5).filter(|_| limits.allow(a, t0)).count(), 2);
+        assert!(limits.allow(ip("192.0.2.2"), t0), "another address has its own");
+        assert!(!limits.allow(a, t0 + Duration::from_secs(9)));
+        assert!(limits.allow(a, t0 + Duration::from_secs(10)));
+    }
+}
