@@ -41,7 +41,7 @@ test("a call works inside a room", async () => {
 test("the invite link is copied, and New private room opens a fresh room", async () => {
   const lobby = await openPage(env.browser, env.duet.url);
   await lobby.locator("#new-room-button").waitFor();
-  await Promise.all([lobby.waitForURL(/\/r\/[a-z0-9]{8,}$/), lobby.click("#new-room-button")]);
+  await Promise.all([lobby.waitForURL(/\/r\/[A-Za-z0-9_-]{22}$/), lobby.click("#new-room-button")]);
   const roomUrl = lobby.url();
   await lobby.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(roomUrl).origin });
   await lobby.locator("#room-info").waitFor();

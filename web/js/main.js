@@ -180,6 +180,12 @@ const handlers = {
         else if (app.call?.peer === msg.target) app.call.end(`${msg.target} is no longer online.`);
         else ui.setStatus(`${msg.target} is no longer online.`, "error");
         return;
+      case "rate-limited":
+        ui.setStatus("You are sending messages too fast; the last one was not sent. Wait a moment.", "error");
+        return;
+      case "too-long":
+        ui.setStatus("That message is too long to send; shorten it.", "error");
+        return;
       case "not-in-call":
       case "call-not-accepted":
       case "no-such-call":
@@ -218,7 +224,12 @@ function connect() {
     onClose(event, retryIn) {
       ui.setConnected(false);
       if (retryIn === null) return;
-      const why = event.code === 1001 ? "The server is restarting." : "Lost the connection to the server.";
+      const why =
+        event.code === 1001
+          ? "The server is restarting."
+          : event.code === 1008
+            ? "The connection could not keep up with the server."
+            : "Lost the connection to the server.";
       const call = app.call ? " Your call goes on meanwhile." : "";
       ui.setStatus(`${why} Reconnecting in ${Math.ceil(retryIn / 1000)} s…${call}`, "error");
     },
@@ -539,8 +550,9 @@ ui.elements.chatForm.addEventListener("submit", (event) => {
 const room = roomOf(window.location);
 ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
 ui.elements.newRoom.addEventListener("click", () => {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  const name = Array.from(bytes, (b) => b.toString(36).padStart(2, "0")).join("").slice(0, 12);
+  // 128 random bits, so nobody finds the room by guessing: 22 characters of base64url.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const name = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   window.location.assign(`/r/${name}`);
 });
 ui.elements.invite.addEventListener("click", async () => {

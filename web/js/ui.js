@@ -212,7 +212,9 @@ export function clearCall() {
 /** Appends a chat line: time, sender, text, all as plain text. */
 export function appendChat({ name, text, date }) {
   const li = document.createElement("li");
-  const when = new Date(typeof date === "number" ? date : Date.now());
+  // The sender's clock is not to be trusted: a date no browser can show becomes now.
+  let when = new Date(Number.isFinite(date) ? date : Date.now());
+  if (Number.isNaN(when.getTime())) when = new Date();
   const time = document.createElement("time");
   time.dateTime = when.toISOString();
   time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

@@ -200,7 +200,7 @@ impl ServeArgs {
         };
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
-        let peer_policy = self.turn.peer_policy();
+        let peer_policy = self.turn.peer_policy(self.listen.ip());
         let turn = self.turn.into_mode(self.listen)?;
         let limits = self.limits.into_limits()?;
         let metrics = match (self.no_metrics, self.metrics_listen) {

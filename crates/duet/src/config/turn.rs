@@ -137,10 +137,8 @@ pub struct EmbeddedTurn {
 
 /// The policy for something listening on `listen` (TURN, or the echo user on the web
 /// address), with the server's own addresses never allowed: every address of
-/// `interfaces`, `listen` and `external` (the public address behind NAT). Loopback
-/// peers are allowed when `listen` is loopback: only this machine can use such a
-/// server, and it can reach its own loopback services anyway; then loopback addresses
-/// are not counted as the server's own.
+/// `interfaces`, `listen` and `external` (the public address behind NAT). When `base`
+/// allows loopback peers, loopback addresses are not counted as the server's own.
 pub fn policy_for_listener(
     base: &PeerPolicy,
     listen: IpAddr,
@@ -148,7 +146,6 @@ pub fn policy_for_listener(
     interfaces: &[IpAddr],
 ) -> PeerPolicy {
     let mut policy = base.clone();
-    policy.dangerous_allow_loopback_peers |= listen.is_loopback();
     let mut own: Vec<IpAddr> = interfaces.iter().copied().chain([listen]).chain(external).collect();
     let loopback_is_a_peer = policy.dangerous_allow_loopback_peers;
     own.retain(|ip| !(ip.is_unspecified() || loopback_is_a_peer && ip.is_loopback()));
@@ -159,11 +156,13 @@ pub fn policy_for_listener(
 }
 
 impl TurnArgs {
-    /// Which peers the relay and the echo user may reach, as the operator chose; see
-    /// [`policy_for_listener`] for the rest.
-    pub(super) fn peer_policy(&self) -> PeerPolicy {
+    /// Which peers something listening on `listen` (the relay, the echo user) may
+    /// reach, as the operator chose; see [`policy_for_listener`] for the rest. Loopback
+    /// peers are allowed when `listen` is loopback: only this machine can use such a
+    /// server, and it can reach its own loopback services anyway.
+    pub(super) fn peer_policy(&self, listen: IpAddr) -> PeerPolicy {
         PeerPolicy {
-            dangerous_allow_loopback_peers: self.turn_dangerous_allow_loopback_peers,
+            dangerous_allow_loopback_peers: self.turn_dangerous_allow_loopback_peers || listen.is_loopback(),
             dangerous_allow_private_peers: self.turn_dangerous_allow_private_peers,
             own_addresses: Vec::new(),
             denied: self.turn_denied_peers.clone(),
@@ -188,7 +187,7 @@ impl TurnArgs {
             return Ok(TurnMode::Off);
         }
         let listen = self.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
-        let peer_policy = self.peer_policy();
+        let peer_policy = self.peer_policy(listen.ip());
         let mut static_users = HashMap::new();
         for entry in self.turn_users {
             let (name, password) = entry
@@ -254,7 +253,8 @@ mod tests {
     #[test]
     fn a_server_on_loopback_reaches_loopback_peers_but_not_its_lan_address() {
         let interfaces = [ip("127.0.0.1"), ip("192.168.1.5")];
-        let policy = policy_for_listener(&PeerPolicy::default(), ip("127.0.0.1"), None, &interfaces);
+        let base = PeerPolicy { dangerous_allow_loopback_peers: true, ..Default::default() };
+        let policy = policy_for_listener(&base, ip("127.0.0.1"), None, &interfaces);
         assert!(policy.allows(ip("127.0.0.1")));
         assert!(!policy.allows(ip("192.168.1.5")));
     }

@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+pub mod turn_probe;
+
 pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
@@ -139,6 +141,22 @@ impl Client {
         let protocol =
             response.headers().get("Sec-WebSocket-Protocol").map(|v| v.to_str().expect("ascii").to_owned());
         Self { ws, protocol }
+    }
+
+    /// A client whose TCP connection comes from `source` (another loopback address, say,
+    /// to stand for another person).
+    pub async fn connect_from(
+        url: &str,
+        source: &str,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let request = url.into_client_request().expect("a valid URL");
+        let host = request.uri().authority().expect("host:port").as_str().to_owned();
+        let target: SocketAddr = host.parse().expect("a numeric host:port");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(format!("{source}:0").parse().expect("an IPv4 source")).expect("bind the source");
+        let stream = socket.connect(target).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        Ok(Self { ws, protocol: None })
     }
 
     pub async fn send(&mut self, msg: Value) {

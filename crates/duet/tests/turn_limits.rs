@@ -1,0 +1,127 @@
+//! One address cannot exhaust the relay, and what a session was given ends with it:
+//! against the real TURN server (and signaling), over real UDP and TCP sockets.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::turn_probe::{Answer, TurnProbe};
+use common::{TestServer, embedded_turn};
+use duet::config::EmbeddedTurn;
+use duet::server::start_turn;
+use duet::turn::Turn;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "a secret for these tests";
+
+async fn turn_with(settings: EmbeddedTurn) -> (Turn, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let turn =
+        start_turn(&settings, Duration::from_secs(600), None, shutdown.clone()).await.expect("TURN starts");
+    (turn, shutdown)
+}
+
+#[tokio::test]
+async fn one_address_gets_its_share_of_allocations_whatever_credentials_it_signs_in_with() {
+    let settings = EmbeddedTurn {
+        allocations_per_address: 3,
+        ..embedded_turn("127.0.0.1:0".parse().expect("literal"), SECRET)
+    };
+    let (turn, shutdown) = turn_with(settings).await;
+    let mut answers = Vec::new();
+    let mut held = Vec::new();
+    // Six sign-ins from one address, each with credentials of its own.
+    for i in 0..6 {
+        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("duet-{i}")).await;
+        answers.push(probe.allocate().await);
+        held.push(probe);
+    }
+    let refused = answers.iter().filter(|a| **a == Answer::Error(486)).count();
+    assert_eq!(refused, 3, "{answers:?}");
+    assert_eq!(turn.allocation_count(), 3);
+    // Someone else, from another address, still gets a relay.
+    let mut other = TurnProbe::new("127.0.0.2:0", turn.udp, SECRET, "duet-99").await;
+    assert!(matches!(other.allocate().await, Answer::Success(Some(_))));
+    shutdown.cancel();
+    turn.closed().await;
+}
+
+#[tokio::test]
+async fn a_session_that_signs_out_loses_its_relay_and_its_credentials() {
+    let server = TestServer::start_with_turn(SECRET).await;
+    let (mut ann, _) = server.ringing_user("", "ann").await;
+    let ice = ann.expect_type("ice-servers").await;
+    let turn = &ice["iceServers"][1];
+    let url = turn["urls"][0].as_str().expect("a TURN URL");
+    let port: u16 = url
+        .trim_start_matches("turn:127.0.0.1:")
+        .split('?')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let server_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (username, password) =
+        (turn["username"].as_str().expect("user"), turn["credential"].as_str().expect("pass"));
+    let mut probe = TurnProbe::with_credentials("127.0.0.1:0", server_addr, username, password).await;
+    assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
+    assert_eq!(probe.refresh().await, Answer::Success(None), "refreshed while ann is signed in");
+    // ann closes her tab: her session is over, and so is her relay.
+    ann.ws.close(None).await.expect("close");
+    let metrics = server.metrics.expect("metrics on");
+    let mut allocations = String::new();
+    for _ in 0..50 {
+        allocations = common::http_get(metrics, "/metrics").await;
+        if allocations.contains("duet_turn_allocations 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(allocations.contains("duet_turn_allocations 0"), "the allocation is gone at once");
+    assert_eq!(probe.refresh().await, Answer::Error(401), "the credentials are dead");
+    let mut again = TurnProbe::with_credentials("127.0.0.1:0", server_addr, username, password).await;
+    assert_eq!(again.allocate().await, Answer::Error(401), "nobody can allocate with them any more");
+    // Others are unaffected.
+    let (mut bo, _) = server.ringing_user("", "bo").await;
+    let ice = bo.expect_type("ice-servers").await;
+    let turn = &ice["iceServers"][1];
+    let (username, password) =
+        (turn["username"].as_str().expect("user"), turn["credential"].as_str().expect("pass"));
+    let mut probe = TurnProbe::with_credentials("127.0.0.1:0", server_addr, username, password).await;
+    assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
+    bo.send(json!({"type": "message", "text": "still fine"})).await;
+}
+
+#[tokio::test]
+async fn a_turn_tcp_connection_that_never_allocates_is_closed_and_one_address_holds_few() {
+    let settings = EmbeddedTurn {
+        streams_per_address: 4,
+        ..embedded_turn("127.0.0.1:0".parse().expect("literal"), SECRET)
+    };
+    let (turn, shutdown) = turn_with(settings).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(turn.tcp).await.expect("connect"));
+    }
+    // The fifth from this address is closed at once; another address is served.
+    let mut fifth = tokio::net::TcpStream::connect(turn.tcp).await.expect("connect");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), fifth.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed at once: {read:?}");
+    let other = tokio::net::TcpSocket::new_v4().expect("socket");
+    other.bind("127.0.0.2:0".parse().expect("literal")).expect("bind");
+    let mut other = other.connect(turn.tcp).await.expect("another address is served");
+    let read = tokio::time::timeout(Duration::from_millis(500), other.read(&mut byte)).await;
+    assert!(read.is_err(), "still open: {read:?}");
+    // Idle connections that never allocate are closed within the deadline (10 s).
+    let started = std::time::Instant::now();
+    for mut conn in idle {
+        let read = tokio::time::timeout(Duration::from_secs(15), conn.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(12), "within the deadline: {:?}", started.elapsed());
+    shutdown.cancel();
+    turn.closed().await;
+}
