@@ -6,6 +6,10 @@
 //!  start ──► state_dir/resume.key exists? ──yes──► read 32 bytes
 //!                                         └─no──► random 32 bytes, written 0600 (atomically)
 //! ```
+//!
+//! Several duet processes may share a state directory and start at once: the key is
+//! written to a file of its own and linked into place, which fails rather than replaces
+//! when another process got there first; then that one's key is read.
 
 use std::fs;
 use std::io::Write;
@@ -31,25 +35,46 @@ pub fn resume_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
     fs::create_dir_all(dir).with_context(|| format!("create state directory {}", dir.display()))?;
     let key = crate::config::random_bytes::<32>().context("read random bytes from /dev/urandom")?;
-    write_private(&path, &key)?;
-    Ok(key)
+    let mine = partial_path(&path);
+    write_file(&mine, &key)?;
+    let linked = fs::hard_link(&mine, &path);
+    let _ = fs::remove_file(&mine);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => resume_key(dir),
+        Err(e) => Err(e).with_context(|| format!("write {}", path.display())),
+    }
+}
+
+/// A name beside `path` that no other process writes to.
+fn partial_path(path: &Path) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    path.with_extension(format!("{}-{nanos}.partial", std::process::id()))
 }
 
 /// Writes a file only its owner can read, atomically: a crash leaves the old file or the
 /// new one, never half of one.
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let partial = path.with_extension("partial");
+    let partial = partial_path(path);
+    write_file(&partial, contents)?;
+    fs::rename(&partial, path).with_context(|| format!("write {}", path.display()))
+}
+
+/// Writes a new file, owner-readable only, to disk.
+fn write_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("write {}", partial.display()))?;
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("write {}", partial.display()))?;
-    fs::rename(&partial, path).with_context(|| format!("write {}", path.display()))
+        .with_context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -66,6 +91,15 @@ mod tests {
         assert_eq!(resume_key(&dir).expect("read"), key, "the same key after a restart");
         let mode = fs::metadata(dir.join(RESUME_KEY_FILE)).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // Processes starting together all end up with the one key on disk.
+        let _ = fs::remove_file(dir.join(RESUME_KEY_FILE));
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let racers: Vec<_> =
+                (0..8).map(|_| s.spawn(|| resume_key(&dir).expect("made or read"))).collect();
+            racers.into_iter().map(|r| r.join().expect("no panic")).collect()
+        });
+        assert!(keys.iter().all(|k| *k == keys[0]), "one key for all");
+        assert_eq!(resume_key(&dir).expect("read"), keys[0]);
         fs::write(dir.join(RESUME_KEY_FILE), b"short").expect("write");
         let err = resume_key(&dir).expect_err("a damaged key is not silently replaced");
         assert!(err.to_string().contains("delete it"), "{err}");
