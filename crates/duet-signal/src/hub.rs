@@ -152,11 +152,12 @@ struct Conn {
     token: Box<str>,
     /// The call this session rings or talks in. Always mutual with the call's parties.
     call: Option<CallId>,
-    /// Set while the session has no socket.
-    detached: Option<Detached>,
+    /// Set while the session has no socket (boxed: rare, and every connection would
+    /// carry its size).
+    detached: Option<Box<Detached>>,
     /// After a server restart: who this session says it was in a call with, and until
     /// when it waits for them to resume saying the same.
-    claim: Option<(UserName, Instant)>,
+    claim: Option<Box<(UserName, Instant)>>,
     /// An instance of a service user, made for one call and gone with it.
     service: bool,
     /// The client's address (of its latest socket), for limits per address.
@@ -492,7 +493,7 @@ impl Hub {
         if let Some(detached) = &gone.detached {
             self.timers.remove(&(detached.timer_at, Timer::Grace(conn)));
         }
-        if let Some((_, until)) = &gone.claim {
+        if let Some((_, until)) = gone.claim.as_deref() {
             self.timers.remove(&(*until, Timer::Claim(conn)));
         }
         if gone.name.is_none() {

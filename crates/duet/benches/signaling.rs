@@ -1,5 +1,6 @@
-//! Signaling benchmark: server memory per idle WebSocket, and routed messages per second
-//! with latency, for duet and for a blind relay measured side by side in the same run.
+//! Signaling benchmark: server memory per idle WebSocket, routed messages per second
+//! with latency, and call traffic while a chat flood runs, for duet and for a blind relay
+//! measured side by side in the same run.
 //!
 //! ```text
 //!  this process (load generator, tokio-tungstenite)        server process
@@ -8,7 +9,16 @@
 //!  100 signed-in clients in 50 pairs, each sending
 //!  new-ice-candidate to its partner at a set rate ────►  route ─► partner
 //!  ◄─── latency = receive time − send time (in the message)
+//!  the same at a call's pace (20/s each), while 10 more
+//!  clients flood chat to the room ────────────────────►  duet (default limits) | duet (chat
+//!                                                        limit raised) | blind relay
 //! ```
+//!
+//! Every client connects from a loopback address of its own (127.0.x.y), as people do
+//! from theirs, so duet runs with its default per-address limits. The rising-rate ladder
+//! offers each connection up to 8,000 messages a second, far past the 50 a second a
+//! connection may send by default, so for it duet's message limit is raised
+//! (`--limit-messages`): the limiter still runs on every message.
 //!
 //! The blind relay is this same binary started with `--blind-relay`: a tokio-tungstenite
 //! server with duet's WebSocket buffer sizes that forwards each frame verbatim to the
@@ -16,7 +26,8 @@
 //! WebSocket relay on this machine costs. Both servers run as separate processes, so
 //! their resident memory is read from /proc without the load generator in it.
 //!
-//! Run: `cargo bench -p duet --bench signaling` (add `-- --quick` for a short run).
+//! Run: `cargo bench -p duet --bench signaling` (add `-- --quick` for a short run,
+//! `-- --idle-only` for the memory figure alone; `DUET_BIN=path` measures another build).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,12 +46,21 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const PAIRS: usize = 50;
+/// Messages a second each client sends during the chat flood: a call's pace.
+const CALL_PACE: u64 = 20;
+/// Clients flooding chat to the room during the flood phase.
+const FLOODERS: usize = 10;
 const RATES: [u64; 10] =
     [10_000, 25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 600_000, 800_000];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
+    /// duet as it ships.
     Duet,
+    /// duet with the per-connection message limit above what the ladder offers.
+    DuetMessagesRaised,
+    /// duet with the chat limit raised: what a chat flood does without it.
+    DuetChatRaised,
     BlindRelay,
 }
 
@@ -48,8 +68,14 @@ impl Server {
     fn label(self) -> &'static str {
         match self {
             Self::Duet => "duet",
+            Self::DuetMessagesRaised => "duet",
+            Self::DuetChatRaised => "duet, chat limit raised",
             Self::BlindRelay => "blind relay",
         }
+    }
+
+    fn is_duet(self) -> bool {
+        self != Self::BlindRelay
     }
 }
 
@@ -87,7 +113,7 @@ fn main() {
         }
         let seconds = if quick { 1 } else { 3 };
         let mut best = HashMap::new();
-        for server in [Server::Duet, Server::BlindRelay] {
+        for server in [Server::DuetMessagesRaised, Server::BlindRelay] {
             best.insert(server.label(), routing(server, seconds).await);
         }
         println!(
@@ -96,6 +122,14 @@ fn main() {
             best["blind relay"],
             best["duet"] / best["blind relay"],
         );
+        let lines = if quick { 500 } else { 2_000 };
+        println!(
+            "# call traffic ({} clients at {CALL_PACE} messages/s each) while {FLOODERS} clients send {lines} chat lines each",
+            PAIRS * 2
+        );
+        for server in [Server::Duet, Server::DuetChatRaised, Server::BlindRelay] {
+            under_flood(server, seconds.max(2), lines).await;
+        }
     });
 }
 
@@ -115,14 +149,23 @@ impl Drop for Running {
 impl Running {
     async fn start(server: Server) -> Self {
         let mut command = match server {
-            Server::Duet => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_duet"));
-                c.args(["serve", "--listen", "127.0.0.1:0"]).env("DUET_LOG", "warn");
-                c
-            }
             Server::BlindRelay => {
                 let mut c = Command::new(std::env::current_exe().expect("own path"));
                 c.arg("--blind-relay");
+                c
+            }
+            duet => {
+                // DUET_BIN runs another build of duet (an A/B against an older one, say).
+                let bin = std::env::var("DUET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_duet").to_owned());
+                let mut c = Command::new(bin);
+                // No TURN: signaling alone is measured, and duet then gives WebSockets the
+                // open files it would keep for relaying.
+                c.args(["serve", "--listen", "127.0.0.1:0", "--no-turn"]).env("DUET_LOG", "warn");
+                match duet {
+                    Server::DuetMessagesRaised => c.args(["--limit-messages", "1000000,1000000/s"]),
+                    Server::DuetChatRaised => c.args(["--limit-chat", "1000000,1000000/s"]),
+                    _ => &mut c,
+                };
                 c
             }
         };
@@ -152,11 +195,19 @@ impl Running {
         kb * 1024.0
     }
 
-    async fn connect(&self) -> Ws {
+    /// Client number `i`, from a loopback address of its own (127.0.x.y).
+    async fn connect(&self, i: usize) -> Ws {
         let url = format!("ws://{}/ws", self.addr);
         let config = WebSocketConfig::default().read_buffer_size(4096);
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        let source = std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
+        socket.bind((source, 0).into()).expect("bind a loopback source address");
+        let stream = socket.connect(self.addr).await.expect("connect");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
         let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.expect("connect");
+            tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), Some(config))
+                .await
+                .expect("the server accepts the WebSocket");
         ws
     }
 }
@@ -164,14 +215,15 @@ impl Running {
 async fn idle_memory(server: Server, count: usize) -> f64 {
     let running = Running::start(server).await;
     // Warm up allocator pools with a few connections, then measure from there.
-    let warm: Vec<Ws> = futures_util::future::join_all((0..50).map(|_| running.connect())).await;
+    let warm: Vec<Ws> = futures_util::future::join_all((0..50).map(|i| running.connect(50_000 + i))).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = running.rss_bytes();
     let mut conns = Vec::with_capacity(count);
     for batch in 0..count.div_ceil(500) {
         let n = 500.min(count - batch * 500);
-        let mut opened = futures_util::future::join_all((0..n).map(|_| running.connect())).await;
-        if server == Server::Duet {
+        let mut opened =
+            futures_util::future::join_all((0..n).map(|i| running.connect(batch * 500 + i))).await;
+        if server.is_duet() {
             // Each gets its `id` message: the server has set the connection up fully.
             for ws in &mut opened {
                 ws.next().await.expect("id message").expect("valid frame");
@@ -198,24 +250,92 @@ async fn idle_memory(server: Server, count: usize) -> f64 {
 /// under 50 ms.
 async fn routing(server: Server, seconds: u64) -> f64 {
     let running = Running::start(server).await;
+    let mut clients = paired_clients(&running, server).await;
+    let mut best = 0.0;
+    for rate in RATES {
+        let (result, back) = run_rate(std::mem::take(&mut clients), rate, seconds).await;
+        clients = back;
+        result.print(server, &format!("offered {rate:>7}/s"));
+        let kept_pace =
+            result.sent_per_s >= 0.95 * rate as f64 && result.delivered_per_s >= 0.95 * rate as f64;
+        if result.delivered_fraction >= 0.999 && result.p99_ms < 50.0 && kept_pace {
+            best = result.delivered_per_s;
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+/// Call traffic at a call's pace while [`FLOODERS`] more clients send `lines` chat lines
+/// each, as fast as their sockets take them; prints what got through and how fast, and
+/// how many chat lines each member had to receive.
+async fn under_flood(server: Server, seconds: u64, lines: usize) {
+    let running = Running::start(server).await;
+    let clients = paired_clients(&running, server).await;
+    let mut flooders = Vec::new();
+    for f in 0..FLOODERS {
+        let mut ws = running.connect(PAIRS * 2 + f).await;
+        if server.is_duet() {
+            ws.next().await.expect("id").expect("frame");
+            ws.send(Message::text(format!(r#"{{"type":"username","name":"flood{f}"}}"#)))
+                .await
+                .expect("send");
+        }
+        flooders.push(ws);
+    }
+    let flood = tokio::spawn(async move {
+        // The blind relay forwards to a pair partner: flooders pair among themselves
+        // there, and the chat reaches nobody else; in duet it goes to the whole room.
+        let sends = flooders.into_iter().map(|ws| async move {
+            let (mut sink, mut stream) = ws.split();
+            let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            for n in 0..lines {
+                let line = format!(r#"{{"type":"message","text":"flood line {n} with some words in it"}}"#);
+                if sink.feed(Message::text(line)).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.flush().await;
+            tokio::time::sleep(Duration::from_secs(seconds + 3)).await;
+            drain.abort();
+        });
+        futures_util::future::join_all(sends).await;
+    });
+    let (result, _) = run_rate(clients, CALL_PACE * (PAIRS * 2) as u64, seconds).await;
+    result.print(server, "during the flood");
+    let _ = flood.await;
+}
+
+/// [`PAIRS`] pairs of signed-in clients, each pair in a call (duet relays call messages
+/// only between the two sides of a call).
+async fn paired_clients(running: &Running, server: Server) -> Vec<Ws> {
     let mut clients = Vec::new();
     for i in 0..PAIRS * 2 {
-        let mut ws = running.connect().await;
-        if server == Server::Duet {
+        let mut ws = running.connect(i).await;
+        if server.is_duet() {
             ws.next().await.expect("id").expect("frame");
             let name = format!("u{i}");
             ws.send(Message::text(format!(r#"{{"type":"username","name":"{name}"}}"#))).await.expect("send");
         }
         clients.push(ws);
     }
-    if server == Server::Duet {
+    if server.is_duet() {
         // Wait until every client has seen the full list (and drain the lists).
         for ws in &mut clients {
             loop {
                 let frame = ws.next().await.expect("open").expect("frame");
                 let msg: serde_json::Value =
                     serde_json::from_str(&frame.into_text().expect("text")).expect("JSON");
-                if msg["users"].as_array().is_some_and(|users| users.len() == PAIRS * 2) {
+                // Count our own clients only: the list also holds service users (echo).
+                let ours = |users: &Vec<serde_json::Value>| {
+                    users
+                        .iter()
+                        .filter_map(|u| u.as_str())
+                        .filter(|u| u.strip_prefix('u').is_some_and(|n| n.parse::<usize>().is_ok()))
+                        .count()
+                };
+                if msg["users"].as_array().is_some_and(|users| ours(users) == PAIRS * 2) {
                     break;
                 }
             }
@@ -236,30 +356,21 @@ async fn routing(server: Server, seconds: u64) -> f64 {
             }
         }
     }
-    let mut best = 0.0;
-    let mut clients = Some(clients);
-    for rate in RATES {
-        let (result, back) = run_rate(clients.take().expect("clients"), rate, seconds).await;
-        clients = Some(back);
+    clients
+}
+
+impl RateResult {
+    fn print(&self, server: Server, what: &str) {
         println!(
-            "{:>12}: offered {:>7}/s sent {:>7.0}/s delivered {:>7.0}/s ({:>5.1}%)  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            "{:>24}: {what} sent {:>7.0}/s delivered {:>7.0}/s ({:>5.1}%)  p50 {:>6.2} ms  p99 {:>6.2} ms",
             server.label(),
-            rate,
-            result.sent_per_s,
-            result.delivered_per_s,
-            result.delivered_fraction * 100.0,
-            result.p50_ms,
-            result.p99_ms
+            self.sent_per_s,
+            self.delivered_per_s,
+            self.delivered_fraction * 100.0,
+            self.p50_ms,
+            self.p99_ms
         );
-        let kept_pace =
-            result.sent_per_s >= 0.95 * rate as f64 && result.delivered_per_s >= 0.95 * rate as f64;
-        if result.delivered_fraction >= 0.999 && result.p99_ms < 50.0 && kept_pace {
-            best = result.delivered_per_s;
-        } else {
-            break;
-        }
     }
-    best
 }
 
 struct RateResult {
@@ -296,7 +407,10 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
                 // A sender that falls behind catches up in bursts; its real pace is
                 // measured (offered vs sent) rather than assumed.
                 let mut owed = 0.0;
-                for _ in 0..ticks {
+                // A client the server closed (too slow to read what it is sent: the load
+                // generator itself falls behind at the top of the ladder) stops sending;
+                // what it did not receive counts as lost.
+                'sending: for _ in 0..ticks {
                     interval.tick().await;
                     owed += per_tick;
                     while owed >= 1.0 {
@@ -305,10 +419,14 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
                             r#"{{"type":"new-ice-candidate","target":"u{partner}","candidate":{{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 5000{} typ host","sdpMid":"0","sdpMLineIndex":0,"t":{t}}}}}"#,
                             i % 10
                         );
-                        sink.feed(Message::text(msg)).await.expect("send");
+                        if sink.feed(Message::text(msg)).await.is_err() {
+                            break 'sending;
+                        }
                         owed -= 1.0;
                     }
-                    sink.flush().await.expect("flush");
+                    if sink.flush().await.is_err() {
+                        break;
+                    }
                 }
                 (sink, epoch.elapsed())
             };

@@ -183,7 +183,14 @@ impl Server {
                 let args = ["serve", "--listen", "127.0.0.1:0", "--turn-listen", &turn];
                 let (child, _) = common::start_duet(
                     &[],
-                    &[&args[..], &["--turn-secret", SECRET, "--turn-relay-ports", "50000-59999"]].concat(),
+                    // Every client here comes from 127.0.0.1: the per-address cap is raised
+                    // past what the benchmark allocates.
+                    &[
+                        &args[..],
+                        &["--turn-secret", SECRET, "--turn-relay-ports", "50000-59999"],
+                        &["--turn-allocations-per-address", "2500"],
+                    ]
+                    .concat(),
                 );
                 (child, None)
             }

@@ -114,6 +114,13 @@ pub struct Slot {
     ip: IpAddr,
 }
 
+impl Slot {
+    /// The address the place was taken for.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.slots.lock().release(self.ip);

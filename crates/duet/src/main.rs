@@ -46,11 +46,11 @@ fn size_for_open_files(config: &mut ServeConfig) {
     config.size_for_open_files(open_files);
     let limits = &config.limits;
     tracing::info!(
-        "open files: at most {open_files}; so at most {} TURN allocations, {} WebSockets, {} web \
-         connections and {} TURN TCP/TLS connections",
-        limits.turn_allocations_total,
+        "open files: at most {open_files}; so at most {} WebSockets, {} web connections, {} TURN \
+         allocations and {} TURN TCP/TLS connections",
         limits.signaling.sockets_total,
         limits.http.total,
+        limits.turn_allocations_total,
         limits.turn_streams_total,
     );
 }

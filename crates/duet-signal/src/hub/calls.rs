@@ -371,8 +371,8 @@ impl Hub {
         let found = self.rooms.get(room).and_then(|r| r.names.get(&partner)).copied();
         if let Some(other) = found.filter(|&other| other != conn) {
             let state = &self.conns[&other];
-            if state.call.is_none() && state.claim.as_ref().map(|(name, _)| name) == own.as_ref() {
-                let (_, until) = self.conns.get_mut(&other).expect("found").claim.take().expect("checked");
+            if state.call.is_none() && state.claim.as_deref().map(|(name, _)| name) == own.as_ref() {
+                let (_, until) = *self.conns.get_mut(&other).expect("found").claim.take().expect("checked");
                 self.timers.remove(&(until, Timer::Claim(other)));
                 let id = self.start_call(now, other, conn, false);
                 self.activate(id, Tell::Neither); // both know the call is on
@@ -380,13 +380,15 @@ impl Hub {
             }
         }
         let until = now + self.config.resume_grace;
-        self.conns.get_mut(&conn).expect("signed in").claim = Some((partner, until));
+        self.conns.get_mut(&conn).expect("signed in").claim = Some(Box::new((partner, until)));
         self.timers.insert((until, Timer::Claim(conn)));
     }
 
     /// Nobody confirmed `conn`'s claim: its call is over as far as the hub knows.
     pub(super) fn claim_expired(&mut self, conn: ConnId) {
-        let Some((partner, _)) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else { return };
+        let Some((partner, _)) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()).map(|c| *c) else {
+            return;
+        };
         self.tell_ended(conn, None, partner.as_str(), EndReason::Disconnected);
     }
 

@@ -115,13 +115,13 @@ impl Hub {
             return;
         }
         let timer_at = now + self.config.resume_grace;
-        state.detached = Some(Detached {
+        state.detached = Some(Box::new(Detached {
             since: now,
             timer_at,
             held: VecDeque::new(),
             direct: Tally::default(),
             chat: Tally::default(),
-        });
+        }));
         self.timers.insert((timer_at, Timer::Grace(conn)));
     }
 
@@ -196,7 +196,7 @@ impl Hub {
                 VecDeque::new()
             }
         };
-        if let Some((_, until)) = &session.claim {
+        if let Some((_, until)) = session.claim.as_deref() {
             self.timers.remove(&(*until, Timer::Claim(old)));
             self.timers.insert((*until, Timer::Claim(new)));
         }

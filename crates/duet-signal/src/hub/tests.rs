@@ -510,7 +510,7 @@ fn assert_consistent(hub: &Hub) {
                 "a detached session ends"
             );
         }
-        if let Some((_, until)) = &state.claim {
+        if let Some((_, until)) = state.claim.as_deref() {
             assert!(hub.timers.contains(&(*until, Timer::Claim(*conn))));
         }
     }

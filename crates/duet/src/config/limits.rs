@@ -97,15 +97,18 @@ const RESERVED_FILES: u64 = 64;
 impl Limits {
     /// Splits what `open_files` allows among what each client can make duet open, so a
     /// full relay or a flood of connections never leaves the web page without a file
-    /// descriptor: 40 % relay allocations (at most 10,000), 30 % WebSockets, 10 % web
-    /// connections, 10 % TURN TCP/TLS connections, the rest spare.
-    pub fn size_for(&mut self, open_files: u64) {
+    /// descriptor: with the embedded TURN server, 40 % relay allocations (at most
+    /// 10,000), 30 % WebSockets, 10 % web connections, 10 % TURN TCP/TLS connections and
+    /// 10 % spare; without it, 80 % WebSockets.
+    pub fn size_for(&mut self, open_files: u64, turn: bool) {
         let budget = usize::try_from(open_files.saturating_sub(RESERVED_FILES).max(40)).unwrap_or(usize::MAX);
         let share = |percent: usize| (budget / 100).saturating_mul(percent).max(percent / 10);
-        self.turn_allocations_total = share(40).min(10_000);
-        self.signaling.sockets_total = share(30);
+        let (allocations, streams, sockets) =
+            if turn { (share(40).min(10_000), share(10), share(30)) } else { (0, 0, share(80)) };
+        self.turn_allocations_total = allocations;
+        self.turn_streams_total = streams;
+        self.signaling.sockets_total = sockets;
         self.http.total = share(10);
-        self.turn_streams_total = share(10);
     }
 }
 
@@ -139,7 +142,7 @@ impl LimitArgs {
             turn_streams_total: 0,
             turn_allocations_total: 0,
         };
-        limits.size_for(1024);
+        limits.size_for(1024, true);
         Ok(limits)
     }
 }
@@ -160,8 +163,10 @@ mod tests {
     #[test]
     fn totals_leave_file_descriptors_for_the_web_page_whatever_the_limit() {
         let mut limits = LimitArgs::default_for_tests().into_limits().expect("valid");
-        for open_files in [256, 1024, 65_536, 1_048_576] {
-            limits.size_for(open_files);
+        for (open_files, turn) in
+            [256, 1024, 65_536, 1_048_576].into_iter().flat_map(|n| [(n, true), (n, false)])
+        {
+            limits.size_for(open_files, turn);
             let counted = limits.turn_allocations_total
                 + limits.signaling.sockets_total
                 + limits.http.total
@@ -169,10 +174,12 @@ mod tests {
             assert!((counted as u64) < open_files, "{open_files}: {counted} counted");
             assert!(limits.http.total >= 1 && limits.turn_allocations_total >= 1);
         }
-        limits.size_for(1024);
+        limits.size_for(1024, true);
         assert_eq!(limits.turn_allocations_total, 360);
-        limits.size_for(1_048_576);
+        limits.size_for(1_048_576, true);
         assert_eq!(limits.turn_allocations_total, 10_000, "the relay's own ceiling");
+        limits.size_for(20_000, false);
+        assert_eq!(limits.signaling.sockets_total, 15_920, "without TURN, WebSockets get its share");
     }
 
     impl LimitArgs {
