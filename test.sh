@@ -56,6 +56,14 @@ cargo test --workspace --locked
 step "cargo build --release (the binary the browser tests run)"
 cargo build --release --locked -p duet
 
+# --- benchmarks ------------------------------------------------------------------------
+# Each runs in its quick mode, so a benchmark that breaks is noticed here; the figures
+# are for reading, the full runs are in the README.
+step "benchmarks, quick: signaling, TURN (against coturn), echo"
+for bench in signaling turn echo; do
+  cargo bench --locked -p duet --bench "$bench" -- --quick
+done
+
 # --- fuzzing ---------------------------------------------------------------------------
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
 step "fuzz targets: build, then run each briefly"
@@ -75,6 +83,9 @@ ns=(unshare --net)
 export DUET_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/duet"
 [ -x "$DUET_BIN" ] || die "the release build did not produce $DUET_BIN"
 "${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node --test --test-concurrency=2 --test-reporter=spec tests/'
+
+step "call-setup benchmark, quick (headless Chromium, loopback-only network namespace)"
+"${ns[@]}" -- sh -c 'ip link set lo up && cd e2e && exec node bench/call-setup.mjs 3'
 
 step "browser tests that cut the network (each file alone in its own namespace)"
 for file in e2e/isolated/*.test.mjs; do

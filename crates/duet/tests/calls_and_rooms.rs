@@ -161,3 +161,45 @@ async fn echo_is_listed_as_a_service_answers_at_once_and_hangs_up_on_a_caller_th
     assert_eq!(ended["name"], "echo");
     assert_eq!(ended["reason"], "hung-up");
 }
+
+#[tokio::test]
+async fn a_burst_of_two_thousand_candidates_to_an_echo_call_harms_nothing() {
+    let policy = duet_turn::policy::PeerPolicy { dangerous_allow_loopback_peers: true, ..Default::default() };
+    let echo = duet::echo::EchoConfig::for_listen("127.0.0.1".parse().expect("literal"), &policy);
+    let server =
+        TestServer::start_with(duet::RunOptions { echo: Some(echo), ..duet::RunOptions::plain() }).await;
+    let (mut ann, _) = server.ringing_user("", "ann").await;
+    ann.send(json!({"type": "call", "target": "echo"})).await;
+    ann.expect_type("call-accepted").await;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut session =
+        duet_peer::Session::new(std::time::Instant::now(), &[socket.local_addr().expect("bound")])
+            .expect("a session");
+    let offer: serde_json::Value =
+        serde_json::from_str(&session.create_offer().expect("an offer")).expect("JSON");
+    ann.send(json!({"type": "video-offer", "target": "echo", "sdp": offer})).await;
+    ann.expect_type("video-answer").await;
+    for i in 0..2000u32 {
+        let line = format!("candidate:{i} 1 udp 2122260223 127.0.0.1 {} typ host", 20_000 + i % 40_000);
+        let msg = json!({"type": "new-ice-candidate", "target": "echo", "candidate": {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}});
+        futures_util::SinkExt::feed(
+            &mut ann.ws,
+            tokio_tungstenite::tungstenite::Message::text(msg.to_string()),
+        )
+        .await
+        .expect("send");
+    }
+    futures_util::SinkExt::flush(&mut ann.ws).await.expect("flush");
+    // ann is told to slow down, and her call goes on.
+    let mut limited = 0;
+    while let Ok(msg) = tokio::time::timeout(std::time::Duration::from_millis(500), ann.recv()).await {
+        assert_ne!(msg["type"], "call-ended", "the echo call was not ended by the burst");
+        limited += usize::from(msg["code"] == "rate-limited");
+    }
+    assert!(limited > 1000, "most of the burst was refused: {limited}");
+    // The server is fine: someone else signs in and calls echo too.
+    let (mut bo, _) = server.ringing_user("", "bo").await;
+    bo.send(json!({"type": "call", "target": "echo"})).await;
+    assert_eq!(bo.expect_type("call-accepted").await["name"], "echo");
+    ann.send(json!({"type": "hang-up", "target": "echo"})).await;
+}

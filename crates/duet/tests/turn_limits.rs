@@ -125,3 +125,114 @@ async fn a_turn_tcp_connection_that_never_allocates_is_closed_and_one_address_ho
     shutdown.cancel();
     turn.closed().await;
 }
+
+#[tokio::test]
+async fn one_address_signing_in_over_and_over_stops_getting_turn_credentials() {
+    let options = duet::RunOptions {
+        signaling: duet::signaling::SignalingLimits {
+            credentials: duet_signal::limit::Rate::every(3, Duration::from_secs(600)),
+            ..Default::default()
+        },
+        ..duet::RunOptions::plain()
+    };
+    let server = TestServer::start_with_turn_and(SECRET, options).await;
+    let mut got = 0;
+    for i in 0..6 {
+        let mut client = server.client().await;
+        client.send(json!({"type": "username", "name": format!("again{i}"), "ringing": true})).await;
+        client.send(json!({"type": "message", "text": "marker"})).await;
+        loop {
+            let msg = client.recv().await;
+            if msg["type"] == "ice-servers" {
+                got += 1;
+            }
+            if msg["type"] == "message" {
+                break; // the credentials, if any, came before the chat echo
+            }
+        }
+    }
+    assert_eq!(got, 3, "the address's budget of credentials");
+    // Another address still gets them.
+    let mut other = common::Client::connect_from(&server.url("/ws"), "127.0.0.2").await.expect("connect");
+    other.send(json!({"type": "username", "name": "elsewhere", "ringing": true})).await;
+    other.expect_type("ice-servers").await;
+}
+
+/// The real binary with an open-file limit of `files`, relaying with the default quotas.
+struct LowFiles {
+    child: std::process::Child,
+    web: SocketAddr,
+    turn: SocketAddr,
+}
+
+impl LowFiles {
+    fn start(files: u32) -> Self {
+        let turn_port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("bound")
+            .port();
+        let script = format!(
+            "ulimit -n {files} && exec \"$0\" serve --listen 127.0.0.1:0 --turn-listen 127.0.0.1:{turn_port} \
+             --turn-secret '{SECRET}' --turn-relay-ports 46000-48999 --no-metrics --no-echo"
+        );
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_duet")])
+            .env("DUET_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start duet");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
+        let web = line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port");
+        Self { child, web, turn: ([127, 0, 0, 1], turn_port).into() }
+    }
+}
+
+impl Drop for LowFiles {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_full_relay_never_leaves_the_web_page_or_signaling_without_file_descriptors() {
+    // 256 open files: duet keeps 40 % of what it may use (192) for relays: 76 allocations.
+    let duet = LowFiles::start(256);
+    let mut codes = std::collections::BTreeMap::new();
+    let mut held = Vec::new();
+    // 160 people from 20 addresses take every relay there is.
+    for i in 0..160 {
+        let source = format!("127.0.{}.{}:0", 10 + i / 8, 1 + i % 8);
+        let mut probe = TurnProbe::new(&source, duet.turn, SECRET, &format!("duet-{i}")).await;
+        let answer = probe.allocate().await;
+        *codes
+            .entry(
+                format!("{answer:?}").split('(').next().unwrap_or_default().to_owned()
+                    + &match &answer {
+                        Answer::Error(code) => format!(" {code}"),
+                        _ => String::new(),
+                    },
+            )
+            .or_insert(0) += 1;
+        held.push(probe);
+    }
+    let succeeded = codes.get("Success").copied().unwrap_or(0);
+    assert!((60..=76).contains(&succeeded), "the relay is full at its share: {codes:?}");
+    assert!(codes.get("Error 508").copied().unwrap_or(0) > 0, "{codes:?}");
+    // The web page and signaling are served all the same.
+    assert!(common::http_get(duet.web, "/healthz").await.ends_with("ok"));
+    let mut people = Vec::new();
+    for i in 0..20 {
+        let source = format!("127.0.{}.1", 100 + i);
+        let mut client = common::Client::connect_from(&format!("ws://{}/ws", duet.web), &source)
+            .await
+            .expect("a WebSocket");
+        client.send(json!({"type": "username", "name": format!("p{i}")})).await;
+        client.wait_for_userlist(|users| users.iter().any(|u| *u == format!("p{i}"))).await;
+        people.push(client);
+    }
+    assert!(common::http_get(duet.web, "/").await.contains("<title>"), "the page still loads");
+}

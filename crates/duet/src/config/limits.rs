@@ -102,7 +102,7 @@ impl Limits {
     /// 10 % spare; without it, 80 % WebSockets.
     pub fn size_for(&mut self, open_files: u64, turn: bool) {
         let budget = usize::try_from(open_files.saturating_sub(RESERVED_FILES).max(40)).unwrap_or(usize::MAX);
-        let share = |percent: usize| (budget / 100).saturating_mul(percent).max(percent / 10);
+        let share = |percent: usize| (budget.saturating_mul(percent) / 100).max(percent / 10);
         let (allocations, streams, sockets) =
             if turn { (share(40).min(10_000), share(10), share(30)) } else { (0, 0, share(80)) };
         self.turn_allocations_total = allocations;
@@ -172,14 +172,14 @@ mod tests {
                 + limits.http.total
                 + limits.turn_streams_total;
             assert!((counted as u64) < open_files, "{open_files}: {counted} counted");
-            assert!(limits.http.total >= 1 && limits.turn_allocations_total >= 1);
+            assert!(limits.http.total >= 1 && (limits.turn_allocations_total >= 1 || !turn));
         }
         limits.size_for(1024, true);
-        assert_eq!(limits.turn_allocations_total, 360);
+        assert_eq!(limits.turn_allocations_total, 384);
         limits.size_for(1_048_576, true);
         assert_eq!(limits.turn_allocations_total, 10_000, "the relay's own ceiling");
         limits.size_for(20_000, false);
-        assert_eq!(limits.signaling.sockets_total, 15_920, "without TURN, WebSockets get its share");
+        assert_eq!(limits.signaling.sockets_total, 15_948, "without TURN, WebSockets get its share");
     }
 
     impl LimitArgs {

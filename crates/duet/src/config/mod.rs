@@ -331,6 +331,38 @@ mod tests {
     }
 
     #[test]
+    fn one_address_may_hold_at_most_a_quarter_of_a_small_relay_range() {
+        let config =
+            parse(&["--turn-relay-ports", "50000-50099"]).expect("valid").serve.into_config().expect("valid");
+        let TurnMode::Embedded(turn) = config.turn else { panic!("embedded TURN") };
+        assert_eq!(turn.allocations_per_address, 25, "ten sign-ins cannot take a 100-port range");
+        let config = parse(&[]).expect("valid").serve.into_config().expect("valid");
+        let TurnMode::Embedded(turn) = config.turn else { panic!("embedded TURN") };
+        assert_eq!(turn.allocations_per_address, 32);
+    }
+
+    #[test]
+    fn limits_are_flags_with_sane_defaults_and_wrong_ones_are_refused() {
+        let config = parse(&[]).expect("valid").serve.into_config().expect("valid");
+        assert_eq!(config.limits.signaling.sockets_per_address, 32);
+        assert_eq!(config.hub.limits, duet_signal::Limits::default());
+        let config = parse(&["--limit-chat", "3,2/m", "--limit-websockets-per-address", "500"])
+            .expect("valid")
+            .serve
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.hub.limits.chat, duet_signal::limit::Rate::every(3, Duration::from_secs(30)));
+        assert_eq!(config.limits.signaling.sockets_per_address, 500);
+        let err = parse(&["--limit-chat", "lots"]).expect_err("not a rate");
+        assert!(err.to_string().contains("--limit-chat"), "{err}");
+        assert!(
+            parse(&["--limit-websockets-per-address", "0"]).expect("parses").serve.into_config().is_err()
+        );
+        let err = parse(&["--turn-denied-peer", "10.0.0.0/40"]).expect_err("not a range");
+        assert!(err.to_string().contains("--turn-denied-peer"), "{err}");
+    }
+
+    #[test]
     fn durations_need_a_unit() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

@@ -44,6 +44,11 @@ impl TestServer {
 
     /// With duet's embedded TURN on an ephemeral port, and this shared secret.
     pub async fn start_with_turn(secret: &str) -> Self {
+        Self::start_with_turn_and(secret, RunOptions::plain()).await
+    }
+
+    /// The same, with `options` for the rest.
+    pub async fn start_with_turn_and(secret: &str, options: RunOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
@@ -54,7 +59,7 @@ impl TestServer {
             duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
         let metrics_addr = metrics.local_addr().expect("bound");
-        let options = RunOptions { ice, turn, metrics: Some(metrics), ..RunOptions::plain() };
+        let options = RunOptions { ice, turn, metrics: Some(metrics), ..options };
         let task = tokio::spawn(run(listener, options, shutdown.clone()));
         Self { addr, metrics: Some(metrics_addr), shutdown, task }
     }
