@@ -1,12 +1,29 @@
-//! Waiting for a sans-IO core's next timeout (`poll_timeout` in duet-signal and
-//! duet-turn), the one place the shell turns an `Option<Instant>` into a sleep.
+//! Time in the shell: waiting for a sans-IO core's next timeout (`poll_timeout` in
+//! duet-signal and duet-turn), the one place an `Option<Instant>` becomes a sleep, and
+//! durations as people write them (`500ms`, `5s`, `2m`, `1h`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Sleeps until `due`, or forever when the core has nothing scheduled.
 pub async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 =
+        digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 500ms, 5s, 2m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        "h" => Ok(Duration::from_secs(value * 3600)),
+        _ => Err(format!("\"{text}\" needs a unit: ms, s, m or h")),
     }
 }

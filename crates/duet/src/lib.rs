@@ -1,25 +1,24 @@
 //! The duet binary's library half: everything that touches a socket, a file or the
-//! clock. The protocol and its rules live in `duet-signal`; this crate drives it.
+//! clock. The protocol and its rules live in `duet-signal`, TURN's in `duet-turn`, a
+//! WebRTC peer in `duet-peer`; this crate drives them. Grouped by role:
 //!
 //! ```text
-//!  config ──► tls ──► server::run ──► web::app (HTTP, static files)
-//!                                 └─► signaling (WebSocket ⇄ duet_signal::Hub)
-//!                                        └─► echo (the echo user: duet_peer per call)
+//!  config ──► serve::run ──► serve::http (accept, per-address limits, TLS)
+//!                       │         └─► serve::web (routes, embedded files)
+//!                       │               └─► serve::signaling (WebSocket ⇄ duet_signal::Hub)
+//!                       │                     └─► serve::echo (the echo user: duet_peer per call)
+//!                       └─► turn (STUN/TURN sockets ⇄ duet_turn::Server)
+//!  call: `duet call`, calling from a terminal (a client of the above)
+//!  limits: pure policy per client address; clock and random: the shell's time and chance
 //! ```
 
+pub mod accept;
 pub mod call;
 pub mod clock;
 pub mod config;
-pub mod echo;
-pub mod http;
 pub mod limits;
-pub mod server;
-pub mod signaling;
-pub mod state;
-pub mod tls;
-pub mod web;
-
-pub use server::{RunOptions, run};
-pub mod ice;
-pub mod metrics;
+pub mod random;
+pub mod serve;
 pub mod turn;
+
+pub use serve::{RunOptions, run};

@@ -15,9 +15,49 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use duet_signal::limit::{Bucket, Rate};
+
+/// Limits on the web port.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Open connections one client address may hold (WebSockets count once upgraded
+    /// in signaling's own limit, not here).
+    pub per_address: usize,
+    /// Open connections in all.
+    pub total: usize,
+    /// Time a client has to send a request's headers, and to start the next request on a
+    /// kept-alive connection.
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { per_address: 64, total: 100_000, header_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Limits of the signaling shell (the hub has its own per-connection rates).
+#[derive(Debug, Clone)]
+pub struct SignalingLimits {
+    /// Open WebSockets one client address may hold (the rest get HTTP 429).
+    pub sockets_per_address: usize,
+    /// Open WebSockets in all.
+    pub sockets_total: usize,
+    /// How often one address is handed TURN credentials for a new connection.
+    pub credentials: duet_signal::limit::Rate,
+}
+
+impl Default for SignalingLimits {
+    fn default() -> Self {
+        Self {
+            sockets_per_address: 32,
+            sockets_total: 100_000,
+            credentials: duet_signal::limit::Rate::every(30, Duration::from_secs(10)),
+        }
+    }
+}
 
 /// Addresses whose rate is tracked at once; past this, buckets back at a full burst
 /// are forgotten, and if none is, new addresses are refused until some are.

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use duet::config::{Cli, Command, ServeConfig};
-use duet::{RunOptions, run, server, tls};
+use duet::serve::{self, tls};
+use duet::{RunOptions, run};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -62,7 +63,7 @@ fn resume_key(config: &ServeConfig) -> Option<[u8; 32]> {
         tracing::warn!("no state directory (set --state-dir): after a restart nobody can resume their call");
         return None;
     };
-    match duet::state::resume_key(dir) {
+    match duet::serve::state::resume_key(dir) {
         Ok(key) => Some(key),
         Err(e) => {
             tracing::warn!("{e:#}: after a restart nobody can resume their call");
@@ -80,7 +81,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("bind HTTP {}", config.listen))?;
     let local = listener.local_addr().context("read the bound address")?;
     let shutdown = CancellationToken::new();
-    let (turn, ice) = server::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
+    let (turn, ice) = serve::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
     let metrics = match config.metrics {
         None => None,
         Some(m) => match tokio::net::TcpListener::bind(m.addr).await {
@@ -112,7 +113,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        server::shutdown_signal().await;
+        serve::shutdown_signal().await;
         tracing::info!("shutting down");
         stop.cancel();
     });
@@ -126,7 +127,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         keepalive: config.keepalive,
         echo: config
             .echo
-            .then(|| duet::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
+            .then(|| duet::serve::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
         http: config.limits.http.clone(),
         signaling: config.limits.signaling.clone(),
     };

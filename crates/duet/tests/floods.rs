@@ -133,7 +133,7 @@ async fn a_dropped_session_survives_a_thousand_chat_lines_and_resumes_its_call()
 #[tokio::test]
 async fn one_address_holds_its_share_of_websockets_and_the_next_gets_429() {
     let options = duet::RunOptions {
-        signaling: duet::signaling::SignalingLimits { sockets_per_address: 2, ..Default::default() },
+        signaling: duet::limits::SignalingLimits { sockets_per_address: 2, ..Default::default() },
         ..duet::RunOptions::plain()
     };
     let server = TestServer::start_with(options).await;
@@ -165,7 +165,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
 #[tokio::test]
 async fn slow_and_idle_web_clients_are_closed_on_time_and_others_are_served() {
     let options = duet::RunOptions {
-        http: duet::http::HttpLimits {
+        http: duet::limits::HttpLimits {
             header_timeout: Duration::from_secs(1),
             per_address: 8,
             ..Default::default()
@@ -207,7 +207,7 @@ async fn slow_and_idle_web_clients_are_closed_on_time_and_others_are_served() {
 #[tokio::test]
 async fn one_address_holds_its_share_of_web_connections() {
     let options = duet::RunOptions {
-        http: duet::http::HttpLimits { per_address: 8, ..Default::default() },
+        http: duet::limits::HttpLimits { per_address: 8, ..Default::default() },
         ..duet::RunOptions::plain()
     };
     let server = TestServer::start_with(options).await;

@@ -61,12 +61,11 @@ async fn a_taken_default_turn_port_turns_turn_off_but_a_chosen_one_stops_duet() 
     };
     let ice = IceSettings { host: None, ttl: std::time::Duration::from_secs(120) };
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let (turn, servers) = duet::server::start_ice(&settings(false), &ice, None, shutdown.clone())
+    let (turn, servers) = duet::serve::start_ice(&settings(false), &ice, None, shutdown.clone())
         .await
         .expect("duet still starts");
     assert!(turn.is_none());
     assert_eq!(servers.message(Some("localhost"), "u"), None, "browsers are told of no TURN server");
-    let err =
-        duet::server::start_ice(&settings(true), &ice, None, shutdown).await.expect_err("a chosen port");
+    let err = duet::serve::start_ice(&settings(true), &ice, None, shutdown).await.expect_err("a chosen port");
     assert!(format!("{err:#}").contains("bind TURN UDP"), "{err:#}");
 }

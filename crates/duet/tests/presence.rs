@@ -11,8 +11,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 async fn a_hundred_clients_joining_and_leaving_at_once_all_end_with_the_right_list() {
     // A hundred people behind one address (an office NAT): the operator raised the limits.
     let options = duet::RunOptions {
-        http: duet::http::HttpLimits { per_address: 200, ..Default::default() },
-        signaling: duet::signaling::SignalingLimits { sockets_per_address: 200, ..Default::default() },
+        http: duet::limits::HttpLimits { per_address: 200, ..Default::default() },
+        signaling: duet::limits::SignalingLimits { sockets_per_address: 200, ..Default::default() },
         ..duet::RunOptions::plain()
     };
     let server = TestServer::start_with(options).await;

@@ -8,7 +8,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use duet::server::start_turn;
+use duet::serve::start_turn;
 use duet_peer::TurnClient;
 use duet_turn::auth::{ephemeral_password, ephemeral_username};
 use tokio_util::sync::CancellationToken;

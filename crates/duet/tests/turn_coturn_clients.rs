@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use duet::config::{EmbeddedTurn, TlsSource};
-use duet::server::start_turn;
+use duet::serve::start_turn;
 use duet::turn::{PortRange, Turn};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,8 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = std::env::temp_dir().join(format!("duet-turn-tls-{}-{n}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
-    let tls = duet::tls::server_config(&TlsSource::SelfSigned { dir: state, names }).expect("a certificate");
+    let tls =
+        duet::serve::tls::server_config(&TlsSource::SelfSigned { dir: state, names }).expect("a certificate");
     let listen = SocketAddr::new(host.parse().expect("an IP"), 0);
     let settings = EmbeddedTurn {
         relay_ports: PortRange(20_000..=30_000),

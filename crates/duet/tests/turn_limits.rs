@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::turn_probe::{Answer, TurnProbe};
 use common::{TestServer, embedded_turn};
 use duet::config::EmbeddedTurn;
-use duet::server::start_turn;
+use duet::serve::start_turn;
 use duet::turn::Turn;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -129,7 +129,7 @@ async fn a_turn_tcp_connection_that_never_allocates_is_closed_and_one_address_ho
 #[tokio::test]
 async fn one_address_signing_in_over_and_over_stops_getting_turn_credentials() {
     let options = duet::RunOptions {
-        signaling: duet::signaling::SignalingLimits {
+        signaling: duet::limits::SignalingLimits {
             credentials: duet_signal::limit::Rate::every(3, Duration::from_secs(600)),
             ..Default::default()
         },

@@ -7,8 +7,7 @@ use clap::Args;
 use duet_signal::limit::Rate;
 
 use super::parse_duration;
-use crate::http::HttpLimits;
-use crate::signaling::SignalingLimits;
+use crate::limits::{HttpLimits, SignalingLimits};
 
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {

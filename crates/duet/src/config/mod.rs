@@ -15,6 +15,8 @@ use clap::{Args, Parser, Subcommand};
 mod limits;
 mod turn;
 
+pub use crate::clock::parse_duration;
+
 pub use limits::{LimitArgs, RateArg};
 pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, policy_for_listener};
 
@@ -241,14 +243,6 @@ impl ServeArgs {
     }
 }
 
-/// Random bytes from the operating system.
-pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
-    use std::io::Read;
-    let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes)
-}
-
 fn default_state_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("duet"));
@@ -256,22 +250,6 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
     match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/state/duet")),
         None => anyhow::bail!("neither XDG_STATE_HOME nor HOME is set: pass --state-dir"),
-    }
-}
-
-/// Parses `500ms`, `5s`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 =
-        digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 500ms, 5s, 2m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value * 60)),
-        "h" => Ok(Duration::from_secs(value * 3600)),
-        _ => Err(format!("\"{text}\" needs a unit: ms, s, m or h")),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use duet_turn::policy::{Cidr, PeerPolicy};
 
-use super::{parse_duration, random_bytes};
+use crate::clock::parse_duration;
 use crate::turn::PortRange;
 
 /// The embedded STUN/TURN server, or an external one.
@@ -199,7 +199,7 @@ impl TurnArgs {
         let secret = match self.turn_secret {
             Some(secret) if secret.len() >= 16 => secret.into_bytes(),
             Some(_) => anyhow::bail!("--turn-secret must be at least 16 characters"),
-            None => random_bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
+            None => crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
         };
         anyhow::ensure!(
             self.turn_allocations_per_address >= 1,

@@ -26,8 +26,6 @@ use super::Shared;
 
 /// Frames queued for one slow stream client before new ones are dropped.
 const WRITE_QUEUE: usize = 512;
-/// A TLS handshake that takes longer than this is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A stream must hold an allocation this long after it opens, and is checked as often.
 pub(super) const ALLOCATION_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -37,26 +35,9 @@ pub(super) async fn accept(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    loop {
-        let (stream, client) = tokio::select! {
-            () = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::debug!("TURN accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let slot = match shared.stream_slots.acquire(client.ip()) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                tracing::debug!(%client, "TURN stream refused: {refused:?} limit");
-                continue; // dropping the stream closes it
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, client, slot)) =
+        crate::accept::next(&listener, &shared.stream_slots, &shared.shutdown, "TURN").await
+    {
         let Ok(server) = stream.local_addr() else { continue };
         let shared2 = Arc::clone(&shared);
         match &acceptor {
@@ -71,9 +52,8 @@ pub(super) async fn accept(
                 let acceptor = acceptor.clone();
                 shared.tasks.spawn(async move {
                     let tuple = FiveTuple { client, server, transport: Transport::Tls };
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => serve(shared2, tls, tuple).await,
-                        _ => tracing::debug!(%client, "TURN TLS handshake failed"),
+                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
+                        serve(shared2, tls, tuple).await;
                     }
                     drop(slot);
                 });

@@ -56,7 +56,7 @@ impl TestServer {
         let mode = duet::config::TurnMode::Embedded(Box::new(embedded_turn(listen, secret)));
         let settings = duet::config::IceSettings { host: None, ttl: Duration::from_secs(120) };
         let (turn, ice) =
-            duet::server::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
+            duet::serve::start_ice(&mode, &settings, None, shutdown.clone()).await.expect("TURN starts");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
         let metrics_addr = metrics.local_addr().expect("bound");
         let options = RunOptions { ice, turn, metrics: Some(metrics), ..options };

@@ -31,16 +31,16 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName, UserName};
 
-use crate::echo::EchoConfig;
-use crate::ice::IceServers;
-use crate::limits::{PerAddressRate, Slot, Slots};
+use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
+use crate::serve::echo::{EchoConfig, ServiceLink};
+use crate::serve::ice::IceServers;
 use crate::turn::TurnUsers;
 use futures_util::SinkExt;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The service user answered by [`crate::echo`].
+/// The service user answered by [`crate::serve::echo`].
 pub const ECHO: &str = "echo";
 
 /// Largest text frame or message a client may send. An SDP with many candidates is
@@ -92,27 +92,6 @@ pub struct Signaling {
     rejected: AtomicU64,
     /// The origin of [`Meter::heard`] times.
     epoch: Instant,
-}
-
-/// Limits of the signaling shell (the hub has its own per-connection rates).
-#[derive(Debug, Clone)]
-pub struct SignalingLimits {
-    /// Open WebSockets one client address may hold (the rest get HTTP 429).
-    pub sockets_per_address: usize,
-    /// Open WebSockets in all.
-    pub sockets_total: usize,
-    /// How often one address is handed TURN credentials for a new connection.
-    pub credentials: duet_signal::limit::Rate,
-}
-
-impl Default for SignalingLimits {
-    fn default() -> Self {
-        Self {
-            sockets_per_address: 32,
-            sockets_total: 100_000,
-            credentials: duet_signal::limit::Rate::every(30, Duration::from_secs(10)),
-        }
-    }
 }
 
 /// Figures for metrics.
@@ -330,15 +309,17 @@ impl Signaling {
     fn start_service(&self, conn: ConnId, inbox: mpsc::Receiver<Payload>) {
         match (self.me.upgrade(), &self.echo) {
             (Some(me), Some(echo)) => {
-                self.tasks.spawn(crate::echo::run(me, conn, inbox, echo.clone()));
+                self.tasks.spawn(crate::serve::echo::run(me, conn, inbox, echo.clone()));
             }
             // Shutting down (or no such service): the call ends at once.
-            _ => self.service_ended(conn),
+            _ => self.ended(conn),
         }
     }
+}
 
+impl ServiceLink for Signaling {
     /// A service instance says something, as if over its own WebSocket.
-    pub(crate) fn service_says(&self, conn: ConnId, text: &str) {
+    fn says(&self, conn: ConnId, text: &str) {
         let result = self.with_hub(|hub| hub.handle_text(Instant::now(), conn, text));
         if let Err(rejected) = result {
             tracing::debug!(%conn, code = rejected.0.as_str(), "a service message was refused");
@@ -346,11 +327,13 @@ impl Signaling {
     }
 
     /// A service instance is done (its call ended, or it failed): the hub ends its call.
-    pub(crate) fn service_ended(&self, conn: ConnId) {
+    fn ended(&self, conn: ConnId) {
         self.lock().outboxes.remove(&conn);
         self.with_hub(|hub| hub.disconnect(Instant::now(), conn));
     }
+}
 
+impl Signaling {
     /// Serves one WebSocket until it ends; `slot` is its place among its address's
     /// sockets, given back when this returns.
     ///
@@ -545,7 +528,7 @@ fn turn_user(session: u64) -> String {
 
 /// A fresh nonce for a connection's resume token: 128 random bits, hex.
 fn session_nonce() -> String {
-    let bytes = crate::config::random_bytes::<16>().unwrap_or_else(|e| {
+    let bytes = crate::random::bytes::<16>().unwrap_or_else(|e| {
         // /dev/urandom missing is a broken system; a guessable token would be worse.
         panic!("no random source for session tokens: {e}")
     });

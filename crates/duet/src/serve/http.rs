@@ -28,33 +28,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::limits::Slots;
-
-/// A TLS handshake that takes longer than this is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::limits::{HttpLimits, Slots};
 
 /// Request headers larger than this are refused (431): duet's own requests carry a few
 /// hundred bytes. It is also what an unfinished request can make duet hold.
 const HEADER_BUFFER: usize = 16 * 1024;
-
-/// Limits on the web port.
-#[derive(Debug, Clone)]
-pub struct HttpLimits {
-    /// Open connections one client address may hold (WebSockets count once upgraded
-    /// in signaling's own limit, not here).
-    pub per_address: usize,
-    /// Open connections in all.
-    pub total: usize,
-    /// Time a client has to send a request's headers, and to start the next request on a
-    /// kept-alive connection.
-    pub header_timeout: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self { per_address: 64, total: 100_000, header_timeout: Duration::from_secs(10) }
-    }
-}
 
 /// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`, then waits at most
 /// `grace` for open requests.
@@ -69,40 +47,15 @@ pub async fn serve(
     let slots = Slots::new(limits.per_address, limits.total);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
-    loop {
-        let (stream, client) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, say: back off instead of spinning.
-                    tracing::warn!("cannot accept a web connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let slot = match slots.acquire(client.ip()) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                tracing::debug!(%client, "web connection refused: {refused:?} limit");
-                continue; // dropping the stream closes it
-            }
-        };
-        // Signaling frames are small and latency matters: no Nagle delay.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
+    while let Some((stream, client, slot)) = crate::accept::next(&listener, &slots, &shutdown, "web").await {
         let (app, acceptor, shutdown, limits) =
             (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone());
         tasks.spawn(async move {
             match acceptor {
                 None => serve_connection(stream, client, app, &limits, shutdown).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, client, app, &limits, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(%client, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
+                        serve_connection(tls, client, app, &limits, shutdown).await;
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! can check their camera, microphone and network.
 //!
 //! ```text
-//!  Hub (call to "echo") ──► a service instance ConnId ──► Signaling spawns run() with an inbox
+//!  Hub (call to "echo") ──► a service instance ConnId ──► signaling spawns run() with an inbox
 //!  inbox: incoming-call ──► {accept}      video-offer ──► Echo::accept_offer ──► {video-answer}
 //!         new-ice-candidate ──► Echo      call-ended / hang-up ──► stop
 //!  UDP sockets (one per local address) ◄──► Echo (media reflected, feedback passed on)
@@ -28,7 +28,14 @@ use serde_json::Value;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::signaling::Signaling;
+/// How an echo call talks to the hub: as if over a WebSocket of its own. Signaling
+/// implements it; echo knows nothing else of signaling.
+pub trait ServiceLink: Send + Sync + 'static {
+    /// The service instance `conn` says `text` (a protocol message).
+    fn says(&self, conn: ConnId, text: &str);
+    /// The instance `conn` is done (its call ended, or it failed): its call ends.
+    fn ended(&self, conn: ConnId);
+}
 
 /// Where echo calls bind their UDP sockets: the addresses browsers can reach this server
 /// at (host candidates).
@@ -102,7 +109,7 @@ const DATAGRAM: usize = 2048;
 
 /// Answers one call to `echo` (the hub's service instance `conn`) until it ends.
 pub async fn run(
-    signaling: Arc<Signaling>,
+    signaling: Arc<dyn ServiceLink>,
     conn: ConnId,
     mut inbox: mpsc::Receiver<Payload>,
     config: EchoConfig,
@@ -119,7 +126,7 @@ pub async fn run(
         Ok(bound) => bound,
         Err(e) => {
             tracing::warn!(%conn, "echo cannot bind a UDP socket: {e}");
-            signaling.service_ended(conn);
+            signaling.ended(conn);
             return;
         }
     };
@@ -179,11 +186,11 @@ pub async fn run(
     if let Some(echo) = &call.echo {
         tracing::debug!(%conn, stats = ?echo.stats(), "echo call over");
     }
-    signaling.service_ended(conn);
+    signaling.ended(conn);
 }
 
 struct EchoCall {
-    signaling: Arc<Signaling>,
+    signaling: Arc<dyn ServiceLink>,
     conn: ConnId,
     /// Who called.
     peer: String,
@@ -259,7 +266,7 @@ impl EchoCall {
     }
 
     fn send(&self, msg: Value) {
-        self.signaling.service_says(self.conn, &msg.to_string());
+        self.signaling.says(self.conn, &msg.to_string());
     }
 }
 

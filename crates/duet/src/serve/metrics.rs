@@ -21,7 +21,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::signaling::Signaling;
+use crate::serve::signaling::Signaling;
 use crate::turn::TurnMonitor;
 
 /// What a scrape reads.

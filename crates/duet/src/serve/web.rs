@@ -26,7 +26,7 @@ use duet_signal::RoomName;
 use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::signaling::Signaling;
+use crate::serve::signaling::Signaling;
 
 /// The web client (`web/` at the top of the repository).
 #[derive(RustEmbed)]

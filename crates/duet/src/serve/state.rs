@@ -34,7 +34,7 @@ pub fn resume_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     }
     fs::create_dir_all(dir).with_context(|| format!("create state directory {}", dir.display()))?;
-    let key = crate::config::random_bytes::<32>().context("read random bytes from /dev/urandom")?;
+    let key = crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?;
     let mine = partial_path(&path);
     write_file(&mine, &key)?;
     let linked = fs::hard_link(&mine, &path);

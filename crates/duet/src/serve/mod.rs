@@ -1,3 +1,6 @@
+//! Serving: the web page, signaling and the echo user on one listener, with the embedded
+//! TURN server beside them.
+//!
 //! Bind outside, run inside: [`run`] serves on a listener it is given until `shutdown`
 //! is cancelled, so `main` and the tests start the very same server.
 //!
@@ -11,6 +14,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod echo;
+pub mod http;
+pub mod ice;
+pub mod metrics;
+pub mod signaling;
+pub mod state;
+pub mod tls;
+pub mod web;
+
 use anyhow::Context;
 use duet_signal::HubConfig;
 use tokio::net::TcpListener;
@@ -19,12 +31,12 @@ use tokio_util::sync::CancellationToken;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
-use crate::echo::EchoConfig;
-use crate::http::HttpLimits;
-use crate::ice::IceServers;
-use crate::signaling::{Signaling, SignalingLimits};
+use crate::limits::HttpLimits;
+use crate::limits::SignalingLimits;
+use crate::serve::echo::EchoConfig;
+use crate::serve::ice::IceServers;
+use crate::serve::signaling::Signaling;
 use crate::turn::{DriverConfig, Turn};
-use crate::web;
 
 /// What `run` needs besides the listener.
 #[derive(Debug)]
@@ -88,12 +100,19 @@ pub async fn run(
     );
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
-        let metrics = Arc::new(crate::metrics::Metrics::new(Arc::clone(&signaling), monitor));
-        tokio::spawn(crate::metrics::serve(listener, metrics, shutdown.clone()));
+        let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
+        tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
     let app = web::app(Arc::clone(&signaling));
-    crate::http::serve(listener, options.tls, app, options.http, shutdown.clone(), options.shutdown_grace)
-        .await;
+    crate::serve::http::serve(
+        listener,
+        options.tls,
+        app,
+        options.http,
+        shutdown.clone(),
+        options.shutdown_grace,
+    )
+    .await;
     // The HTTP server has stopped accepting; WebSocket tasks are saying goodbye.
     if tokio::time::timeout(options.shutdown_grace, signaling.closed()).await.is_err() {
         tracing::warn!("some connections did not close within {:?}", options.shutdown_grace);
@@ -156,7 +175,7 @@ pub async fn start_turn(
             shared_secret: Some(settings.secret.clone()),
             static_users: settings.static_users.clone(),
         },
-        nonce_secret: crate::config::random_bytes::<32>().context("read random bytes from /dev/urandom")?,
+        nonce_secret: crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?,
         policy,
         lifetimes: Default::default(),
         quotas: duet_turn::Quotas {
