@@ -47,10 +47,7 @@ async fn a_dropped_socket_is_resumed_with_its_token_and_its_call_goes_on() {
     let server = TestServer::start().await;
     let (mut ann, token) = server.ringing_user("", "ann").await;
     let (mut bo, _) = server.ringing_user("", "bo").await;
-    ann.send(json!({"type": "call", "target": "bo"})).await;
-    let id = bo.expect_type("incoming-call").await["callId"].clone();
-    bo.send(json!({"type": "accept", "callId": id})).await;
-    ann.expect_type("call-accepted").await;
+    ann.call_and_accept(&mut bo, "bo").await;
 
     // The network drops: the TCP connection ends without a WebSocket close frame.
     drop(ann);

@@ -8,7 +8,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, TestServer};
-use futures_util::SinkExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,15 +21,7 @@ async fn ten_sockets_flooding_chat_leave_everyone_else_hearing_chat_and_calls() 
     let mut flooders = Vec::new();
     for i in 0..10 {
         let mut flooder = server.user(&format!("flood{i}")).await;
-        for n in 0..1000 {
-            // Fed, not flushed one by one: as fast as the socket takes them.
-            flooder
-                .ws
-                .feed(Message::text(json!({"type": "message", "text": format!("spam {n}")}).to_string()))
-                .await
-                .expect("send");
-        }
-        flooder.ws.flush().await.expect("flush");
+        flooder.flood((0..1000).map(|n| json!({"type": "message", "text": format!("spam {n}")}))).await;
         flooders.push(flooder);
     }
     bo.send(json!({"type": "message", "text": "still here?"})).await;
@@ -57,18 +48,11 @@ async fn a_client_that_stops_reading_is_closed_and_resumes_its_session() {
     let server = TestServer::start().await;
     let (mut victim, token) = server.ringing_user("", "victim").await;
     let (mut mallory, _) = server.ringing_user("", "mallory").await;
-    mallory.send(json!({"type": "call", "target": "victim"})).await;
-    let call_id = victim.expect_type("incoming-call").await["callId"].clone();
-    victim.send(json!({"type": "accept", "callId": call_id})).await;
-    mallory.expect_type("call-accepted").await;
+    mallory.call_and_accept(&mut victim, "victim").await;
     // mallory sends big offers (ICE restarts, say) as fast as allowed; the victim's
     // page has frozen and reads nothing.
-    let sdp = "a".repeat(60 * 1024);
-    for _ in 0..200 {
-        let offer = json!({"type": "video-offer", "target": "victim", "sdp": {"type": "offer", "sdp": sdp}});
-        mallory.ws.feed(Message::text(offer.to_string())).await.expect("send");
-    }
-    mallory.ws.flush().await.expect("flush");
+    let offer = json!({"type": "video-offer", "target": "victim", "sdp": {"type": "offer", "sdp": "a".repeat(60 * 1024)}});
+    mallory.flood(std::iter::repeat_n(offer, 200)).await;
     // The server gives up on the victim's socket within its write timeout, instead of
     // holding it open and deaf.
     let started = Instant::now();
@@ -99,22 +83,12 @@ async fn a_dropped_session_survives_a_thousand_chat_lines_and_resumes_its_call()
     let (ann, token) = server.ringing_user("", "ann").await;
     let (mut bo, _) = server.ringing_user("", "bo").await;
     let mut ann = ann;
-    ann.send(json!({"type": "call", "target": "bo"})).await;
-    let call_id = bo.expect_type("incoming-call").await["callId"].clone();
-    bo.send(json!({"type": "accept", "callId": call_id})).await;
-    ann.expect_type("call-accepted").await;
+    ann.call_and_accept(&mut bo, "bo").await;
     drop(ann); // the Wi-Fi blips: no close frame
     let mut spammers = Vec::new();
     for i in 0..4 {
         let mut spammer = server.user(&format!("spam{i}")).await;
-        for n in 0..250 {
-            spammer
-                .ws
-                .feed(Message::text(json!({"type": "message", "text": format!("x{n}")}).to_string()))
-                .await
-                .expect("send");
-        }
-        spammer.ws.flush().await.expect("flush");
+        spammer.flood((0..250).map(|n| json!({"type": "message", "text": format!("x{n}")}))).await;
         spammers.push(spammer);
     }
     bo.send(json!({"type": "new-ice-candidate", "target": "ann", "candidate": {"candidate": ""}})).await;

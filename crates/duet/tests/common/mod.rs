@@ -172,6 +172,23 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Sends every one of `messages` as fast as the socket takes them (fed, then flushed
+    /// once), as a flooding client does.
+    pub async fn flood(&mut self, messages: impl IntoIterator<Item = Value>) {
+        for msg in messages {
+            self.ws.feed(Message::text(msg.to_string())).await.expect("send");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
+    /// `self` (signed in, ringing-aware) calls `callee`, who accepts: the call is on.
+    pub async fn call_and_accept(&mut self, callee: &mut Client, callee_name: &str) {
+        self.send(serde_json::json!({"type": "call", "target": callee_name})).await;
+        let id = callee.expect_type("incoming-call").await["callId"].clone();
+        callee.send(serde_json::json!({"type": "accept", "callId": id})).await;
+        self.expect_type("call-accepted").await;
+    }
+
     /// The next JSON message, skipping pings.
     pub async fn recv(&mut self) -> Value {
         loop {
