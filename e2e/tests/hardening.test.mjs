@@ -76,3 +76,19 @@ test("chat lines with dates no browser can show arrive with a time and break not
   await closeCleanly(ann);
   await mallory.context().close();
 });
+
+test("chat sent too fast is refused in words and the refused line is given back", async () => {
+  const ann = await openPage(env.browser, env.duet.url);
+  await signIn(ann, "fast-ann");
+  for (let i = 0; i < 8; i++) {
+    await ann.fill("#text", `quick ${i}`);
+    await ann.click("#send");
+  }
+  await ann.locator("#chatbox li", { hasText: "quick 7" }).waitFor();
+  await ann.fill("#text", "one too many");
+  await ann.click("#send");
+  await ann.locator("#status", { hasText: "too fast" }).waitFor();
+  assert.equal(await ann.inputValue("#text"), "one too many", "nothing the person wrote is lost");
+  assert.equal(await ann.locator("#chatbox li", { hasText: "one too many" }).count(), 0);
+  await closeCleanly(ann);
+});

@@ -29,6 +29,7 @@ const app = {
   localStream: null,
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
+  lastChat: null, // the last chat line sent, given back to the input if the server refuses it
   screen: null, // the screen track while sharing; the camera track stays in localStream
 };
 
@@ -90,6 +91,8 @@ const handlers = {
     if (app.me) ui.renderUserList(app.users, app.me, app.inCall, app.services, startCall);
   },
   message(msg) {
+    // Our own line came back: it was sent, there is nothing to give back.
+    if (msg.name === app.me && msg.text === app.lastChat) app.lastChat = null;
     ui.appendChat(msg);
   },
   ringing(msg) {
@@ -181,9 +184,11 @@ const handlers = {
         else ui.setStatus(`${msg.target} is no longer online.`, "error");
         return;
       case "rate-limited":
+        restoreChat();
         ui.setStatus("You are sending messages too fast; the last one was not sent. Wait a moment.", "error");
         return;
       case "too-long":
+        restoreChat();
         ui.setStatus("That message is too long to send; shorten it.", "error");
         return;
       case "not-in-call":
@@ -542,8 +547,16 @@ ui.elements.chatForm.addEventListener("submit", (event) => {
   const text = ui.elements.text.value;
   if (!text.trim()) return;
   send({ type: "message", text, date: Date.now() });
+  app.lastChat = text;
   ui.elements.text.value = "";
 });
+
+/** Puts a refused chat line back into the input (unless something new was typed), so
+ *  nothing the person wrote is lost. */
+function restoreChat() {
+  if (app.lastChat !== null && !ui.elements.text.value) ui.elements.text.value = app.lastChat;
+  app.lastChat = null;
+}
 
 // ---- rooms -------------------------------------------------------------------------
 
