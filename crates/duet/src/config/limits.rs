@@ -124,7 +124,7 @@ impl LimitArgs {
             self.header_timeout >= Duration::from_secs(1),
             "--header-timeout must be at least 1s"
         );
-        let mut limits = Limits {
+        Ok(Limits {
             http: HttpLimits {
                 per_address: self.limit_web_connections_per_address,
                 header_timeout: self.header_timeout,
@@ -138,11 +138,10 @@ impl LimitArgs {
             hub: duet_signal::Limits { frames: self.limit_messages.0, chat: self.limit_chat.0 },
             echo_calls_per_address: self.limit_echo_calls_per_address,
             turn_streams_per_address: self.limit_turn_streams_per_address,
+            // Sized once the TURN mode is known (ServeConfig::size_for_open_files).
             turn_streams_total: 0,
             turn_allocations_total: 0,
-        };
-        limits.size_for(1024, true);
-        Ok(limits)
+        })
     }
 }
 
