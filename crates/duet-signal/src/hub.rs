@@ -24,7 +24,7 @@
 //! Every deadline (a coalesced user list, a ring timeout, a resume grace period) is one
 //! entry in an ordered set of timers, removed as soon as the state it guards changes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,8 +36,11 @@ use crate::protocol::{ClientMessage, EndReason, ErrorCode, ServerMessage, valid_
 use crate::room::RoomName;
 
 mod calls;
+mod names;
 mod sessions;
 
+pub use names::Admission;
+use names::{Names, Reserved};
 use sessions::{Detached, Held};
 
 /// Identifies one WebSocket connection for the life of the hub. It is also the `id` the
@@ -162,6 +165,8 @@ struct Conn {
     service: bool,
     /// The client's address (of its latest socket), for limits per address.
     address: IpAddr,
+    /// Who the shell let in: a guest picks a name, an account or a named invite has one.
+    admission: Admission,
     /// Names the session for what outlives a socket (TURN credentials): the id of the
     /// connection that first signed in, kept through resumes.
     session: u64,
@@ -173,8 +178,8 @@ struct Conn {
 
 #[derive(Debug, Default)]
 struct Room {
-    /// Signed-in users, sorted so the user list reads alphabetically.
-    names: BTreeMap<UserName, ConnId>,
+    /// Signed-in users, sorted so the user list reads alphabetically; no two look alike.
+    names: Names,
     /// A user list is scheduled (its timer is in `Hub::timers`).
     userlist_dirty: bool,
     userlist_last: Option<Instant>,
@@ -203,6 +208,8 @@ pub struct Hub {
     outputs: VecDeque<Output>,
     /// Sessions that ended since the shell last asked ([`Hub::poll_ended_session`]).
     ended: VecDeque<u64>,
+    /// Account names: no guest takes one or a look-alike.
+    reserved: Reserved,
 }
 
 impl Hub {
@@ -217,6 +224,7 @@ impl Hub {
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
             ended: VecDeque::new(),
+            reserved: Reserved::default(),
         }
     }
 
@@ -225,6 +233,18 @@ impl Hub {
     /// ringing-aware is given a token made from it, to `resume` its session after a
     /// dropped socket. Queues the `id` message.
     pub fn connect(&mut self, room: RoomName, nonce: &str, address: IpAddr) -> ConnId {
+        self.connect_as(room, nonce, address, Admission::Guest)
+    }
+
+    /// [`Hub::connect`] for a connection the shell admitted as `admission` (an account,
+    /// an invite that fixes the name).
+    pub fn connect_as(
+        &mut self,
+        room: RoomName,
+        nonce: &str,
+        address: IpAddr,
+        admission: Admission,
+    ) -> ConnId {
         debug_assert!(valid_token(nonce) && nonce.len() <= 32, "the shell issues well-formed nonces");
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
@@ -238,6 +258,7 @@ impl Hub {
             claim: None,
             service: false,
             address,
+            admission,
             session: conn.0,
             frames: Bucket::default(),
             chat: Bucket::default(),
@@ -245,6 +266,13 @@ impl Hub {
         self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
         conn
+    }
+
+    /// The names of accounts: from now on no guest signs in under one of them or a name
+    /// that looks like one (guests already online keep theirs until the account holder
+    /// signs in, which replaces them).
+    pub fn reserve_names(&mut self, names: impl IntoIterator<Item = UserName>) {
+        self.reserved = Reserved::new(names);
     }
 
     /// The client left on purpose (it closed the socket). Its call ends (the partner is
@@ -419,58 +447,6 @@ impl Hub {
         self.conns.get(&conn).filter(|c| c.service).and_then(|c| c.name.as_ref()).map(UserName::as_str)
     }
 
-    fn sign_in(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        requested: UserName,
-        ringing: bool,
-    ) -> Result<(), Rejected> {
-        let state = self.conns.get_mut(&conn).expect("checked by handle_text");
-        state.ringing |= ringing;
-        if state.name.as_ref() == Some(&requested) {
-            let room = state.room.clone();
-            self.presence_changed(now, &room); // a repeated sign-in still gets a fresh list
-            return Ok(());
-        }
-        if state.name.is_some() && state.call.is_some() {
-            return Err(self.reject(
-                conn,
-                ErrorCode::AlreadyInCall,
-                "you cannot change your name during a call",
-                None,
-            ));
-        }
-        let room_name = state.room.clone();
-        let room = self.rooms.entry(room_name.clone()).or_default();
-        let services = &self.config.services;
-        let taken = |name: &UserName| room.names.contains_key(name) || services.contains(name);
-        let granted = if taken(&requested) {
-            // The loop ends: of names.len() + services.len() + 1 suffixes one is free.
-            let free =
-                (2u32..).map(|n| requested.with_suffix(n)).find(|c| !taken(c)).expect("some suffix is free");
-            self.send(conn, &ServerMessage::RejectUsername { id: conn.get(), name: free.as_str() });
-            free
-        } else {
-            requested
-        };
-        let token = self.mint_token(&room_name, &granted, &self.conns[&conn].token);
-        let state = self.conns.get_mut(&conn).expect("checked by handle_text");
-        let old = state.name.replace(granted.clone());
-        state.token = token.clone();
-        let ringing = state.ringing;
-        let room = self.rooms.get_mut(&room_name).expect("created above");
-        if let Some(old) = old {
-            room.names.remove(&old);
-        }
-        room.names.insert(granted.clone(), conn);
-        if ringing {
-            self.send(conn, &ServerMessage::Session { name: granted.as_str(), token: &token });
-        }
-        self.presence_changed(now, &room_name);
-        Ok(())
-    }
-
     /// Ends a session for good: its call, its claim, its name.
     fn end_session(&mut self, now: Instant, conn: ConnId) {
         let Some(state) = self.conns.get(&conn) else { return };
@@ -560,8 +536,14 @@ impl Hub {
             .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.call.is_some()))
             .map(|(name, _)| name.as_str())
             .collect();
+        let verified = names
+            .into_iter()
+            .flatten()
+            .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.admission.is_verified()))
+            .map(|(name, _)| name.as_str())
+            .collect();
         let services = self.config.services.iter().map(UserName::as_str).collect();
-        ServerMessage::UserList { users, in_call, services }.to_json().into()
+        ServerMessage::UserList { users, in_call, services, verified }.to_json().into()
     }
 
     fn broadcast_userlist(&mut self, now: Instant, room_name: &RoomName) {

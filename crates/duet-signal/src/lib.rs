@@ -35,7 +35,7 @@ pub mod name;
 pub mod protocol;
 pub mod room;
 
-pub use hub::{ConnId, Hub, HubConfig, Limits, Output, Payload, Rejected};
-pub use name::{NameError, UserName};
+pub use hub::{Admission, ConnId, Hub, HubConfig, Limits, Output, Payload, Rejected};
+pub use name::{NameError, Skeleton, UserName};
 pub use protocol::{ClientMessage, EndReason, ErrorCode, ProtocolError, valid_token};
 pub use room::{RoomError, RoomName};

@@ -306,6 +306,8 @@ pub(crate) enum ServerMessage<'a> {
         in_call: Vec<&'a str>,
         /// Which of `users` are services of the server (`echo`), not people.
         services: Vec<&'a str>,
+        /// Which of `users` signed in with an account: the only names that are verified.
+        verified: Vec<&'a str>,
     },
     /// After a ringing-aware sign-in: the secret that lets this session be resumed.
     #[serde(rename = "session")]

@@ -342,6 +342,7 @@ impl Hub {
             claim: None,
             service: true,
             address,
+            admission: super::Admission::Guest,
             session: instance.0,
             frames: Default::default(),
             chat: Default::default(),
@@ -368,7 +369,7 @@ impl Hub {
     pub(super) fn claim(&mut self, now: Instant, conn: ConnId, partner: UserName) {
         let room = &self.conns[&conn].room;
         let own = self.conns[&conn].name.clone();
-        let found = self.rooms.get(room).and_then(|r| r.names.get(&partner)).copied();
+        let found = self.rooms.get(room).and_then(|r| r.names.get(partner.as_str())).copied();
         if let Some(other) = found.filter(|&other| other != conn) {
             let state = &self.conns[&other];
             if state.call.is_none() && state.claim.as_deref().map(|(name, _)| name) == own.as_ref() {

@@ -146,8 +146,10 @@ impl Hub {
             ));
         }
         let room = state.room.clone();
-        match self.rooms.get(&room).and_then(|r| r.names.get(&name)).copied() {
-            Some(old) if same_secret(&self.conns[&old].token, token) => {
+        let holder = self.rooms.get(&room).and_then(|r| r.names.alike(&name));
+        let exact = holder.is_some_and(|old| self.conns[&old].name.as_ref() == Some(&name));
+        match holder {
+            Some(old) if exact && same_secret(&self.conns[&old].token, token) => {
                 self.take_over(old, conn);
                 Ok(())
             }
@@ -157,6 +159,12 @@ impl Hub {
             None if self.config.services.contains(&name) => {
                 Err(self.reject(conn, ErrorCode::CannotResume, "that name belongs to this server", None))
             }
+            None if !self.may_hold(conn, &name) => Err(self.reject(
+                conn,
+                ErrorCode::CannotResume,
+                "that name belongs to an account; sign in with it",
+                None,
+            )),
             None if !self.signed_by_us(&room, &name, token) => Err(self.reject(
                 conn,
                 ErrorCode::CannotResume,

@@ -3,12 +3,13 @@
 //!
 //! This file: presence, rooms, chat, bad input, and a long random-traffic test of the
 //! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
-//! dropped sockets and resuming.
+//! dropped sockets and resuming. `tests/names.rs`: look-alike names, accounts, invites.
 
 use super::*;
 use serde_json::{Value, json};
 
 mod calls;
+mod names;
 mod sessions;
 
 /// The resume key the tests' hubs keep "in their state directory".
@@ -483,6 +484,8 @@ fn no_timer_is_asked_for_when_nothing_is_pending() {
 fn assert_consistent(hub: &Hub) {
     for (room_name, room) in &hub.rooms {
         assert!(!room.names.is_empty(), "empty rooms are dropped");
+        let looks: std::collections::HashSet<_> = room.names.keys().map(UserName::skeleton).collect();
+        assert_eq!(looks.len(), room.names.len(), "no two names in {room_name} look alike");
         for (name, conn) in &room.names {
             let state = &hub.conns[conn];
             assert_eq!(state.name.as_ref(), Some(name), "names[{name}] points at its holder");
@@ -497,7 +500,11 @@ fn assert_consistent(hub: &Hub) {
         if state.service {
             assert!(state.call.is_some(), "a service instance lives for its call only");
         } else if let Some(name) = &state.name {
-            assert_eq!(hub.rooms[&state.room].names.get(name), Some(conn), "{conn} is findable by its name");
+            assert_eq!(
+                hub.rooms[&state.room].names.get(name.as_str()),
+                Some(conn),
+                "{conn} is findable by its name"
+            );
         }
         if let Some(id) = state.call {
             assert!(state.name.is_some(), "only signed-in users are in calls");
