@@ -1,0 +1,282 @@
+//! Invite links: a signed token saying who may come in, where and until when, and the
+//! book that counts its uses.
+//!
+//! ```text
+//!  mint(spec) ──► record in the book + token = seal(Invite, {id, room?, name?, expires, uses})
+//!  redeem(token, now):
+//!      MAC and shape ──► Tampered
+//!      not in the book ─► Unknown   (forgotten, or from another server)
+//!      revoked ─────────► Revoked
+//!      expired ─────────► Expired
+//!      used up ─────────► UsedUp
+//!      ok: used += 1 ──► the record (room, name) for a session
+//! ```
+//!
+//! The token carries everything the link means, so the book could not be tricked into a
+//! different room or name; the book adds what a token cannot know: how often it was
+//! used and whether it was revoked. A record is kept until its sessions could have
+//! expired ([`InviteBook::prune`]), so a one-time link stays used and a revoked one's
+//! sessions stay ended, across restarts (the shell keeps the book in a file).
+
+use std::collections::BTreeMap;
+
+use duet_signal::{RoomName, UserName};
+use serde::{Deserialize, Serialize};
+
+use crate::seal::{self, Key, Purpose};
+use crate::session::Who;
+
+/// What an invite allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteSpec {
+    /// The only room the guest may join; `None` for any.
+    pub room: Option<RoomName>,
+    /// The name the guest will have; `None` to let them pick.
+    pub name: Option<UserName>,
+    /// How long the link works (ms).
+    pub ttl_ms: u64,
+    /// How many people may use it.
+    pub uses: u32,
+}
+
+/// What the book knows of one invite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRecord {
+    /// 16 hex digits, shown by `duet invite list` and taken by `duet invite revoke`.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// ms since the epoch.
+    pub created: u64,
+    /// ms since the epoch; the link stops working then.
+    pub expires: u64,
+    pub uses: u32,
+    #[serde(default)]
+    pub used: u32,
+    #[serde(default)]
+    pub revoked: bool,
+    /// Who made it (an account's name, or "cli").
+    pub by: String,
+}
+
+impl InviteRecord {
+    /// What a session earned with this invite is.
+    pub fn who(&self) -> Who {
+        Who::Invite { id: self.id.clone(), room: self.room.clone(), name: self.name.clone() }
+    }
+}
+
+/// The token's payload.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Claims {
+    i: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    e: u64,
+    u: u32,
+}
+
+/// Why a link does not let someone in; each is said in words on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    #[error("this invite link is damaged or was not made by this server")]
+    Tampered,
+    #[error("this invite link is not known here (it may be from another server, or long expired)")]
+    Unknown,
+    #[error("this invite link has been revoked")]
+    Revoked,
+    #[error("this invite link has expired")]
+    Expired,
+    #[error("this invite link has already been used")]
+    UsedUp,
+}
+
+impl InviteError {
+    /// A stable word for the page and the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Tampered => "tampered",
+            Self::Unknown => "unknown",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::UsedUp => "used",
+        }
+    }
+}
+
+/// Every invite not yet forgotten, by id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBook {
+    #[serde(default)]
+    invites: BTreeMap<String, InviteRecord>,
+}
+
+impl InviteBook {
+    /// Records a new invite and returns it with its token. `id` comes from the shell's
+    /// random source.
+    pub fn mint(
+        &mut self,
+        key: &Key,
+        spec: InviteSpec,
+        id: [u8; 8],
+        by: &str,
+        now_ms: u64,
+    ) -> (InviteRecord, String) {
+        let record = InviteRecord {
+            id: seal::hex(&id),
+            room: spec.room.map(|r| r.as_str().to_owned()).filter(|r| !r.is_empty()),
+            name: spec.name.map(|n| n.as_str().to_owned()),
+            created: now_ms,
+            expires: now_ms.saturating_add(spec.ttl_ms),
+            uses: spec.uses.max(1),
+            used: 0,
+            revoked: false,
+            by: by.to_owned(),
+        };
+        let claims = Claims {
+            i: record.id.clone(),
+            r: record.room.clone(),
+            n: record.name.clone(),
+            e: record.expires,
+            u: record.uses,
+        };
+        let token = seal::seal(key, Purpose::Invite, &serde_json::to_vec(&claims).expect("serializes"));
+        self.invites.insert(record.id.clone(), record.clone());
+        (record, token)
+    }
+
+    /// The invite `token` stands for, if it would let someone in now; nothing counted.
+    pub fn peek(&self, key: &Key, token: &str, now_ms: u64) -> Result<&InviteRecord, InviteError> {
+        let json = seal::open(key, Purpose::Invite, token).map_err(|_| InviteError::Tampered)?;
+        let claims: Claims = serde_json::from_slice(&json).map_err(|_| InviteError::Tampered)?;
+        let record = self.invites.get(&claims.i).ok_or(InviteError::Unknown)?;
+        if (&record.room, &record.name, record.expires, record.uses)
+            != (&claims.r, &claims.n, claims.e, claims.u)
+        {
+            return Err(InviteError::Tampered); // signed, but not what the book says it made
+        }
+        if record.revoked {
+            return Err(InviteError::Revoked);
+        }
+        if record.expires <= now_ms {
+            return Err(InviteError::Expired);
+        }
+        if record.used >= record.uses {
+            return Err(InviteError::UsedUp);
+        }
+        Ok(record)
+    }
+
+    /// Uses the invite `token` once.
+    pub fn redeem(&mut self, key: &Key, token: &str, now_ms: u64) -> Result<InviteRecord, InviteError> {
+        let id = self.peek(key, token, now_ms)?.id.clone();
+        let record = self.invites.get_mut(&id).expect("found by peek");
+        record.used += 1;
+        Ok(record.clone())
+    }
+
+    /// Revokes the invite `id`: its link stops working and its sessions end.
+    pub fn revoke(&mut self, id: &str) -> Result<(), InviteError> {
+        let record = self.invites.get_mut(id).ok_or(InviteError::Unknown)?;
+        record.revoked = true;
+        Ok(())
+    }
+
+    /// Whether sessions made from invite `id` may go on.
+    pub fn is_live(&self, id: &str) -> bool {
+        self.invites.get(id).is_some_and(|r| !r.revoked)
+    }
+
+    /// Forgets invites whose sessions have all expired: expired more than `session_ttl_ms` ago.
+    pub fn prune(&mut self, now_ms: u64, session_ttl_ms: u64) {
+        self.invites.retain(|_, r| r.expires.saturating_add(session_ttl_ms) > now_ms);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &InviteRecord> {
+        self.invites.values()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&InviteRecord> {
+        self.invites.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: u64 = 3_600_000;
+
+    fn key() -> Key {
+        Key::new([8; 32])
+    }
+
+    fn spec(uses: u32) -> InviteSpec {
+        InviteSpec { room: Some(RoomName::new("team").expect("valid")), name: None, ttl_ms: HOUR, uses }
+    }
+
+    #[test]
+    fn a_one_time_link_works_once_then_says_it_was_used() {
+        let mut book = InviteBook::default();
+        let (record, token) = book.mint(&key(), spec(1), [1; 8], "cli", 0);
+        assert_eq!(record.room.as_deref(), Some("team"));
+        assert_eq!(book.redeem(&key(), &token, 10).map(|r| r.used), Ok(1));
+        assert_eq!(book.redeem(&key(), &token, 11), Err(InviteError::UsedUp));
+    }
+
+    #[test]
+    fn a_link_for_three_lets_three_in() {
+        let mut book = InviteBook::default();
+        let (_, token) = book.mint(&key(), spec(3), [1; 8], "cli", 0);
+        assert_eq!((0..5).filter(|_| book.redeem(&key(), &token, 1).is_ok()).count(), 3);
+    }
+
+    #[test]
+    fn expired_revoked_tampered_and_unknown_links_each_say_so() {
+        let mut book = InviteBook::default();
+        let (record, token) = book.mint(&key(), spec(5), [1; 8], "cli", 0);
+        assert_eq!(book.peek(&key(), &token, HOUR).err(), Some(InviteError::Expired));
+        let mut flipped = token.clone().into_bytes();
+        flipped[3] ^= 1;
+        let flipped = String::from_utf8(flipped).expect("ascii");
+        assert_eq!(book.peek(&key(), &flipped, 1).err(), Some(InviteError::Tampered));
+        let (_, elsewhere) = InviteBook::default().mint(&key(), spec(1), [2; 8], "cli", 0);
+        assert_eq!(book.peek(&key(), &elsewhere, 1).err(), Some(InviteError::Unknown));
+        book.revoke(&record.id).expect("known");
+        assert_eq!(book.redeem(&key(), &token, 1), Err(InviteError::Revoked));
+        assert!(!book.is_live(&record.id));
+    }
+
+    #[test]
+    fn every_byte_of_an_invite_flipped_is_refused() {
+        let mut book = InviteBook::default();
+        let (_, token) = book.mint(&key(), spec(100), [1; 8], "cli", 0);
+        for i in 0..token.len() {
+            let mut bytes = token.clone().into_bytes();
+            bytes[i] ^= 0x01;
+            let Ok(changed) = String::from_utf8(bytes) else { continue };
+            assert!(book.redeem(&key(), &changed, 1).is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn a_used_link_is_remembered_until_its_sessions_could_have_expired() {
+        let mut book = InviteBook::default();
+        let (record, token) = book.mint(&key(), spec(1), [1; 8], "cli", 0);
+        book.redeem(&key(), &token, 1).expect("fresh");
+        let json = serde_json::to_string(&book).expect("serializes");
+        let mut restarted: InviteBook = serde_json::from_str(&json).expect("parses");
+        assert_eq!(restarted.redeem(&key(), &token, 2), Err(InviteError::UsedUp), "across a restart");
+        restarted.prune(HOUR + 5, 10);
+        assert!(restarted.get(&record.id).is_some(), "kept while its sessions may live");
+        restarted.prune(HOUR + 10, 10);
+        assert!(restarted.get(&record.id).is_none());
+    }
+}
