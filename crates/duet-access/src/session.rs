@@ -190,7 +190,13 @@ impl Gate<'_> {
 
     /// Whether the cookie value `cookie` is a live session at `now_ms`.
     pub fn check(&self, cookie: &str, now_ms: u64) -> Result<Admitted, SessionError> {
-        let session = Session::open(self.key, cookie)?;
+        self.check_session(Session::open(self.key, cookie)?, now_ms)
+    }
+
+    /// Whether `session` (from a cookie checked earlier) is still live at `now_ms`: the
+    /// shell asks again while its connections last, so a sign-out, a removed account or
+    /// a revoked invite ends them.
+    pub fn check_session(&self, session: Session, now_ms: u64) -> Result<Admitted, SessionError> {
         if session.expires <= now_ms {
             return Err(SessionError::Expired);
         }

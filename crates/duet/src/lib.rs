@@ -13,12 +13,15 @@
 //! ```
 
 pub mod accept;
+pub mod access;
+pub mod admin;
 pub mod call;
 pub mod clock;
 pub mod config;
 pub mod limits;
 pub mod random;
 pub mod serve;
+pub mod state;
 pub mod turn;
 
 pub use serve::{RunOptions, run};

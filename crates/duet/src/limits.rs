@@ -181,14 +181,25 @@ impl PerAddressRate {
 
     /// Counts one event for `ip` at `now`; false when its budget is spent.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.allow_or_wait(ip, now).is_ok()
+    }
+
+    /// Counts one event for `ip` at `now`, or says how long until one would be allowed
+    /// (for `Retry-After`).
+    pub fn allow_or_wait(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let key = key(ip);
         if self.buckets.len() >= MAX_TRACKED && !self.buckets.contains_key(&key) {
             self.buckets.retain(|_, bucket| !bucket.is_full(now));
             if self.buckets.len() >= MAX_TRACKED {
-                return false;
+                return Err(self.rate.every);
             }
         }
-        self.buckets.entry(key).or_default().take(self.rate, now)
+        let bucket = self.buckets.entry(key).or_default();
+        if bucket.take(self.rate, now) {
+            Ok(())
+        } else {
+            Err(bucket.wait(self.rate, now).max(Duration::from_secs(1)))
+        }
     }
 }
 
@@ -245,5 +256,16 @@ mod tests {
         assert!(limits.allow(ip("192.0.2.2"), t0), "another address has its own");
         assert!(!limits.allow(a, t0 + Duration::from_secs(9)));
         assert!(limits.allow(a, t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_refused_attempt_says_when_to_come_back() {
+        let mut limits = PerAddressRate::new(Rate::every(3, Duration::from_secs(10)));
+        let t0 = Instant::now();
+        let a = ip("192.0.2.1");
+        assert_eq!((0..3).map(|_| limits.allow_or_wait(a, t0)).filter(Result::is_ok).count(), 3);
+        assert_eq!(limits.allow_or_wait(a, t0), Err(Duration::from_secs(10)));
+        assert_eq!(limits.allow_or_wait(a, t0 + Duration::from_secs(4)), Err(Duration::from_secs(6)));
+        assert_eq!(limits.allow_or_wait(a, t0 + Duration::from_secs(10)), Ok(()));
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use duet::access::Access;
 use duet::config::{Cli, Command, ServeConfig};
 use duet::serve::{self, tls};
 use duet::{RunOptions, run};
@@ -16,9 +17,20 @@ fn main() -> anyhow::Result<()> {
     let config = match cli.command {
         Some(Command::Serve(args)) => (*args).into_config()?,
         Some(Command::Call(args)) => return call(args),
+        Some(Command::User(args)) => return say_errors("duet user", duet::admin::user(args)),
+        Some(Command::Invite(args)) => return say_errors("duet invite", duet::admin::invite(args)),
         None => cli.serve.into_config()?,
     };
     tokio::runtime::Runtime::new().context("start the async runtime")?.block_on(serve(config))
+}
+
+/// An operator's command failed: one line that says why, exit code 1.
+fn say_errors(command: &str, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(e) = result {
+        eprintln!("{command}: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// `duet call`: messages for the person at the terminal, and an exit code per outcome.
@@ -63,7 +75,7 @@ fn resume_key(config: &ServeConfig) -> Option<[u8; 32]> {
         tracing::warn!("no state directory (set --state-dir): after a restart nobody can resume their call");
         return None;
     };
-    match duet::serve::state::resume_key(dir) {
+    match duet::state::resume_key(dir) {
         Ok(key) => Some(key),
         Err(e) => {
             tracing::warn!("{e:#}: after a restart nobody can resume their call");
@@ -72,9 +84,31 @@ fn resume_key(config: &ServeConfig) -> Option<[u8; 32]> {
     }
 }
 
+/// Who may come in, with the accounts and invites of the state directory. An open
+/// server without a usable state directory still runs (accounts cannot sign in then).
+fn access(config: &ServeConfig) -> anyhow::Result<Access> {
+    let mode = config.access.mode;
+    let access = match Access::new(config.access.clone(), config.state_dir.as_deref()) {
+        Ok(access) => access,
+        Err(e) if mode == duet_access::Mode::Open => {
+            tracing::warn!("{e:#}: accounts and invite links are off");
+            Access::new(config.access.clone(), None)?
+        }
+        Err(e) => return Err(e),
+    };
+    let what = match mode {
+        duet_access::Mode::Open => "open: anyone who reaches duet picks a name",
+        duet_access::Mode::Password => "password: one password for everyone, then a name of their choice",
+        duet_access::Mode::Members => "members: accounts and invite links only",
+    };
+    tracing::info!("access {what}");
+    Ok(access)
+}
+
 async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     size_for_open_files(&mut config);
     config.hub.resume_key = resume_key(&config);
+    let access = std::sync::Arc::new(access(&config)?);
     let tls = tls::server_config(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -130,6 +164,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
             .then(|| duet::serve::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
         http: config.limits.http.clone(),
         signaling: config.limits.signaling.clone(),
+        access,
     };
     run(listener, options, shutdown).await
 }

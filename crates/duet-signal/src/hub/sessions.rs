@@ -149,7 +149,9 @@ impl Hub {
         let holder = self.rooms.get(&room).and_then(|r| r.names.alike(&name));
         let exact = holder.is_some_and(|old| self.conns[&old].name.as_ref() == Some(&name));
         match holder {
-            Some(old) if exact && same_secret(&self.conns[&old].token, token) => {
+            Some(old)
+                if exact && same_secret(&self.conns[&old].token, token) && self.may_hold(conn, &name) =>
+            {
                 self.take_over(old, conn);
                 Ok(())
             }
@@ -213,8 +215,11 @@ impl Hub {
             self.calls.get_mut(&id).expect("calls are mutual").replace(old, new);
         }
         let fresh = self.conns.get_mut(&new).expect("checked by handle_text");
-        // Limits and the address are the new socket's; the rest is the session's.
+        // Limits, the address and who the socket was admitted as are the new socket's
+        // (a resumed session is never more than its new cookie allows); the rest is the
+        // session's.
         session.address = fresh.address;
+        session.admission = std::mem::take(&mut fresh.admission);
         session.frames = fresh.frames;
         session.chat = fresh.chat;
         let (room, token, call) = (session.room.clone(), session.token.clone(), session.call);

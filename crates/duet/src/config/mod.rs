@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod access;
 mod limits;
 mod turn;
 
 pub use crate::clock::parse_duration;
 
+pub use access::{AccessArgs, AccessConfig, CHOOSE_A_MODE, ModeArg};
 pub use limits::{LimitArgs, RateArg};
 pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, policy_for_listener};
 
@@ -38,6 +40,10 @@ pub enum Command {
     /// Call someone on a duet server from this terminal (or wait to be called), playing
     /// and recording media files.
     Call(crate::call::CallArgs),
+    /// Manage accounts: add, list, remove, passwd, sign-out.
+    User(crate::admin::UserArgs),
+    /// Make an invite link (or list and revoke them).
+    Invite(crate::admin::InviteArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,6 +112,9 @@ pub struct ServeArgs {
     pub turn: TurnArgs,
 
     #[command(flatten)]
+    pub access: AccessArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 }
 
@@ -158,6 +167,7 @@ pub struct ServeConfig {
     pub keepalive: Duration,
     pub hub: duet_signal::HubConfig,
     pub echo: bool,
+    pub access: AccessConfig,
 }
 
 impl ServeConfig {
@@ -202,6 +212,7 @@ impl ServeArgs {
         };
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
+        let access = self.access.into_config(self.listen.ip(), std::env::var("DUET_ACCESS_PASSWORD").ok())?;
         let peer_policy = self.turn.peer_policy(self.listen.ip());
         let turn = self.turn.into_mode(self.listen)?;
         let limits = self.limits.into_limits()?;
@@ -237,13 +248,15 @@ impl ServeArgs {
             keepalive: self.keepalive,
             hub,
             echo: !self.no_echo,
+            access,
         };
         config.size_for_open_files(1024);
         Ok(config)
     }
 }
 
-fn default_state_dir() -> anyhow::Result<PathBuf> {
+/// `$XDG_STATE_HOME/duet`, else `~/.local/state/duet`.
+pub fn default_state_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("duet"));
     }

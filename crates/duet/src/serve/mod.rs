@@ -19,7 +19,7 @@ pub mod http;
 pub mod ice;
 pub mod metrics;
 pub mod signaling;
-pub mod state;
+mod socket;
 pub mod tls;
 pub mod web;
 
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::access::Access;
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
 use crate::limits::HttpLimits;
 use crate::limits::SignalingLimits;
@@ -61,6 +62,8 @@ pub struct RunOptions {
     pub http: HttpLimits,
     /// WebSockets and TURN credentials per client address.
     pub signaling: SignalingLimits,
+    /// Who may come in.
+    pub access: Arc<Access>,
 }
 
 impl RunOptions {
@@ -77,6 +80,7 @@ impl RunOptions {
             echo: None,
             http: HttpLimits::default(),
             signaling: SignalingLimits::default(),
+            access: Arc::new(Access::open()),
         }
     }
 }
@@ -89,21 +93,25 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
-    let signaling = Signaling::start(
-        options.hub,
-        options.ice,
-        options.keepalive,
-        options.echo,
-        shutdown.clone(),
-        options.signaling,
-        turn.as_ref().map(Turn::users),
-    );
+    let setup = crate::serve::signaling::Setup {
+        ice: options.ice,
+        keepalive: options.keepalive,
+        echo: options.echo,
+        limits: options.signaling,
+        turn: turn.as_ref().map(Turn::users),
+        access: Arc::clone(&options.access),
+    };
+    let signaling = Signaling::start(options.hub, setup, shutdown.clone());
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
         tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
-    let app = web::app(Arc::clone(&signaling));
+    let app = web::app(web::Web {
+        signaling: Arc::clone(&signaling),
+        access: options.access,
+        tls: options.tls.is_some(),
+    });
     crate::serve::http::serve(
         listener,
         options.tls,

@@ -23,19 +23,24 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use duet_signal::{ConnId, Hub, HubConfig, Payload, RoomName, UserName};
+use duet_access::{Admitted, Session};
+use duet_signal::{Admission, ConnId, Hub, HubConfig, Payload, RoomName, UserName};
+
+use crate::access::Access;
 
 use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
 use crate::serve::echo::{EchoConfig, ServiceLink};
 use crate::serve::ice::IceServers;
+use crate::serve::socket::{
+    CLOSE_TIMEOUT, Ending, KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, write_batch,
+};
 use crate::turn::TurnUsers;
-use futures_util::SinkExt;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,21 +52,9 @@ pub const ECHO: &str = "echo";
 /// about 10 KiB; anything past this is refused with close code 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Frames waiting to be written to one slow client before it is disconnected. A call
-/// setup is a few dozen frames; a user-list burst is one frame.
-const OUTBOX_CAPACITY: usize = 256;
-
-/// Bytes waiting to be written to one client before it is disconnected: a frame may be
-/// 64 KiB, so frames alone do not bound memory. Shared frames (a user list) are counted
-/// once per recipient.
-const OUTBOX_BYTES: usize = 1024 * 1024;
-
 /// A write to a client's socket (a batch of frames) that takes longer than this means the
 /// client stopped reading: it is closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long the goodbye (close frame) may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// tungstenite reads into a buffer of this initial size and grows it only for larger
 /// frames (it reserves a whole frame once its header is read). axum's default (128 KiB)
@@ -92,6 +85,27 @@ pub struct Signaling {
     rejected: AtomicU64,
     /// The origin of [`Meter::heard`] times.
     epoch: Instant,
+    /// Who may come in; sessions of open sockets are checked against it again.
+    access: Arc<Access>,
+    /// Woken when sessions may have ended (a sign-out), to check them at once.
+    sessions_changed: Notify,
+}
+
+/// How often the access files are looked at for changes (`duet user`, `duet invite`)
+/// and the sessions of open sockets checked again.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// What signaling is started with besides the hub's configuration.
+#[derive(Debug)]
+pub struct Setup {
+    pub ice: IceServers,
+    pub keepalive: Duration,
+    /// The echo service, when on.
+    pub echo: Option<EchoConfig>,
+    pub limits: SignalingLimits,
+    /// The embedded TURN server's users, to end what ended sessions hold.
+    pub turn: Option<TurnUsers>,
+    pub access: Arc<Access>,
 }
 
 /// Figures for metrics.
@@ -107,40 +121,8 @@ pub struct SignalingCounts {
 struct Shared {
     hub: Hub,
     outboxes: HashMap<ConnId, Outbox>,
-}
-
-/// Where the hub's frames for one connection go. Only the shared state holds it: removing
-/// it closes the channel, which ends the connection task.
-#[derive(Debug)]
-struct Outbox {
-    frames: mpsc::Sender<Payload>,
-    /// Shared with the connection task.
-    meter: Arc<Meter>,
-}
-
-/// What the shared state and a connection task both keep count of.
-#[derive(Debug, Default)]
-struct Meter {
-    /// Bytes queued and not yet written.
-    queued: AtomicUsize,
-    /// When the client was last heard from (any frame, pongs included), in milliseconds
-    /// since [`Signaling::epoch`].
-    heard: AtomicU64,
-}
-
-impl Outbox {
-    /// Queues `payload`; false when the client is too far behind to take it.
-    fn push(&self, payload: Payload) -> bool {
-        let len = payload.len();
-        if self.meter.queued.load(Ordering::Relaxed) + len > OUTBOX_BYTES {
-            return false;
-        }
-        if self.frames.try_send(payload).is_err() {
-            return false;
-        }
-        self.meter.queued.fetch_add(len, Ordering::Relaxed);
-        true
-    }
+    /// The session each signed-in socket came with, checked again when sessions change.
+    sessions: HashMap<ConnId, Session>,
 }
 
 /// A service instance the hub just started, and the inbox of its task.
@@ -173,38 +155,21 @@ impl Shared {
     }
 }
 
-/// Why a connection task ended, which decides the close frame sent and whether the
-/// session may be resumed.
-enum Ending {
-    /// The client sent a close frame: it left on purpose.
-    ClientLeft,
-    /// The socket broke or ended without a close frame: the client may come back.
-    Lost,
-    TooLarge,
-    TooSlow,
-    ShuttingDown,
-}
-
 impl Signaling {
     /// Creates the state and starts the timer task. Everything it spawns stops when
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
     /// With `echo`, the hub lists the `echo` user and its calls are answered here.
-    pub fn start(
-        mut config: HubConfig,
-        ice: IceServers,
-        keepalive: Duration,
-        echo: Option<EchoConfig>,
-        shutdown: CancellationToken,
-        limits: SignalingLimits,
-        turn: Option<TurnUsers>,
-    ) -> Arc<Self> {
+    pub fn start(mut config: HubConfig, setup: Setup, shutdown: CancellationToken) -> Arc<Self> {
+        let Setup { ice, keepalive, echo, limits, turn, access } = setup;
         if echo.is_some() {
             config.services.push(UserName::new(ECHO).expect("a valid name"));
         }
+        let mut hub = Hub::new(config);
+        hub.reserve_names(access.account_names());
         let signaling = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             echo,
-            shared: Mutex::new(Shared { hub: Hub::new(config), outboxes: HashMap::new() }),
+            shared: Mutex::new(Shared { hub, outboxes: HashMap::new(), sessions: HashMap::new() }),
             timer_changed: Notify::new(),
             shutdown,
             tasks: TaskTracker::new(),
@@ -214,7 +179,10 @@ impl Signaling {
             credentials: Mutex::new(PerAddressRate::new(limits.credentials)),
             rejected: AtomicU64::new(0),
             epoch: Instant::now(),
+            access,
+            sessions_changed: Notify::new(),
         });
+        signaling.tasks.spawn(Arc::clone(&signaling).run_recheck());
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
         signaling.tasks.spawn(Arc::clone(&signaling).run_keepalive(keepalive));
         signaling
@@ -247,13 +215,15 @@ impl Signaling {
     /// connection unless it is echoed.
     /// `host` is the request's Host header: TURN is announced at the same host. `room`
     /// is the room the connection joins (the lobby for MDN's client). An address that
-    /// holds its share of sockets already gets HTTP 429.
+    /// holds its share of sockets already gets HTTP 429. `admitted`: the session the
+    /// upgrade came with (`None`: a guest of an open server).
     pub fn upgrade(
         self: &Arc<Self>,
         ws: WebSocketUpgrade,
         host: Option<String>,
         room: RoomName,
         address: IpAddr,
+        admitted: Option<Admitted>,
     ) -> Response {
         let slot = match self.sockets.acquire(address) {
             Ok(slot) => slot,
@@ -271,7 +241,7 @@ impl Signaling {
             .on_upgrade(move |socket| {
                 let tasks = signaling.tasks.clone();
                 async move {
-                    tasks.spawn(signaling.serve_connection(socket, host, room, slot));
+                    tasks.spawn(signaling.serve_connection(socket, host, room, slot, admitted.map(Box::new)));
                 }
             })
     }
@@ -348,6 +318,7 @@ impl Signaling {
         host: Option<String>,
         room: RoomName,
         slot: Slot,
+        admitted: Option<Box<Admitted>>,
     ) -> impl Future<Output = ()> + Send + 'static {
         async move {
             let address = slot.ip();
@@ -356,8 +327,15 @@ impl Signaling {
             meter.heard.store(self.millis(), Ordering::Relaxed);
             let conn = {
                 let mut shared = self.lock();
-                let conn = shared.hub.connect(room, &session_nonce(), address);
+                let (admission, session) = match admitted {
+                    Some(admitted) => (admitted.admission, Some(admitted.session)),
+                    None => (Admission::Guest, None),
+                };
+                let conn = shared.hub.connect_as(room, &session_nonce(), address, admission);
                 shared.outboxes.insert(conn, Outbox { frames, meter: Arc::clone(&meter) });
+                if let Some(session) = session {
+                    shared.sessions.insert(conn, session);
+                }
                 let started = shared.dispatch();
                 debug_assert!(started.is_empty(), "connecting starts no service");
                 conn
@@ -388,6 +366,7 @@ impl Signaling {
                                 Err(_) => break Ending::TooSlow,
                             }
                         }
+                        None if meter.ended.load(Ordering::Relaxed) => break Ending::SignedOut,
                         None => break Ending::TooSlow,
                     },
                     frame = socket.recv() => {
@@ -421,11 +400,12 @@ impl Signaling {
             {
                 let mut shared = self.lock();
                 shared.outboxes.remove(&conn);
+                shared.sessions.remove(&conn);
             }
             let now = Instant::now();
             match ending {
                 // Told to go, or going: no coming back to this session.
-                Ending::ClientLeft | Ending::TooLarge => {
+                Ending::ClientLeft | Ending::TooLarge | Ending::SignedOut => {
                     self.with_hub(|hub| hub.disconnect(now, conn));
                 }
                 // The client may reconnect (to this process or, after a restart, the next).
@@ -508,6 +488,53 @@ impl Signaling {
         }
     }
 
+    /// Every [`RECHECK_EVERY`], or at once when told: reads the access files again if
+    /// they changed, and closes the sockets whose sessions no longer hold (signed out,
+    /// account removed or its password changed, invite revoked, expired). Their hub
+    /// sessions end as if they had left, so their TURN credentials stop working too.
+    async fn run_recheck(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = self.sessions_changed.notified() => {}
+                () = tokio::time::sleep(RECHECK_EVERY) => {}
+            }
+            self.recheck();
+        }
+    }
+
+    fn recheck(&self) {
+        match self.access.refresh() {
+            Ok(true) => {
+                let names = self.access.account_names();
+                self.with_hub(|hub| hub.reserve_names(names));
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!("cannot read the access files: {e:#}"),
+        }
+        let sessions: Vec<(ConnId, Session)> =
+            self.lock().sessions.iter().map(|(conn, session)| (*conn, session.clone())).collect();
+        let ended: Vec<ConnId> = sessions
+            .into_iter()
+            .filter(|(_, session)| !self.access.still_valid(session))
+            .map(|(conn, _)| conn)
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.with_hub(|hub| ended.iter().for_each(|&conn| hub.disconnect(now, conn)));
+        let mut shared = self.lock();
+        for conn in &ended {
+            shared.sessions.remove(conn);
+            if let Some(outbox) = shared.outboxes.remove(conn) {
+                // Dropping the sender ends the connection task, which reads this flag.
+                outbox.meter.ended.store(true, Ordering::Relaxed);
+            }
+        }
+        tracing::info!("closed {} connection(s) whose session ended", ended.len());
+    }
+
     async fn run_timer(self: Arc<Self>) {
         loop {
             let due = self.lock().hub.poll_timeout();
@@ -535,56 +562,8 @@ fn session_nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once: under load a
-/// busy client gets several frames per system call.
-async fn write_batch(
-    socket: &mut WebSocket,
-    first: Payload,
-    inbox: &mut mpsc::Receiver<Payload>,
-    meter: &Meter,
-) -> Result<(), axum::Error> {
-    let mut written = first.len();
-    socket.feed(text(first)).await?;
-    for _ in 0..32 {
-        match inbox.try_recv() {
-            Ok(payload) => {
-                written += payload.len();
-                socket.feed(text(payload)).await?;
-            }
-            Err(_) => break,
-        }
+impl crate::access::http::SessionsChanged for Signaling {
+    fn sessions_changed(&self) {
+        self.sessions_changed.notify_one();
     }
-    meter.queued.fetch_sub(written, Ordering::Relaxed);
-    socket.flush().await
-}
-
-/// The outbox entry that stands for a WebSocket ping: the hub only ever sends JSON, so an
-/// empty payload cannot be confused with a message.
-const KEEPALIVE: &str = "";
-
-fn text(payload: Payload) -> Message {
-    if &*payload == KEEPALIVE {
-        return Message::Ping(Default::default());
-    }
-    Message::Text(Utf8Bytes::from(&*payload))
-}
-
-fn classify(error: &axum::Error) -> Ending {
-    // axum wraps tungstenite's error; a frame or message over the limit is the only one
-    // that gets an answer (1009) rather than silence.
-    let inner = std::error::Error::source(error).and_then(|e| e.downcast_ref::<tungstenite::Error>());
-    match inner {
-        Some(tungstenite::Error::Capacity(_)) => Ending::TooLarge,
-        _ => Ending::Lost,
-    }
-}
-
-fn close_frame(ending: &Ending) -> Option<CloseFrame> {
-    let (code, reason) = match ending {
-        Ending::ClientLeft | Ending::Lost => return None,
-        Ending::TooLarge => (close_code::SIZE, "message larger than 64 KiB"),
-        Ending::TooSlow => (close_code::POLICY, "too slow to receive messages"),
-        Ending::ShuttingDown => (close_code::AWAY, "server shutting down"),
-    };
-    Some(CloseFrame { code, reason: reason.into() })
 }

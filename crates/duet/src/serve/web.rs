@@ -5,9 +5,15 @@
 //!                                      ──no───► index.html
 //!  GET /ws          WebSocket upgrade (duet's own client); `?room=<room>` joins a room
 //!  GET /r/<room>    index.html: the same client, in a private room
+//!  GET /i/<token>   index.html: the client redeems the invite link (a GET changes
+//!                   nothing, so link previews do not use up one-time links)
+//!  /api/...         sign-in, sign-out, invites (see access::http)
 //!  GET /healthz     "ok"
 //!  GET /<file>      a file from web/, compiled into the binary
 //! ```
+//!
+//! Every WebSocket upgrade passes the access check first: a foreign Origin gets 403, no
+//! valid session (in password and members modes) 401, an invite for another room 403.
 //!
 //! Every response carries a strict Content-Security-Policy: the client is plain ES
 //! modules from this origin, and user text is never interpreted as markup anyway.
@@ -26,6 +32,7 @@ use duet_signal::RoomName;
 use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::access::Access;
 use crate::serve::signaling::Signaling;
 
 /// The web client (`web/` at the top of the repository).
@@ -37,8 +44,17 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
+/// What the routes share.
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub signaling: Arc<Signaling>,
+    pub access: Arc<Access>,
+    /// The listener serves HTTPS.
+    pub tls: bool,
+}
+
 /// The whole HTTP surface, ready for `axum::serve` or a test.
-pub fn app(signaling: Arc<Signaling>) -> Router {
+pub fn app(web: Web) -> Router {
     let headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -52,9 +68,11 @@ pub fn app(signaling: Arc<Signaling>) -> Router {
         .route("/", get(root))
         .route("/ws", get(websocket))
         .route("/r/{room}", get(room_page))
+        .route("/i/{token}", get(|headers: HeaderMap| async move { serve_file("index.html", &headers) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(get(asset))
-        .with_state(signaling);
+        .with_state(web.clone())
+        .merge(crate::access::http::routes(web.access, web.signaling, web.tls));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
@@ -76,20 +94,38 @@ async fn room_page(Path(room): Path<String>, headers: HeaderMap) -> Response {
 }
 
 async fn root(
-    State(signaling): State<Arc<Signaling>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers), RoomName::lobby(), client.ip()),
+        Ok(ws) => upgrade(&web, ws, &headers, peer, RoomName::lobby()),
         Err(_) => serve_file("index.html", &headers),
     }
 }
 
+/// A WebSocket upgrade that passed the access check becomes a signaling connection.
+fn upgrade(
+    web: &Web,
+    ws: WebSocketUpgrade,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    room: RoomName,
+) -> Response {
+    let client = web.access.client(peer.ip(), web.tls, headers);
+    match web.access.admit_websocket(headers, client, &room) {
+        Ok(admitted) => web.signaling.upgrade(ws, host(headers), room, client.ip, admitted),
+        Err(refused) => {
+            tracing::debug!(client = %client.ip, status = %refused.status, "WebSocket refused: {}", refused.message);
+            (refused.status, format!("{}\n", refused.message)).into_response()
+        }
+    }
+}
+
 async fn websocket(
-    State(signaling): State<Arc<Signaling>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     query: Result<Query<RoomQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -100,7 +136,7 @@ async fn websocket(
         Err(rejection) => return rejection.into_response(),
     };
     match ws {
-        Ok(ws) => signaling.upgrade(ws, host(&headers), room, client.ip()),
+        Ok(ws) => upgrade(&web, ws, &headers, peer, room),
         Err(rejection) => rejection.into_response(),
     }
 }

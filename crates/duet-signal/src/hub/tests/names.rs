@@ -157,3 +157,26 @@ fn resuming_a_look_alike_of_someone_online_is_refused() {
     assert_eq!(refused, Err(Rejected(ErrorCode::CannotResume)));
     assert_consistent(&restarted.hub);
 }
+
+#[test]
+fn an_account_session_is_resumed_only_by_a_socket_admitted_as_that_account() {
+    let mut h = Harness::new();
+    h.hub.reserve_names([UserName::new("ann").expect("valid")]);
+    let ann = h.hub.connect_as(RoomName::lobby(), "token-0000000000000042", h.address, account("ann"));
+    h.send(ann, json!({"type": "username", "name": "ann", "ringing": true})).expect("signed in");
+    let token = h.take(ann).into_iter().find(|m| m["type"] == "session").expect("a session")["token"].clone();
+    h.lose(ann);
+    let guest = h.connect();
+    let refused = h.send(guest, json!({"type": "resume", "name": "ann", "token": token}));
+    assert_eq!(
+        refused,
+        Err(Rejected(ErrorCode::CannotResume)),
+        "a guest socket cannot carry the verified session"
+    );
+    let again = h.hub.connect_as(RoomName::lobby(), "token-0000000000000043", h.address, account("ann"));
+    assert_eq!(h.send(again, json!({"type": "resume", "name": "ann", "token": token})), Ok(()));
+    h.settle();
+    let list = h.take(again).into_iter().rev().find(|m| m["type"] == "userlist").expect("a list");
+    assert_eq!(strings(&list["verified"]), ["ann"]);
+    assert_consistent(&h.hub);
+}

@@ -1,6 +1,6 @@
-//! What duet keeps in its state directory across restarts: the key that signs resume
-//! tokens (so a restarted duet can tell a person's own token from a stranger's guess),
-//! and files only the owner may read.
+//! What duet keeps in its state directory across restarts: keys (the one that signs
+//! resume tokens, so a restarted duet can tell a person's own token from a stranger's
+//! guess; the one that signs sessions and invites), and files only the owner may read.
 //!
 //! ```text
 //!  start ──► state_dir/resume.key exists? ──yes──► read 32 bytes
@@ -22,7 +22,13 @@ const RESUME_KEY_FILE: &str = "resume.key";
 
 /// The resume key kept in `dir`, made on first use.
 pub fn resume_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
-    let path = dir.join(RESUME_KEY_FILE);
+    key(dir, RESUME_KEY_FILE)
+}
+
+/// The 32-byte key kept in `dir/file`, made on first use (by whichever process gets there
+/// first, when several start at once).
+pub fn key(dir: &Path, file: &str) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join(file);
     match fs::read(&path) {
         Ok(bytes) => {
             let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
@@ -41,7 +47,7 @@ pub fn resume_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     let _ = fs::remove_file(&mine);
     match linked {
         Ok(()) => Ok(key),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => resume_key(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self::key(dir, file),
         Err(e) => Err(e).with_context(|| format!("write {}", path.display())),
     }
 }

@@ -1,0 +1,293 @@
+//! The sign-in API the page (and `duet call`) uses.
+//!
+//! ```text
+//!  GET  /api/access               the mode and who this browser is signed in as
+//!  POST /api/sign-in              {password} | {account, password} | {invite} ──► Set-Cookie
+//!  POST /api/sign-out             this session ends; its sockets close
+//!  POST /api/sign-out-everywhere  every session of this account ends
+//!  POST /api/invites              an admin makes an invite link: {room?, name?, ttl?, uses?}
+//! ```
+//!
+//! Every POST from a browser must come from duet's own origin (or an allowed one), so
+//! another site can neither sign a visitor in or out nor make invites with their cookie.
+//! Answers are JSON: `{error, message}` on failure, the message in words for the page.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use duet_access::{Admitted, InviteSpec};
+use duet_signal::{RoomName, UserName};
+use serde_json::json;
+
+use super::{Access, SignIn, SignInRefusal};
+
+/// Largest request body the API reads.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+/// Longest an invite link may work.
+const MAX_INVITE_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// Most people one invite link may let in.
+const MAX_INVITE_USES: u32 = 1000;
+
+/// Told when sessions may have ended, so their open sockets are closed at once.
+pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
+    fn sessions_changed(&self);
+}
+
+#[derive(Debug, Clone)]
+struct Api {
+    access: Arc<Access>,
+    sockets: Arc<dyn SessionsChanged>,
+    tls: bool,
+}
+
+/// The API's routes (`tls`: the listener serves HTTPS).
+pub fn routes(access: Arc<Access>, sockets: Arc<dyn SessionsChanged>, tls: bool) -> Router {
+    Router::new()
+        .route("/api/access", get(status))
+        .route("/api/sign-in", post(sign_in))
+        .route("/api/sign-out", post(sign_out))
+        .route("/api/sign-out-everywhere", post(sign_out_everywhere))
+        .route("/api/invites", post(make_invite))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Api { access, sockets, tls })
+}
+
+/// A refused request: its status, a stable code and a message in words.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(json!({ "error": self.code, "message": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError { status, code, message: message.to_owned(), retry_after: None }
+}
+
+impl From<&SignInRefusal> for ApiError {
+    fn from(refusal: &SignInRefusal) -> Self {
+        let retry_after = match refusal {
+            SignInRefusal::TooMany { retry_after } => {
+                Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
+            }
+            _ => None,
+        };
+        Self { status: refusal.status(), code: refusal.code(), message: refusal.message(), retry_after }
+    }
+}
+
+/// What the page needs to know about a session.
+fn describe(access: &Access, admitted: Option<&Admitted>) -> serde_json::Value {
+    json!({
+        "mode": access.mode().as_str(),
+        "signedIn": admitted.is_some(),
+        "name": admitted.and_then(Admitted::name).map(UserName::as_str),
+        "account": admitted.and_then(Admitted::account),
+        "admin": admitted.is_some_and(|a| a.admin),
+        "room": admitted.and_then(|a| a.room.as_ref()).map(RoomName::as_str),
+    })
+}
+
+impl Api {
+    /// The client behind the request; `Err` with a 403 when a foreign page sent it.
+    fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(IpAddr, bool), ApiError> {
+        let client = self.access.client(peer.ip(), self.tls, headers);
+        if !self.access.origin(headers, client.https).allowed() {
+            let message = "This page may not use duet's sign-in (its origin is not duet's own).";
+            return Err(error(StatusCode::FORBIDDEN, "foreign-origin", message));
+        }
+        Ok((client.ip, client.https))
+    }
+
+    fn signed_in(&self, headers: &HeaderMap, https: bool) -> Result<Admitted, ApiError> {
+        match self.access.session(headers, https) {
+            Some(Ok(admitted)) => Ok(admitted),
+            Some(Err(e)) => Err(error(StatusCode::UNAUTHORIZED, "signed-out", &e.to_string())),
+            None => Err(error(StatusCode::UNAUTHORIZED, "signed-out", "You are not signed in.")),
+        }
+    }
+}
+
+async fn status(
+    State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let https = api.access.client(peer.ip(), api.tls, &headers).https;
+    let admitted = api.access.session(&headers, https).and_then(Result::ok);
+    let mut body = describe(&api.access, admitted.as_ref());
+    body["sessionTtl"] = json!(api.access.session_ttl().as_secs());
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+async fn sign_in(
+    State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (ip, https) = api.client(peer, &headers)?;
+    let request: SignIn = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(_) => {
+            let refusal =
+                SignInRefusal::BadRequest("Send JSON: {password}, {account, password} or {invite}.");
+            return Err(ApiError::from(&refusal));
+        }
+    };
+    match api.access.sign_in(request, ip).await {
+        Ok((admitted, value)) => {
+            let cookie = super::cookie::set(https, &value, api.access.session_ttl());
+            let mut response = axum::Json(describe(&api.access, Some(&admitted))).into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        Err(refusal) => {
+            if let SignInRefusal::Unavailable(detail) = &refusal {
+                tracing::error!("sign-in failed on the server's side: {detail}");
+            }
+            Err(ApiError::from(&refusal))
+        }
+    }
+}
+
+fn signed_out_response(https: bool, access: &Access) -> Result<Response, ApiError> {
+    let mut response = axum::Json(describe(access, None)).into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&super::cookie::clear(https)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+fn unavailable(what: &str, e: &anyhow::Error) -> ApiError {
+    tracing::error!("cannot {what}: {e:#}");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", &format!("The server could not {what}."))
+}
+
+async fn sign_out(
+    State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, https) = api.client(peer, &headers)?;
+    if let Some(Ok(admitted)) = api.access.session(&headers, https) {
+        api.access.sign_out(&admitted.session).map_err(|e| unavailable("sign you out", &e))?;
+        api.sockets.sessions_changed();
+    }
+    signed_out_response(https, &api.access)
+}
+
+async fn sign_out_everywhere(
+    State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, https) = api.client(peer, &headers)?;
+    let admitted = api.signed_in(&headers, https)?;
+    let Some(account) = admitted.account() else {
+        let message = "Only an account can be signed out everywhere.";
+        return Err(error(StatusCode::BAD_REQUEST, "no-account", message));
+    };
+    api.access.sign_out_everywhere(account).map_err(|e| unavailable("sign you out", &e))?;
+    api.sockets.sessions_changed();
+    signed_out_response(https, &api.access)
+}
+
+/// What an admin asks for.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteRequest {
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    uses: Option<u32>,
+}
+
+/// The invite an admin asked for, checked.
+pub fn invite_spec(
+    room: Option<&str>,
+    name: Option<&str>,
+    ttl: Duration,
+    uses: u32,
+    account_names: &[UserName],
+) -> Result<InviteSpec, String> {
+    let room =
+        room.filter(|r| !r.is_empty()).map(RoomName::new).transpose().map_err(|e| format!("room: {e}"))?;
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .map(UserName::new)
+        .transpose()
+        .map_err(|e| format!("name: {e}"))?;
+    if let Some(name) = &name
+        && let Some(account) = account_names.iter().find(|a| a.looks_like(name))
+    {
+        return Err(format!("name: {name} looks like the account {account}; an invite cannot carry it"));
+    }
+    if ttl < Duration::from_secs(60) || ttl > MAX_INVITE_TTL {
+        return Err("ttl: an invite works for at least a minute and at most 30 days".into());
+    }
+    if uses == 0 || uses > MAX_INVITE_USES {
+        return Err(format!("uses: between 1 and {MAX_INVITE_USES}"));
+    }
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    Ok(InviteSpec { room, name, ttl_ms, uses })
+}
+
+async fn make_invite(
+    State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (_, https) = api.client(peer, &headers)?;
+    let admitted = api.signed_in(&headers, https)?;
+    let Some(by) = admitted.account().filter(|_| admitted.admin).map(str::to_owned) else {
+        return Err(error(StatusCode::FORBIDDEN, "not-admin", "Only an admin can make invite links."));
+    };
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, "bad-request", &message);
+    let request: InviteRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("Send JSON: {e}.")))?;
+    let ttl = match request.ttl.as_deref().map(crate::clock::parse_duration).transpose() {
+        Ok(ttl) => ttl.unwrap_or(Duration::from_secs(86_400)),
+        Err(e) => return Err(bad(format!("ttl: {e}"))),
+    };
+    let names = api.access.account_names();
+    let uses = request.uses.unwrap_or(1);
+    let spec =
+        invite_spec(request.room.as_deref(), request.name.as_deref(), ttl, uses, &names).map_err(bad)?;
+    let (record, path) = api.access.invite(spec, &by).map_err(|e| unavailable("make the invite", &e))?;
+    Ok(axum::Json(json!({
+        "path": path,
+        "id": record.id,
+        "room": record.room,
+        "name": record.name,
+        "uses": record.uses,
+        "expires": record.expires,
+    }))
+    .into_response())
+}

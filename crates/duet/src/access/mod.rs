@@ -1,0 +1,423 @@
+//! Who may come in, wired to HTTP: the policy is `duet_access` (pure); this module keeps
+//! its books in the state directory, reads cookies and headers, counts attempts, and
+//! bounds the password hashing.
+//!
+//! ```text
+//!  POST /api/sign-in ──► attempts per address (429 + Retry-After)
+//!        │                 └► hashing permit (at most --limit-password-hashes at once)
+//!        ├─ password ──► instance password (constant-time)
+//!        ├─ account ───► Accounts::verify (argon2id, on a blocking thread)
+//!        └─ invite ────► InviteBook::redeem (under the file lock: uses counted once)
+//!                 └► Session sealed into the cookie
+//!  WebSocket upgrade ──► Origin (403) ──► session needed and valid? (401) ──► room allowed? (403)
+//!  every few seconds ──► reload changed files ──► sessions of live sockets checked again
+//! ```
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::http::{HeaderMap, StatusCode, header};
+use duet_access::{
+    Accounts, Admitted, Gate, InviteBook, InviteError, Key, Mode, Session, SessionError, SignedOut, Who,
+};
+use duet_signal::{RoomName, UserName};
+
+use crate::clock::now_ms;
+use crate::config::AccessConfig;
+use crate::limits::PerAddressRate;
+
+pub mod cookie;
+pub mod http;
+pub mod proxy;
+pub mod store;
+
+use store::{ACCOUNTS, INVITES, SIGNED_OUT, Stamp, Store};
+
+/// How long a sign-in waits for a hashing permit before the server says it is busy.
+const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// The access policy of a running server.
+#[derive(Debug)]
+pub struct Access {
+    config: AccessConfig,
+    key: Key,
+    store: Option<Store>,
+    books: Mutex<Books>,
+    attempts: Mutex<PerAddressRate>,
+    hashing: tokio::sync::Semaphore,
+}
+
+/// What the access files held when last read.
+#[derive(Debug, Default)]
+struct Books {
+    accounts: Arc<Accounts>,
+    invites: InviteBook,
+    signed_out: SignedOut,
+    stamp: Stamp,
+}
+
+/// Why a sign-in was refused, each with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// The request is not a sign-in duet knows.
+    BadRequest(&'static str),
+    /// This kind of sign-in is not offered in this mode.
+    NotOffered(&'static str),
+    WrongPassword,
+    Invite(InviteError),
+    TooMany {
+        retry_after: Duration,
+    },
+    /// Too many password hashes are waiting already.
+    Busy,
+    /// The state directory could not be read or written.
+    Unavailable(String),
+}
+
+impl SignInRefusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotOffered(_) => StatusCode::FORBIDDEN,
+            Self::WrongPassword => StatusCode::UNAUTHORIZED,
+            Self::Invite(_) => StatusCode::GONE,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable word for the page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::NotOffered(_) => "not-offered",
+            Self::WrongPassword => "wrong-password",
+            Self::Invite(e) => e.code(),
+            Self::TooMany { .. } => "too-many-attempts",
+            Self::Busy => "busy",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// What the person is told.
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadRequest(m) | Self::NotOffered(m) => (*m).to_owned(),
+            Self::WrongPassword => "Wrong name or password.".into(),
+            Self::Invite(e) => format!("{}{}.", e.to_string()[..1].to_uppercase(), &e.to_string()[1..]),
+            Self::TooMany { retry_after } => {
+                format!(
+                    "Too many attempts from your address: try again in {} seconds.",
+                    retry_after.as_secs().max(1)
+                )
+            }
+            Self::Busy => "The server is busy checking passwords: try again in a moment.".into(),
+            Self::Unavailable(_) => {
+                "The server cannot read its account files; the operator has been told.".into()
+            }
+        }
+    }
+}
+
+/// What a sign-in asks for: exactly one of an instance password, an account and
+/// password, or an invite token.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub invite: Option<String>,
+}
+
+/// Why a WebSocket upgrade was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeRefusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Access {
+    /// The access policy, with its books read from `state_dir`.
+    pub fn new(config: AccessConfig, state_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let store = state_dir.map(Store::new);
+        let key = match &store {
+            Some(store) => store.key().context("the key that signs sessions and invites")?,
+            None => {
+                anyhow::ensure!(
+                    config.mode != Mode::Members,
+                    "--access members keeps accounts and invites in the state directory: pass --state-dir"
+                );
+                if config.mode == Mode::Password {
+                    tracing::warn!("no state directory (set --state-dir): a restart signs everyone out");
+                }
+                Key::new(crate::random::bytes::<32>().context("read random bytes")?)
+            }
+        };
+        let access = Self {
+            attempts: Mutex::new(PerAddressRate::new(config.sign_ins)),
+            hashing: tokio::sync::Semaphore::new(config.password_hashes),
+            config,
+            key,
+            store,
+            books: Mutex::new(Books::default()),
+        };
+        access.refresh()?;
+        Ok(access)
+    }
+
+    /// An open server without a state directory: what most tests run.
+    pub fn open() -> Self {
+        Self::new(AccessConfig::open(), None).expect("an open server needs no files")
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        self.config.session_ttl
+    }
+
+    fn books(&self) -> MutexGuard<'_, Books> {
+        self.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the access files again if they changed (a `duet user` or `duet invite`
+    /// command ran, or another process signed someone out). True when they did.
+    pub fn refresh(&self) -> anyhow::Result<bool> {
+        let Some(store) = &self.store else { return Ok(false) };
+        let stamp = store.stamp();
+        if self.books().stamp == stamp {
+            return Ok(false);
+        }
+        let accounts: Accounts = store.read(ACCOUNTS)?;
+        let invites: InviteBook = store.read(INVITES)?;
+        let signed_out: SignedOut = store.read(SIGNED_OUT)?;
+        *self.books() = Books { accounts: Arc::new(accounts), invites, signed_out, stamp };
+        Ok(true)
+    }
+
+    /// Every account's name, which no guest may take.
+    pub fn account_names(&self) -> Vec<UserName> {
+        self.books().accounts.names().collect()
+    }
+
+    /// Who sent a request that came from `peer`.
+    pub fn client(&self, peer: IpAddr, tls: bool, headers: &HeaderMap) -> proxy::Client {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        proxy::client(
+            peer,
+            tls,
+            get("x-forwarded-for"),
+            get("x-forwarded-proto"),
+            &self.config.trusted_proxies,
+        )
+    }
+
+    /// The request's `Origin` judged against its own and the allowed ones.
+    pub fn origin(&self, headers: &HeaderMap, https: bool) -> duet_access::OriginCheck {
+        let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null"));
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let scheme = if https { "https" } else { "http" };
+        duet_access::origin::check(origin, scheme, host, &self.config.allowed_origins)
+    }
+
+    /// The request's session, checked: `None` without a session cookie.
+    pub fn session(&self, headers: &HeaderMap, https: bool) -> Option<Result<Admitted, SessionError>> {
+        let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+        let value = cookie::find(cookies, https)?;
+        Some(self.with_gate(|gate| gate.check(value, now_ms())))
+    }
+
+    /// Whether `session` still holds (checked again while its sockets are open).
+    pub fn still_valid(&self, session: &Session) -> bool {
+        self.with_gate(|gate| gate.check_session(session.clone(), now_ms())).is_ok()
+    }
+
+    fn with_gate<R>(&self, f: impl FnOnce(Gate<'_>) -> R) -> R {
+        let books = self.books();
+        f(Gate {
+            key: &self.key,
+            accounts: &books.accounts,
+            invites: &books.invites,
+            signed_out: &books.signed_out,
+            password: self.config.password.as_deref(),
+        })
+    }
+
+    /// Decides a WebSocket upgrade to `room`: the session it may run as (`None`: a guest
+    /// of an open server), or why not.
+    pub fn admit_websocket(
+        &self,
+        headers: &HeaderMap,
+        client: proxy::Client,
+        room: &RoomName,
+    ) -> Result<Option<Admitted>, UpgradeRefusal> {
+        let refuse = |status, message: &str| Err(UpgradeRefusal { status, message: message.to_owned() });
+        if !self.origin(headers, client.https).allowed() {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "This page may not connect to duet (its origin is not duet's own).",
+            );
+        }
+        let admitted = match self.session(headers, client.https) {
+            Some(Ok(admitted)) => Some(admitted),
+            Some(Err(_)) | None if self.config.mode.needs_session() => {
+                return refuse(StatusCode::UNAUTHORIZED, "Sign in first.");
+            }
+            _ => None, // an open server: a stale cookie makes a guest, as no cookie does
+        };
+        if let Some(admitted) = &admitted
+            && !admitted.may_join(room)
+        {
+            return refuse(StatusCode::FORBIDDEN, "Your invite is for another room.");
+        }
+        Ok(admitted)
+    }
+
+    /// Signs someone in from `ip`: the session and its cookie value.
+    pub async fn sign_in(&self, request: SignIn, ip: IpAddr) -> Result<(Admitted, String), SignInRefusal> {
+        let who = match request {
+            SignIn { invite: Some(token), account: None, password: None } => {
+                self.count_attempt(ip)?;
+                self.redeem(&token, ip)?
+            }
+            SignIn { account: Some(name), password: Some(password), invite: None } => {
+                self.count_attempt(ip)?;
+                self.check_account(name, password, ip).await?
+            }
+            SignIn { password: Some(password), account: None, invite: None } => {
+                if self.config.mode != Mode::Password {
+                    return Err(SignInRefusal::NotOffered(
+                        "This server has no shared password: sign in with your account or an invite link.",
+                    ));
+                }
+                self.count_attempt(ip)?;
+                self.check_instance_password(&password, ip)?
+            }
+            _ => {
+                return Err(SignInRefusal::BadRequest(
+                    "Send a password, an account and password, or an invite.",
+                ));
+            }
+        };
+        let id = crate::random::bytes::<16>().map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
+        let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let session = Session::new(id, who, now_ms(), ttl);
+        let value = session.seal(&self.key);
+        let admitted = self
+            .with_gate(|gate| gate.check_session(session, now_ms()))
+            .map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
+        Ok((admitted, value))
+    }
+
+    fn count_attempt(&self, ip: IpAddr) -> Result<(), SignInRefusal> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        attempts.allow_or_wait(ip, Instant::now()).map_err(|retry_after| {
+            tracing::warn!("failed sign-in from {ip}: too many attempts");
+            SignInRefusal::TooMany { retry_after }
+        })
+    }
+
+    fn check_instance_password(&self, password: &str, ip: IpAddr) -> Result<Who, SignInRefusal> {
+        let Some(expected) = &self.config.password else { return Err(SignInRefusal::WrongPassword) };
+        let given = Gate::password_tag(&self.key, password);
+        let tag = Gate::password_tag(&self.key, expected);
+        if given != tag {
+            tracing::warn!("failed sign-in from {ip}: wrong instance password");
+            return Err(SignInRefusal::WrongPassword);
+        }
+        Ok(Who::Password { tag })
+    }
+
+    async fn check_account(&self, name: String, password: String, ip: IpAddr) -> Result<Who, SignInRefusal> {
+        let permit = tokio::time::timeout(HASHING_QUEUE_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| SignInRefusal::Busy)?
+            .map_err(|_| SignInRefusal::Busy)?;
+        let _ = self.refresh();
+        let accounts = Arc::clone(&self.books().accounts);
+        let shown = name.chars().take(UserName::MAX_CHARS).collect::<String>();
+        let checked = tokio::task::spawn_blocking(move || {
+            let account = accounts.verify(&name, &password).is_ok();
+            account.then(|| UserName::new(&name).map(|n| n.to_string()).unwrap_or(name))
+        })
+        .await
+        .map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
+        drop(permit);
+        match checked {
+            Some(name) => Ok(Who::Account { name }),
+            None => {
+                tracing::warn!("failed sign-in from {ip}: wrong password for account {shown:?}");
+                Err(SignInRefusal::WrongPassword)
+            }
+        }
+    }
+
+    fn redeem(&self, token: &str, ip: IpAddr) -> Result<Who, SignInRefusal> {
+        let now = now_ms();
+        let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
+        let result = match &self.store {
+            Some(store) => store
+                .update::<InviteBook, _>(INVITES, |book| {
+                    book.prune(now, ttl);
+                    book.redeem(&self.key, token, now)
+                })
+                .map_err(|e| SignInRefusal::Unavailable(format!("{e:#}")))?,
+            None => Err(InviteError::Unknown),
+        };
+        let _ = self.refresh();
+        match result {
+            Ok(record) => Ok(record.who()),
+            Err(e) => {
+                tracing::warn!("failed sign-in from {ip}: invite link {}", e.code());
+                Err(SignInRefusal::Invite(e))
+            }
+        }
+    }
+
+    /// Ends one session for good (sign out).
+    pub fn sign_out(&self, session: &Session) -> anyhow::Result<()> {
+        let now = now_ms();
+        match &self.store {
+            Some(store) => {
+                store.update::<SignedOut, _>(SIGNED_OUT, |list| {
+                    list.prune(now);
+                    list.sign_out(session);
+                })?;
+                self.refresh()?;
+            }
+            None => self.books().signed_out.sign_out(session),
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the account `name` ("sign out everywhere").
+    pub fn sign_out_everywhere(&self, name: &str) -> anyhow::Result<()> {
+        let store = self.store.as_ref().context("accounts need a state directory")?;
+        store.update::<Accounts, _>(ACCOUNTS, |accounts| accounts.revoke_sessions(name, now_ms()))??;
+        self.refresh()?;
+        Ok(())
+    }
+
+    /// A new invite link's path (`/i/<token>`) and record, made by the admin `by`.
+    pub fn invite(
+        &self,
+        spec: duet_access::InviteSpec,
+        by: &str,
+    ) -> anyhow::Result<(duet_access::InviteRecord, String)> {
+        let store = self.store.as_ref().context("invites need a state directory")?;
+        let id = crate::random::bytes::<8>().context("read random bytes")?;
+        let (record, token) =
+            store.update::<InviteBook, _>(INVITES, |book| book.mint(&self.key, spec, id, by, now_ms()))?;
+        self.refresh()?;
+        Ok((record, format!("/i/{token}")))
+    }
+}
