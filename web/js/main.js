@@ -8,13 +8,15 @@
 
 import { SignalingConnection, roomOf, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
-import { listDevices, openCameraAndMicrophone, openDevice, openScreen, stopStream } from "./media.js";
+import { openCameraAndMicrophone, stopStream } from "./media.js";
+import { DEVICE_KEYS, wireCallControls } from "./controls.js";
 import * as ui from "./ui.js";
 import * as quality from "./quality.js";
+import * as access from "./access.js";
+import { showSafetyCode } from "./safety.js";
 
 const NAME_KEY = "duet.name";
 const RELAY_KEY = "duet.relayOnly";
-const DEVICE_KEYS = { video: "duet.camera", audio: "duet.microphone" };
 
 const app = {
   me: null, // our name, once the server has accepted one
@@ -24,6 +26,8 @@ const app = {
   users: [],
   inCall: [],
   services: [],
+  verified: [], // who signed in with an account, as the server says
+  access: null, // the server's access mode and this page's session (/api/access)
   ring: null, // while a call rings: {peer, role: "caller" | "callee", callId, offer, candidates}
   call: null, // once the call is accepted: the Call
   localStream: null,
@@ -84,11 +88,12 @@ const handlers = {
     app.users = msg.users;
     app.inCall = Array.isArray(msg.inCall) ? msg.inCall : [];
     app.services = Array.isArray(msg.services) ? msg.services : [];
+    app.verified = Array.isArray(msg.verified) ? msg.verified : [];
     // The server confirms a sign-in (or rename) by listing the name.
     if (app.requestedName && app.me !== app.requestedName && msg.users.includes(app.requestedName)) {
       signedIn(app.requestedName);
     }
-    if (app.me) ui.renderUserList(app.users, app.me, app.inCall, app.services, startCall);
+    if (app.me) ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   },
   message(msg) {
     // Our own line came back: it was sent, there is nothing to give back.
@@ -218,6 +223,14 @@ function connect() {
         app.signaling.sendNow({ type: "username", name: app.requestedName, ringing: true });
         return;
       }
+      const fixed = app.access?.name;
+      if (fixed) {
+        // An account or a named invite: the name is the session's, sign in at once.
+        app.requestedName = fixed;
+        app.typedName = fixed;
+        app.signaling.sendNow({ type: "username", name: fixed, ringing: true, date: Date.now() });
+        return;
+      }
       ui.setStatus("Connected. Choose a name and sign in.");
       const saved = localStorage.getItem(NAME_KEY);
       if (saved && !ui.elements.name.value) ui.elements.name.value = saved;
@@ -228,7 +241,15 @@ function connect() {
     },
     onClose(event, retryIn) {
       ui.setConnected(false);
+      if (event.code === 4001) {
+        signedOut();
+        return;
+      }
       if (retryIn === null) return;
+      if (app.access?.mode !== "open") {
+        // A refused upgrade (401) looks like any failed connection: ask the server.
+        access.stillAdmitted().then((admitted) => admitted || signedOut());
+      }
       const why =
         event.code === 1001
           ? "The server is restarting."
@@ -246,11 +267,23 @@ function connect() {
   app.signaling.connect();
 }
 
+/** The session ended (signed out, here or elsewhere, or revoked): no reconnecting. */
+function signedOut() {
+  app.signaling.stop();
+  app.call?.end("You were signed out.");
+  endRing("You were signed out.");
+  app.me = null;
+  ui.setConnected(false);
+  access.showSignedOut(app.access?.mode ?? "members");
+  access.offerAccountSignIn();
+  ui.setStatus("You were signed out. Sign in again to come back.", "error");
+}
+
 function signedIn(name, { quiet = false } = {}) {
   app.me = name;
   localStorage.setItem(NAME_KEY, name);
   ui.showSignedIn(name);
-  ui.renderUserList(app.users, app.me, app.inCall, app.services, startCall);
+  ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(`The name ${app.typedName} was taken, so you are signed in as ${name}.`, "ok");
   else ui.setStatus(`Signed in as ${name}. Click a name to call.`, "ok");
@@ -378,6 +411,7 @@ function callStateChanged(call, state, detail) {
     case "connected":
       ui.setStatus(`In a call with ${peer}.`, "ok");
       watchCall(call);
+      showSafetyCode(call.pc);
       break;
     case "interrupted":
       ui.setStatus(`The connection to ${peer} is interrupted; trying to restore it…`);
@@ -389,6 +423,7 @@ function callStateChanged(call, state, detail) {
       stopStream(app.localStream);
       app.localStream = null;
       ui.clearCall();
+      showSafetyCode(null);
       ui.setStatus(`Call with ${peer} ended. ${detail ?? ""}`.trim());
       break;
   }
@@ -438,103 +473,8 @@ ui.elements.hangUp.addEventListener("click", () => {
 ui.elements.accept.addEventListener("click", acceptCall);
 ui.elements.decline.addEventListener("click", declineCall);
 
-/** Whether our microphone and camera are on (both, at the start of every call). */
-function localMediaState() {
-  const on = (kind) => app.localStream?.getTracks().some((t) => t.kind === kind && t.enabled) ?? true;
-  return { audio: on("audio"), video: on("video") };
-}
-
-/** Turns our tracks of `kind` on or off and tells the other side. */
-function toggle(kind) {
-  if (!app.call || !app.localStream) return;
-  const enabled = !localMediaState()[kind === "audio" ? "audio" : "video"];
-  for (const track of app.localStream.getTracks()) if (track.kind === kind) track.enabled = enabled;
-  const state = localMediaState();
-  ui.showLocalMediaState(state);
-  send({ type: "media-state", target: app.call.peer, ...state });
-}
-
-/** The device ids our tracks come from. */
-function devicesInUse() {
-  const id = (track) => track?.getSettings().deviceId ?? null;
-  return { video: id(app.localStream?.getVideoTracks()[0]), audio: id(app.localStream?.getAudioTracks()[0]) };
-}
-
-async function showDevices() {
-  ui.showDevices(await listDevices(), devicesInUse());
-}
-
-/**
- * Uses camera or microphone `deviceId` from now on: mid-call the new track replaces the
- * old one in place (no renegotiation), muted or off if the old one was.
- */
-async function switchDevice(kind, deviceId) {
-  localStorage.setItem(DEVICE_KEYS[kind], deviceId);
-  const stream = app.localStream;
-  if (!stream) return;
-  const old = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
-  if (old?.getSettings().deviceId === deviceId) return;
-  let track;
-  try {
-    track = await openDevice(kind, deviceId);
-  } catch (err) {
-    ui.setStatus(err.message, "error");
-    await showDevices();
-    return;
-  }
-  if (app.localStream !== stream) {
-    track.stop(); // the call ended meanwhile
-    return;
-  }
-  track.enabled = old?.enabled ?? true;
-  // While the screen is shared, the new camera waits in the stream for Stop sharing.
-  if (app.call && !(kind === "video" && app.screen)) await app.call.replaceTrack(track);
-  if (old) {
-    stream.removeTrack(old);
-    old.stop();
-  }
-  stream.addTrack(track);
-  if (!app.screen) ui.showLocalStream(stream);
-  ui.setStatus(`Now using ${track.label || `another ${kind === "video" ? "camera" : "microphone"}`}.`, "ok");
-}
-
-ui.elements.cameraSelect.addEventListener("change", () => switchDevice("video", ui.elements.cameraSelect.value));
-ui.elements.microphoneSelect.addEventListener("change", () => switchDevice("audio", ui.elements.microphoneSelect.value));
-navigator.mediaDevices?.addEventListener("devicechange", () => {
-  if (app.localStream) showDevices();
-});
-
-/** Shares the screen instead of the camera, or goes back to the camera. */
-async function toggleSharing() {
-  if (!app.call) return;
-  const camera = app.localStream?.getVideoTracks()[0];
-  if (app.screen) {
-    const screen = app.screen;
-    app.screen = null;
-    screen.stop();
-    if (camera) await app.call.replaceTrack(camera);
-    ui.showLocalStream(app.localStream);
-    ui.showSharing(false);
-    return;
-  }
-  try {
-    const screen = await openScreen();
-    app.screen = screen;
-    await app.call.replaceTrack(screen);
-    ui.showLocalStream(new MediaStream([screen]));
-    ui.showSharing(true);
-    // The browser's own "Stop sharing" ends the track: go back to the camera then.
-    screen.addEventListener("ended", () => {
-      if (app.screen === screen) toggleSharing();
-    });
-  } catch (err) {
-    ui.setStatus(err.message, "error");
-  }
-}
-
-ui.elements.share.addEventListener("click", () => toggleSharing());
-ui.elements.mute.addEventListener("click", () => toggle("audio"));
-ui.elements.camera.addEventListener("click", () => toggle("video"));
+const controls = wireCallControls(app, send);
+const showDevices = controls.showDevices;
 
 ui.elements.relayOnly.checked = localStorage.getItem(RELAY_KEY) === "1";
 ui.elements.relayOnly.addEventListener("change", () => {
@@ -560,8 +500,7 @@ function restoreChat() {
 
 // ---- rooms -------------------------------------------------------------------------
 
-const room = roomOf(window.location);
-ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
+let room = "";
 ui.elements.newRoom.addEventListener("click", () => {
   // 128 random bits, so nobody finds the room by guessing: 22 characters of base64url.
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -583,14 +522,31 @@ window.addEventListener("error", (event) => ui.setStatus(`Something went wrong: 
 window.addEventListener("unhandledrejection", (event) =>
   ui.setStatus(`Something went wrong: ${event.reason?.message ?? event.reason}`, "error"),
 );
-window.addEventListener("online", () => app.signaling.retryNow());
+window.addEventListener("online", () => app.signaling?.retryNow());
 window.addEventListener("pagehide", () => {
   // Leaving on purpose: end what is going on and close the socket, so the server frees
   // the name now instead of waiting for a reconnect.
   if (app.ring?.role === "caller") cancelRing();
   else if (app.ring?.role === "callee") declineCall();
   app.call?.hangUp();
-  app.signaling.stop();
+  app.signaling?.stop();
 });
 
-connect();
+/** Comes in (signing in first if the server asks), then connects. */
+async function start() {
+  app.access = await access.admit(window.location, window.history);
+  room = roomOf(window.location);
+  ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
+  access.wireControls({
+    room,
+    leaving() {
+      app.call?.hangUp();
+      app.signaling?.stop();
+    },
+    say: ui.setStatus,
+  });
+  if (app.access.mode === "open" && !app.access.signedIn) access.offerAccountSignIn();
+  connect();
+}
+
+start();

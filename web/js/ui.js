@@ -67,12 +67,14 @@ export function setConnected(connected) {
  * @param {string} me       our own name, left out
  * @param {string[]} inCall who is ringing or talking now
  * @param {string[]} services which names are the server's own (echo), not people
+ * @param {string[]} verified which names signed in with an account (marked by the server)
  * @param {(name: string) => void} onCall
  */
-export function renderUserList(users, me, inCall, services, onCall) {
+export function renderUserList(users, me, inCall, services, verified, onCall) {
   const others = users.filter((u) => u !== me);
   const busy = new Set(inCall);
   const service = new Set(services);
+  const account = new Set(verified);
   const items = others.map((name) => {
     const li = document.createElement("li");
     li.textContent = name;
@@ -80,11 +82,13 @@ export function renderUserList(users, me, inCall, services, onCall) {
     li.setAttribute("role", "button");
     li.dataset.busy = String(busy.has(name));
     li.dataset.service = String(service.has(name));
+    li.dataset.verified = String(account.has(name));
+    const who = account.has(name) ? `${name}, verified account` : name;
     const label = service.has(name)
       ? `Call ${name} to see and hear yourself`
       : busy.has(name)
-        ? `Call ${name} (in a call now)`
-        : `Call ${name}`;
+        ? `Call ${who} (in a call now)`
+        : `Call ${who}`;
     li.setAttribute("aria-label", label);
     li.addEventListener("click", () => onCall(name));
     li.addEventListener("keydown", (event) => {

@@ -1,0 +1,262 @@
+//! Who may come in, against the real server: sessions, the Origin check, sign-in
+//! limits, accounts, invites, and TURN only for admitted sessions.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::turn_probe::{Answer, TurnProbe};
+use common::{Client, TestServer, http_request};
+use duet::access::Access;
+use duet::access::store::{ACCOUNTS, Store};
+use duet::config::AccessConfig;
+use duet_access::{Accounts, Mode};
+use duet_signal::limit::Rate;
+use serde_json::{Value, json};
+
+const SECRET: &str = "access-test-secret";
+const PASSWORD: &str = "the server's password";
+
+/// A state directory of its own, with these accounts (name, password, admin).
+fn state_dir(test: &str, accounts: &[(&str, &str, bool)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("duet-access-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::new(&dir);
+    for &(name, password, admin) in accounts {
+        let hash = duet_access::accounts::hash_password(password, &[7; 16]);
+        store
+            .update::<Accounts, _>(ACCOUNTS, |a| a.add(name, hash, admin, 1))
+            .expect("written")
+            .expect("added");
+    }
+    dir
+}
+
+fn options(mode: Mode, dir: &PathBuf) -> duet::RunOptions {
+    options_with(mode, dir, Rate::every(10, Duration::from_secs(10)))
+}
+
+/// The same, with `sign_ins` attempts per address.
+fn options_with(mode: Mode, dir: &PathBuf, sign_ins: Rate) -> duet::RunOptions {
+    let config = AccessConfig {
+        mode,
+        password: (mode == Mode::Password).then(|| PASSWORD.to_owned()),
+        sign_ins,
+        ..AccessConfig::open()
+    };
+    let access = Access::new(config, Some(dir)).expect("access starts");
+    duet::RunOptions { access: Arc::new(access), ..duet::RunOptions::plain() }
+}
+
+/// Signs in with `body`; the status, the JSON answer and the cookie (`name=value`).
+async fn sign_in(server: &TestServer, body: Value) -> (u16, Value, Option<String>) {
+    let headers = [("Content-Type", "application/json")];
+    let (status, headers, body) =
+        http_request(server.addr, "POST", "/api/sign-in", &headers, &body.to_string()).await;
+    let cookie = headers
+        .iter()
+        .find(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.split(';').next().expect("name=value").to_owned());
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null), cookie)
+}
+
+/// A socket signed in with `cookie`, asking for `name`; returns it with the name granted.
+async fn join(server: &TestServer, path: &str, cookie: &str, name: &str) -> (Client, String) {
+    let mut client = Client::connect_with(&server.url(path), &[("Cookie", cookie)]).await.expect("upgraded");
+    client.expect_type("id").await;
+    client.send(json!({"type": "username", "name": name, "ringing": true})).await;
+    let session = client.expect_type("session").await;
+    (client, session["name"].as_str().expect("a name").to_owned())
+}
+
+#[tokio::test]
+async fn without_a_session_a_password_server_answers_401_and_never_hands_out_turn() {
+    let dir = state_dir("password", &[]);
+    let server = TestServer::start_with_turn_and(SECRET, options(Mode::Password, &dir)).await;
+    assert_eq!(Client::connect_with(&server.url("/ws"), &[]).await.err(), Some(401));
+    assert_eq!(
+        Client::connect_with(&server.url("/"), &[("Cookie", "duet_session=forged.token")]).await.err(),
+        Some(401)
+    );
+    let (status, answer, cookie) = sign_in(&server, json!({"password": "a guess at it"})).await;
+    assert_eq!((status, answer["error"].as_str(), cookie), (401, Some("wrong-password"), None));
+    let (status, answer, cookie) = sign_in(&server, json!({"password": PASSWORD})).await;
+    assert_eq!((status, answer["signedIn"].as_bool()), (200, Some(true)));
+    let (mut ann, name) = join(&server, "/ws", &cookie.expect("a cookie"), "ann").await;
+    assert_eq!(name, "ann", "a password guest picks a name");
+    let ice = ann.expect_type("ice-servers").await;
+    assert!(ice["iceServers"][1]["username"].is_string(), "an admitted session gets TURN credentials");
+}
+
+#[tokio::test]
+async fn a_members_server_lets_in_accounts_under_their_own_name_only() {
+    let dir = state_dir("members", &[("ann", "ann's password", false)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    assert_eq!(Client::connect_with(&server.url("/ws"), &[]).await.err(), Some(401));
+    let (status, answer, _) = sign_in(&server, json!({"password": PASSWORD})).await;
+    assert_eq!((status, answer["error"].as_str()), (403, Some("not-offered")), "no shared password here");
+    let (status, _, _) = sign_in(&server, json!({"account": "ann", "password": "wrong"})).await;
+    assert_eq!(status, 401);
+    let (status, answer, cookie) =
+        sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    assert_eq!((status, answer["account"].as_str()), (200, Some("ann")));
+    let cookie = cookie.expect("a cookie");
+    let (mut ann, name) = join(&server, "/ws", &cookie, "someone else").await;
+    assert_eq!(name, "ann", "an account signs in as itself, whatever it asks");
+    let list = ann.expect_type("userlist").await;
+    assert_eq!(list["verified"], json!(["ann"]));
+}
+
+#[tokio::test]
+async fn foreign_origins_get_403_and_the_pages_own_gets_101() {
+    let server = TestServer::start().await;
+    let own = format!("http://{}", server.addr);
+    let other_port = format!("http://127.0.0.1:{}", server.addr.port() + 1);
+    for origin in ["http://evil.example", "http://host.evil.example", other_port.as_str(), "null"] {
+        let refused = Client::connect_with(&server.url("/ws"), &[("Origin", origin)]).await.err();
+        assert_eq!(refused, Some(403), "{origin}");
+    }
+    assert!(Client::connect_with(&server.url("/ws"), &[("Origin", &own)]).await.is_ok(), "{own}");
+    assert!(Client::connect_with(&server.url("/ws"), &[]).await.is_ok(), "no Origin: not a browser");
+    let headers = [("Origin", "http://evil.example"), ("Content-Type", "application/json")];
+    let (status, _, _) = http_request(server.addr, "POST", "/api/sign-out", &headers, "{}").await;
+    assert_eq!(status, 403, "another site cannot sign a visitor out either");
+}
+
+#[tokio::test]
+async fn password_attempts_past_the_limit_get_429_with_retry_after() {
+    let dir = state_dir("attempts", &[("ann", "ann's password", false)]);
+    let rate = Rate::every(3, Duration::from_secs(60));
+    let server = TestServer::start_with(options_with(Mode::Members, &dir, rate)).await;
+    for _ in 0..3 {
+        let (status, _, _) = sign_in(&server, json!({"account": "ann", "password": "guess"})).await;
+        assert_eq!(status, 401);
+    }
+    let body = json!({"account": "ann", "password": "ann's password"}).to_string();
+    let (status, headers, answer) =
+        http_request(server.addr, "POST", "/api/sign-in", &[("Content-Type", "application/json")], &body)
+            .await;
+    assert_eq!(status, 429, "even the right password waits: {answer}");
+    let retry: u64 = headers
+        .iter()
+        .find(|(n, _)| n == "retry-after")
+        .map(|(_, v)| v.parse().expect("seconds"))
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn a_signed_out_session_loses_its_socket_and_its_relay_credentials() {
+    let dir = state_dir("sign-out", &[]);
+    let server = TestServer::start_with_turn_and(SECRET, options(Mode::Password, &dir)).await;
+    let (_, _, cookie) = sign_in(&server, json!({"password": PASSWORD})).await;
+    let cookie = cookie.expect("a cookie");
+    let (mut ann, _) = join(&server, "/ws", &cookie, "ann").await;
+    let ice = ann.expect_type("ice-servers").await;
+    let turn = &ice["iceServers"][1];
+    let url = turn["urls"][0].as_str().expect("a TURN URL");
+    let port: u16 = url
+        .trim_start_matches("turn:127.0.0.1:")
+        .split('?')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let (username, password) =
+        (turn["username"].as_str().expect("user"), turn["credential"].as_str().expect("pass"));
+    let relay = ([127, 0, 0, 1], port).into();
+    let mut probe = TurnProbe::with_credentials("127.0.0.1:0", relay, username, password).await;
+    assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
+
+    let (status, headers, _) =
+        http_request(server.addr, "POST", "/api/sign-out", &[("Cookie", &cookie)], "").await;
+    assert_eq!(status, 200);
+    assert!(
+        headers.iter().any(|(n, v)| n == "set-cookie" && v.contains("Max-Age=0")),
+        "the cookie is cleared"
+    );
+    let close = ann.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4001, "the page is told it was signed out");
+    assert_eq!(probe.refresh().await, Answer::Error(401), "its relay is gone");
+    let mut again = TurnProbe::with_credentials("127.0.0.1:0", relay, username, password).await;
+    assert_eq!(again.allocate().await, Answer::Error(401), "its credentials no longer work");
+    assert_eq!(
+        Client::connect_with(&server.url("/ws"), &[("Cookie", &cookie)]).await.err(),
+        Some(401),
+        "nor its cookie"
+    );
+}
+
+#[tokio::test]
+async fn a_guest_cannot_take_an_accounts_name_or_a_look_alike() {
+    let dir = state_dir("look-alike", &[("ann", "ann's password", false)]);
+    let server = TestServer::start_with(options(Mode::Open, &dir)).await;
+    for asked in ["ann", "Ann", "\u{0430}nn"] {
+        let mut guest = Client::connect_with(&server.url("/ws"), &[]).await.expect("open");
+        guest.expect_type("id").await;
+        guest.send(json!({"type": "username", "name": asked})).await;
+        let given = guest.expect_type("rejectusername").await;
+        assert_ne!(given["name"], json!("ann"), "{asked}");
+        assert!(given["name"].as_str().expect("a name").ends_with('2'), "{asked} → {given}");
+    }
+    let mut sneaky = Client::connect_with(&server.url("/ws"), &[]).await.expect("open");
+    sneaky.expect_type("id").await;
+    sneaky.send(json!({"type": "username", "name": "a\u{200C}nn"})).await;
+    assert_eq!(sneaky.expect_type("error").await["code"], "invalid-name");
+}
+
+#[tokio::test]
+async fn an_invite_lets_one_person_into_its_room_under_its_name_and_then_says_it_was_used() {
+    let dir = state_dir("invite", &[("ann", "ann's password", true)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (_, _, admin) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    let admin = admin.expect("a cookie");
+    let headers = [("Cookie", admin.as_str()), ("Content-Type", "application/json")];
+    let request = json!({"room": "clinic", "name": "Kim", "ttl": "1h"}).to_string();
+    let (status, _, made) = http_request(server.addr, "POST", "/api/invites", &headers, &request).await;
+    assert_eq!(status, 200, "{made}");
+    let made: Value = serde_json::from_str(&made).expect("JSON");
+    let token = made["path"].as_str().expect("a path").trim_start_matches("/i/").to_owned();
+    let (status, answer, guest) = sign_in(&server, json!({"invite": token})).await;
+    assert_eq!(
+        (status, answer["room"].as_str(), answer["name"].as_str()),
+        (200, Some("clinic"), Some("Kim"))
+    );
+    let guest = guest.expect("a cookie");
+    assert_eq!(
+        Client::connect_with(&server.url("/ws?room=other"), &[("Cookie", &guest)]).await.err(),
+        Some(403)
+    );
+    assert_eq!(Client::connect_with(&server.url("/ws"), &[("Cookie", &guest)]).await.err(), Some(403));
+    let (_, name) = join(&server, "/ws?room=clinic", &guest, "anything").await;
+    assert_eq!(name, "Kim");
+    let (status, answer, _) = sign_in(&server, json!({"invite": token})).await;
+    assert_eq!((status, answer["error"].as_str()), (410, Some("used")));
+    let mut tampered = token.clone().into_bytes();
+    tampered[5] ^= 1;
+    let (status, answer, _) =
+        sign_in(&server, json!({"invite": String::from_utf8(tampered).expect("ascii")})).await;
+    assert_eq!((status, answer["error"].as_str()), (410, Some("tampered")));
+    // Only an admin makes invites.
+    let headers = [("Cookie", guest.as_str()), ("Content-Type", "application/json")];
+    let (status, _, _) = http_request(server.addr, "POST", "/api/invites", &headers, "{}").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn removing_an_account_closes_its_open_sockets_within_seconds() {
+    let dir = state_dir("remove", &[("ann", "ann's password", false), ("bo", "bo's password", false)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (_, _, ann_cookie) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    let (_, _, bo_cookie) = sign_in(&server, json!({"account": "bo", "password": "bo's password"})).await;
+    let (mut ann, _) = join(&server, "/ws", &ann_cookie.expect("cookie"), "ann").await;
+    let (mut bo, _) = join(&server, "/ws", &bo_cookie.expect("cookie"), "bo").await;
+    // What `duet user remove ann` does, from another process.
+    Store::new(&dir).update::<Accounts, _>(ACCOUNTS, |a| a.remove("ann")).expect("written").expect("removed");
+    let close =
+        tokio::time::timeout(Duration::from_secs(6), ann.closed()).await.expect("closed within seconds");
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(4001));
+    let list = bo.wait_for_userlist(|users| !users.iter().any(|u| u == "ann")).await;
+    assert!(list.contains(&"bo".to_owned()), "bo stays");
+}

@@ -1,0 +1,215 @@
+// Who may come in: the server's access mode, signing in (the server's password, an
+// account, an invite link), signing out, and invite links made by admins.
+//
+// The session lives in an HttpOnly cookie this script never sees; the server says what
+// it means at /api/access. The page connects to signaling only once the server would
+// let it (open mode, or a session); until then this module shows the sign-in panel.
+//
+//   /i/<token> ──► POST /api/sign-in {invite} ──► /r/<room> (or /), signed in
+//   members: account form + "ask for an invite link"; password: password box + account
+
+const $ = (id) => document.getElementById(id);
+
+const MODE_WORDS = {
+  open: "Anyone who can reach this server may pick a name and call.",
+  password: "This server asks for a password. The person who runs it can tell you.",
+  members: "Only members may come in: sign in with your account, or ask a member for an invite link.",
+};
+
+async function api(path, body) {
+  const init = body === undefined
+    ? { cache: "no-store" }
+    : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, data: { error: "offline", message: "The server cannot be reached. Check your connection." } };
+  }
+  let data = {};
+  try {
+    data = await response.json();
+  } catch {
+    data = { error: "bad-answer", message: `The server answered ${response.status}.` };
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+/** The invite token in an `/i/<token>` address. */
+export function inviteToken(location) {
+  const match = location.pathname.match(/^\/i\/([A-Za-z0-9_.-]{1,1024})$/);
+  return match ? match[1] : null;
+}
+
+function showError(text) {
+  const error = $("access-error");
+  error.textContent = text ?? "";
+  error.hidden = !text;
+}
+
+/** Shows the sign-in panel for `mode` (or hides it once signed in). */
+function renderPanel(info) {
+  const needed = info.mode !== "open" && !info.signedIn;
+  $("access-panel").hidden = Boolean(info.signedIn);
+  $("access-mode").textContent = info.mode === "open" ? "" : (MODE_WORDS[info.mode] ?? "");
+  $("access-mode").hidden = info.mode === "open";
+  $("password-form").hidden = info.mode !== "password";
+  $("account-details").open = info.mode === "members";
+  $("ask-invite").hidden = info.mode !== "members";
+  $("login-form").hidden = needed;
+  if (needed) (info.mode === "password" ? $("access-password") : $("account-name")).focus();
+}
+
+/** Shows who the session is, with sign-out buttons and, for admins, invite links. */
+function renderSession(info) {
+  const signedIn = Boolean(info.signedIn);
+  $("session-info").hidden = !signedIn;
+  if (!signedIn) return;
+  const what = info.account
+    ? `Signed in with the account ${info.account}.`
+    : info.name
+      ? `Invited as ${info.name}.`
+      : info.room
+        ? `Invited to room ${info.room}.`
+        : "Signed in with the server's password.";
+  $("session-text").textContent = what;
+  $("sign-out-everywhere-button").hidden = !info.account;
+  $("make-invite-button").hidden = !info.admin;
+  if (info.name) {
+    $("name").value = info.name;
+    $("name").readOnly = true;
+    $("name").setAttribute("aria-describedby", "session-text");
+  }
+}
+
+async function submitSignIn(body) {
+  showError(null);
+  const result = await api("/api/sign-in", body);
+  if (!result.ok) {
+    showError(result.data.message ?? "Sign-in failed.");
+    return null;
+  }
+  return result.data;
+}
+
+/**
+ * Resolves with what the server says about this page's session once the page may
+ * connect: at once in open mode or with a session, else after the person signs in.
+ */
+export async function admit(location, history) {
+  let info = (await api("/api/access")).data;
+  const token = inviteToken(location);
+  if (token) {
+    const result = await api("/api/sign-in", { invite: token });
+    if (result.ok) {
+      info = result.data;
+    } else {
+      showError(`${result.data.message ?? "This invite link does not work."} Ask whoever sent it for a new one.`);
+    }
+    history.replaceState(null, "", "/");
+  }
+  if (info.room && !location.pathname.startsWith(`/r/${info.room}`)) history.replaceState(null, "", `/r/${info.room}`);
+  renderPanel(info);
+  renderSession(info);
+  if (info.signedIn || info.mode === "open") return info;
+  return new Promise((resolve) => {
+    const done = (data) => {
+      if (!data) return;
+      renderPanel(data);
+      renderSession(data);
+      resolve(data);
+    };
+    $("password-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      done(await submitSignIn({ password: $("access-password").value }));
+    });
+    $("account-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      done(await submitSignIn({ account: $("account-name").value.trim(), password: $("account-password").value }));
+    });
+  });
+}
+
+/** In open mode an account may still sign in (to be verified): the form reloads the page. */
+export function offerAccountSignIn() {
+  $("account-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (await submitSignIn({ account: $("account-name").value.trim(), password: $("account-password").value })) {
+      window.location.reload();
+    }
+  });
+}
+
+/** Whether the server would let this page in now (checked after a refused WebSocket). */
+export async function stillAdmitted() {
+  const info = (await api("/api/access")).data;
+  return info.mode === "open" || info.signedIn === true;
+}
+
+export async function signOut(everywhere) {
+  await api(everywhere ? "/api/sign-out-everywhere" : "/api/sign-out", {});
+}
+
+/** An admin's invite link for `room`, as a full address. */
+export async function makeInvite({ room, name, ttl, uses }) {
+  const result = await api("/api/invites", { room: room || undefined, name: name || undefined, ttl, uses });
+  if (!result.ok) throw new Error(result.data.message ?? "The invite could not be made.");
+  return { link: `${window.location.origin}${result.data.path}`, ...result.data };
+}
+
+/** The session ended while the page was open (signed out here or elsewhere, revoked). */
+export function showSignedOut(mode) {
+  $("session-info").hidden = true;
+  showError("You were signed out. Sign in again to come back.");
+  renderPanel({ mode, signedIn: false });
+  $("login-form").hidden = true;
+}
+
+/**
+ * The controls of a signed-in page: Sign out, Sign out everywhere, and for admins the
+ * "Invite someone" form for `room`. `leaving` runs before signing out (end the call,
+ * close the socket).
+ */
+export function wireControls({ room, leaving, say }) {
+  for (const [id, everywhere] of [["sign-out-button", false], ["sign-out-everywhere-button", true]]) {
+    $(id).addEventListener("click", async () => {
+      leaving();
+      await signOut(everywhere);
+      window.location.assign("/");
+    });
+  }
+  const form = $("make-invite-form");
+  $("make-invite-button").addEventListener("click", () => {
+    form.hidden = !form.hidden;
+    $("make-invite-button").setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) $("invite-name").focus();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const made = await makeInvite({
+        room,
+        name: $("invite-name").value.trim(),
+        ttl: $("invite-ttl").value,
+        uses: Number($("invite-uses").value) || 1,
+      });
+      $("made-invite-link").value = made.link;
+      $("made-invite-link").hidden = false;
+      $("copy-made-invite").hidden = false;
+      $("made-invite-link").select();
+      const whom = made.name ? ` for ${made.name}` : "";
+      say(`Invite link${whom} made. Copy it and send it; it works ${made.uses === 1 ? "once" : `${made.uses} times`}.`, "ok");
+    } catch (err) {
+      say(err.message, "error");
+    }
+  });
+  $("copy-made-invite").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($("made-invite-link").value);
+      say("Invite link copied.", "ok");
+    } catch {
+      $("made-invite-link").select();
+      say("Copy the selected link.");
+    }
+  });
+}
