@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,12 +34,12 @@ fn state_dir(test: &str, accounts: &[(&str, &str, bool)]) -> PathBuf {
     dir
 }
 
-fn options(mode: Mode, dir: &PathBuf) -> duet::RunOptions {
+fn options(mode: Mode, dir: &Path) -> duet::RunOptions {
     options_with(mode, dir, Rate::every(10, Duration::from_secs(10)))
 }
 
 /// The same, with `sign_ins` attempts per address.
-fn options_with(mode: Mode, dir: &PathBuf, sign_ins: Rate) -> duet::RunOptions {
+fn options_with(mode: Mode, dir: &Path, sign_ins: Rate) -> duet::RunOptions {
     let config = AccessConfig {
         mode,
         password: (mode == Mode::Password).then(|| PASSWORD.to_owned()),
