@@ -52,7 +52,8 @@ export class SignalingConnection {
       if (socket !== this.socket) return;
       const retryIn = this.stopped ? null : this.#retryDelay();
       this.handlers.onClose(event, retryIn);
-      if (retryIn !== null) this.timer = setTimeout(() => this.connect(), retryIn);
+      // The handler may have stopped the connection for good (signed out).
+      if (retryIn !== null && !this.stopped) this.timer = setTimeout(() => this.connect(), retryIn);
     });
   }
 

@@ -27,7 +27,7 @@ mod users;
 pub struct StateArgs {
     /// The server's state directory. Default: $XDG_STATE_HOME/duet, else
     /// ~/.local/state/duet (a systemd service's: /var/lib/duet).
-    #[arg(long, env = "DUET_STATE_DIR")]
+    #[arg(long, env = "DUET_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 }
 
