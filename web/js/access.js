@@ -76,9 +76,10 @@ function renderSession(info) {
   $("sign-out-everywhere-button").hidden = !info.account;
   $("make-invite-button").hidden = !info.admin;
   if (info.name) {
+    // The name comes with the session: nothing to type, nothing to rename.
     $("name").value = info.name;
     $("name").readOnly = true;
-    $("name").setAttribute("aria-describedby", "session-text");
+    $("login-form").hidden = true;
   }
 }
 
@@ -94,9 +95,10 @@ async function submitSignIn(body) {
 
 /**
  * Resolves with what the server says about this page's session once the page may
- * connect: at once in open mode or with a session, else after the person signs in.
+ * connect: at once in open mode or with a session, else after the person signs in
+ * (`waiting` is called when the page has to wait for that).
  */
-export async function admit(location, history) {
+export async function admit(location, history, waiting) {
   let info = (await api("/api/access")).data;
   const token = inviteToken(location);
   if (token) {
@@ -112,6 +114,7 @@ export async function admit(location, history) {
   renderPanel(info);
   renderSession(info);
   if (info.signedIn || info.mode === "open") return info;
+  waiting();
   return new Promise((resolve) => {
     const done = (data) => {
       if (!data) return;

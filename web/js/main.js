@@ -534,9 +534,12 @@ window.addEventListener("pagehide", () => {
 
 /** Comes in (signing in first if the server asks), then connects. */
 async function start() {
-  app.access = await access.admit(window.location, window.history);
+  ui.setStatus("Checking who may come in…");
+  const admitted = access.admit(window.location, window.history, () => ui.setStatus("Sign in to come in."));
+  app.access = await admitted;
   room = roomOf(window.location);
   ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
+  if (app.access.mode !== "open") ui.elements.invite.textContent = "Copy room link"; // members still sign in
   access.wireControls({
     room,
     leaving() {

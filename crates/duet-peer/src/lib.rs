@@ -18,11 +18,13 @@
 
 mod echo;
 pub mod media;
+mod safety;
 mod session;
 pub mod signal;
 mod turn_client;
 
 pub use echo::{Echo, EchoPoll, EchoStats};
+pub use safety::safety_code;
 pub use session::{Kind, PeerError, Poll, Session, Transmit};
 pub use str0m;
 pub use turn_client::{TurnClient, TurnState};

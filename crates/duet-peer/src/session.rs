@@ -260,6 +260,15 @@ impl Session {
         &mut self.rtc
     }
 
+    /// The call's safety code (see [`crate::safety_code`]), once the other side's
+    /// fingerprint is known from its description.
+    pub fn safety_code(&mut self) -> Option<String> {
+        let api = self.rtc.direct_api();
+        let mine = api.local_dtls_fingerprint().to_string();
+        let theirs = api.remote_dtls_fingerprint()?.to_string();
+        Some(crate::safety_code(&mine, &theirs))
+    }
+
     /// Ends the session: nothing more is sent.
     pub fn close(&mut self) {
         self.rtc.disconnect();

@@ -17,8 +17,11 @@ fn fixture(name: &str) -> PathBuf {
 
 fn args(server: &TestServer, name: &str) -> CallArgs {
     CallArgs {
-        server: format!("http://{}", server.addr),
-        name: name.into(),
+        server: Some(format!("http://{}", server.addr)),
+        name: Some(name.into()),
+        password: None,
+        account: None,
+        invite: None,
         ca: None,
         to: None,
         play: Vec::new(),
@@ -109,7 +112,7 @@ async fn a_broken_file_an_unreachable_server_and_a_declined_call_each_say_what_w
     assert_eq!(err.exit_code(), 1);
     assert!(err.to_string().contains(".ivf (VP8 video) and .ogg/.opus"), "{err}");
 
-    let nowhere = CallArgs { server: "http://127.0.0.1:9".into(), ..args(&server, "ann") };
+    let nowhere = CallArgs { server: Some("http://127.0.0.1:9".into()), ..args(&server, "ann") };
     let err = run(nowhere).await.expect_err("nobody listens on port 9");
     assert!(
         matches!(err, CallError::Server(_)) && err.to_string().contains("cannot reach the duet server"),
@@ -146,7 +149,7 @@ async fn over_https_a_self_signed_server_is_trusted_with_ca_and_refused_without(
     let server =
         TestServer::start_with(duet::RunOptions { tls: Some(tls), ..duet::RunOptions::plain() }).await;
     let https = |name: &str, ca: bool| CallArgs {
-        server: format!("https://localhost:{}", server.addr.port()),
+        server: Some(format!("https://localhost:{}", server.addr.port())),
         ca: ca.then(|| dir.join("self-signed-cert.pem")),
         ..args(&server, name)
     };
@@ -164,5 +167,65 @@ async fn over_https_a_self_signed_server_is_trusted_with_ca_and_refused_without(
         .expect("bo ends")
         .expect("joined")
         .expect("bo's call");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_members_server_duet_call_signs_in_with_an_account_or_an_invite_link() {
+    use duet::access::Access;
+    use duet::access::store::{ACCOUNTS, Store};
+    let dir = std::env::temp_dir().join(format!("duet-call-members-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::new(&dir);
+    let hash = duet_access::accounts::hash_password("bo's long password", &[3; 16]);
+    store
+        .update::<duet_access::Accounts, _>(ACCOUNTS, |a| a.add("bo", hash, false, 1))
+        .expect("written")
+        .expect("added");
+    let config =
+        duet::config::AccessConfig { mode: duet_access::Mode::Members, ..duet::config::AccessConfig::open() };
+    let access = std::sync::Arc::new(Access::new(config, Some(&dir)).expect("access"));
+    let spec = duet_access::InviteSpec {
+        room: None,
+        name: Some(duet_signal::UserName::new("Kim").expect("valid")),
+        ttl_ms: 600_000,
+        uses: 1,
+    };
+    let (_, path) = access.invite(spec, "cli").expect("an invite");
+    let server = TestServer::start_with(duet::RunOptions { access, ..duet::RunOptions::plain() }).await;
+
+    let err = run(CallArgs { to: Some("bo".into()), ..args(&server, "eve") }).await.expect_err("no session");
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("lets in only people who sign in"), "{err}");
+    let wrong =
+        CallArgs { account: Some("bo".into()), password: Some("a guess".into()), ..args(&server, "x") };
+    let err = run(wrong).await.expect_err("a wrong password");
+    assert!(err.to_string().contains("Wrong name or password"), "{err}");
+
+    // bo waits under his account's name; Kim calls with her invite link alone.
+    let bo = CallArgs {
+        name: None,
+        account: Some("bo".into()),
+        password: Some("bo's long password".into()),
+        record: vec![dir.join("heard.ogg")],
+        ..args(&server, "")
+    };
+    let callee = tokio::spawn(run(bo));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kim = CallArgs {
+        server: None,
+        name: None,
+        invite: Some(format!("http://{}{path}", server.addr)),
+        to: Some("bo".into()),
+        play: vec![fixture("tone.ogg")],
+        ..args(&server, "")
+    };
+    run(kim).await.expect("Kim's call, signed in by her invite");
+    tokio::time::timeout(Duration::from_secs(10), callee)
+        .await
+        .expect("bo ends")
+        .expect("joined")
+        .expect("bo's call");
+    assert!(!ogg_packets(&dir.join("heard.ogg")).is_empty(), "bo heard Kim");
     std::fs::remove_dir_all(&dir).ok();
 }

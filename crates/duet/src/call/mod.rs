@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+mod connect;
 mod media;
 
 use media::Media;
@@ -42,11 +43,22 @@ const LINGER: Duration = Duration::from_millis(500);
 pub struct CallArgs {
     /// The duet server: its page address (http://host:port, or http://host:port/r/ROOM
     /// for a room).
-    #[arg(long, env = "DUET_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// The name to sign in with.
+    /// Default: the address of --invite's link, else http://127.0.0.1:8080.
+    #[arg(long, env = "DUET_SERVER")]
+    pub server: Option<String>,
+    /// The name to sign in with (an account, or an invite that names its guest, brings
+    /// its own).
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
+    /// A password: the server's (for --access password), or with --account, the account's.
+    #[arg(long, env = "DUET_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Sign in with this account (its password from --password or DUET_PASSWORD).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Sign in with an invite link (https://host/i/…); it also says where the server is.
+    #[arg(long, value_name = "LINK")]
+    pub invite: Option<String>,
     /// For an https:// server whose certificate no public authority signed (duet's
     /// --tls-self-signed): trust this PEM certificate, e.g. the server's
     /// ~/.local/state/duet/self-signed-cert.pem.
@@ -105,7 +117,13 @@ impl CallError {
 /// Runs one call to its end. Prints progress on stdout.
 pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let mut media = Media::open(&args)?;
-    let (mut ws, local_ip) = connect(&args).await?;
+    let signed_in = connect::sign_in(&args).await?;
+    let (mut ws, local_ip) = connect::websocket(&args, &signed_in).await?;
+    let Some(name) = signed_in.name.clone().or_else(|| args.name.clone()) else {
+        return Err(CallError::Usage(
+            "--name is needed (only an account or a named invite brings one)".into(),
+        ));
+    };
     let socket = UdpSocket::bind(SocketAddr::new(local_ip, 0))
         .await
         .map_err(|e| CallError::Network(format!("cannot open a UDP socket on {local_ip}: {e}")))?;
@@ -115,7 +133,7 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let mut relay = Relay::default();
 
     let send = |msg: Value| Message::text(msg.to_string());
-    let (mut signal, hello) = signal::Client::new(&args.name, args.to.clone());
+    let (mut signal, hello) = signal::Client::new(&name, args.to.clone());
     ws.send(send(hello))
         .await
         .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
@@ -249,6 +267,11 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                         deadline = None;
                         let via = if args.relay_only { " through the TURN relay" } else { "" };
                         println!("connected to {}{via}", signal.peer());
+                        if let Some(code) = session.safety_code() {
+                            println!(
+                                "safety code {code}: read it to each other; if both see the same, nobody is listening in between"
+                            );
+                        }
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         media.finish()?;
@@ -388,95 +411,6 @@ impl Relay {
     }
 }
 
-/// The signaling socket: plain TCP, or TLS for an https:// server.
-type Stream =
-    tokio_util::either::Either<tokio::net::TcpStream, tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-
-/// Opens the signaling WebSocket; returns it with our IP address on that connection (the
-/// one to offer for media).
-async fn connect(
-    args: &CallArgs,
-) -> Result<(tokio_tungstenite::WebSocketStream<Stream>, std::net::IpAddr), CallError> {
-    let url = signaling_url(&args.server)?;
-    let unreachable = |e: &dyn std::fmt::Display| {
-        CallError::Server(format!("cannot reach the duet server at {}: {e}", args.server))
-    };
-    let (tls, authority) =
-        url.split_once("://").map(|(scheme, rest)| (scheme == "wss", rest)).unwrap_or((false, &url));
-    let host_port = authority.split('/').next().unwrap_or(authority);
-    let has_port = host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host_port.ends_with(']');
-    let target =
-        if has_port { host_port.to_owned() } else { format!("{host_port}:{}", if tls { 443 } else { 80 }) };
-    let tcp = tokio::net::TcpStream::connect(&target).await.map_err(|e| unreachable(&e))?;
-    let local_ip = tcp.local_addr().map_err(|e| unreachable(&e))?.ip();
-    let _ = tcp.set_nodelay(true);
-    let stream = if tls {
-        let host =
-            if has_port { host_port.rsplit_once(':').map_or(host_port, |(h, _)| h) } else { host_port };
-        let host = host.trim_matches(['[', ']']);
-        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|e| CallError::Usage(format!("--server: {host} is not a host name: {e}")))?;
-        let connector =
-            tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls_config(args.ca.as_deref())?));
-        let tls = connector.connect(name, tcp).await.map_err(|e| {
-            let hint = if args.ca.is_none() {
-                " (for duet's self-signed certificate, pass --ca with the server's self-signed-cert.pem)"
-            } else {
-                ""
-            };
-            CallError::Server(format!("cannot reach the duet server at {} over TLS: {e}{hint}", args.server))
-        })?;
-        tokio_util::either::Either::Right(tls)
-    } else {
-        tokio_util::either::Either::Left(tcp)
-    };
-    let (ws, _) = tokio_tungstenite::client_async(url.as_str(), stream).await.map_err(|e| unreachable(&e))?;
-    Ok((ws, local_ip))
-}
-
-/// Public authorities, plus `ca` when given.
-fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, CallError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(path) = ca {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| CallError::Usage(format!("--ca {}: {e}", path.display())))?;
-        if certs.is_empty() {
-            return Err(CallError::Usage(format!("--ca {}: no certificate in it", path.display())));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| CallError::Usage(format!("--ca {}: {e}", path.display())))?;
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| CallError::Usage(format!("TLS: {e}")))
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-}
-
-/// The page address (http, https, ws, wss) → the signaling WebSocket address, room kept.
-fn signaling_url(server: &str) -> Result<String, CallError> {
-    let (scheme, rest) = server.split_once("://").unwrap_or(("http", server));
-    let scheme = match scheme {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        other => return Err(CallError::Usage(format!("--server: unknown scheme {other}://"))),
-    };
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if host.is_empty() {
-        return Err(CallError::Usage(format!("--server {server} names no host")));
-    }
-    let room = path.strip_prefix("r/").map(|r| r.trim_end_matches('/'));
-    Ok(match room {
-        Some(room) if !room.is_empty() => format!("{scheme}://{host}/ws?room={room}"),
-        _ => format!("{scheme}://{host}/ws"),
-    })
-}
-
 /// Once-a-second figures from str0m's peer statistics.
 #[derive(Default)]
 struct Figures {
@@ -505,26 +439,5 @@ impl Figures {
             kbit(stats.peer_bytes_rx.saturating_sub(previous.2)),
             media.received_frames,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_addresses_become_signaling_urls_with_their_room() {
-        assert_eq!(signaling_url("http://127.0.0.1:8080").ok(), Some("ws://127.0.0.1:8080/ws".into()));
-        assert_eq!(
-            signaling_url("localhost:9000/r/team").ok(),
-            Some("ws://localhost:9000/ws?room=team".into())
-        );
-        assert_eq!(signaling_url("ws://h/r/x/").ok(), Some("ws://h/ws?room=x".into()));
-        assert_eq!(
-            signaling_url("https://duet.example/r/a").ok(),
-            Some("wss://duet.example/ws?room=a".into())
-        );
-        assert!(signaling_url("ftp://h").is_err());
-        assert!(signaling_url("http://").is_err());
     }
 }

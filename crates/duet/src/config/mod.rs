@@ -354,6 +354,47 @@ mod tests {
     }
 
     #[test]
+    fn beyond_loopback_duet_asks_who_may_come_in_and_open_is_a_valid_answer() {
+        let err =
+            parse(&["--listen", "0.0.0.0:8080"]).expect("parses").serve.into_config().expect_err("a choice");
+        let text = err.to_string();
+        for words in
+            ["--access open", "--access password", "--access members", "duet user add", "duet invite"]
+        {
+            assert!(text.contains(words), "the paragraph explains {words}: {text}");
+        }
+        let open = parse(&["--listen", "0.0.0.0:8080", "--access", "open"]).expect("parses");
+        assert_eq!(open.serve.into_config().expect("valid").access.mode, duet_access::Mode::Open);
+        let local = parse(&[]).expect("parses").serve.into_config().expect("valid");
+        assert_eq!(local.access.mode, duet_access::Mode::Open, "loopback stays open");
+    }
+
+    #[test]
+    fn a_password_server_needs_a_usable_password_and_only_it_takes_one() {
+        let dir = std::env::temp_dir().join(format!("duet-config-password-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let short = dir.join("short");
+        std::fs::write(&short, "abc\n").expect("write");
+        let good = dir.join("good");
+        std::fs::write(&good, "a long enough password\nignored second line\n").expect("write");
+        let with = |args: &[&str]| parse(args).expect("parses").serve.into_config();
+        let err = with(&["--access", "password"]).expect_err("no password");
+        assert!(err.to_string().contains("--access-password-file"), "{err}");
+        let err = with(&["--access", "password", "--access-password-file", short.to_str().expect("utf-8")])
+            .expect_err("too short");
+        assert!(err.to_string().contains("at least 8"), "{err}");
+        let config = with(&["--access", "password", "--access-password-file", good.to_str().expect("utf-8")])
+            .expect("valid");
+        assert_eq!(config.access.password.as_deref(), Some("a long enough password"));
+        let err = with(&["--access", "members", "--access-password-file", good.to_str().expect("utf-8")])
+            .expect_err("a password for another mode");
+        assert!(err.to_string().contains("not password"), "{err}");
+        let err = parse(&["--allowed-origin", "evil.example"]).expect_err("not an origin");
+        assert!(err.to_string().contains("--allowed-origin"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn durations_need_a_unit() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
