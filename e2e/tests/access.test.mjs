@@ -91,9 +91,12 @@ test("an invited guest lands signed in, calls an account holder, and both read t
   await acceptCall(ann);
   await assertMediaFlows(ann, "ann receives Kim");
   await assertMediaFlows(kim, "Kim receives ann");
+  let seen = [];
   const shown = await eventually("both safety codes", async () => {
-    const codes = [await ann.textContent("#safety-code"), await kim.textContent("#safety-code")];
-    return codes.every((c) => /^\d{4} \d{4} \d{4}$/.test(c)) ? codes : null;
+    seen = [await ann.textContent("#safety-code"), await kim.textContent("#safety-code")];
+    return seen.every((c) => /^\d{4} \d{4} \d{4}$/.test(c)) ? seen : null;
+  }).catch((err) => {
+    throw new Error(`${err.message}; the pages show ${JSON.stringify(seen)}`);
   });
   assert.equal(shown[0], shown[1], "both sides show the same code");
   const [annLocal, annRemote] = await certificateFingerprints(ann);
@@ -166,4 +169,31 @@ test("signing out closes the page's connection and brings back the sign-in form"
   await wrong.locator("#access-error", { hasText: "Wrong name or password" }).waitFor();
   onlyRefusals(wrong, 401);
   await closeCleanly(cy, wrong);
+});
+
+test("on a password server the page asks for the password, then for a name", async () => {
+  const server = await startDuet(["--access", "password", "--state-dir", env.state], {
+    env: { DUET_ACCESS_PASSWORD: "our family password" },
+  });
+  try {
+    const page = await openPage(env.browser, server.url);
+    await page.locator("#access-mode", { hasText: "asks for a password" }).waitFor();
+    assert.equal(await page.isVisible("#login-form"), false, "no name before the password");
+    assert.deepEqual(await page.locator("#userlistbox li").allTextContents(), [], "nobody is shown to a stranger");
+    await page.fill("#access-password", "a wrong guess");
+    await page.click("#password-form button[type=submit]");
+    await page.locator("#access-error", { hasText: "Wrong name or password" }).waitFor();
+    onlyRefusals(page, 401);
+    await page.fill("#access-password", "our family password");
+    await page.click("#password-form button[type=submit]");
+    await page.locator("#session-text", { hasText: "Signed in with the server's password" }).waitFor();
+    await page.locator("#login:not([disabled])").waitFor();
+    await page.fill("#name", "grandma");
+    await page.click("#login");
+    await page.locator("#whoami", { hasText: "Signed in as grandma" }).waitFor();
+    await userItem(page, "echo").waitFor();
+    await closeCleanly(page);
+  } finally {
+    await server.stop();
+  }
 });

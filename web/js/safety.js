@@ -28,8 +28,25 @@ export async function safetyCode(mine, theirs) {
   return digits.match(/.{4}/g).join(" ");
 }
 
+/** Resolves once `pc` has both descriptions (ICE may connect while the answer is still
+ *  being applied, before `remoteDescription` is set) or is closed. */
+function described(pc) {
+  return new Promise((resolve) => {
+    const check = () => {
+      if ((pc.localDescription && pc.remoteDescription) || pc.signalingState === "closed") {
+        pc.removeEventListener("signalingstatechange", check);
+        resolve();
+      }
+    };
+    pc.addEventListener("signalingstatechange", check);
+    check();
+  });
+}
+
 /** Shows the code of the call on `pc` (once both descriptions are set), or hides it. */
 export async function showSafetyCode(pc) {
+  if (pc) await described(pc);
+  if (pc?.signalingState === "closed") pc = null; // the call ended meanwhile
   const mine = pc ? fingerprintOf(pc.localDescription?.sdp) : null;
   const theirs = pc ? fingerprintOf(pc.remoteDescription?.sdp) : null;
   const code = mine && theirs && crypto.subtle ? await safetyCode(mine, theirs) : null;

@@ -30,11 +30,20 @@ pub struct HttpLimits {
     /// Time a client has to send a request's headers, and to start the next request on a
     /// kept-alive connection.
     pub header_timeout: Duration,
+    /// Reverse proxies (`--trusted-proxy`): everyone's connections arrive from them, so
+    /// they count against the total only; the clients behind them are limited by the
+    /// address they forward.
+    pub trusted_proxies: Vec<duet_turn::policy::Cidr>,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self { per_address: 64, total: 100_000, header_timeout: Duration::from_secs(10) }
+        Self {
+            per_address: 64,
+            total: 100_000,
+            header_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -83,11 +92,19 @@ pub struct Concurrent {
     total: usize,
     held: HashMap<IpAddr, usize>,
     in_use: usize,
+    /// Addresses held to the total only (trusted reverse proxies).
+    exempt: Vec<duet_turn::policy::Cidr>,
 }
 
 impl Concurrent {
     pub fn new(per_address: usize, total: usize) -> Self {
-        Self { per_address, total, held: HashMap::new(), in_use: 0 }
+        Self { per_address, total, held: HashMap::new(), in_use: 0, exempt: Vec::new() }
+    }
+
+    /// The same, with `exempt` addresses held to the total only.
+    pub fn exempting(mut self, exempt: Vec<duet_turn::policy::Cidr>) -> Self {
+        self.exempt = exempt;
+        self
     }
 
     /// Takes a place for `ip`, or says why there is none.
@@ -95,8 +112,9 @@ impl Concurrent {
         if self.in_use >= self.total {
             return Err(Refused::Total);
         }
+        let exempt = self.exempt.iter().any(|cidr| cidr.contains(ip));
         let held = self.held.entry(key(ip)).or_insert(0);
-        if *held >= self.per_address {
+        if *held >= self.per_address && !exempt {
             return Err(Refused::PerAddress);
         }
         *held += 1;
@@ -128,6 +146,13 @@ impl Concurrent {
 pub struct Slots(Arc<Mutex<Concurrent>>);
 
 impl Slots {
+    /// Slots for `limits`, trusted proxies held to the total only.
+    pub fn for_web(limits: &HttpLimits) -> Self {
+        let concurrent =
+            Concurrent::new(limits.per_address, limits.total).exempting(limits.trusted_proxies.clone());
+        Self(Arc::new(Mutex::new(concurrent)))
+    }
+
     pub fn new(per_address: usize, total: usize) -> Self {
         Self(Arc::new(Mutex::new(Concurrent::new(per_address, total))))
     }
@@ -227,6 +252,18 @@ mod tests {
         assert_eq!(limits.acquire(ip("192.0.2.4")), Ok(()));
         assert_eq!(limits.acquire(ip("192.0.2.5")), Err(Refused::Total));
         assert_eq!(limits.in_use(), 5);
+    }
+
+    #[test]
+    fn a_trusted_proxy_counts_against_the_total_only() {
+        let proxy = "10.0.0.2/32".parse().expect("literal");
+        let mut limits = Concurrent::new(1, 3).exempting(vec![proxy]);
+        assert_eq!(limits.acquire(ip("10.0.0.2")), Ok(()));
+        assert_eq!(limits.acquire(ip("10.0.0.2")), Ok(()), "everyone's connections come from the proxy");
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::Total));
+        limits.release(ip("10.0.0.2"));
+        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::PerAddress), "others keep their share");
     }
 
     #[test]

@@ -215,7 +215,8 @@ impl ServeArgs {
         let access = self.access.into_config(self.listen.ip(), std::env::var("DUET_ACCESS_PASSWORD").ok())?;
         let peer_policy = self.turn.peer_policy(self.listen.ip());
         let turn = self.turn.into_mode(self.listen)?;
-        let limits = self.limits.into_limits()?;
+        let mut limits = self.limits.into_limits()?;
+        limits.http.trusted_proxies = access.trusted_proxies.clone();
         let metrics = match (self.no_metrics, self.metrics_listen) {
             (true, _) => None,
             (false, Some(addr)) => Some(MetricsListen { addr, chosen: true }),

@@ -44,7 +44,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    let slots = Slots::new(limits.per_address, limits.total);
+    let slots = Slots::for_web(&limits);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
     while let Some((stream, client, slot)) = crate::accept::next(&listener, &slots, &shutdown, "web").await {
