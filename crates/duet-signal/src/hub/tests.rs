@@ -43,9 +43,14 @@ impl Harness {
     }
 
     fn connect_to(&mut self, room: &str) -> ConnId {
+        self.connect_as(room, Admission::Guest)
+    }
+
+    fn connect_as(&mut self, room: &str, admission: Admission) -> ConnId {
         self.tokens += 1;
         let token = format!("token-{:016}", self.tokens);
-        let conn = self.hub.connect(RoomName::new(room).expect("a valid room"), &token, self.address);
+        let room = RoomName::new(room).expect("a valid room");
+        let conn = self.hub.connect_as(room, &token, self.address, admission);
         self.drain();
         conn
     }
@@ -505,6 +510,9 @@ fn assert_consistent(hub: &Hub) {
                 Some(conn),
                 "{conn} is findable by its name"
             );
+            if let Some(fixed) = state.admission.fixed_name() {
+                assert_eq!(fixed, name, "{conn} holds the name its admission fixes");
+            }
         }
         if let Some(id) = state.call {
             assert!(state.name.is_some(), "only signed-in users are in calls");
@@ -622,11 +630,16 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
     let mut seen = std::collections::HashSet::new();
     let mut services = std::collections::HashSet::new();
     let mut tokens: Vec<(String, String)> = Vec::new();
+    h.hub.reserve_names([UserName::new("ann").expect("valid")]);
+    let account = Admission::Named { name: UserName::new("ann").expect("valid"), verified: true };
+    let invited = Admission::Named { name: UserName::new("bo").expect("valid"), verified: false };
+    let admissions = [account, invited, Admission::Guest, Admission::Guest];
     for _ in 0..40_000 {
         match rng.below(25) {
             0 | 1 if open.len() < 24 => {
                 let room = *rng.pick(&["", "", "", "r1"]);
-                open.push(h.connect_to(room));
+                let admission = rng.pick(&admissions).clone();
+                open.push(h.connect_as(room, admission));
             }
             2 if !open.is_empty() => {
                 let conn = open.swap_remove(rng.below(open.len()));
