@@ -42,6 +42,26 @@ function onlyRefusals(page, status) {
   page.problems.length = 0;
 }
 
+/** Fills in and sends the account form of `page`. */
+async function signInWithAccount(page, name, password) {
+  await page.fill("#account-name", name);
+  await page.fill("#account-password", password);
+  await page.click("#account-form button[type=submit]");
+}
+
+/** Whether `page` can open a WebSocket to `target`: "open" or "refused". */
+function openWebSocket(page, target) {
+  return page.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url, "json");
+        ws.onopen = () => resolve("open");
+        ws.onerror = () => resolve("refused");
+      }),
+    target,
+  );
+}
+
 /** The code duet shows, computed here from two fingerprints as docs/protocol.md says. */
 function safetyCode(a, b) {
   const [first, second] = [a, b].sort();
@@ -69,9 +89,7 @@ test("an invited guest lands signed in, calls an account holder, and both read t
   const ann = await openPage(env.browser, new URL("/r/clinic", env.duet.url).href);
   await ann.locator("#access-mode", { hasText: "Only members may come in" }).waitFor();
   assert.equal(await ann.isVisible("#ask-invite"), true, "a visitor is told to ask for an invite link");
-  await ann.fill("#account-name", "ann");
-  await ann.fill("#account-password", "ann's long password");
-  await ann.click("#account-form button[type=submit]");
+  await signInWithAccount(ann, "ann", "ann's long password");
   await ann.locator("#whoami", { hasText: "Signed in as ann" }).waitFor();
 
   // Kim opens the link and is in the room, signed in, under the invite's name.
@@ -119,34 +137,16 @@ test("an invited guest lands signed in, calls an account holder, and both read t
 test("a page of another origin cannot open duet's WebSocket with a member's cookie", async () => {
   duet(["user", "add", "bo"], "bo's long password\n");
   const bo = await openPage(env.browser, env.duet.url);
-  await bo.fill("#account-name", "bo");
-  await bo.fill("#account-password", "bo's long password");
-  await bo.click("#account-form button[type=submit]");
+  await signInWithAccount(bo, "bo", "bo's long password");
   await bo.locator("#whoami", { hasText: "Signed in as bo" }).waitFor();
   // The same browser, on another origin (localhost instead of 127.0.0.1) served by the
   // same server: a hostile page would be the same, on a site of its own.
   const port = new URL(env.duet.url).port;
   const foreign = await bo.context().newPage();
   await foreign.goto(`http://localhost:${port}/healthz`);
-  const outcome = await foreign.evaluate(
-    (target) =>
-      new Promise((resolve) => {
-        const ws = new WebSocket(target, "json");
-        ws.onopen = () => resolve("open");
-        ws.onerror = () => resolve("refused");
-      }),
-    `ws://127.0.0.1:${port}/ws`,
-  );
-  assert.equal(outcome, "refused");
-  const own = await bo.evaluate(
-    (target) =>
-      new Promise((resolve) => {
-        const ws = new WebSocket(target, "json");
-        ws.onopen = () => resolve("open");
-        ws.onerror = () => resolve("refused");
-      }),
-    `ws://127.0.0.1:${port}/ws`,
-  );
+  const target = `ws://127.0.0.1:${port}/ws`;
+  assert.equal(await openWebSocket(foreign, target), "refused");
+  const own = await openWebSocket(bo, target);
   assert.equal(own, "open", "duet's own page still can");
   await closeCleanly(bo);
 });
@@ -154,18 +154,14 @@ test("a page of another origin cannot open duet's WebSocket with a member's cook
 test("signing out closes the page's connection and brings back the sign-in form", async () => {
   duet(["user", "add", "cy"], "cy's long password\n");
   const cy = await openPage(env.browser, env.duet.url);
-  await cy.fill("#account-name", "cy");
-  await cy.fill("#account-password", "cy's long password");
-  await cy.click("#account-form button[type=submit]");
+  await signInWithAccount(cy, "cy", "cy's long password");
   await cy.locator("#whoami", { hasText: "Signed in as cy" }).waitFor();
   // Removed by the operator while online: the page is told within seconds.
   duet(["user", "remove", "cy"]);
   await cy.locator("#status", { hasText: "You were signed out" }).waitFor({ timeout: 10_000 });
   assert.equal(await cy.isVisible("#account-form"), true);
   const wrong = await openPage(env.browser, env.duet.url);
-  await wrong.fill("#account-name", "cy");
-  await wrong.fill("#account-password", "cy's long password");
-  await wrong.click("#account-form button[type=submit]");
+  await signInWithAccount(wrong, "cy", "cy's long password");
   await wrong.locator("#access-error", { hasText: "Wrong name or password" }).waitFor();
   onlyRefusals(wrong, 401);
   await closeCleanly(cy, wrong);

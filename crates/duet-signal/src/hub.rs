@@ -530,18 +530,17 @@ impl Hub {
         let mut users: Vec<&str> = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
         users.extend(self.config.services.iter().map(UserName::as_str));
         users.sort_unstable();
-        let in_call = names
-            .into_iter()
-            .flatten()
-            .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.call.is_some()))
-            .map(|(name, _)| name.as_str())
-            .collect();
-        let verified = names
-            .into_iter()
-            .flatten()
-            .filter(|(_, conn)| self.conns.get(conn).is_some_and(|c| c.admission.is_verified()))
-            .map(|(name, _)| name.as_str())
-            .collect();
+        // The names whose session `holds`, in list order.
+        let whose = |holds: fn(&Conn) -> bool| -> Vec<&str> {
+            names
+                .into_iter()
+                .flatten()
+                .filter(|(_, conn)| self.conns.get(conn).is_some_and(holds))
+                .map(|(name, _)| name.as_str())
+                .collect()
+        };
+        let in_call = whose(|c| c.call.is_some());
+        let verified = whose(|c| c.admission.is_verified());
         let services = self.config.services.iter().map(UserName::as_str).collect();
         ServerMessage::UserList { users, in_call, services, verified }.to_json().into()
     }

@@ -155,17 +155,8 @@ async fn a_signed_out_session_loses_its_socket_and_its_relay_credentials() {
     let cookie = cookie.expect("a cookie");
     let (mut ann, _) = join(&server, "/ws", &cookie, "ann").await;
     let ice = ann.expect_type("ice-servers").await;
-    let turn = &ice["iceServers"][1];
-    let url = turn["urls"][0].as_str().expect("a TURN URL");
-    let port: u16 = url
-        .trim_start_matches("turn:127.0.0.1:")
-        .split('?')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let (username, password) =
-        (turn["username"].as_str().expect("user"), turn["credential"].as_str().expect("pass"));
-    let relay = ([127, 0, 0, 1], port).into();
+    let (relay, username, password) = common::turn_probe::credentials_of(&ice);
+    let (username, password) = (username.as_str(), password.as_str());
     let mut probe = TurnProbe::with_credentials("127.0.0.1:0", relay, username, password).await;
     assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
 

@@ -54,17 +54,8 @@ async fn a_session_that_signs_out_loses_its_relay_and_its_credentials() {
     let server = TestServer::start_with_turn(SECRET).await;
     let (mut ann, _) = server.ringing_user("", "ann").await;
     let ice = ann.expect_type("ice-servers").await;
-    let turn = &ice["iceServers"][1];
-    let url = turn["urls"][0].as_str().expect("a TURN URL");
-    let port: u16 = url
-        .trim_start_matches("turn:127.0.0.1:")
-        .split('?')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let server_addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let (username, password) =
-        (turn["username"].as_str().expect("user"), turn["credential"].as_str().expect("pass"));
+    let (server_addr, username, password) = common::turn_probe::credentials_of(&ice);
+    let (username, password) = (username.as_str(), password.as_str());
     let mut probe = TurnProbe::with_credentials("127.0.0.1:0", server_addr, username, password).await;
     assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
     assert_eq!(probe.refresh().await, Answer::Success(None), "refreshed while ann is signed in");

@@ -122,3 +122,17 @@ impl TurnProbe {
         TransactionId(tid)
     }
 }
+
+/// The TURN server and credentials of an `ice-servers` message: where to send, user, password.
+pub fn credentials_of(ice: &serde_json::Value) -> (SocketAddr, String, String) {
+    let turn = &ice["iceServers"][1];
+    let url = turn["urls"][0].as_str().expect("a TURN URL");
+    let port: u16 = url
+        .trim_start_matches("turn:127.0.0.1:")
+        .split('?')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let text = |key: &str| turn[key].as_str().expect("a credential").to_owned();
+    (([127, 0, 0, 1], port).into(), text("username"), text("credential"))
+}

@@ -129,13 +129,17 @@ fn a_second_tab_of_the_same_account_replaces_the_first() {
     assert_consistent(&h.hub);
 }
 
-#[test]
-fn after_a_restart_a_guest_cannot_resume_a_name_that_now_belongs_to_an_account() {
+/// The resume token `Ann` got from a server that has since restarted.
+fn token_from_before_a_restart() -> Value {
     let mut h = Harness::new();
     let conn = h.connect();
     h.send(conn, json!({"type": "username", "name": "Ann", "ringing": true})).expect("signed in");
-    let token =
-        h.take(conn).into_iter().find(|m| m["type"] == "session").expect("a session")["token"].clone();
+    h.take(conn).into_iter().find(|m| m["type"] == "session").expect("a session")["token"].clone()
+}
+
+#[test]
+fn after_a_restart_a_guest_cannot_resume_a_name_that_now_belongs_to_an_account() {
+    let token = token_from_before_a_restart();
     let mut restarted = Harness::new();
     restarted.hub.reserve_names([UserName::new("ann").expect("valid")]);
     let again = restarted.connect();
@@ -145,11 +149,7 @@ fn after_a_restart_a_guest_cannot_resume_a_name_that_now_belongs_to_an_account()
 
 #[test]
 fn resuming_a_look_alike_of_someone_online_is_refused() {
-    let mut h = Harness::new();
-    let conn = h.connect();
-    h.send(conn, json!({"type": "username", "name": "Ann", "ringing": true})).expect("signed in");
-    let token =
-        h.take(conn).into_iter().find(|m| m["type"] == "session").expect("a session")["token"].clone();
+    let token = token_from_before_a_restart();
     let mut restarted = Harness::new();
     restarted.user("ann");
     let again = restarted.connect();
