@@ -59,8 +59,8 @@ cargo build --release --locked -p duet
 # --- benchmarks ------------------------------------------------------------------------
 # Each runs in its quick mode, so a benchmark that breaks is noticed here; the figures
 # are for reading, the full runs are in the README.
-step "benchmarks, quick: signaling, TURN (against coturn), echo"
-for bench in signaling turn echo; do
+step "benchmarks, quick: signaling, TURN (against coturn), echo, access"
+for bench in signaling turn echo access; do
   cargo bench --locked -p duet --bench "$bench" -- --quick
 done
 

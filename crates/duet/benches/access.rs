@@ -1,0 +1,201 @@
+//! Access benchmark: what letting people in costs the real server.
+//!
+//! ```text
+//!  this process: C clients ──POST /api/sign-in──► duet --access password
+//!     baseline: the server's password (one HMAC)   measured: an account (argon2id, bounded)
+//!  this process: C clients ──WebSocket upgrade, read {id}, close──► duet
+//!     baseline: an open server, no cookie          measured: a session cookie checked (MAC,
+//!                                                  revocation lists, Origin)
+//! ```
+//!
+//! Sign-ins per second, their latency, and the server's CPU per sign-in; upgrades per
+//! second with and without the session check. Argon2id is slow on purpose (19 MiB, two
+//! passes): the figure says how many account sign-ins a server takes when many people
+//! arrive at once, and `--limit-password-hashes` bounds the memory they take.
+//!
+//! Run: `cargo bench -p duet --bench access` (`-- --quick` for a short run).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const PASSWORD: &str = "the benchmark's server password";
+const ACCOUNT_PASSWORD: &str = "the benchmark account's password";
+const CLIENTS: usize = 8;
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let window = Duration::from_secs(if quick { 1 } else { 5 });
+    let state = std::env::temp_dir().join(format!("duet-bench-access-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).expect("a state directory");
+    let password_file = state.join("password");
+    std::fs::write(&password_file, PASSWORD).expect("write the password");
+    add_account(&state);
+    let state_arg = state.to_str().expect("a UTF-8 path");
+    let common_args =
+        ["--listen", "127.0.0.1:0", "--no-turn", "--no-echo", "--no-metrics", "--state-dir", state_arg];
+    let (mut guarded, guarded_addr) = common::start_duet(
+        &[],
+        &[
+            &common_args[..],
+            &["--access", "password", "--access-password-file", password_file.to_str().expect("UTF-8")],
+            &["--limit-sign-ins", "1000000,1000000/s", "--limit-websockets-per-address", "100000"],
+        ]
+        .concat(),
+    );
+    let (mut open, open_addr) = common::start_duet(
+        &[],
+        &[&common_args[..], &["--access", "open", "--limit-websockets-per-address", "100000"]].concat(),
+    );
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    println!("# access benchmark: {CLIENTS} clients, {window:?} per measurement, duet on loopback");
+    runtime.block_on(async {
+        let server_password = format!(r#"{{"password":"{PASSWORD}"}}"#);
+        let account = format!(r#"{{"account":"bench","password":"{ACCOUNT_PASSWORD}"}}"#);
+        let pid = guarded.id();
+        let base =
+            measure("server password (HMAC)", window, pid, signing_in(&guarded_addr, &server_password)).await;
+        let argon = measure("account (argon2id)", window, pid, signing_in(&guarded_addr, &account)).await;
+        println!("sign-ins/s: server password {base:.0}, account {argon:.0}, ratio {:.3}", argon / base);
+        let cookie = cookie(&guarded_addr, &server_password).await;
+        let open_rate = measure("upgrade, open server", window, open.id(), upgrading(&open_addr, None)).await;
+        let checked =
+            measure("upgrade with a session", window, pid, upgrading(&guarded_addr, Some(cookie))).await;
+        println!(
+            "WebSocket upgrades/s: open {open_rate:.0}, with a session checked {checked:.0}, ratio {:.2}",
+            checked / open_rate
+        );
+    });
+    let _ = guarded.kill();
+    let _ = open.kill();
+    let _ = guarded.wait();
+    let _ = open.wait();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// `duet user add bench`, as an operator would.
+fn add_account(state: &std::path::Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["user", "add", "bench", "--state-dir", state.to_str().expect("UTF-8")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("duet user add");
+    child.stdin.take().expect("piped").write_all(format!("{ACCOUNT_PASSWORD}\n").as_bytes()).expect("write");
+    assert!(child.wait().expect("ran").success(), "duet user add");
+}
+
+/// Runs `one` from CLIENTS clients for `window`; prints and returns successes per second.
+async fn measure<F, Fut>(label: &str, window: Duration, pid: u32, one: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let cpu_before = common::cpu_us(pid);
+    let started = Instant::now();
+    let until = started + window;
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let one = one.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failed = 0;
+                while Instant::now() < until {
+                    let sent = Instant::now();
+                    if one().await {
+                        latencies.push(sent.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        let (mine, lost) = task.await.expect("a client");
+        latencies.extend(mine);
+        failed += lost;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = common::cpu_us(pid) - cpu_before;
+    latencies.sort_unstable();
+    let at =
+        |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default();
+    let rate = latencies.len() as f64 / elapsed;
+    println!(
+        "{label:>28}: {rate:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  server CPU {:>8.1} us each  failed {failed}",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        cpu / latencies.len().max(1) as f64,
+    );
+    rate
+}
+
+/// One HTTP/1.1 exchange; the whole response.
+async fn exchange(addr: &str, request: String) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    Some(response)
+}
+
+fn post(addr: &str, body: &str) -> String {
+    format!(
+        "POST /api/sign-in HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A sign-in with `body`, again and again.
+fn signing_in(
+    addr: &str,
+    body: &str,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
+    let (addr, request) = (addr.to_owned(), post(addr, body));
+    move || {
+        let (addr, request) = (addr.clone(), request.clone());
+        Box::pin(async move { exchange(&addr, request).await.is_some_and(|r| r.starts_with("HTTP/1.1 200")) })
+    }
+}
+
+/// An upgrade (with `cookie`), again and again.
+fn upgrading(
+    addr: &str,
+    cookie: Option<String>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
+    let addr = addr.to_owned();
+    move || Box::pin(upgrade(addr.clone(), cookie.clone()))
+}
+
+/// The session cookie a sign-in with `body` gets.
+async fn cookie(addr: &str, body: &str) -> String {
+    let response = exchange(addr, post(addr, body)).await.expect("signed in");
+    let line =
+        response.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    line.split_once(':').expect("a header").1.trim().split(';').next().expect("name=value").to_owned()
+}
+
+/// A WebSocket upgrade that reads the server's first message and closes.
+async fn upgrade(addr: String, cookie: Option<String>) -> bool {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/ws").into_client_request().expect("a URL");
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("Cookie", cookie.parse().expect("ASCII"));
+    }
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else { return false };
+    let first = ws.next().await;
+    let _ = ws.close(None).await;
+    matches!(first, Some(Ok(_)))
+}
