@@ -50,11 +50,14 @@ function showError(text) {
 /** Shows the sign-in panel for `mode` (or hides it once signed in). */
 function renderPanel(info) {
   const needed = info.mode !== "open" && !info.signedIn;
-  $("access-panel").hidden = Boolean(info.signedIn);
+  const nothingToSay = info.mode === "open" && !info.accounts && !$("access-error").textContent;
+  $("access-panel").hidden = Boolean(info.signedIn) || nothingToSay;
   $("access-mode").textContent = info.mode === "open" ? "" : (MODE_WORDS[info.mode] ?? "");
   $("access-mode").hidden = info.mode === "open";
   $("password-form").hidden = info.mode !== "password";
   $("account-details").open = info.mode === "members";
+  // An open server without accounts: nothing to sign in with.
+  $("account-details").hidden = info.mode === "open" && !info.accounts;
   $("ask-invite").hidden = info.mode !== "members";
   $("login-form").hidden = needed;
   if (needed) (info.mode === "password" ? $("access-password") : $("account-name")).focus();
@@ -164,7 +167,7 @@ export async function makeInvite({ room, name, ttl, uses }) {
 export function showSignedOut(mode) {
   $("session-info").hidden = true;
   showError("You were signed out. Sign in again to come back.");
-  renderPanel({ mode, signedIn: false });
+  renderPanel({ mode, signedIn: false, accounts: true });
   $("login-form").hidden = true;
 }
 

@@ -104,6 +104,7 @@ fn describe(access: &Access, admitted: Option<&Admitted>) -> serde_json::Value {
         "account": admitted.and_then(Admitted::account),
         "admin": admitted.is_some_and(|a| a.admin),
         "room": admitted.and_then(|a| a.room.as_ref()).map(RoomName::as_str),
+        "accounts": access.has_accounts(),
     })
 }
 

@@ -204,6 +204,11 @@ impl Access {
         Ok(true)
     }
 
+    /// Whether anyone can sign in with an account here.
+    pub fn has_accounts(&self) -> bool {
+        !self.books().accounts.is_empty()
+    }
+
     /// Every account's name, which no guest may take.
     pub fn account_names(&self) -> Vec<UserName> {
         self.books().accounts.names().collect()
