@@ -362,13 +362,18 @@ async fn paired_clients(running: &Running, server: Server) -> Vec<Ws> {
 impl RateResult {
     fn print(&self, server: Server, what: &str) {
         println!(
-            "{:>24}: {what} sent {:>7.0}/s delivered {:>7.0}/s ({:>5.1}%)  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            "{:>24}: {what} sent {:>7.0}/s delivered {:>7.0}/s ({:>5.1}%)  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
             server.label(),
             self.sent_per_s,
             self.delivered_per_s,
             self.delivered_fraction * 100.0,
             self.p50_ms,
-            self.p99_ms
+            self.p99_ms,
+            if self.closed > 0 {
+                format!("  ({} of {} clients closed by the server as too slow)", self.closed, self.clients)
+            } else {
+                String::new()
+            },
         );
     }
 }
@@ -376,6 +381,9 @@ impl RateResult {
 struct RateResult {
     /// What the load generator really sent (below the offered rate when it is the limit).
     sent_per_s: f64,
+    /// Clients the server closed meanwhile (too slow to read what they were sent), of all.
+    closed: usize,
+    clients: usize,
     delivered_per_s: f64,
     delivered_fraction: f64,
     p50_ms: f64,
@@ -392,14 +400,14 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
     let ticks = seconds * 100;
     let latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity((rate * seconds) as usize)));
     let (back_tx, mut back_rx) = mpsc::unbounded_channel();
-    let mut sent_total = 0u64;
+    let mut expected_total = 0u64;
     let mut tasks = Vec::new();
     for (i, ws) in clients.into_iter().enumerate() {
         let partner = i ^ 1;
         let (mut sink, mut stream) = ws.split();
         let latencies = Arc::clone(&latencies);
         let expected = (per_tick * ticks as f64).floor() as u64;
-        sent_total += expected;
+        expected_total += expected;
         let back_tx = back_tx.clone();
         tasks.push(tokio::spawn(async move {
             let sender = async {
@@ -407,6 +415,8 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
                 // A sender that falls behind catches up in bursts; its real pace is
                 // measured (offered vs sent) rather than assumed.
                 let mut owed = 0.0;
+                let mut sent = 0u64;
+                let mut closed = false;
                 // A client the server closed (too slow to read what it is sent: the load
                 // generator itself falls behind at the top of the ladder) stops sending;
                 // what it did not receive counts as lost.
@@ -420,15 +430,18 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
                             i % 10
                         );
                         if sink.feed(Message::text(msg)).await.is_err() {
+                            closed = true;
                             break 'sending;
                         }
+                        sent += 1;
                         owed -= 1.0;
                     }
                     if sink.flush().await.is_err() {
+                        closed = true;
                         break;
                     }
                 }
-                (sink, epoch.elapsed())
+                (sink, epoch.elapsed(), sent, closed)
             };
             let receiver = async {
                 let mut got = 0u64;
@@ -452,8 +465,8 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
                 latencies.lock().expect("not poisoned").extend(local);
                 (stream, last)
             };
-            let ((sink, sent_at), (stream, last)) = tokio::join!(sender, receiver);
-            let _ = back_tx.send((i, sink.reunite(stream).expect("same socket"), sent_at, last));
+            let ((sink, sent_at, sent, closed), (stream, last)) = tokio::join!(sender, receiver);
+            let _ = back_tx.send((i, sink.reunite(stream).expect("same socket"), sent_at, last, sent, closed));
         }));
     }
     drop(back_tx);
@@ -462,10 +475,13 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
     }
     let mut back = Vec::new();
     let (mut sending, mut receiving) = (Duration::ZERO, Duration::ZERO);
-    while let Some((i, ws, sent_at, last)) = back_rx.recv().await {
+    let (mut sent_total, mut closed) = (0u64, 0usize);
+    while let Some((i, ws, sent_at, last, sent, was_closed)) = back_rx.recv().await {
         back.push((i, ws));
         sending = sending.max(sent_at);
         receiving = receiving.max(last);
+        sent_total += sent;
+        closed += usize::from(was_closed);
     }
     back.sort_by_key(|(i, _)| *i);
     let mut lat = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
@@ -477,9 +493,12 @@ async fn run_rate(clients: Vec<Ws>, rate: u64, seconds: u64) -> (RateResult, Vec
     };
     let delivered = lat.len() as f64;
     let result = RateResult {
-        sent_per_s: sent_total as f64 / sending.as_secs_f64(),
+        sent_per_s: sent_total as f64 / sending.as_secs_f64().max(1e-9),
         delivered_per_s: delivered / receiving.as_secs_f64().max(1e-9),
-        delivered_fraction: delivered / sent_total.max(1) as f64,
+        // Of what was offered: what a closed client could not send is lost too.
+        delivered_fraction: delivered / expected_total.max(1) as f64,
+        closed,
+        clients: n,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
     };
