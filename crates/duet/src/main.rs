@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use duet::access::Access;
-use duet::config::{Cli, Command, ServeConfig};
+use duet::config::{Cli, Command, LogFormat, ServeConfig};
 use duet::serve::{self, tls};
 use duet::{RunOptions, run};
 use tokio_util::sync::CancellationToken;
@@ -11,9 +11,19 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let filter = EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format() {
+        // Logs on stderr; stdout says where duet listens, for scripts.
+        LogFormat::Text => {
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init()
+        }
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+    }
     let config = match cli.command {
         Some(Command::Serve(args)) => (*args).into_config()?,
         Some(Command::Call(args)) => return call(args),
@@ -165,6 +175,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         http: config.limits.http.clone(),
         signaling: config.limits.signaling.clone(),
         access,
+        reload_on_sighup: true,
     };
     run(listener, options, shutdown).await
 }

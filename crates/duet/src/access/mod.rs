@@ -204,6 +204,20 @@ impl Access {
         Ok(true)
     }
 
+    /// Reads the access files again whatever their times say (SIGHUP); returns what
+    /// they hold, for the log.
+    pub fn reload(&self) -> anyhow::Result<String> {
+        self.books().stamp = Stamp::default();
+        self.refresh()?;
+        let books = self.books();
+        let live = books.invites.iter().filter(|i| !i.revoked).count();
+        Ok(format!(
+            "{} accounts, {live} invites, {} sessions signed out",
+            books.accounts.iter().count(),
+            books.signed_out.len()
+        ))
+    }
+
     /// Whether anyone can sign in with an account here.
     pub fn has_accounts(&self) -> bool {
         !self.books().accounts.is_empty()

@@ -111,11 +111,34 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub turn: TurnArgs,
 
+    /// How log lines are written: `text` for people, `json` (one object a line) for a
+    /// log collector.
+    #[arg(long, env = "DUET_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     #[command(flatten)]
     pub access: AccessArgs,
 
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// The log format a `duet serve` asked for (other commands write for people).
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Some(Command::Serve(args)) => args.log_format,
+            None => self.serve.log_format,
+            Some(_) => LogFormat::Text,
+        }
+    }
 }
 
 /// Where `/metrics` is served.

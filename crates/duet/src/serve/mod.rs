@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub signaling: SignalingLimits,
     /// Who may come in.
     pub access: Arc<Access>,
+    /// Reload the access files on SIGHUP (the process's own server; tests run several).
+    pub reload_on_sighup: bool,
 }
 
 impl RunOptions {
@@ -81,6 +83,7 @@ impl RunOptions {
             http: HttpLimits::default(),
             signaling: SignalingLimits::default(),
             access: Arc::new(Access::open()),
+            reload_on_sighup: false,
         }
     }
 }
@@ -102,6 +105,9 @@ pub async fn run(
         access: Arc::clone(&options.access),
     };
     let signaling = Signaling::start(options.hub, setup, shutdown.clone());
+    if options.reload_on_sighup {
+        tokio::spawn(reload_on_sighup(Arc::clone(&signaling), shutdown.clone()));
+    }
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
@@ -111,6 +117,7 @@ pub async fn run(
         signaling: Arc::clone(&signaling),
         access: options.access,
         tls: options.tls.is_some(),
+        shutdown: shutdown.clone(),
     });
     crate::serve::http::serve(
         listener,
@@ -129,6 +136,21 @@ pub async fn run(
         turn.closed().await;
     }
     Ok(())
+}
+
+/// What SIGHUP reloads without dropping a call: accounts, invites and sign-outs.
+async fn reload_on_sighup(signaling: Arc<Signaling>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: reload by restarting");
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            Some(()) = hangups.recv() => signaling.reload(),
+        }
+    }
 }
 
 /// Starts the STUN/TURN side as configured: the embedded server (bound here, so a port

@@ -503,6 +503,20 @@ impl Signaling {
         }
     }
 
+    /// SIGHUP: the access files are read again whatever their times say, and open
+    /// sockets are checked against them at once.
+    pub fn reload(&self) {
+        match self.access.reload() {
+            Ok(summary) => {
+                tracing::info!("SIGHUP: reloaded the access files: {summary}");
+                let names = self.access.account_names();
+                self.with_hub(|hub| hub.reserve_names(names));
+            }
+            Err(e) => tracing::error!("SIGHUP: cannot read the access files: {e:#}"),
+        }
+        self.recheck();
+    }
+
     fn recheck(&self) {
         match self.access.refresh() {
             Ok(true) => {

@@ -8,7 +8,9 @@
 //!  GET /i/<token>   index.html: the client redeems the invite link (a GET changes
 //!                   nothing, so link previews do not use up one-time links)
 //!  /api/...         sign-in, sign-out, invites (see access::http)
-//!  GET /healthz     "ok"
+//!  GET /healthz     "ok" while the process serves
+//!  GET /readyz      200 "ready" once every listener is bound; 503 once shutdown began, so
+//!                   a load balancer stops sending people here while calls are handed off
 //!  GET /<file>      a file from web/, compiled into the binary
 //! ```
 //!
@@ -51,6 +53,8 @@ pub struct Web {
     pub access: Arc<Access>,
     /// The listener serves HTTPS.
     pub tls: bool,
+    /// Cancelled when shutdown begins: /readyz then says so.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The whole HTTP surface, ready for `axum::serve` or a test.
@@ -70,6 +74,7 @@ pub fn app(web: Web) -> Router {
         .route("/r/{room}", get(room_page))
         .route("/i/{token}", get(|headers: HeaderMap| async move { serve_file("index.html", &headers) }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .fallback(get(asset))
         .with_state(web.clone())
         .merge(crate::access::http::routes(web.access, web.signaling, web.tls));
@@ -139,6 +144,15 @@ async fn websocket(
         Ok(ws) => upgrade(&web, ws, &headers, peer, room),
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// Every listener was bound before the router ran (`main` binds, then serves), so being
+/// asked at all means ready, until shutdown begins.
+async fn ready(State(web): State<Web>) -> Response {
+    if web.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    "ready\n".into_response()
 }
 
 fn host(headers: &HeaderMap) -> Option<String> {
