@@ -1,7 +1,7 @@
 //! `duet`: parse the command line, bind, serve until Ctrl-C or SIGTERM.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use duet::access::Access;
 use duet::config::{Cli, Command, LogFormat, ServeConfig};
 use duet::serve::{self, tls};
@@ -10,7 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let argv = match duet::config::file::merged(&command, std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("duet: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(&argv);
     let filter = EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     match cli.log_format() {
         // Logs on stderr; stdout says where duet listens, for scripts.
@@ -27,6 +35,16 @@ fn main() -> anyhow::Result<()> {
     let config = match cli.command {
         Some(Command::Serve(args)) => (*args).into_config()?,
         Some(Command::Call(args)) => return call(args),
+        Some(Command::Config(args)) => {
+            let matches = command.clone().get_matches_from(&argv);
+            let options = command.find_subcommand("config").expect("declared");
+            let sub = matches.subcommand_matches("config").expect("the config subcommand");
+            print!("{}", duet::config::file::effective(options, sub));
+            if let Err(e) = (*args).into_config() {
+                eprintln!("duet config: note: this configuration would not start: {e:#}");
+            }
+            return Ok(());
+        }
         Some(Command::User(args)) => return say_errors("duet user", duet::admin::user(args)),
         Some(Command::Invite(args)) => return say_errors("duet invite", duet::admin::invite(args)),
         None => cli.serve.into_config()?,

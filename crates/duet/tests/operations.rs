@@ -123,3 +123,79 @@ async fn sighup_reloads_the_accounts_without_dropping_anyone() {
     assert_eq!(status, 200, "the new account signs in");
     std::fs::remove_dir_all(&state).ok();
 }
+
+/// `duet <args>` with `env`, to its end: exit code, stdout, stderr.
+fn run_duet(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_duet")).args(args).envs(env.iter().copied()).output().expect("ran");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn config_file(test: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("duet-{test}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+#[test]
+fn a_config_file_with_every_section_is_what_duet_config_prints_back() {
+    let path = config_file(
+        "every-section",
+        "# a comment\nlisten = \"127.0.0.1:0\"\nno-echo = true\nring-timeout = \"45s\"\nsession-ttl = \"7d\"\n\
+         [tls]\nself-signed = false\n[turn]\nrelay-ports = \"50000-50999\"\ndenied-peer = [\"10.0.0.0/8\", \"192.168.0.0/16\"]\n\
+         [limit]\nchat = \"4,1/s\"\nwebsockets-per-address = 100\n[access]\nmode = \"open\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[external-turn]\nurl = []\n",
+    );
+    let file = path.to_str().expect("UTF-8");
+    let (code, printed, err) = run_duet(&["config", "--config", file], &[]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "listen = \"127.0.0.1:0\"",
+        "no-echo = true",
+        "ring-timeout = \"45s\"",
+        "relay-ports = \"50000-50999\"",
+        "denied-peer = [\"10.0.0.0/8\", \"192.168.0.0/16\"]",
+        "chat = \"4,1/s\"",
+        "websockets-per-address = \"100\"",
+        "format = \"json\"",
+    ] {
+        assert!(printed.lines().any(|l| l == line), "{line:?} in\n{printed}");
+    }
+    // What it prints is a config file of its own, and duet starts from it.
+    let again = config_file("printed", &printed);
+    let mut duet = Duet::start(&["--config", again.to_str().expect("UTF-8")]);
+    assert!(duet.log_line("access open").starts_with('{'), "the file's [log] format = json took effect");
+    std::fs::remove_file(path).ok();
+    std::fs::remove_file(again).ok();
+}
+
+#[test]
+fn a_misspelt_key_or_a_wrong_value_names_the_file_line_and_key() {
+    let path = config_file("typo", "listen = \"127.0.0.1:0\"\n\n[turn]\nrelay-prots = \"50000-50999\"\n");
+    let (code, _, err) = run_duet(&["--config", path.to_str().expect("UTF-8")], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains(":4: turn.relay-prots: there is no such option"), "{err}");
+    let path = config_file("wrong", "ring-timeout = \"soon\"\n");
+    let (code, _, err) = run_duet(&["--config", path.to_str().expect("UTF-8")], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains(":1: ring-timeout:") && err.contains("soon"), "{err}");
+    let path = config_file("flag", "no-echo = \"yes\"\n");
+    let (_, _, err) = run_duet(&["--config", path.to_str().expect("UTF-8")], &[]);
+    assert!(err.contains(":1: no-echo: write true or false"), "{err}");
+}
+
+#[test]
+fn a_flag_beats_the_environment_which_beats_the_file() {
+    let path = config_file("precedence", "ring-timeout = \"40s\"\n");
+    let file = path.to_str().expect("UTF-8");
+    let shown = |args: &[&str], env: &[(&str, &str)]| {
+        let (code, printed, err) = run_duet(&[&["config", "--config", file][..], args].concat(), env);
+        assert_eq!(code, 0, "{err}");
+        printed.lines().find(|l| l.starts_with("ring-timeout")).expect("set").to_owned()
+    };
+    assert_eq!(shown(&[], &[]), "ring-timeout = \"40s\"");
+    assert_eq!(shown(&[], &[("DUET_RING_TIMEOUT", "50s")]), "ring-timeout = \"50s\"");
+    assert_eq!(shown(&["--ring-timeout", "60s"], &[("DUET_RING_TIMEOUT", "50s")]), "ring-timeout = \"60s\"");
+    std::fs::remove_file(path).ok();
+}

@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod access;
+pub mod file;
 mod limits;
 mod turn;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Call someone on a duet server from this terminal (or wait to be called), playing
     /// and recording media files.
     Call(crate::call::CallArgs),
+    /// Print the effective configuration (file, environment and flags merged) as a
+    /// commented TOML file: `duet config > duet.toml` starts one.
+    Config(Box<ServeArgs>),
     /// Manage accounts: add, list, remove, passwd, sign-out.
     User(crate::admin::UserArgs),
     /// Make an invite link (or list and revoke them).
@@ -48,6 +52,11 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// A TOML file with any of these options (`duet config` prints one); flags and
+    /// environment variables override it.
+    #[arg(long, env = "DUET_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address for HTTP(S) and WebSocket. Use 0.0.0.0:8080 to accept calls from other
     /// machines (they need HTTPS: see --tls-self-signed).
     #[arg(long, env = "DUET_LISTEN", default_value = "127.0.0.1:8080")]
@@ -134,7 +143,7 @@ impl Cli {
     /// The log format a `duet serve` asked for (other commands write for people).
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
-            Some(Command::Serve(args)) => args.log_format,
+            Some(Command::Serve(args) | Command::Config(args)) => args.log_format,
             None => self.serve.log_format,
             Some(_) => LogFormat::Text,
         }
