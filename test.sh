@@ -4,7 +4,8 @@
 #   ./test.sh            everything: format, lints, Rust tests, browser tests
 #
 # Installs (if missing): Debian's chromium and coturn (apt: a real browser, and coturn's
-# turnutils as independent TURN clients), the e2e npm packages (npm ci).
+# turnutils as independent TURN clients), the e2e npm packages (npm ci), cargo-fuzz and
+# cargo-deb (cargo install).
 # Browser tests run in a fresh network namespace that holds only loopback, so nothing
 # leaves the machine and parallel runs cannot collide on ports.
 # Any missing tool or failed step stops the run with a non-zero exit.
@@ -28,18 +29,23 @@ command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
 { command -v ip && command -v tc; } >/dev/null || apt_packages+=(iproute2)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
+command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo; do
+for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 
 if ! command -v cargo-fuzz >/dev/null; then
   step "installing cargo-fuzz (cargo install)"
   cargo install cargo-fuzz --locked
+fi
+if ! command -v cargo-deb >/dev/null; then
+  step "installing cargo-deb (cargo install)"
+  cargo install cargo-deb --locked
 fi
 
 step "installing browser-test packages (npm ci)"
@@ -55,6 +61,9 @@ step "cargo test"
 cargo test --workspace --locked
 step "cargo build --release (the binary the browser tests run)"
 cargo build --release --locked -p duet
+
+step "the package: systemd unit verified, .deb built, installed with dpkg, run, purged"
+as_root ./packaging/check.sh
 
 # --- benchmarks ------------------------------------------------------------------------
 # Each runs in its quick mode, so a benchmark that breaks is noticed here; the figures

@@ -43,6 +43,7 @@ pub fn key(dir: &Path, file: &str) -> anyhow::Result<[u8; 32]> {
     let key = crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?;
     let mine = partial_path(&path);
     write_file(&mine, &key)?;
+    give_to_owner_of(&mine, dir)?;
     let linked = fs::hard_link(&mine, &path);
     let _ = fs::remove_file(&mine);
     match linked {
@@ -66,7 +67,24 @@ fn partial_path(path: &Path) -> std::path::PathBuf {
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let partial = partial_path(path);
     write_file(&partial, contents)?;
+    if let Some(dir) = path.parent() {
+        give_to_owner_of(&partial, dir)?;
+    }
     fs::rename(&partial, path).with_context(|| format!("write {}", path.display()))
+}
+
+/// When root writes into a state directory another user owns (the duet service's, under
+/// systemd's DynamicUser: `sudo duet user add ann`), the new file goes to that user, or
+/// the running service could not read it.
+pub fn give_to_owner_of(path: &Path, dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    let Ok(owner) = fs::metadata(dir) else { return Ok(()) };
+    if me != 0 || owner.uid() == 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(owner.uid()), Some(owner.gid()))
+        .with_context(|| format!("give {} to the owner of {}", path.display(), dir.display()))
 }
 
 /// Writes a new file, owner-readable only, to disk.

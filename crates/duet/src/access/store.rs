@@ -79,6 +79,7 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("open {}", lock_path.display()))?;
+        crate::state::give_to_owner_of(&lock_path, &self.dir)?;
         lock.lock().with_context(|| format!("lock {}", lock_path.display()))?;
         let mut value = self.read::<T>(file)?;
         let result = change(&mut value);
@@ -136,6 +137,26 @@ mod tests {
         fs::write(dir.join(INVITES), "{\n  \"invites\": [\n").expect("write");
         let err = store.read::<duet_access::InviteBook>(INVITES).expect_err("damaged");
         assert!(err.to_string().contains("damaged at line 2"), "{err}");
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn root_writing_into_the_services_state_directory_leaves_the_files_to_the_service() {
+        use std::os::unix::fs::MetadataExt;
+        if fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
+            return; // only root can give files away
+        }
+        let dir = std::env::temp_dir().join(format!("duet-store-owner-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("made");
+        std::os::unix::fs::chown(&dir, Some(61_234), Some(61_234)).expect("chown");
+        let store = Store::new(&dir);
+        store.update::<duet_access::Accounts, _>(ACCOUNTS, |_| ()).expect("written");
+        store.key().expect("a key");
+        for file in [ACCOUNTS, KEY, LOCK] {
+            let meta = fs::metadata(dir.join(file)).expect("exists");
+            assert_eq!((meta.uid(), meta.gid()), (61_234, 61_234), "{file} belongs to the directory's owner");
+        }
         fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -26,7 +26,7 @@ mod users;
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
     /// The server's state directory. Default: $XDG_STATE_HOME/duet, else
-    /// ~/.local/state/duet (a systemd service's: /var/lib/duet).
+    /// ~/.local/state/duet; for root, the duet service's /var/lib/duet when it exists.
     #[arg(long, env = "DUET_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 }

@@ -82,7 +82,8 @@ pub struct ServeArgs {
 
     /// Where duet keeps what it creates (the key that signs resume tokens, so a restart
     /// does not let strangers take people's names; the self-signed certificate).
-    /// Default: $XDG_STATE_HOME/duet, else ~/.local/state/duet.
+    /// Default: $XDG_STATE_HOME/duet, else ~/.local/state/duet (for root, the service's
+    /// /var/lib/duet when it exists).
     #[arg(long, env = "DUET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -288,8 +289,17 @@ impl ServeArgs {
     }
 }
 
-/// `$XDG_STATE_HOME/duet`, else `~/.local/state/duet`.
+/// The duet service's state directory (the package's unit makes it).
+const SERVICE_STATE_DIR: &str = "/var/lib/duet";
+
+/// `$XDG_STATE_HOME/duet`, else `~/.local/state/duet`; for root, the service's
+/// `/var/lib/duet` when it exists, so `sudo duet user add` reaches the service's accounts.
 pub fn default_state_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if root && std::path::Path::new(SERVICE_STATE_DIR).is_dir() {
+        return Ok(PathBuf::from(SERVICE_STATE_DIR));
+    }
     if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("duet"));
     }

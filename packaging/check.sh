@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The package as an operator gets it: the systemd unit passes `systemd-analyze verify`,
+# the .deb builds from the release binary, installs with dpkg, and its `duet --version`
+# and example configuration work; then it is removed again (purged: nothing stays).
+#
+#   packaging/check.sh      (run by ../test.sh after the release build; needs root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/duet"
+[ -x "$bin" ] || { echo "packaging/check.sh: build $bin first (cargo build --release -p duet)" >&2; exit 1; }
+dpkg -s duet >/dev/null 2>&1 && { echo "packaging/check.sh: a duet package is installed already; not touching it" >&2; exit 1; }
+
+work=$(mktemp -d)
+cleanup() {
+  dpkg --purge duet >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "the unit: systemd-analyze verify"
+sed "s|/usr/bin/duet|$bin|" packaging/duet.service > "$work/duet.service"
+systemd-analyze verify "$work/duet.service"
+# Exposure at most 3.0 of 10 ("OK"); the threshold counts in tenths.
+systemd-analyze security --offline=yes --threshold=30 "$work/duet.service" | tail -n 1
+
+echo "the package: cargo deb, dpkg -i"
+cargo deb -p duet --no-build --strip --output "$work/duet.deb" >/dev/null
+dpkg -i "$work/duet.deb"
+test -f /usr/lib/systemd/system/duet.service
+test -f /etc/duet/duet.toml
+/usr/bin/duet --version
+# The example configuration is complete: duet reads it and would start from it.
+/usr/bin/duet config --config /etc/duet/duet.toml >"$work/effective.toml" 2>"$work/notes"
+if [ -s "$work/notes" ]; then cat "$work/notes" >&2; exit 1; fi
+grep -q '^mode = "members"' "$work/effective.toml"
+dpkg --purge duet >/dev/null
+test ! -e /usr/bin/duet
+echo "the package installs, runs and leaves again"
