@@ -126,14 +126,19 @@ export async function launchBrowser(extra = []) {
 
 /**
  * Records every RTCPeerConnection the page makes, so tests can read getStats(). With
- * `turnTransport` ("udp", "tcp" or "tls"), keeps only that transport's TURN URL of the
- * ICE servers the page passes in (which still come from duet's signaling).
+ * `turnTransport` ("udp", "tcp", "tls" or "tls-web": TURN over TLS on the page's own
+ * port), keeps only that TURN URL of the ICE servers the page passes in (which still
+ * come from duet's signaling).
  */
 const RECORD_PEER_CONNECTIONS = (turnTransport) => {
   const Original = window.RTCPeerConnection;
   window.__pcs = [];
   const keep = (url) =>
-    turnTransport === "tls" ? url.startsWith("turns:") : url.startsWith("turn:") && url.endsWith(`transport=${turnTransport}`);
+    turnTransport === "tls-web"
+      ? url.startsWith("turns:") && url.includes(`:${location.port}?`) // the web port, nothing else
+      : turnTransport === "tls"
+        ? url.startsWith("turns:") && !url.includes(`:${location.port}?`)
+        : url.startsWith("turn:") && url.endsWith(`transport=${turnTransport}`);
   window.RTCPeerConnection = class extends Original {
     constructor(config = {}, ...rest) {
       if (turnTransport && config.iceServers) {

@@ -1,5 +1,6 @@
 // Relay-only calls through duet's own TURN server, with the credentials signaling
-// handed out: once over UDP, once over TCP, once over TLS (turns:).
+// handed out: once over UDP, once over TCP, once over TLS (turns:), and once over TLS
+// on the web port itself, the only way out of a network that allows nothing but 443.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,6 +22,8 @@ for (const [transport, relayProtocol] of [
   ["udp", "udp"],
   ["tcp", "tcp"],
   ["tls", "tls"],
+  // One port for everything: TURN over TLS on the page's own HTTPS port.
+  ["tls-web", "tls"],
 ]) {
   test(`a relay-only call flows through duet's TURN over ${transport}`, async () => {
     const options = { ignoreHTTPSErrors: true, turnTransport: transport };
@@ -37,6 +40,8 @@ for (const [transport, relayProtocol] of [
     assert.match(turn.username, /^\d+:duet-\d+$/, "an ephemeral username");
     assert.ok(turn.credential.length > 20, "a credential");
     assert.ok(turn.urls.some((u) => u.startsWith("turns:")), "TURN over TLS is offered");
+    const webPort = new URL(env.duet.url).port;
+    assert.ok(turn.urls.includes(`turns:127.0.0.1:${webPort}?transport=tcp`), "and on the web port");
 
     await userItem(ann, `bo-${transport}`).click();
     await acceptCall(bo);

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  accept ──► Slots::acquire(client address) ──refused──► closed at once
+//!     │ with embedded TURN: STUN first? ALPN stun.turn? ──► TURN (see `demux`)
 //!     │ (TLS: handshake within HANDSHAKE_TIMEOUT)
 //!     ▼
 //!  hyper HTTP/1.1: request headers within `header_timeout` (also between requests on a
@@ -29,6 +30,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::limits::{HttpLimits, Slots};
+use crate::serve::demux::{self, Web};
+use crate::turn::TurnStreams;
 
 /// Request headers larger than this are refused (431): duet's own requests carry a few
 /// hundred bytes. It is also what an unfinished request can make duet hold.
@@ -43,17 +46,31 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: CancellationToken,
     grace: Duration,
+    turn: Option<TurnStreams>,
 ) {
     let slots = Slots::for_web(&limits);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
     while let Some((stream, client, slot)) = crate::accept::next(&listener, &slots, &shutdown, "web").await {
-        let (app, acceptor, shutdown, limits) =
-            (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone());
+        let (app, acceptor, shutdown, limits, turn) =
+            (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone(), turn.clone());
         tasks.spawn(async move {
-            match acceptor {
-                None => serve_connection(stream, client, app, &limits, shutdown).await,
-                Some(acceptor) => {
+            match (turn, acceptor) {
+                // One port for everything: TURN streams go to the TURN server.
+                (Some(turn), acceptor) => {
+                    match demux::route(stream, client, acceptor.as_ref(), &turn, limits.header_timeout).await
+                    {
+                        Some(Web::Plain(stream)) => {
+                            serve_connection(stream, client, app, &limits, shutdown).await
+                        }
+                        Some(Web::Tls(stream)) => {
+                            serve_connection(stream, client, app, &limits, shutdown).await
+                        }
+                        None => {}
+                    }
+                }
+                (None, None) => serve_connection(stream, client, app, &limits, shutdown).await,
+                (None, Some(acceptor)) => {
                     if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
                         serve_connection(tls, client, app, &limits, shutdown).await;
                     }

@@ -17,6 +17,14 @@ use serde_json::{Value, json};
 
 use crate::config::{IceSettings, TurnMode};
 
+/// TURN on the web port (see `serve::demux`): the port the browser loaded the page from.
+#[derive(Debug, Clone, Copy)]
+struct WebPort {
+    /// The page is HTTPS: TURN there is `turns:` (plain TURN would stand out to a
+    /// firewall that inspects port 443).
+    tls: bool,
+}
+
 /// Builds `ice-servers` messages.
 #[derive(Debug, Clone)]
 pub struct IceServers {
@@ -27,7 +35,7 @@ pub struct IceServers {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Embedded { port: u16, tls_port: Option<u16>, secret: Vec<u8> },
+    Embedded { port: u16, tls_port: Option<u16>, secret: Vec<u8>, web: Option<WebPort> },
     External { urls: Vec<String>, secret: Option<String> },
     Off,
 }
@@ -36,7 +44,7 @@ impl IceServers {
     /// For the embedded server listening on `port` (UDP and TCP) and `tls_port`.
     pub fn embedded(settings: &IceSettings, port: u16, tls_port: Option<u16>, secret: Vec<u8>) -> Self {
         Self {
-            kind: Kind::Embedded { port, tls_port, secret },
+            kind: Kind::Embedded { port, tls_port, secret, web: None },
             host: settings.host.clone(),
             ttl: settings.ttl,
         }
@@ -51,6 +59,14 @@ impl IceServers {
             TurnMode::Embedded(_) | TurnMode::Off => Kind::Off,
         };
         Self { kind, host: settings.host.clone(), ttl: settings.ttl }
+    }
+
+    /// The embedded server is also reachable on the web port (over TLS when `tls`).
+    pub fn with_web_port(mut self, tls: bool) -> Self {
+        if let Kind::Embedded { web, .. } = &mut self.kind {
+            *web = Some(WebPort { tls });
+        }
+        self
     }
 
     pub fn none() -> Self {
@@ -85,7 +101,7 @@ impl IceServers {
         };
         match &self.kind {
             Kind::Off => vec![],
-            Kind::Embedded { port, tls_port, secret } => {
+            Kind::Embedded { port, tls_port, secret, web } => {
                 let host = self.host.as_deref().map(str::to_owned).or_else(|| page_host.map(host_only));
                 let Some(host) = host else { return vec![] };
                 let mut turn = vec![
@@ -94,6 +110,14 @@ impl IceServers {
                 ];
                 if let Some(tls_port) = tls_port {
                     turn.push(format!("turns:{host}:{tls_port}?transport=tcp"));
+                }
+                if let Some(web) = web {
+                    // Where the browser reached the page, so a firewall that let that
+                    // through lets this through too.
+                    let default = if web.tls { 443 } else { 80 };
+                    let web_port = page_host.and_then(port_of).unwrap_or(default);
+                    let scheme = if web.tls { "turns" } else { "turn" };
+                    turn.push(format!("{scheme}:{host}:{web_port}?transport=tcp"));
                 }
                 let (username, credential) = credentials(secret);
                 vec![
@@ -110,6 +134,15 @@ impl IceServers {
             },
         }
     }
+}
+
+/// `example.com:8443` → 8443, `[::1]:8080` → 8080, `example.com` → none.
+fn port_of(host_header: &str) -> Option<u16> {
+    let after_host = match host_header.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?.1,
+        None => host_header,
+    };
+    after_host.rsplit_once(':')?.1.parse().ok()
 }
 
 /// `example.com:8443` → `example.com`, `[::1]:8080` → `[::1]`.
@@ -143,6 +176,28 @@ mod tests {
         assert!(username.ends_with(":conn7"));
         assert_eq!(turn["credential"], duet_turn::auth::ephemeral_password(b"0123456789abcdef", username));
         assert_eq!(ice.refresh_every(), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn turn_on_the_web_port_is_offered_where_the_page_was_loaded() {
+        let ice = IceServers::embedded(&settings(), 3478, Some(5349), b"k".to_vec()).with_web_port(true);
+        let msg: Value = serde_json::from_str(&ice.message(Some("call.example.org"), "u").expect("servers"))
+            .expect("JSON");
+        let urls = msg["iceServers"][1]["urls"].as_array().expect("urls");
+        assert_eq!(urls.last(), Some(&json!("turns:call.example.org:443?transport=tcp")));
+        let msg: Value =
+            serde_json::from_str(&ice.message(Some("[::1]:8443"), "u").expect("servers")).expect("JSON");
+        assert_eq!(
+            msg["iceServers"][1]["urls"].as_array().and_then(|u| u.last()),
+            Some(&json!("turns:[::1]:8443?transport=tcp"))
+        );
+        let plain = IceServers::embedded(&settings(), 3478, None, b"k".to_vec()).with_web_port(false);
+        let msg: Value = serde_json::from_str(&plain.message(Some("127.0.0.1:8080"), "u").expect("servers"))
+            .expect("JSON");
+        assert_eq!(
+            msg["iceServers"][1]["urls"].as_array().and_then(|u| u.last()),
+            Some(&json!("turn:127.0.0.1:8080?transport=tcp"))
+        );
     }
 
     #[test]

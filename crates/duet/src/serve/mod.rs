@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod demux;
 pub mod echo;
 pub mod http;
 pub mod ice;
@@ -119,13 +120,26 @@ pub async fn run(
         tls: options.tls.is_some(),
         shutdown: shutdown.clone(),
     });
+    // The web port carries TURN too: TLS clients that ask for it by ALPN get it.
+    let turn_streams = turn.as_ref().map(Turn::streams);
+    let tls = match (options.tls, &turn_streams) {
+        (Some(tls), Some(_)) => {
+            let mut config = (*tls).clone();
+            // rustls picks the first of ours the client offers: a TURN client that offers
+            // both (coturn's does) means TURN; browsers never offer stun.turn.
+            config.alpn_protocols = vec![demux::ALPN_TURN.to_vec(), b"http/1.1".to_vec()];
+            Some(Arc::new(config))
+        }
+        (tls, _) => tls,
+    };
     crate::serve::http::serve(
         listener,
-        options.tls,
+        tls,
         app,
         options.http,
         shutdown.clone(),
         options.shutdown_grace,
+        turn_streams,
     )
     .await;
     // The HTTP server has stopped accepting; WebSocket tasks are saying goodbye.
@@ -176,7 +190,11 @@ pub async fn start_ice(
                 Err(e) => return Err(e),
             };
             let tls_port = turn.tls.map(|a| a.port());
-            let ice = IceServers::embedded(settings, turn.udp.port(), tls_port, embedded.secret.clone());
+            let mut ice = IceServers::embedded(settings, turn.udp.port(), tls_port, embedded.secret.clone());
+            if tls_port.is_some() {
+                // HTTPS on: the web port carries TURN over TLS too (see `demux`).
+                ice = ice.with_web_port(true);
+            }
             Ok((Some(turn), ice))
         }
         other => Ok((None, IceServers::from_mode(settings, other))),

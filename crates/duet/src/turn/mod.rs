@@ -23,6 +23,7 @@
 pub mod batch;
 mod relay;
 mod stream;
+pub use stream::TurnStreams;
 mod udp;
 
 use std::collections::HashMap;
@@ -182,6 +183,11 @@ impl Turn {
     /// Live allocations, for tests and diagnostics.
     pub fn allocation_count(&self) -> usize {
         self.shared.lock().server.allocation_count()
+    }
+
+    /// A handle for serving TURN streams that arrive on the web port.
+    pub fn streams(&self) -> stream::TurnStreams {
+        stream::TurnStreams { shared: Arc::clone(&self.shared) }
     }
 
     /// A handle for ending what a session holds when it ends.

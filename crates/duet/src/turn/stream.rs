@@ -62,6 +62,37 @@ pub(super) async fn accept(
     }
 }
 
+/// Hands TURN streams that arrived on another listener (the web port, see
+/// `serve::http`) to this server, within the same per-address limit as its own.
+#[derive(Debug, Clone)]
+pub struct TurnStreams {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl TurnStreams {
+    /// Serves `stream`, a TURN client at `client` that reached `server` (over TLS when
+    /// `tls`), until it ends.
+    pub fn serve<S>(&self, stream: S, client: std::net::SocketAddr, server: std::net::SocketAddr, tls: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let slot = match self.shared.stream_slots.acquire(client.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%client, "TURN stream on the web port refused: {refused:?} limit");
+                return;
+            }
+        };
+        let transport = if tls { Transport::Tls } else { Transport::Tcp };
+        let tuple = FiveTuple { client, server, transport };
+        let shared = Arc::clone(&self.shared);
+        self.shared.tasks.spawn(async move {
+            serve(shared, stream, tuple).await;
+            drop(slot);
+        });
+    }
+}
+
 async fn serve<S>(shared: Arc<Shared>, stream: S, tuple: FiveTuple)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

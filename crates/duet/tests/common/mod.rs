@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+pub mod coturn;
 pub mod turn_probe;
 
 pub const WAIT: Duration = Duration::from_secs(5);
