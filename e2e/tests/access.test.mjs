@@ -127,11 +127,24 @@ test("an invited guest lands signed in, calls an account holder, and both read t
   await ann.click("#hangup-button");
   await kim.locator("#safety").waitFor({ state: "hidden" });
 
+  // ann is an admin: she makes the next link from the page, for this room.
+  await ann.click("#make-invite-button");
+  await ann.fill("#invite-name", "Dr Lee");
+  await ann.click("#make-invite-form button[type=submit]");
+  await ann.locator("#status", { hasText: "Invite link for Dr Lee made" }).waitFor();
+  const made = await ann.inputValue("#made-invite-link");
+  assert.match(made, new RegExp(`^${env.duet.url}/i/`));
+  assert.equal(await kim.isVisible("#make-invite-button"), false, "only admins make links");
+  const lee = await openPage(env.browser, made);
+  await lee.locator("#whoami", { hasText: "Signed in as Dr Lee" }).waitFor();
+  assert.equal(new URL(lee.url()).pathname, "/r/clinic", "the link is for ann's room");
+  await userItem(ann, "Dr Lee").waitFor();
+
   // A one-time link does not work twice, and says so in words.
   const again = await openPage(env.browser, link);
   await again.locator("#access-error", { hasText: "already been used" }).waitFor();
   onlyRefusals(again, 410);
-  await closeCleanly(ann, kim, again);
+  await closeCleanly(ann, kim, lee, again);
 });
 
 test("a page of another origin cannot open duet's WebSocket with a member's cookie", async () => {
