@@ -88,6 +88,7 @@ test("an invited guest lands signed in, calls an account holder, and both read t
   // ann signs in with her account; the page says who may come in first.
   const ann = await openPage(env.browser, new URL("/r/clinic", env.duet.url).href);
   await ann.locator("#access-mode", { hasText: "Only members may come in" }).waitFor();
+  assert.equal(await ann.isVisible("#new-room-button"), false, "nothing to make before coming in");
   assert.equal(await ann.isVisible("#ask-invite"), true, "a visitor is told to ask for an invite link");
   await signInWithAccount(ann, "ann", "ann's long password");
   await ann.locator("#whoami", { hasText: "Signed in as ann" }).waitFor();
@@ -97,6 +98,7 @@ test("an invited guest lands signed in, calls an account holder, and both read t
   await kim.locator("#whoami", { hasText: "Signed in as Kim" }).waitFor();
   assert.equal(new URL(kim.url()).pathname, "/r/clinic");
   assert.equal(await kim.inputValue("#name"), "Kim");
+  assert.equal(await kim.isVisible("#new-room-button"), false, "an invite for one room opens no other");
 
   // Only the account holder is verified, and a name cannot claim it.
   await userItem(kim, "ann").waitFor();

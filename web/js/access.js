@@ -60,6 +60,7 @@ function renderPanel(info) {
   $("account-details").hidden = info.mode === "open" && !info.accounts;
   $("ask-invite").hidden = info.mode !== "members";
   $("login-form").hidden = needed;
+  $("new-room-button").hidden = needed; // nothing to make before coming in
   if (needed) (info.mode === "password" ? $("access-password") : $("account-name")).focus();
 }
 
@@ -78,6 +79,8 @@ function renderSession(info) {
   $("session-text").textContent = what;
   $("sign-out-everywhere-button").hidden = !info.account;
   $("make-invite-button").hidden = !info.admin;
+  // An invite for one room opens no other: no new rooms to make.
+  if (info.room) $("new-room-button").hidden = true;
   if (info.name) {
     // The name comes with the session: nothing to type, nothing to rename.
     $("name").value = info.name;
