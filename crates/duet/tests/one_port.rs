@@ -31,6 +31,12 @@ impl Drop for OnePort {
 }
 
 async fn start(test: &str) -> OnePort {
+    start_with(test, true).await.0
+}
+
+/// The server, with or without TURN's own TCP and TLS listeners; also the ICE servers a
+/// browser on the web port is handed.
+async fn start_with(test: &str, stream_listeners: bool) -> (OnePort, serde_json::Value) {
     let state = std::env::temp_dir().join(format!("duet-one-port-{test}-{}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
     let tls = duet::serve::tls::server_config(&TlsSource::SelfSigned { dir: state.clone(), names })
@@ -39,6 +45,7 @@ async fn start(test: &str) -> OnePort {
     let shutdown = CancellationToken::new();
     let mut turn = embedded_turn("127.0.0.1:0".parse().expect("literal"), SECRET);
     turn.relay_ports = duet::turn::PortRange(31_000..=33_000);
+    turn.stream_listeners = stream_listeners;
     let settings = IceSettings { host: None, ttl: Duration::from_secs(600) };
     let (turn, ice) = duet::serve::start_ice(
         &TurnMode::Embedded(Box::new(turn)),
@@ -50,13 +57,19 @@ async fn start(test: &str) -> OnePort {
     .expect("TURN starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let web = listener.local_addr().expect("bound");
+    let running = turn.as_ref().expect("TURN runs");
+    assert_eq!(running.tcp.is_some(), stream_listeners, "TURN's own TCP listener");
+    assert_eq!(running.tls.is_some(), stream_listeners, "TURN's own TLS listener");
+    let handed = ice.message(Some(&web.to_string()), "duet-1").expect("ICE servers");
+    let handed: serde_json::Value = serde_json::from_str(&handed).expect("JSON");
     let options = duet::RunOptions { tls: Some(tls), ice, turn, ..duet::RunOptions::plain() };
     tokio::spawn(duet::run(listener, options, shutdown.clone()));
     let peer_port = free_udp_port("127.0.0.1");
     let peer =
         tool("turnutils_peer").args(["-L", "127.0.0.1", "-p", &peer_port.to_string()]).spawn().expect("peer");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    OnePort { web, cert: state.join("self-signed-cert.pem"), shutdown, _peer: peer, peer_port }
+    let port = OnePort { web, cert: state.join("self-signed-cert.pem"), shutdown, _peer: peer, peer_port };
+    (port, handed["iceServers"][1]["urls"].clone())
 }
 
 /// An HTTPS GET through rustls that trusts the server's certificate: the status line.
@@ -117,4 +130,16 @@ async fn garbage_first_bytes_close_that_connection_and_nothing_else() {
     assert_eq!(https_get(&port, "/healthz").await, "HTTP/1.1 200 OK", "others are served");
     let run = uclient(port.web, SECRET, "127.0.0.1", port.peer_port, &["-t", "-S"]).await;
     assert_all_echoed(&run, "TURN over TLS after the garbage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_separate_listeners_off_the_web_port_is_the_only_way_in_over_tcp() {
+    let (port, urls) = start_with("web-only", false).await;
+    let web_turns = format!("turns:127.0.0.1:{}?transport=tcp", port.web.port());
+    let udp = urls[0].as_str().expect("a URL").to_owned();
+    assert!(udp.starts_with("turn:127.0.0.1:") && udp.ends_with("?transport=udp"), "{urls}");
+    assert_eq!(urls.as_array().map(Vec::len), Some(2), "UDP, and TLS on the web port only: {urls}");
+    assert_eq!(urls[1], serde_json::json!(web_turns));
+    let run = uclient(port.web, SECRET, "127.0.0.1", port.peer_port, &["-t", "-S"]).await;
+    assert_all_echoed(&run, "TURN over TLS on the web port, the only TCP way in");
 }

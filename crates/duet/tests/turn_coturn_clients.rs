@@ -75,9 +75,10 @@ async fn uclient_relays_every_packet_over_udp_with_channels_and_with_send_indica
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_relays_every_packet_over_tcp() {
     let f = start(true).await;
-    let run = uclient(f.turn.tcp, SECRET, "127.0.0.1", f.peer_port, &["-t"]).await;
+    let run = uclient(f.turn.tcp.expect("a TCP listener"), SECRET, "127.0.0.1", f.peer_port, &["-t"]).await;
     assert_all_echoed(&run, "TCP, channels");
-    let run = uclient(f.turn.tcp, SECRET, "127.0.0.1", f.peer_port, &["-t", "-s"]).await;
+    let run =
+        uclient(f.turn.tcp.expect("a TCP listener"), SECRET, "127.0.0.1", f.peer_port, &["-t", "-s"]).await;
     assert_all_echoed(&run, "TCP, Send indications");
 }
 
@@ -135,7 +136,7 @@ async fn uclient_relays_every_packet_over_ipv6() {
     let f = start_on("::1", true).await;
     let run = uclient(f.turn.udp, SECRET, "::1", f.peer_port, &[]).await;
     assert_all_echoed(&run, "IPv6 UDP, channels");
-    let run = uclient(f.turn.tcp, SECRET, "::1", f.peer_port, &["-t"]).await;
+    let run = uclient(f.turn.tcp.expect("a TCP listener"), SECRET, "::1", f.peer_port, &["-t"]).await;
     assert_all_echoed(&run, "IPv6 TCP, channels");
 }
 

@@ -94,16 +94,17 @@ async fn a_turn_tcp_connection_that_never_allocates_is_closed_and_one_address_ho
     let (turn, shutdown) = turn_with(settings).await;
     let mut idle = Vec::new();
     for _ in 0..4 {
-        idle.push(tokio::net::TcpStream::connect(turn.tcp).await.expect("connect"));
+        idle.push(tokio::net::TcpStream::connect(turn.tcp.expect("a TCP listener")).await.expect("connect"));
     }
     // The fifth from this address is closed at once; another address is served.
-    let mut fifth = tokio::net::TcpStream::connect(turn.tcp).await.expect("connect");
+    let mut fifth = tokio::net::TcpStream::connect(turn.tcp.expect("a TCP listener")).await.expect("connect");
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_secs(2), fifth.read(&mut byte)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed at once: {read:?}");
     let other = tokio::net::TcpSocket::new_v4().expect("socket");
     other.bind("127.0.0.2:0".parse().expect("literal")).expect("bind");
-    let mut other = other.connect(turn.tcp).await.expect("another address is served");
+    let mut other =
+        other.connect(turn.tcp.expect("a TCP listener")).await.expect("another address is served");
     let read = tokio::time::timeout(Duration::from_millis(500), other.read(&mut byte)).await;
     assert!(read.is_err(), "still open: {read:?}");
     // Idle connections that never allocate are closed within the deadline (10 s).

@@ -27,6 +27,11 @@ pub struct TurnArgs {
     #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
     pub turn_tls_port: u16,
 
+    /// Serve TURN over TCP and TLS only on the web port (--listen): no TCP listener on
+    /// 3478 and none on --turn-tls-port. STUN and TURN over UDP stay on 3478.
+    #[arg(long, env = "DUET_TURN_WEB_PORT_ONLY")]
+    pub turn_web_port_only: bool,
+
     /// UDP ports for relayed media, one per allocation; open them in the firewall.
     #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
     pub turn_relay_ports: PortRange,
@@ -119,6 +124,9 @@ pub struct EmbeddedTurn {
     /// a chosen one that is taken stops duet.
     pub listen_chosen: bool,
     pub tls_port: u16,
+    /// TURN over TCP on the TURN port and over TLS on `tls_port`; when off, only the web
+    /// port carries TURN streams.
+    pub stream_listeners: bool,
     pub relay_ports: PortRange,
     pub external_ip: Option<IpAddr>,
     pub realm: String,
@@ -216,6 +224,7 @@ impl TurnArgs {
             listen,
             listen_chosen: self.turn_listen.is_some(),
             tls_port: self.turn_tls_port,
+            stream_listeners: !self.turn_web_port_only,
             relay_ports: self.turn_relay_ports,
             external_ip: self.turn_external_ip,
             realm: self.turn_realm,

@@ -35,16 +35,22 @@ pub struct IceServers {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Embedded { port: u16, tls_port: Option<u16>, secret: Vec<u8>, web: Option<WebPort> },
+    Embedded { port: u16, tcp: bool, tls_port: Option<u16>, secret: Vec<u8>, web: Option<WebPort> },
     External { urls: Vec<String>, secret: Option<String> },
     Off,
 }
 
 impl IceServers {
-    /// For the embedded server listening on `port` (UDP and TCP) and `tls_port`.
-    pub fn embedded(settings: &IceSettings, port: u16, tls_port: Option<u16>, secret: Vec<u8>) -> Self {
+    /// For the embedded server listening on `port` (UDP, and TCP when `tcp`) and `tls_port`.
+    pub fn embedded(
+        settings: &IceSettings,
+        port: u16,
+        tcp: bool,
+        tls_port: Option<u16>,
+        secret: Vec<u8>,
+    ) -> Self {
         Self {
-            kind: Kind::Embedded { port, tls_port, secret, web: None },
+            kind: Kind::Embedded { port, tcp, tls_port, secret, web: None },
             host: settings.host.clone(),
             ttl: settings.ttl,
         }
@@ -101,13 +107,13 @@ impl IceServers {
         };
         match &self.kind {
             Kind::Off => vec![],
-            Kind::Embedded { port, tls_port, secret, web } => {
+            Kind::Embedded { port, tcp, tls_port, secret, web } => {
                 let host = self.host.as_deref().map(str::to_owned).or_else(|| page_host.map(host_only));
                 let Some(host) = host else { return vec![] };
-                let mut turn = vec![
-                    format!("turn:{host}:{port}?transport=udp"),
-                    format!("turn:{host}:{port}?transport=tcp"),
-                ];
+                let mut turn = vec![format!("turn:{host}:{port}?transport=udp")];
+                if *tcp {
+                    turn.push(format!("turn:{host}:{port}?transport=tcp"));
+                }
                 if let Some(tls_port) = tls_port {
                     turn.push(format!("turns:{host}:{tls_port}?transport=tcp"));
                 }
@@ -163,7 +169,7 @@ mod tests {
 
     #[test]
     fn embedded_servers_use_the_pages_host_and_fresh_credentials() {
-        let ice = IceServers::embedded(&settings(), 3478, Some(5349), b"0123456789abcdef".to_vec());
+        let ice = IceServers::embedded(&settings(), 3478, true, Some(5349), b"0123456789abcdef".to_vec());
         let msg: Value =
             serde_json::from_str(&ice.message(Some("192.168.1.5:8443"), "conn7").expect("servers"))
                 .expect("JSON");
@@ -180,7 +186,8 @@ mod tests {
 
     #[test]
     fn turn_on_the_web_port_is_offered_where_the_page_was_loaded() {
-        let ice = IceServers::embedded(&settings(), 3478, Some(5349), b"k".to_vec()).with_web_port(true);
+        let ice =
+            IceServers::embedded(&settings(), 3478, true, Some(5349), b"k".to_vec()).with_web_port(true);
         let msg: Value = serde_json::from_str(&ice.message(Some("call.example.org"), "u").expect("servers"))
             .expect("JSON");
         let urls = msg["iceServers"][1]["urls"].as_array().expect("urls");
@@ -191,7 +198,7 @@ mod tests {
             msg["iceServers"][1]["urls"].as_array().and_then(|u| u.last()),
             Some(&json!("turns:[::1]:8443?transport=tcp"))
         );
-        let plain = IceServers::embedded(&settings(), 3478, None, b"k".to_vec()).with_web_port(false);
+        let plain = IceServers::embedded(&settings(), 3478, true, None, b"k".to_vec()).with_web_port(false);
         let msg: Value = serde_json::from_str(&plain.message(Some("127.0.0.1:8080"), "u").expect("servers"))
             .expect("JSON");
         assert_eq!(

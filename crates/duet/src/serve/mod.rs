@@ -178,6 +178,7 @@ pub async fn start_ice(
 ) -> anyhow::Result<(Option<Turn>, IceServers)> {
     match mode {
         TurnMode::Embedded(embedded) => {
+            let https = tls.is_some();
             let turn = match start_turn(embedded, settings.ttl, tls, shutdown).await {
                 Ok(turn) => turn,
                 Err(e) if !embedded.listen_chosen => {
@@ -190,8 +191,14 @@ pub async fn start_ice(
                 Err(e) => return Err(e),
             };
             let tls_port = turn.tls.map(|a| a.port());
-            let mut ice = IceServers::embedded(settings, turn.udp.port(), tls_port, embedded.secret.clone());
-            if tls_port.is_some() {
+            let mut ice = IceServers::embedded(
+                settings,
+                turn.udp.port(),
+                turn.tcp.is_some(),
+                tls_port,
+                embedded.secret.clone(),
+            );
+            if https {
                 // HTTPS on: the web port carries TURN over TLS too (see `demux`).
                 ice = ice.with_web_port(true);
             }
@@ -250,6 +257,7 @@ pub async fn start_turn(
             config.alpn_protocols = vec![b"stun.turn".to_vec()];
             (SocketAddr::new(settings.listen.ip(), settings.tls_port), Arc::new(config))
         }),
+        stream_listeners: settings.stream_listeners,
         relay_ips,
         relay_ports: settings.relay_ports.clone(),
         credential_ttl,

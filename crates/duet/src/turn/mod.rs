@@ -51,6 +51,9 @@ pub struct DriverConfig {
     pub listen: SocketAddr,
     /// TLS listen address, with the server certificate.
     pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    /// A TCP listener beside the UDP one (and the TLS one, if any); without them TURN
+    /// streams arrive only through [`Turn::streams`] (the web port).
+    pub stream_listeners: bool,
     /// Where relay sockets bind, per address family, and the address announced for them.
     pub relay_ips: Vec<RelayIp>,
     pub relay_ports: PortRange,
@@ -112,7 +115,8 @@ pub fn relay_ips(
 #[derive(Debug)]
 pub struct Turn {
     pub udp: SocketAddr,
-    pub tcp: SocketAddr,
+    /// The TURN TCP listener, unless TURN streams come through the web port only.
+    pub tcp: Option<SocketAddr>,
     pub tls: Option<SocketAddr>,
     tasks: TaskTracker,
     shared: Arc<Shared>,
@@ -125,10 +129,20 @@ impl Turn {
         driver: DriverConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let (udp_socket, tcp_listener) = bind_udp_and_tcp(driver.listen).await?;
+        let (udp_socket, tcp_listener) = if driver.stream_listeners {
+            let (udp, tcp) = bind_udp_and_tcp(driver.listen).await?;
+            (udp, Some(tcp))
+        } else {
+            let listen = driver.listen;
+            (std::net::UdpSocket::bind(listen).with_context(|| format!("bind TURN UDP {listen}"))?, None)
+        };
         let udp = udp_socket.local_addr().context("read the TURN UDP address")?;
-        let tcp = tcp_listener.local_addr().context("read the TURN TCP address")?;
+        let tcp = match &tcp_listener {
+            Some(listener) => Some(listener.local_addr().context("read the TURN TCP address")?),
+            None => None,
+        };
         let tls = match &driver.tls {
+            Some(_) if !driver.stream_listeners => None,
             Some((addr, config)) => {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
@@ -164,7 +178,9 @@ impl Turn {
         });
         let tasks = shared.tasks.clone();
         tasks.spawn_on(udp::serve(Arc::clone(&shared)), &shared.udp_runtime);
-        tasks.spawn(stream::accept(Arc::clone(&shared), tcp_listener, None));
+        if let Some(listener) = tcp_listener {
+            tasks.spawn(stream::accept(Arc::clone(&shared), listener, None));
+        }
         if let Some((listener, config)) = tls {
             tasks.spawn(stream::accept(Arc::clone(&shared), listener, Some(config)));
         }

@@ -113,6 +113,7 @@ pub fn embedded_turn(listen: SocketAddr, secret: &str) -> duet::config::Embedded
         listen,
         listen_chosen: true,
         tls_port: 0,
+        stream_listeners: true,
         relay_ports: duet::turn::PortRange(40_000..=45_000),
         external_ip: None,
         realm: "duet".into(),
