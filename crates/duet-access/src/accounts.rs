@@ -105,14 +105,8 @@ const DECOY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$ZHVldCBkZWNveSBzYWx0$3sr5ZJhZIY8H1d8VGXBkDbEKqz8Y5NtO4Ie3LXbVvJI";
 
 impl Accounts {
-    /// Adds an account. The name must be valid and look like no other account's.
-    pub fn add(
-        &mut self,
-        name: &str,
-        hash: String,
-        admin: bool,
-        now_ms: u64,
-    ) -> Result<UserName, AccountError> {
+    /// `name` as a new account's name: valid, free, and like no other account's.
+    pub fn check_new_name(&self, name: &str) -> Result<UserName, AccountError> {
         let name = UserName::new(name)?;
         if self.accounts.contains_key(name.as_str()) {
             return Err(AccountError::Exists(name.to_string()));
@@ -120,6 +114,18 @@ impl Accounts {
         if let Some(other) = self.names().find(|other| other.looks_like(&name)) {
             return Err(AccountError::LooksLike(name.to_string(), other.to_string()));
         }
+        Ok(name)
+    }
+
+    /// Adds an account whose name passes [`Accounts::check_new_name`].
+    pub fn add(
+        &mut self,
+        name: &str,
+        hash: String,
+        admin: bool,
+        now_ms: u64,
+    ) -> Result<UserName, AccountError> {
+        let name = self.check_new_name(name)?;
         let account = Account { hash, admin, created: now_ms, sessions_after: 0 };
         self.accounts.insert(name.to_string(), account);
         Ok(name)

@@ -39,6 +39,58 @@ pub struct InviteSpec {
     pub uses: u32,
 }
 
+/// Longest an invite link may work.
+pub const MAX_INVITE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+/// Most people one invite link may let in.
+pub const MAX_INVITE_USES: u32 = 1000;
+
+/// Why an invite cannot be made as asked; each names the option at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteSpecError {
+    #[error("room: {0}")]
+    Room(#[from] duet_signal::RoomError),
+    #[error("name: {0}")]
+    Name(#[from] duet_signal::NameError),
+    #[error("name: {name} looks like the account {account}; an invite cannot carry it")]
+    LooksLikeAccount { name: String, account: String },
+    #[error("ttl: an invite works for at least a minute and at most 30 days")]
+    Ttl,
+    #[error("uses: between 1 and {MAX_INVITE_USES}")]
+    Uses,
+}
+
+impl InviteSpec {
+    /// What an admin asked for (from the page or `duet invite`), checked: a valid room
+    /// and name (empty means none), a name that looks like none of `accounts`, a
+    /// lifetime of a minute to [`MAX_INVITE_TTL`] and 1 to [`MAX_INVITE_USES`] uses.
+    pub fn checked(
+        room: Option<&str>,
+        name: Option<&str>,
+        ttl: std::time::Duration,
+        uses: u32,
+        accounts: &[UserName],
+    ) -> Result<Self, InviteSpecError> {
+        let room = room.filter(|r| !r.is_empty()).map(RoomName::new).transpose()?;
+        let name = name.filter(|n| !n.trim().is_empty()).map(UserName::new).transpose()?;
+        if let Some(name) = &name
+            && let Some(account) = accounts.iter().find(|a| a.looks_like(name))
+        {
+            return Err(InviteSpecError::LooksLikeAccount {
+                name: name.to_string(),
+                account: account.to_string(),
+            });
+        }
+        if ttl < std::time::Duration::from_secs(60) || ttl > MAX_INVITE_TTL {
+            return Err(InviteSpecError::Ttl);
+        }
+        if uses == 0 || uses > MAX_INVITE_USES {
+            return Err(InviteSpecError::Uses);
+        }
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        Ok(Self { room, name, ttl_ms, uses })
+    }
+}
+
 /// What the book knows of one invite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,6 +272,28 @@ mod tests {
 
     fn spec(uses: u32) -> InviteSpec {
         InviteSpec { room: Some(RoomName::new("team").expect("valid")), name: None, ttl_ms: HOUR, uses }
+    }
+
+    #[test]
+    fn an_invite_is_made_only_as_the_rules_allow() {
+        let ann = [UserName::new("ann").expect("valid")];
+        let day = std::time::Duration::from_secs(86_400);
+        let spec = InviteSpec::checked(Some("team"), Some("Kim"), day, 3, &ann).expect("valid");
+        assert_eq!((spec.room.as_ref().map(RoomName::as_str), spec.uses), (Some("team"), 3));
+        assert_eq!(
+            InviteSpec::checked(Some(""), Some(" "), day, 1, &ann).map(|s| (s.room, s.name)),
+            Ok((None, None))
+        );
+        assert!(matches!(
+            InviteSpec::checked(None, Some("\u{0430}nn"), day, 1, &ann),
+            Err(InviteSpecError::LooksLikeAccount { .. })
+        ));
+        assert!(matches!(
+            InviteSpec::checked(Some("a b"), None, day, 1, &ann),
+            Err(InviteSpecError::Room(_))
+        ));
+        assert_eq!(InviteSpec::checked(None, None, day * 31, 1, &ann).err(), Some(InviteSpecError::Ttl));
+        assert_eq!(InviteSpec::checked(None, None, day, 0, &ann).err(), Some(InviteSpecError::Uses));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod seal;
 pub mod session;
 
 pub use accounts::{Account, AccountError, Accounts, SignInError};
-pub use invite::{InviteBook, InviteError, InviteRecord, InviteSpec};
+pub use invite::{InviteBook, InviteError, InviteRecord, InviteSpec, InviteSpecError};
 pub use origin::{Origin, OriginCheck};
 pub use seal::{Key, TokenError};
 pub use session::{Admitted, Gate, Session, SessionError, SignedOut, Who};

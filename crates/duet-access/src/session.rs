@@ -197,6 +197,22 @@ impl Gate<'_> {
     /// shell asks again while its connections last, so a sign-out, a removed account or
     /// a revoked invite ends them.
     pub fn check_session(&self, session: Session, now_ms: u64) -> Result<Admitted, SessionError> {
+        let (admission, admin, room) = self.grant(&session, now_ms)?;
+        Ok(Admitted { session, admission, admin, room })
+    }
+
+    /// Whether `session` still holds at `now_ms`, without building what it admits.
+    pub fn holds(&self, session: &Session, now_ms: u64) -> bool {
+        self.grant(session, now_ms).is_ok()
+    }
+
+    /// What `session` is let in as at `now_ms`: its admission, whether it may make
+    /// invites, and the only room it may join.
+    fn grant(
+        &self,
+        session: &Session,
+        now_ms: u64,
+    ) -> Result<(Admission, bool, Option<RoomName>), SessionError> {
         if session.expires <= now_ms {
             return Err(SessionError::Expired);
         }
@@ -233,7 +249,7 @@ impl Gate<'_> {
                 (admission, false, room)
             }
         };
-        Ok(Admitted { session, admission, admin, room })
+        Ok((admission, admin, room))
     }
 }
 

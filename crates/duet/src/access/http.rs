@@ -30,10 +30,6 @@ use super::{Access, SignIn, SignInRefusal};
 
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 8 * 1024;
-/// Longest an invite link may work.
-const MAX_INVITE_TTL: Duration = Duration::from_secs(30 * 86_400);
-/// Most people one invite link may let in.
-const MAX_INVITE_USES: u32 = 1000;
 
 /// Told when sessions may have ended, so their open sockets are closed at once.
 pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
@@ -229,36 +225,6 @@ struct InviteRequest {
     uses: Option<u32>,
 }
 
-/// The invite an admin asked for, checked.
-pub fn invite_spec(
-    room: Option<&str>,
-    name: Option<&str>,
-    ttl: Duration,
-    uses: u32,
-    account_names: &[UserName],
-) -> Result<InviteSpec, String> {
-    let room =
-        room.filter(|r| !r.is_empty()).map(RoomName::new).transpose().map_err(|e| format!("room: {e}"))?;
-    let name = name
-        .filter(|n| !n.trim().is_empty())
-        .map(UserName::new)
-        .transpose()
-        .map_err(|e| format!("name: {e}"))?;
-    if let Some(name) = &name
-        && let Some(account) = account_names.iter().find(|a| a.looks_like(name))
-    {
-        return Err(format!("name: {name} looks like the account {account}; an invite cannot carry it"));
-    }
-    if ttl < Duration::from_secs(60) || ttl > MAX_INVITE_TTL {
-        return Err("ttl: an invite works for at least a minute and at most 30 days".into());
-    }
-    if uses == 0 || uses > MAX_INVITE_USES {
-        return Err(format!("uses: between 1 and {MAX_INVITE_USES}"));
-    }
-    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    Ok(InviteSpec { room, name, ttl_ms, uses })
-}
-
 async fn make_invite(
     State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -279,8 +245,8 @@ async fn make_invite(
     };
     let names = api.access.account_names();
     let uses = request.uses.unwrap_or(1);
-    let spec =
-        invite_spec(request.room.as_deref(), request.name.as_deref(), ttl, uses, &names).map_err(bad)?;
+    let spec = InviteSpec::checked(request.room.as_deref(), request.name.as_deref(), ttl, uses, &names)
+        .map_err(|e| bad(e.to_string()))?;
     let (record, path) = api.access.invite(spec, &by).map_err(|e| unavailable("make the invite", &e))?;
     Ok(axum::Json(json!({
         "path": path,

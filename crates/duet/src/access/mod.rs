@@ -257,7 +257,7 @@ impl Access {
 
     /// Whether `session` still holds (checked again while its sockets are open).
     pub fn still_valid(&self, session: &Session) -> bool {
-        self.with_gate(|gate| gate.check_session(session.clone(), now_ms())).is_ok()
+        self.with_gate(|gate| gate.holds(session, now_ms()))
     }
 
     fn with_gate<R>(&self, f: impl FnOnce(Gate<'_>) -> R) -> R {

@@ -1,7 +1,7 @@
 //! `duet invite`: links that let someone in.
 
 use anyhow::Context;
-use duet_access::{Accounts, InviteBook};
+use duet_access::{Accounts, InviteBook, InviteSpec};
 
 use super::MakeInvite;
 use super::users::date;
@@ -14,14 +14,8 @@ const DEFAULT_URL: &str = "http://localhost:8080";
 pub(super) fn make(args: MakeInvite, store: &Store) -> anyhow::Result<()> {
     let accounts: Accounts = store.read(ACCOUNTS)?;
     let names: Vec<_> = accounts.names().collect();
-    let spec = crate::access::http::invite_spec(
-        args.room.as_deref(),
-        args.name.as_deref(),
-        args.ttl,
-        args.uses,
-        &names,
-    )
-    .map_err(|e| anyhow::anyhow!("--{e}"))?;
+    let spec = InviteSpec::checked(args.room.as_deref(), args.name.as_deref(), args.ttl, args.uses, &names)
+        .map_err(|e| anyhow::anyhow!("--{e}"))?;
     let key = store.key()?;
     let id = crate::random::bytes::<8>().context("read random bytes")?;
     let (record, token) =

@@ -12,8 +12,7 @@ pub(super) fn run(action: UserAction, store: &Store) -> anyhow::Result<()> {
     match action {
         UserAction::Add { name, admin } => {
             // Refuse a bad or taken name before asking for a password.
-            let current: Accounts = store.read(ACCOUNTS)?;
-            current.clone().add(&name, String::new(), admin, 0)?;
+            store.read::<Accounts>(ACCOUNTS)?.check_new_name(&name)?;
             let hash = hash_password(&super::read_password(&name)?, &salt()?);
             let name = store
                 .update::<Accounts, _>(ACCOUNTS, |accounts| accounts.add(&name, hash, admin, now_ms()))??;
