@@ -3,9 +3,9 @@
 #
 #   ./test.sh            everything: format, lints, Rust tests, browser tests
 #
-# Installs (if missing): Debian's chromium and coturn (apt: a real browser, and coturn's
-# turnutils as independent TURN clients), the e2e npm packages (npm ci), cargo-fuzz and
-# cargo-deb (cargo install).
+# Installs (if missing): Debian's chromium, coturn and pebble (apt: a real browser,
+# coturn's turnutils as independent TURN clients, Let's Encrypt's test CA with its DNS),
+# the e2e npm packages (npm ci), cargo-fuzz and cargo-deb (cargo install).
 # Browser tests run in a fresh network namespace that holds only loopback, so nothing
 # leaves the machine and parallel runs cannot collide on ports.
 # Any missing tool or failed step stops the run with a non-zero exit.
@@ -30,12 +30,13 @@ command -v unshare >/dev/null || apt_packages+=(util-linux)
 { command -v ip && command -v tc; } >/dev/null || apt_packages+=(iproute2)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
+command -v pebble >/dev/null || apt_packages+=(pebble)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg; do
+for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 

@@ -62,6 +62,8 @@ pub async fn tls(
     client: SocketAddr,
 ) -> Option<TlsStream<TcpStream>> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        // A CA checking TLS-ALPN-01: the handshake was the whole answer.
+        Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ALPN_ACME) => None,
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
             tracing::debug!(%client, "TLS handshake failed: {e}");

@@ -14,6 +14,7 @@
 
 pub mod accept;
 pub mod access;
+pub mod acme;
 pub mod admin;
 pub mod call;
 pub mod clock;

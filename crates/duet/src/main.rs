@@ -9,7 +9,17 @@ use duet::{RunOptions, run};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+/// Errors reach the operator as one line: what failed, and why.
+fn main() {
+    if let Err(e) = duet() {
+        eprintln!("duet: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn duet() -> anyhow::Result<()> {
+    // One TLS implementation for the whole process (the ACME client asks for the default).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let command = Cli::command();
     let argv = match duet::config::file::merged(&command, std::env::args_os().collect()) {
         Ok(argv) => argv,
@@ -133,14 +143,48 @@ fn access(config: &ServeConfig) -> anyhow::Result<Access> {
     Ok(access)
 }
 
+fn local_port(listener: &tokio::net::TcpListener) -> u16 {
+    listener.local_addr().map_or(0, |a| a.port())
+}
+
 async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     size_for_open_files(&mut config);
     config.hub.resume_key = resume_key(&config);
     let access = std::sync::Arc::new(access(&config)?);
-    let tls = tls::server_config(&config.tls)?;
+    let acme = match &config.tls {
+        duet::config::TlsSource::Acme(acme) => Some(duet::acme::Acme::new(acme.clone())?),
+        _ => None,
+    };
+    let tls = match &acme {
+        Some(acme) => Some(acme.certificates().server_config()?),
+        None => tls::server_config(&config.tls)?,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind HTTP {}", config.listen))?;
+    let redirect = match config.http_redirect {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("bind --http-redirect-listen {addr}"))?;
+            let default_host = match &config.tls {
+                duet::config::TlsSource::Acme(acme) => acme.domains.first().cloned(),
+                _ => None,
+            };
+            let certificates = acme.as_ref().map(duet::acme::Acme::certificates);
+            let port = local_port(&listener);
+            tracing::info!("plain HTTP on port {port} redirects to HTTPS");
+            Some((
+                listener,
+                duet::acme::redirect::Redirect {
+                    https_port: config.listen.port(),
+                    default_host,
+                    certificates,
+                },
+            ))
+        }
+        None => None,
+    };
     let local = listener.local_addr().context("read the bound address")?;
     let shutdown = CancellationToken::new();
     let (turn, ice) = serve::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
@@ -164,10 +208,11 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         },
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let shown = if local.ip().is_unspecified() {
-        format!("{scheme}://localhost:{}", local.port())
-    } else {
-        format!("{scheme}://{local}")
+    let shown = match &config.tls {
+        duet::config::TlsSource::Acme(acme) if local.port() == 443 => format!("https://{}", acme.domains[0]),
+        duet::config::TlsSource::Acme(acme) => format!("https://{}:{}", acme.domains[0], local.port()),
+        _ if local.ip().is_unspecified() => format!("{scheme}://localhost:{}", local.port()),
+        _ => format!("{scheme}://{local}"),
     };
     // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
     println!("duet is listening on {shown}");
@@ -194,6 +239,8 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         signaling: config.limits.signaling.clone(),
         access,
         reload_on_sighup: true,
+        acme,
+        redirect,
     };
     run(listener, options, shutdown).await
 }

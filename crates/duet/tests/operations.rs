@@ -145,7 +145,8 @@ fn a_config_file_with_every_section_is_what_duet_config_prints_back() {
         "# a comment\nlisten = \"127.0.0.1:0\"\nno-echo = true\nring-timeout = \"45s\"\nsession-ttl = \"7d\"\n\
          [tls]\nself-signed = false\n[turn]\nrelay-ports = \"50000-50999\"\ndenied-peer = [\"10.0.0.0/8\", \"192.168.0.0/16\"]\n\
          [limit]\nchat = \"4,1/s\"\nwebsockets-per-address = 100\n[access]\nmode = \"open\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[external-turn]\nurl = []\n",
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[external-turn]\nurl = []\n\
+         [acme]\nchallenge = \"tls-alpn-01\"\n[http]\n",
     );
     let file = path.to_str().expect("UTF-8");
     let (code, printed, err) = run_duet(&["config", "--config", file], &[]);
@@ -183,6 +184,37 @@ fn a_misspelt_key_or_a_wrong_value_names_the_file_line_and_key() {
     let path = config_file("flag", "no-echo = \"yes\"\n");
     let (_, _, err) = run_duet(&["--config", path.to_str().expect("UTF-8")], &[]);
     assert!(err.contains(":1: no-echo: write true or false"), "{err}");
+}
+
+#[test]
+fn automatic_certificates_are_set_in_the_config_file_and_wrong_settings_are_refused_in_words() {
+    let path = config_file(
+        "acme",
+        "listen = \"0.0.0.0:443\"\n[access]\nmode = \"members\"\n\
+         [acme]\ndomain = [\"Call.Example.org\"]\nemail = \"ops@example.org\"\n[http]\nredirect-listen = \"0.0.0.0:80\"\n",
+    );
+    let file = path.to_str().expect("UTF-8");
+    let (code, printed, err) = run_duet(&["config", "--config", file], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("would not start"), "{err}");
+    assert!(printed.lines().any(|l| l == "domain = [\"Call.Example.org\"]"), "{printed}");
+    assert!(printed.lines().any(|l| l == "redirect-listen = \"0.0.0.0:80\""), "{printed}");
+    for (args, says) in [
+        (&["--acme-domain", "192.0.2.1"][..], "--acme-domain 192.0.2.1: a CA issues for a domain name"),
+        (&["--acme-domain", "*.example.org"][..], "wildcard"),
+        (&["--acme-domain", "a.example.org", "--acme-challenge", "http-01"][..], "--http-redirect-listen"),
+        (&["--acme-domain", "a.example.org", "--acme-email", "nobody"][..], "not an e-mail address"),
+        (&["--acme-domain", "a.example.org", "--acme-directory", "http://ca.example/dir"][..], "https://"),
+        (&["--http-redirect-listen", "127.0.0.1:0"][..], "turn HTTPS on"),
+        (&["--acme-email", "ops@example.org"][..], "need --acme-domain"),
+    ] {
+        let (code, _, err) = run_duet(&[&["serve", "--no-metrics"][..], args].concat(), &[]);
+        assert_ne!(code, 0, "{args:?} starts");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = run_duet(&["--acme-domain", "a.example.org", "--tls-self-signed"], &[]);
+    assert_eq!(code, 2, "one way to get a certificate at a time: {err}");
+    std::fs::remove_file(path).ok();
 }
 
 #[test]

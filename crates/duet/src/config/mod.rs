@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod access;
+mod acme;
 pub mod file;
 mod limits;
 mod turn;
@@ -20,6 +21,7 @@ mod turn;
 pub use crate::clock::parse_duration;
 
 pub use access::{AccessArgs, AccessConfig, CHOOSE_A_MODE, ModeArg};
+pub use acme::{AcmeArgs, AcmeChallenge, AcmeConfig, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use limits::{LimitArgs, RateArg};
 pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, policy_for_listener};
 
@@ -79,6 +81,14 @@ pub struct ServeArgs {
     /// the listen address, e.g. this machine's LAN address (repeat, or separate with commas).
     #[arg(long = "tls-name", env = "DUET_TLS_NAMES", value_delimiter = ',', requires = "tls_self_signed")]
     pub tls_names: Vec<String>,
+
+    #[command(flatten)]
+    pub acme: AcmeArgs,
+
+    /// Also serve plain HTTP here (usually 0.0.0.0:80): it sends every request to
+    /// HTTPS, and answers the CA's HTTP-01 challenges.
+    #[arg(long, env = "DUET_HTTP_REDIRECT_LISTEN")]
+    pub http_redirect_listen: Option<SocketAddr>,
 
     /// Where duet keeps what it creates (the key that signs resume tokens, so a restart
     /// does not let strangers take people's names; the self-signed certificate).
@@ -179,6 +189,8 @@ pub enum TlsSource {
     Files { cert: PathBuf, key: PathBuf },
     /// A self-signed certificate for these names, kept in this directory.
     SelfSigned { dir: PathBuf, names: std::collections::BTreeSet<String> },
+    /// Certificates from an ACME CA, obtained and renewed by duet.
+    Acme(AcmeConfig),
 }
 
 /// Everything `duet serve` needs, validated.
@@ -186,6 +198,8 @@ pub enum TlsSource {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub tls: TlsSource,
+    /// Plain HTTP that redirects to HTTPS (and answers HTTP-01 challenges).
+    pub http_redirect: Option<SocketAddr>,
     /// Where duet keeps what must survive a restart (the resume key, the self-signed
     /// certificate); `None` when no home directory is known and none was given.
     pub state_dir: Option<PathBuf>,
@@ -238,11 +252,20 @@ impl ServeArgs {
                 };
                 TlsSource::SelfSigned { dir, names }
             }
-            (None, None, false) => TlsSource::None,
+            (None, None, false) => {
+                match self.acme.into_config(state_dir.as_deref(), self.listen, self.http_redirect_listen)? {
+                    Some(acme) => TlsSource::Acme(acme),
+                    None => TlsSource::None,
+                }
+            }
             // clap's `requires` and `conflicts_with` make the other cases unreachable from
             // the command line; say so plainly if a caller builds ServeArgs by hand.
             _ => anyhow::bail!("use either --tls-cert with --tls-key, or --tls-self-signed"),
         };
+        anyhow::ensure!(
+            self.http_redirect_listen.is_none() || tls != TlsSource::None,
+            "--http-redirect-listen redirects to HTTPS: turn HTTPS on (--acme-domain, --tls-cert or --tls-self-signed)"
+        );
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
         let access = self.access.into_config(self.listen.ip(), std::env::var("DUET_ACCESS_PASSWORD").ok())?;
@@ -272,6 +295,7 @@ impl ServeArgs {
         let mut config = ServeConfig {
             listen: self.listen,
             tls,
+            http_redirect: self.http_redirect_listen,
             state_dir,
             peer_policy,
             limits,

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::access::Access;
+use crate::acme::Acme;
+use crate::acme::redirect::Redirect;
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
 use crate::limits::HttpLimits;
 use crate::limits::SignalingLimits;
@@ -67,6 +69,10 @@ pub struct RunOptions {
     pub access: Arc<Access>,
     /// Reload the access files on SIGHUP (the process's own server; tests run several).
     pub reload_on_sighup: bool,
+    /// Obtains and renews the certificate `tls` answers with.
+    pub acme: Option<Acme>,
+    /// Plain HTTP that sends people to HTTPS, already bound.
+    pub redirect: Option<(TcpListener, Redirect)>,
 }
 
 impl RunOptions {
@@ -85,6 +91,8 @@ impl RunOptions {
             signaling: SignalingLimits::default(),
             access: Arc::new(Access::open()),
             reload_on_sighup: false,
+            acme: None,
+            redirect: None,
         }
     }
 }
@@ -114,11 +122,19 @@ pub async fn run(
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
         tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
+    let certificates = options.acme.as_ref().map(Acme::certificates);
+    if let Some(acme) = options.acme {
+        tokio::spawn(acme.run(shutdown.clone()));
+    }
+    if let Some((listener, redirect)) = options.redirect {
+        tokio::spawn(crate::acme::redirect::serve(listener, redirect, shutdown.clone()));
+    }
     let app = web::app(web::Web {
         signaling: Arc::clone(&signaling),
         access: options.access,
         tls: options.tls.is_some(),
         shutdown: shutdown.clone(),
+        certificates,
     });
     // The web port carries TURN too: TLS clients that ask for it by ALPN get it.
     let turn_streams = turn.as_ref().map(Turn::streams);
@@ -127,7 +143,7 @@ pub async fn run(
             let mut config = (*tls).clone();
             // rustls picks the first of ours the client offers: a TURN client that offers
             // both (coturn's does) means TURN; browsers never offer stun.turn.
-            config.alpn_protocols = vec![demux::ALPN_TURN.to_vec(), b"http/1.1".to_vec()];
+            config.alpn_protocols.insert(0, demux::ALPN_TURN.to_vec());
             Some(Arc::new(config))
         }
         (tls, _) => tls,

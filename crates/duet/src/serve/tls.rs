@@ -45,6 +45,8 @@ pub fn server_config(source: &TlsSource) -> anyhow::Result<Option<Arc<rustls::Se
         TlsSource::None => return Ok(None),
         TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
         TlsSource::SelfSigned { dir, names } => ensure_self_signed(dir, names, unix_now())?,
+        // Its certificates change while duet runs: `acme::Certificates::server_config`.
+        TlsSource::Acme(_) => anyhow::bail!("ACME certificates are served by acme::Certificates"),
     };
     let certs = CertificateDer::pem_file_iter(&cert_path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)

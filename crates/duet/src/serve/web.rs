@@ -55,6 +55,8 @@ pub struct Web {
     pub tls: bool,
     /// Cancelled when shutdown begins: /readyz then says so.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// With ACME: until the CA's certificate is in place, /readyz and every page say why.
+    pub certificates: Option<Arc<crate::acme::Certificates>>,
 }
 
 /// The whole HTTP surface, ready for `axum::serve` or a test.
@@ -77,7 +79,8 @@ pub fn app(web: Web) -> Router {
         .route("/readyz", get(ready))
         .fallback(get(asset))
         .with_state(web.clone())
-        .merge(crate::access::http::routes(web.access, web.signaling, web.tls));
+        .merge(crate::access::http::routes(web.access.clone(), web.signaling.clone(), web.tls))
+        .layer(axum::middleware::from_fn_with_state(web.clone(), until_certified));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
@@ -147,12 +150,36 @@ async fn websocket(
 }
 
 /// Every listener was bound before the router ran (`main` binds, then serves), so being
-/// asked at all means ready, until shutdown begins.
+/// asked at all means ready, until shutdown begins; with ACME, once the CA's certificate
+/// is in place.
 async fn ready(State(web): State<Web>) -> Response {
     if web.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    if let Some(why) = web.certificates.as_ref().and_then(|c| c.waiting()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("waiting for a certificate: {why}\n"))
+            .into_response();
+    }
     "ready\n".into_response()
+}
+
+/// Until duet has its certificate, whoever gets through the stand-in's warning learns
+/// why instead of getting a page that cannot work (health checks still answer).
+async fn until_certified(
+    State(web): State<Web>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let checks = matches!(request.uri().path(), "/healthz" | "/readyz");
+    match web.certificates.as_ref().and_then(|c| c.waiting()) {
+        Some(why) if !checks => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            format!("duet is not ready yet: {why}.\nThis page works once the certificate is in place.\n"),
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 fn host(headers: &HeaderMap) -> Option<String> {
