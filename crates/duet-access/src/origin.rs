@@ -22,6 +22,12 @@ pub struct Origin(String);
 #[error("{0:?} is not an origin: write scheme://host or scheme://host:port, e.g. https://call.example.org")]
 pub struct OriginError(String);
 
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl Origin {
     /// Parses `scheme://host[:port]` (nothing after it; `http` and `https` only).
     pub fn parse(raw: &str) -> Result<Self, OriginError> {

@@ -157,6 +157,11 @@ impl Slots {
         Self(Arc::new(Mutex::new(Concurrent::new(per_address, total))))
     }
 
+    /// Addresses held to the total only from now on (SIGHUP's trusted proxies).
+    pub fn set_exempt(&self, exempt: Vec<duet_turn::policy::Cidr>) {
+        self.lock().exempt = exempt;
+    }
+
     pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Refused> {
         self.lock().acquire(ip)?;
         Ok(Slot { slots: self.clone(), ip })

@@ -21,7 +21,8 @@ fn duet() -> anyhow::Result<()> {
     // One TLS implementation for the whole process (the ACME client asks for the default).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let command = Cli::command();
-    let argv = match duet::config::file::merged(&command, std::env::args_os().collect()) {
+    let started_with: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = match duet::config::file::merged(&command, started_with.clone()) {
         Ok(argv) => argv,
         Err(e) => {
             eprintln!("duet: {e:#}");
@@ -29,19 +30,7 @@ fn duet() -> anyhow::Result<()> {
         }
     };
     let cli = Cli::parse_from(&argv);
-    let filter = EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    match cli.log_format() {
-        // Logs on stderr; stdout says where duet listens, for scripts.
-        LogFormat::Text => {
-            tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init()
-        }
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_current_span(false)
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init(),
-    }
+    let set_log_level = logging(&cli);
     let config = match cli.command {
         Some(Command::Serve(args)) => (*args).into_config()?,
         Some(Command::Call(args)) => return call(args),
@@ -59,7 +48,40 @@ fn duet() -> anyhow::Result<()> {
         Some(Command::Invite(args)) => return say_errors("duet invite", duet::admin::invite(args)),
         None => cli.serve.into_config()?,
     };
-    tokio::runtime::Runtime::new().context("start the async runtime")?.block_on(serve(config))
+    // SIGHUP reads the same command line (and the file it names) again.
+    let reconfigure = duet::config::serve_config_from(&started_with).ok().map(|(_, effective)| {
+        duet::serve::reload::Reconfigure {
+            argv: started_with,
+            effective: std::sync::Mutex::new(effective),
+            set_log_level,
+        }
+    });
+    tokio::runtime::Runtime::new().context("start the async runtime")?.block_on(serve(config, reconfigure))
+}
+
+/// Logs on stderr (stdout says where duet listens, for scripts), as text or JSON lines,
+/// filtered by the level asked for; returns what changes the level later.
+fn logging(cli: &Cli) -> duet::serve::reload::SetLogLevel {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = EnvFilter::try_new(cli.log_level()).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    match cli.log_format() {
+        LogFormat::Text => {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init()
+        }
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+    Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level)?;
+        handle.reload(filter)?;
+        Ok(())
+    })
 }
 
 /// An operator's command failed: one line that says why, exit code 1.
@@ -147,7 +169,10 @@ fn local_port(listener: &tokio::net::TcpListener) -> u16 {
     listener.local_addr().map_or(0, |a| a.port())
 }
 
-async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(
+    mut config: ServeConfig,
+    reconfigure: Option<duet::serve::reload::Reconfigure>,
+) -> anyhow::Result<()> {
     size_for_open_files(&mut config);
     config.hub.resume_key = resume_key(&config);
     let access = std::sync::Arc::new(access(&config)?);
@@ -239,6 +264,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         signaling: config.limits.signaling.clone(),
         access,
         reload_on_sighup: true,
+        reconfigure,
         acme,
         redirect,
     };

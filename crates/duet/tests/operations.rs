@@ -20,10 +20,16 @@ struct Duet {
 
 impl Duet {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+        command.env("DUET_LOG", "info");
+        Self::start_command(command, args)
+    }
+
+    /// `duet serve` on a free loopback port with `args`, as `command` sets it up.
+    fn start_command(mut command: Command, args: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-metrics", "--no-echo"])
             .args(args)
-            .env("DUET_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -122,6 +128,61 @@ async fn sighup_reloads_the_accounts_without_dropping_anyone() {
         http_request(duet.web, "POST", "/api/sign-in", &[("Content-Type", "application/json")], &body).await;
     assert_eq!(status, 200, "the new account signs in");
     std::fs::remove_dir_all(&state).ok();
+}
+
+#[tokio::test]
+async fn sighup_applies_a_changed_log_level_and_origin_list_and_names_what_needs_a_restart() {
+    let path = config_file(
+        "reload",
+        "allowed-origin = [\"https://a.example\"]\nring-timeout = \"30s\"\n[log]\nlevel = \"info\"\n",
+    );
+    let file = path.to_str().expect("UTF-8");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+    command.env_remove("DUET_LOG"); // the file's level, not the environment's
+    let mut duet = Duet::start_command(command, &["--config", file]);
+    let url = format!("ws://{}/ws", duet.web);
+    let from = |origin: &'static str| {
+        let url = url.clone();
+        async move { Client::connect_with(&url, &[("Origin", origin)]).await.map(|_| ()) }
+    };
+    assert!(from("https://a.example").await.is_ok());
+    assert_eq!(from("https://b.example").await, Err(403));
+    let mut ann = Client::connect(&url, None).await;
+    ann.expect_type("id").await;
+    ann.send(json!({"type": "username", "name": "ann"})).await;
+    ann.expect_type("userlist").await;
+
+    std::fs::write(
+        &path,
+        "allowed-origin = [\"https://b.example\"]\nring-timeout = \"45s\"\n[log]\nlevel = \"debug\"\n",
+    )
+    .expect("rewrite the file");
+    let hup = |pid: u32| {
+        assert!(Command::new("kill").args(["-HUP", &pid.to_string()]).status().expect("kill").success())
+    };
+    hup(duet.child.id());
+    let line = duet.log_line("reloaded the configuration");
+    assert!(
+        line.contains("log level: debug") && line.contains("allowed origins: https://b.example"),
+        "{line}"
+    );
+    let line = duet.log_line("take effect only after a restart");
+    assert!(line.contains("ring-timeout") && !line.contains("allowed-origin"), "{line}");
+    assert!(from("https://b.example").await.is_ok(), "the new origin is let in");
+    assert_eq!(from("https://a.example").await, Err(403), "the old one no longer");
+    duet.log_line("WebSocket refused"); // a debug line: the new level is in force
+    ann.send(json!({"type": "message", "text": "still here"})).await;
+    assert_eq!(ann.expect_type("message").await["text"], "still here", "ann's connection went on");
+
+    // A mistake in the file changes nothing.
+    std::fs::write(&path, "allowed-origin = [\"https://c.example\"]\nring-timeout = \"soon\"\n")
+        .expect("write");
+    hup(duet.child.id());
+    let line = duet.log_line("SIGHUP: the configuration has an error");
+    assert!(line.contains("ring-timeout") && line.contains("nothing in it changed"), "{line}");
+    assert!(from("https://b.example").await.is_ok());
+    assert!(duet.child.try_wait().expect("a status").is_none(), "SIGHUP does not stop duet");
+    std::fs::remove_file(path).ok();
 }
 
 /// `duet <args>` with `env`, to its end: exit code, stdout, stderr.

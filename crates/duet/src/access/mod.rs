@@ -43,11 +43,20 @@ const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Access {
     config: AccessConfig,
+    /// The origins and proxies to trust: the config's at start, then SIGHUP's.
+    lists: std::sync::RwLock<Lists>,
     key: Key,
     store: Option<Store>,
     books: Mutex<Books>,
     attempts: Mutex<PerAddressRate>,
     hashing: tokio::sync::Semaphore,
+}
+
+/// What SIGHUP can change without a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Lists {
+    allowed_origins: Vec<duet_access::Origin>,
+    trusted_proxies: Vec<duet_turn::policy::Cidr>,
 }
 
 /// What the access files held when last read.
@@ -160,7 +169,12 @@ impl Access {
                 Key::new(crate::random::bytes::<32>().context("read random bytes")?)
             }
         };
+        let lists = std::sync::RwLock::new(Lists {
+            allowed_origins: config.allowed_origins.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
         let access = Self {
+            lists,
             attempts: Mutex::new(PerAddressRate::new(config.sign_ins)),
             hashing: tokio::sync::Semaphore::new(config.password_hashes),
             config,
@@ -218,6 +232,36 @@ impl Access {
         ))
     }
 
+    /// Takes the origins and proxies of a re-read configuration; says what changed.
+    pub fn set_lists(
+        &self,
+        allowed_origins: Vec<duet_access::Origin>,
+        trusted_proxies: Vec<duet_turn::policy::Cidr>,
+    ) -> Vec<String> {
+        let new = Lists { allowed_origins, trusted_proxies };
+        let mut lists = self.lists.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = Vec::new();
+        let listed = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
+        if lists.allowed_origins != new.allowed_origins {
+            changed.push(format!(
+                "allowed origins: {}",
+                listed(new.allowed_origins.iter().map(ToString::to_string).collect())
+            ));
+        }
+        if lists.trusted_proxies != new.trusted_proxies {
+            changed.push(format!(
+                "trusted proxies: {}",
+                listed(new.trusted_proxies.iter().map(ToString::to_string).collect())
+            ));
+        }
+        *lists = new;
+        changed
+    }
+
+    fn lists(&self) -> std::sync::RwLockReadGuard<'_, Lists> {
+        self.lists.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Whether anyone can sign in with an account here.
     pub fn has_accounts(&self) -> bool {
         !self.books().accounts.is_empty()
@@ -236,7 +280,7 @@ impl Access {
             tls,
             get("x-forwarded-for"),
             get("x-forwarded-proto"),
-            &self.config.trusted_proxies,
+            &self.lists().trusted_proxies,
         )
     }
 
@@ -245,7 +289,7 @@ impl Access {
         let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null"));
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         let scheme = if https { "https" } else { "http" };
-        duet_access::origin::check(origin, scheme, host, &self.config.allowed_origins)
+        duet_access::origin::check(origin, scheme, host, &self.lists().allowed_origins)
     }
 
     /// The request's session, checked: `None` without a session cookie.

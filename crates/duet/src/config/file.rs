@@ -135,7 +135,7 @@ fn setting(
 }
 
 /// The serve options' matches, wherever they are (`duet`, `duet serve`, `duet config`).
-fn serve_matches(matches: &ArgMatches) -> Option<(&ArgMatches, Option<&'static str>)> {
+pub(crate) fn serve_matches(matches: &ArgMatches) -> Option<(&ArgMatches, Option<&'static str>)> {
     match matches.subcommand() {
         None => Some((matches, None)),
         Some(("serve", sub)) => Some((sub, Some("serve"))),

@@ -136,6 +136,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Which log lines are written: error, warn, info, debug or trace, for all of duet
+    /// or per part (`info,duet::acme=debug`). SIGHUP applies a changed one.
+    #[arg(long, env = "DUET_LOG", default_value = "info", value_parser = parse_log_level)]
+    pub log_level: String,
+
     #[command(flatten)]
     pub access: AccessArgs,
 
@@ -150,7 +155,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// A log level as `tracing` filters take it.
+fn parse_log_level(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("\"{text}\" is not a log level like info, debug or info,duet::acme=debug: {e}"))
+}
+
+/// The serve options as the command line, the environment and the config file (read
+/// again) give them now: checked, with the effective configuration `duet config` prints.
+pub fn serve_config_from(argv: &[std::ffi::OsString]) -> anyhow::Result<(ServeConfig, String)> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command();
+    let merged = file::merged(&command, argv.to_vec())?;
+    let matches = command.clone().try_get_matches_from(&merged)?;
+    let (serve, sub) = file::serve_matches(&matches).ok_or_else(|| anyhow::anyhow!("not a serve command"))?;
+    let options = match sub.and_then(|name| command.find_subcommand(name)) {
+        Some(sub) => sub.clone(),
+        None => command.clone(),
+    };
+    let effective = file::effective(&options, serve);
+    let args = match Cli::from_arg_matches(&matches)?.command {
+        Some(Command::Serve(args)) => *args,
+        None => Cli::from_arg_matches(&matches)?.serve,
+        Some(_) => anyhow::bail!("not a serve command"),
+    };
+    Ok((args.into_config()?, effective))
+}
+
 impl Cli {
+    /// The log level a `duet serve` asked for; other commands read DUET_LOG alone.
+    pub fn log_level(&self) -> String {
+        match &self.command {
+            Some(Command::Serve(args)) => args.log_level.clone(),
+            None => self.serve.log_level.clone(),
+            Some(_) => std::env::var("DUET_LOG").unwrap_or_else(|_| "info".to_owned()),
+        }
+    }
+
     /// The log format a `duet serve` asked for (other commands write for people).
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
@@ -215,6 +257,8 @@ pub struct ServeConfig {
     pub hub: duet_signal::HubConfig,
     pub echo: bool,
     pub access: AccessConfig,
+    /// What the log filter lets through (SIGHUP can change it).
+    pub log_level: String,
 }
 
 impl ServeConfig {
@@ -307,6 +351,7 @@ impl ServeArgs {
             hub,
             echo: !self.no_echo,
             access,
+            log_level: self.log_level,
         };
         config.size_for_open_files(1024);
         Ok(config)

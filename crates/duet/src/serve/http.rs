@@ -37,18 +37,24 @@ use crate::turn::TurnStreams;
 /// hundred bytes. It is also what an unfinished request can make duet hold.
 const HEADER_BUFFER: usize = 16 * 1024;
 
-/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`, then waits at most
-/// `grace` for open requests.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    app: Router,
-    limits: HttpLimits,
-    shutdown: CancellationToken,
-    grace: Duration,
-    turn: Option<TurnStreams>,
-) {
-    let slots = Slots::for_web(&limits);
+/// How the web port is served.
+#[derive(Debug)]
+pub struct WebPort {
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub limits: HttpLimits,
+    /// Where each connection takes its place (per client address and in total).
+    pub slots: Slots,
+    /// How long open requests may finish after shutdown.
+    pub grace: Duration,
+    /// TURN streams on the same port, when the embedded server runs.
+    pub turn: Option<TurnStreams>,
+}
+
+/// Serves `app` on `listener` until `shutdown`, then waits at most `port.grace` for open
+/// requests.
+pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: CancellationToken) {
+    let WebPort { tls, limits, slots, grace, turn } = port;
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
     while let Some((stream, client, slot)) = crate::accept::next(&listener, &slots, &shutdown, "web").await {

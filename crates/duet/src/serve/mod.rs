@@ -19,6 +19,7 @@ pub mod echo;
 pub mod http;
 pub mod ice;
 pub mod metrics;
+pub mod reload;
 pub mod signaling;
 mod socket;
 pub mod tls;
@@ -69,6 +70,8 @@ pub struct RunOptions {
     pub access: Arc<Access>,
     /// Reload the access files on SIGHUP (the process's own server; tests run several).
     pub reload_on_sighup: bool,
+    /// With `reload_on_sighup`: how to read the configuration again.
+    pub reconfigure: Option<reload::Reconfigure>,
     /// Obtains and renews the certificate `tls` answers with.
     pub acme: Option<Acme>,
     /// Plain HTTP that sends people to HTTPS, already bound.
@@ -91,6 +94,7 @@ impl RunOptions {
             signaling: SignalingLimits::default(),
             access: Arc::new(Access::open()),
             reload_on_sighup: false,
+            reconfigure: None,
             acme: None,
             redirect: None,
         }
@@ -114,9 +118,7 @@ pub async fn run(
         access: Arc::clone(&options.access),
     };
     let signaling = Signaling::start(options.hub, setup, shutdown.clone());
-    if options.reload_on_sighup {
-        tokio::spawn(reload_on_sighup(Arc::clone(&signaling), shutdown.clone()));
-    }
+    let access = Arc::clone(&options.access);
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
@@ -148,16 +150,19 @@ pub async fn run(
         }
         (tls, _) => tls,
     };
-    crate::serve::http::serve(
-        listener,
-        tls,
-        app,
-        options.http,
-        shutdown.clone(),
-        options.shutdown_grace,
-        turn_streams,
-    )
-    .await;
+    let slots = crate::limits::Slots::for_web(&options.http);
+    if options.reload_on_sighup {
+        let reload = reload::Reload {
+            signaling: Arc::clone(&signaling),
+            access: Arc::clone(&access),
+            slots: slots.clone(),
+            reconfigure: options.reconfigure,
+        };
+        tokio::spawn(reload.on_sighup(shutdown.clone()));
+    }
+    let port =
+        http::WebPort { tls, limits: options.http, slots, grace: options.shutdown_grace, turn: turn_streams };
+    crate::serve::http::serve(listener, app, port, shutdown.clone()).await;
     // The HTTP server has stopped accepting; WebSocket tasks are saying goodbye.
     if tokio::time::timeout(options.shutdown_grace, signaling.closed()).await.is_err() {
         tracing::warn!("some connections did not close within {:?}", options.shutdown_grace);
@@ -166,21 +171,6 @@ pub async fn run(
         turn.closed().await;
     }
     Ok(())
-}
-
-/// What SIGHUP reloads without dropping a call: accounts, invites and sign-outs.
-async fn reload_on_sighup(signaling: Arc<Signaling>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: reload by restarting");
-        return;
-    };
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            Some(()) = hangups.recv() => signaling.reload(),
-        }
-    }
 }
 
 /// Starts the STUN/TURN side as configured: the embedded server (bound here, so a port
