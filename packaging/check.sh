@@ -33,6 +33,11 @@ test -f /etc/duet/duet.toml
 /usr/bin/duet config --config /etc/duet/duet.toml >"$work/effective.toml" 2>"$work/notes"
 if [ -s "$work/notes" ]; then cat "$work/notes" >&2; exit 1; fi
 grep -q '^mode = "members"' "$work/effective.toml"
+# The README's one edit, the domain in [acme], makes a configuration that would start.
+sed 's/^# domain = /domain = /' /etc/duet/duet.toml >"$work/with-domain.toml"
+/usr/bin/duet config --config "$work/with-domain.toml" >"$work/effective.toml" 2>"$work/notes"
+if [ -s "$work/notes" ]; then cat "$work/notes" >&2; exit 1; fi
+grep -q '^domain = \["call.example.org"\]' "$work/effective.toml"
 dpkg --purge duet >/dev/null
 test ! -e /usr/bin/duet
 echo "the package installs, runs and leaves again"

@@ -7,7 +7,8 @@
 //!                       │         └─► serve::web (routes, embedded files)
 //!                       │               └─► serve::signaling (WebSocket ⇄ duet_signal::Hub)
 //!                       │                     └─► serve::echo (the echo user: duet_peer per call)
-//!                       └─► turn (STUN/TURN sockets ⇄ duet_turn::Server)
+//!                       ├─► turn (STUN/TURN sockets ⇄ duet_turn::Server)
+//!                       └─► acme (certificates from a CA, renewed; the TLS resolver)
 //!  call: `duet call`, calling from a terminal (a client of the above)
 //!  limits: pure policy per client address; clock and random: the shell's time and chance
 //! ```

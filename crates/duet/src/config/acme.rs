@@ -30,12 +30,13 @@ pub struct AcmeArgs {
     /// Get a certificate for this domain name from an ACME CA (Let's Encrypt unless
     /// --acme-directory says otherwise), keep it in --state-dir and renew it without a
     /// restart. Its DNS record must point at this server, and the HTTPS port (--listen)
-    /// be reachable from the internet. Repeat, or separate with commas.
+    /// be reachable from the internet. Takes the place of --tls-self-signed. Repeat, or
+    /// separate with commas.
     #[arg(
         long = "acme-domain",
         env = "DUET_ACME_DOMAINS",
         value_delimiter = ',',
-        conflicts_with_all = ["tls_cert", "tls_self_signed"]
+        conflicts_with = "tls_cert"
     )]
     pub acme_domains: Vec<String>,
 

@@ -73,7 +73,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 
     /// Serve HTTPS with a self-signed certificate for localhost, the listen address and
-    /// the --tls-name names, created in --state-dir and reused afterwards.
+    /// the --tls-name names, created in --state-dir and reused afterwards (unless
+    /// --acme-domain gets a real one).
     #[arg(long, env = "DUET_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
 
@@ -281,8 +282,11 @@ impl ServeArgs {
             Some(dir) => Some(dir),
             None => default_state_dir().ok(),
         };
+        let acme = self.acme.into_config(state_dir.as_deref(), self.listen, self.http_redirect_listen)?;
         let tls = match (self.tls_cert, self.tls_key, self.tls_self_signed) {
             (Some(cert), Some(key), false) => TlsSource::Files { cert, key },
+            // A domain for the CA takes the place of the self-signed stand-in.
+            (None, None, _) if let Some(acme) = acme => TlsSource::Acme(acme),
             (None, None, true) => {
                 let mut names: std::collections::BTreeSet<String> =
                     ["localhost", "127.0.0.1", "::1"].map(String::from).into();
@@ -296,12 +300,7 @@ impl ServeArgs {
                 };
                 TlsSource::SelfSigned { dir, names }
             }
-            (None, None, false) => {
-                match self.acme.into_config(state_dir.as_deref(), self.listen, self.http_redirect_listen)? {
-                    Some(acme) => TlsSource::Acme(acme),
-                    None => TlsSource::None,
-                }
-            }
+            (None, None, false) => TlsSource::None,
             // clap's `requires` and `conflicts_with` make the other cases unreachable from
             // the command line; say so plainly if a caller builds ServeArgs by hand.
             _ => anyhow::bail!("use either --tls-cert with --tls-key, or --tls-self-signed"),
@@ -431,6 +430,20 @@ mod tests {
         let config = cli.serve.into_config().expect("valid");
         let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
         assert_eq!(config.tls, TlsSource::SelfSigned { dir: "/tmp/x".into(), names });
+    }
+
+    #[test]
+    fn a_domain_for_the_ca_takes_the_place_of_the_self_signed_certificate() {
+        let cli = parse(&["--tls-self-signed", "--acme-domain", "Call.Example.org", "--state-dir", "/tmp/x"])
+            .expect("valid");
+        let TlsSource::Acme(acme) = cli.serve.into_config().expect("valid").tls else { panic!("ACME") };
+        assert_eq!(acme.domains, ["call.example.org"]);
+        assert_eq!(acme.directory, LETS_ENCRYPT);
+        assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01);
+        let cli = parse(&["--acme-domain", "a.example.org", "--acme-staging", "--state-dir", "/tmp/x"])
+            .expect("ok");
+        let TlsSource::Acme(acme) = cli.serve.into_config().expect("valid").tls else { panic!("ACME") };
+        assert_eq!(acme.directory, LETS_ENCRYPT_STAGING);
     }
 
     #[test]
