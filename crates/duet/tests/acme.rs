@@ -6,6 +6,8 @@
 //! pebble issues certificates that live 20 seconds, so renewal (with a third left) comes
 //! within the test; it forgets everything when restarted, as a CA that lost its state.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,38 +22,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-const INSIDE: &str = "DUET_TEST_IN_NETNS";
+use common::netns::inside_namespace;
+
 const DOMAIN: &str = "call.duet.test";
 /// How long pebble's certificates live.
 const VALIDITY: u64 = 20;
-
-/// Outside the namespace: runs `test` inside a fresh one and asserts it passed; returns
-/// false. Inside: returns true, and the caller runs the test's body.
-fn inside_namespace(test: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        return true;
-    }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut unshare = Command::new("unshare");
-    unshare.arg("--net");
-    if !root {
-        unshare.arg("--map-root-user");
-    }
-    let status = unshare
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1",
-        ])
-        .arg(std::env::current_exe().expect("the test binary"))
-        .arg(test)
-        .env(INSIDE, "1")
-        .status()
-        .expect("unshare and ip run (util-linux, iproute2: ./test.sh installs them)");
-    assert!(status.success(), "{test} failed inside its network namespace");
-    false
-}
 
 /// A child process ended when dropped.
 struct Running(Child);
@@ -169,7 +144,7 @@ struct Duet {
 impl Duet {
     fn start(state: &Path, ca: &Ca, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
-            .args(["serve", "--no-turn", "--no-metrics", "--no-echo", "--access", "open"])
+            .args(["serve", "--no-metrics", "--no-echo", "--access", "open"])
             .args(["--acme-domain", DOMAIN, "--acme-email", "ops@duet.test"])
             .args(["--acme-directory", "https://127.0.0.1:14000/dir", "--acme-ca-root"])
             .arg(&ca.https_root)
@@ -251,6 +226,16 @@ async fn tls(
     name: &str,
     roots: Option<&rustls::RootCertStore>,
 ) -> Result<TlsStream<TcpStream>, std::io::Error> {
+    tls_for(port, name, roots, b"http/1.1").await
+}
+
+/// The same, asking for `alpn` (`stun.turn` for TURN over TLS).
+async fn tls_for(
+    port: u16,
+    name: &str,
+    roots: Option<&rustls::RootCertStore>,
+    alpn: &[u8],
+) -> Result<TlsStream<TcpStream>, std::io::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -262,7 +247,7 @@ async fn tls(
             .with_custom_certificate_verifier(Arc::new(AnyCertificate))
             .with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let name = ServerName::try_from(name.to_owned()).expect("a name");
     tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await
@@ -270,7 +255,17 @@ async fn tls(
 
 /// The certificate duet's HTTPS answers with, if it chains to `roots` for the domain.
 async fn served(port: u16, roots: &rustls::RootCertStore) -> Result<Vec<u8>, std::io::Error> {
-    let stream = tls(port, DOMAIN, Some(roots)).await?;
+    served_for(port, roots, b"http/1.1").await
+}
+
+/// The certificate a TLS client asking for `alpn` gets.
+async fn served_for(
+    port: u16,
+    roots: &rustls::RootCertStore,
+    alpn: &[u8],
+) -> Result<Vec<u8>, std::io::Error> {
+    let stream = tls_for(port, DOMAIN, Some(roots), alpn).await?;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(alpn), "the protocol asked for");
     Ok(stream.get_ref().1.peer_certificates().expect("a certificate")[0].to_vec())
 }
 
@@ -335,14 +330,18 @@ async fn userlist_with(ws: &mut Wss, name: &str) {
 
 #[tokio::test]
 async fn duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_ca_outage() {
-    if !inside_namespace("duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_ca_outage") {
+    if !inside_namespace(
+        "duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_ca_outage",
+        "",
+    ) {
         return;
     }
     let dir = temp_dir("tls-alpn");
     let state = dir.join("state");
     let mut ca = Ca::new(&dir, 443);
     // duet starts before the CA is up: it serves a stand-in and says why it is not ready.
-    let duet = Duet::start(&state, &ca, &["--listen", "127.0.0.1:443"]);
+    let with_turn = ["--listen", "127.0.0.1:443", "--turn-listen", "127.0.0.1:3478"];
+    let duet = Duet::start(&state, &ca, &with_turn);
     duet.logged("cannot talk to the CA", Duration::from_secs(10)).await;
     let (status, body) = get(443, DOMAIN, None, "/readyz").await;
     assert_eq!(status, 503, "{body}");
@@ -364,6 +363,9 @@ async fn duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_
     let renewed = new_certificate(443, &root, &first, Duration::from_secs(VALIDITY + 10)).await;
     let _bo = signed_in(443, &root, "bo").await;
     userlist_with(&mut ann, "bo").await; // Ann's socket, opened before the renewal, still works
+    // TURN over TLS uses it too: on its own port and on the web port.
+    assert_eq!(served_for(5349, &root, b"stun.turn").await.expect("TURN's TLS port"), renewed);
+    assert_eq!(served_for(443, &root, b"stun.turn").await.expect("TURN on the web port"), renewed);
 
     // The CA goes down: renewal fails, duet keeps serving what it has and says so.
     ca.stop();
@@ -383,7 +385,7 @@ async fn duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_
     ca.stop();
     let kept = std::fs::read_dir(state.join("acme")).expect("acme folder").count();
     assert_eq!(kept, 1, "one folder for the one CA directory");
-    let _again = Duet::start(&state, &ca, &["--listen", "127.0.0.1:443"]);
+    let _again = Duet::start(&state, &ca, &["--listen", "127.0.0.1:443", "--no-turn"]);
     assert_eq!(get(443, DOMAIN, Some(&root), "/readyz").await, (200, "ready\n".to_owned()));
     assert_eq!(served(443, &root).await.expect("the kept one"), third);
     std::fs::remove_dir_all(&dir).ok();
@@ -391,7 +393,7 @@ async fn duet_gets_its_certificate_renews_it_under_an_open_call_and_rides_out_a_
 
 #[tokio::test]
 async fn http_01_on_port_80_which_sends_everything_else_to_https() {
-    if !inside_namespace("http_01_on_port_80_which_sends_everything_else_to_https") {
+    if !inside_namespace("http_01_on_port_80_which_sends_everything_else_to_https", "") {
         return;
     }
     let dir = temp_dir("http-01");

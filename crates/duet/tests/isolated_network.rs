@@ -11,6 +11,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::netns::inside_namespace;
 use common::turn_probe::{Answer, TurnProbe};
 use common::{TestServer, embedded_turn};
 use duet::config::EmbeddedTurn;
@@ -19,36 +20,10 @@ use serde_json::json;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-const INSIDE: &str = "DUET_TEST_IN_NETNS";
 /// The server's own non-loopback address inside the namespace.
 const OWN: &str = "192.0.2.1";
-
-/// Outside the namespace: runs `test` inside a fresh one and asserts it passed; returns
-/// false. Inside: returns true, and the caller runs the test's body.
-fn inside_namespace(test: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        return true;
-    }
-    let root =
-        std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut unshare = std::process::Command::new("unshare");
-    unshare.arg("--net");
-    if !root {
-        unshare.arg("--map-root-user");
-    }
-    let script = format!(
-        "ip link set lo up && ip addr add {OWN}/32 dev lo && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1"
-    );
-    let status = unshare
-        .args(["--", "sh", "-c", &script])
-        .arg(std::env::current_exe().expect("the test binary"))
-        .arg(test)
-        .env(INSIDE, "1")
-        .status()
-        .expect("unshare and ip run (util-linux, iproute2: ./test.sh installs them)");
-    assert!(status.success(), "{test} failed inside its network namespace");
-    false
-}
+/// Puts [`OWN`] on the namespace's `lo`.
+const ADD_OWN: &str = "ip addr add 192.0.2.1/32 dev lo";
 
 /// Datagrams `socket` receives within `window`.
 async fn received(socket: &UdpSocket, window: Duration) -> usize {
@@ -63,7 +38,7 @@ async fn received(socket: &UdpSocket, window: Duration) -> usize {
 
 #[tokio::test]
 async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
-    if !inside_namespace("turn_on_every_interface_never_relays_to_the_servers_own_addresses") {
+    if !inside_namespace("turn_on_every_interface_never_relays_to_the_servers_own_addresses", ADD_OWN) {
         return;
     }
     // The operator lets the relay reach one range that holds the server's own address.
@@ -142,7 +117,7 @@ async fn echo_checks_sent_to_local_services(policy: PeerPolicy) -> (usize, usize
 
 #[tokio::test]
 async fn echo_sends_no_ice_check_to_denied_candidates() {
-    if !inside_namespace("echo_sends_no_ice_check_to_denied_candidates") {
+    if !inside_namespace("echo_sends_no_ice_check_to_denied_candidates", ADD_OWN) {
         return;
     }
     assert_eq!(echo_checks_sent_to_local_services(PeerPolicy::default()).await, (0, 0));

@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 pub mod coturn;
+pub mod netns;
 pub mod turn_probe;
 
 pub const WAIT: Duration = Duration::from_secs(5);
