@@ -3,8 +3,9 @@
 #
 #   ./test.sh            everything: format, lints, Rust tests, browser tests
 #
-# Installs (if missing): Debian's chromium, coturn and pebble (apt: a real browser,
-# coturn's turnutils as independent TURN clients, Let's Encrypt's test CA with its DNS),
+# Installs (if missing): Debian's chromium, firefox-esr, coturn and pebble (apt: two real
+# browser engines, coturn's turnutils as independent TURN clients, Let's Encrypt's test
+# CA with its DNS),
 # the e2e npm packages (npm ci), cargo-fuzz and cargo-deb (cargo install).
 # Browser tests run in a fresh network namespace that holds only loopback, so nothing
 # leaves the machine and parallel runs cannot collide on ports.
@@ -24,6 +25,7 @@ as_root() {
 # --- what the tests need ---------------------------------------------------------------
 apt_packages=()
 command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
 command -v turnutils_uclient >/dev/null || apt_packages+=(coturn)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
@@ -36,7 +38,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv; do
+for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 
@@ -87,7 +89,7 @@ step "fuzz targets: build, then run each briefly"
 )
 
 # --- browsers --------------------------------------------------------------------------
-step "browser tests (headless Chromium, loopback-only network namespace)"
+step "browser tests (headless Chromium and Firefox, loopback-only network namespace)"
 ns=(unshare --net)
 [ "$(id -u)" -eq 0 ] || ns=(unshare --net --map-root-user)
 export DUET_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/duet"

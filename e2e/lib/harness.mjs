@@ -130,7 +130,7 @@ export async function launchBrowser(extra = []) {
  * port), keeps only that TURN URL of the ICE servers the page passes in (which still
  * come from duet's signaling).
  */
-const RECORD_PEER_CONNECTIONS = (turnTransport) => {
+export const RECORD_PEER_CONNECTIONS = (turnTransport) => {
   const Original = window.RTCPeerConnection;
   window.__pcs = [];
   const keep = (url) =>

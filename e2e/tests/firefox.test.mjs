@@ -1,0 +1,83 @@
+// Firefox and Chromium call each other through duet's UI: where WebRTC apps break is
+// between engines (codecs, candidate types, stats names). Firefox is Debian's ESR,
+// driven over WebDriver BiDi; its camera is a moving canvas (its fake one is flat).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { acceptCall, eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { firefoxAccept, firefoxCall, firefoxSignIn, launchFirefox, openFirefoxPage } from "../lib/firefox.mjs";
+
+const env = { duet: null, chromium: null, firefox: null };
+before(async () => {
+  env.duet = await startDuet();
+  [env.chromium, env.firefox] = await Promise.all([launchBrowser(), launchFirefox()]);
+});
+after(async () => {
+  await env.firefox?.close();
+  await env.chromium?.close();
+  await env.duet?.stop();
+});
+
+async function closeAll(...pages) {
+  assertNoProblems(...pages);
+  // puppeteer's pages name their context browserContext(), Playwright's context().
+  for (const page of pages) await (page.browserContext ? page.browserContext() : page.context()).close();
+}
+
+test("Chromium calls Firefox: it rings, media flows both ways, mute shows, Firefox hangs up", async () => {
+  const ann = await openPage(env.chromium, env.duet.url);
+  const fox = await openFirefoxPage(env.firefox, env.duet.url);
+  await signIn(ann, "ann-chromium");
+  await firefoxSignIn(fox, "fox-firefox");
+  await userItem(ann, "fox-firefox").click();
+  await firefoxAccept(fox);
+  await assertMediaFlows(fox, "Firefox receives Chromium");
+  await assertMediaFlows(ann, "Chromium receives Firefox");
+  await ann.click("#mute-button");
+  await fox.waitForSelector("#remote-muted", { visible: true });
+  await fox.click("#camera-button");
+  await ann.locator("#remote-camera-off").waitFor();
+  await fox.click("#hangup-button");
+  await assertCallEnded(ann, "Chromium");
+  await assertCallEnded(fox, "Firefox");
+  await closeAll(ann, fox);
+});
+
+test("Firefox calls Chromium, relay only, through duet's TURN", async () => {
+  const fox = await openFirefoxPage(env.firefox, env.duet.url);
+  const bo = await openPage(env.chromium, env.duet.url);
+  await fox.click("#relay-only");
+  await bo.check("#relay-only");
+  await firefoxSignIn(fox, "fox-relay");
+  await signIn(bo, "bo-relay");
+  await firefoxCall(fox, "bo-relay");
+  await acceptCall(bo);
+  const seen = await assertMediaFlows(bo, "Chromium receives Firefox via TURN", { candidateType: "relay" });
+  await assertMediaFlows(fox, "Firefox receives Chromium via TURN");
+  assert.equal(seen.localType, "relay");
+  // Firefox names its side of a relayed pair too.
+  const foxSide = await eventually("Firefox's selected pair", () =>
+    fox.evaluate(async () => {
+      const stats = await window.__pcs.at(-1).getStats();
+      for (const r of stats.values()) {
+        if (r.type === "candidate-pair" && r.selected) return stats.get(r.localCandidateId)?.candidateType;
+      }
+      return null;
+    }),
+  );
+  assert.equal(foxSide, "relay", "Firefox sends through the relay");
+  await bo.click("#hangup-button");
+  await assertCallEnded(fox, "Firefox");
+  await closeAll(fox, bo);
+});
+
+test("Firefox calls echo and gets its own picture and sound back", async () => {
+  const fox = await openFirefoxPage(env.firefox, env.duet.url);
+  await firefoxSignIn(fox, "fox-echo");
+  await firefoxCall(fox, "echo");
+  await assertMediaFlows(fox, "Firefox's echo");
+  await fox.click("#hangup-button");
+  await assertCallEnded(fox, "Firefox");
+  await closeAll(fox);
+});
