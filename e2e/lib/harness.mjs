@@ -157,10 +157,11 @@ export const RECORD_PEER_CONNECTIONS = (turnTransport) => {
 
 /**
  * A page in its own browser context (own storage, like another person's browser),
- * with console errors and page errors collected in page.problems.
+ * with console errors and page errors collected in page.problems. `locale` sets the
+ * browser's language (e.g. "ko-KR").
  */
-export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTransport = null } = {}) {
-  const context = await browser.newContext({ ignoreHTTPSErrors });
+export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTransport = null, locale } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors, locale });
   const page = await context.newPage();
   page.problems = [];
   page.on("console", (msg) => {

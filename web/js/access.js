@@ -8,13 +8,15 @@
 //   /i/<token> ──► POST /api/sign-in {invite} ──► /r/<room> (or /), signed in
 //   members: account form + "ask for an invite link"; password: password box + account
 
+import { TABLES, t } from "./i18n.js";
+
 const $ = (id) => document.getElementById(id);
 
-const MODE_WORDS = {
-  open: "Anyone who can reach this server may pick a name and call.",
-  password: "This server asks for a password. The person who runs it can tell you.",
-  members: "Only members may come in: sign in with your account, or ask a member for an invite link.",
-};
+/** The server's refusal in the page's language: its code's words, else its own. */
+function refusal(data, fallback) {
+  const key = `error-${data?.error}`;
+  return key in TABLES.en ? t(key) : (data?.message ?? t(fallback));
+}
 
 async function api(path, body) {
   const init = body === undefined
@@ -24,13 +26,13 @@ async function api(path, body) {
   try {
     response = await fetch(path, init);
   } catch {
-    return { ok: false, status: 0, data: { error: "offline", message: "The server cannot be reached. Check your connection." } };
+    return { ok: false, status: 0, data: { error: "offline", message: t("server-unreachable") } };
   }
   let data = {};
   try {
     data = await response.json();
   } catch {
-    data = { error: "bad-answer", message: `The server answered ${response.status}.` };
+    data = { error: "bad-answer", message: t("server-answered", { status: response.status }) };
   }
   return { ok: response.ok, status: response.status, data };
 }
@@ -52,7 +54,9 @@ function renderPanel(info) {
   const needed = info.mode !== "open" && !info.signedIn;
   const nothingToSay = info.mode === "open" && !info.accounts && !$("access-error").textContent;
   $("access-panel").hidden = Boolean(info.signedIn) || nothingToSay;
-  $("access-mode").textContent = info.mode === "open" ? "" : (MODE_WORDS[info.mode] ?? "");
+  const mode = ["password", "members"].includes(info.mode) ? `mode-${info.mode}` : null;
+  if (mode) $("access-mode").dataset.i18n = mode;
+  $("access-mode").textContent = mode ? t(mode) : "";
   $("access-mode").hidden = info.mode === "open";
   $("password-form").hidden = info.mode !== "password";
   $("account-details").open = info.mode === "members";
@@ -64,18 +68,26 @@ function renderPanel(info) {
   if (needed) (info.mode === "password" ? $("access-password") : $("account-name")).focus();
 }
 
+let shown = null; // what the server last said, to draw again in another language
+
+/** Draws the panel and the session line again (after a language switch). */
+export function redraw() {
+  if (shown) renderSession(shown);
+}
+
 /** Shows who the session is, with sign-out buttons and, for admins, invite links. */
 function renderSession(info) {
+  shown = info;
   const signedIn = Boolean(info.signedIn);
   $("session-info").hidden = !signedIn;
   if (!signedIn) return;
   const what = info.account
-    ? `Signed in with the account ${info.account}.`
+    ? t("signed-in-account", { name: info.account })
     : info.name
-      ? `Invited as ${info.name}.`
+      ? t("invited-as", { name: info.name })
       : info.room
-        ? `Invited to room ${info.room}.`
-        : "Signed in with the server's password.";
+        ? t("invited-to-room", { room: info.room })
+        : t("signed-in-password");
   $("session-text").textContent = what;
   $("sign-out-everywhere-button").hidden = !info.account;
   $("make-invite-button").hidden = !info.admin;
@@ -93,7 +105,7 @@ async function submitSignIn(body) {
   showError(null);
   const result = await api("/api/sign-in", body);
   if (!result.ok) {
-    showError(result.data.message ?? "Sign-in failed.");
+    showError(refusal(result.data, "sign-in-failed"));
     return null;
   }
   return result.data;
@@ -112,7 +124,7 @@ export async function admit(location, history, waiting) {
     if (result.ok) {
       info = result.data;
     } else {
-      showError(`${result.data.message ?? "This invite link does not work."} Ask whoever sent it for a new one.`);
+      showError(t("ask-for-new-invite", { why: refusal(result.data, "invite-broken") }));
     }
     history.replaceState(null, "", "/");
   }
@@ -162,14 +174,14 @@ export async function signOut(everywhere) {
 /** An admin's invite link for `room`, as a full address. */
 export async function makeInvite({ room, name, ttl, uses }) {
   const result = await api("/api/invites", { room: room || undefined, name: name || undefined, ttl, uses });
-  if (!result.ok) throw new Error(result.data.message ?? "The invite could not be made.");
+  if (!result.ok) throw new Error(refusal(result.data, "invite-not-made"));
   return { link: `${window.location.origin}${result.data.path}`, ...result.data };
 }
 
 /** The session ended while the page was open (signed out here or elsewhere, revoked). */
 export function showSignedOut(mode) {
   $("session-info").hidden = true;
-  showError("You were signed out. Sign in again to come back.");
+  showError(t("signed-out-come-back"));
   renderPanel({ mode, signedIn: false, accounts: true });
   $("login-form").hidden = true;
 }
@@ -206,8 +218,8 @@ export function wireControls({ room, leaving, say }) {
       $("made-invite-link").hidden = false;
       $("copy-made-invite").hidden = false;
       $("made-invite-link").select();
-      const whom = made.name ? ` for ${made.name}` : "";
-      say(`Invite link${whom} made. Copy it and send it; it works ${made.uses === 1 ? "once" : `${made.uses} times`}.`, "ok");
+      const key = `invite-made${made.name ? "-for" : ""}${made.uses === 1 ? "" : "-uses"}`;
+      say(t(key, { name: made.name, uses: made.uses }), "ok");
     } catch (err) {
       say(err.message, "error");
     }
@@ -215,10 +227,10 @@ export function wireControls({ room, leaving, say }) {
   $("copy-made-invite").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText($("made-invite-link").value);
-      say("Invite link copied.", "ok");
+      say(t("invite-copied"), "ok");
     } catch {
       $("made-invite-link").select();
-      say("Copy the selected link.");
+      say(t("copy-selected-link"));
     }
   });
 }

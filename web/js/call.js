@@ -12,6 +12,8 @@
 // path; it tries again while the call stays down. If the call does not come back within
 // GIVE_UP_MS, it ends. A call that never connected ends as soon as ICE fails.
 
+import { t } from "./i18n.js";
+
 const RESTART_AFTER_MS = 3_000;
 const RETRY_RESTART_MS = 8_000;
 const GIVE_UP_MS = 45_000;
@@ -116,7 +118,7 @@ export class Call {
   hangUp() {
     if (this.ended) return;
     this.send({ type: "hang-up", target: this.peer });
-    this.end("You hung up.");
+    this.end(t("you-hung-up"));
   }
 
   /** Caller side: a new offer with fresh ICE credentials, to find a new network path. */
@@ -164,14 +166,14 @@ export class Call {
       case "failed":
         if (!this.everConnected) {
           this.send({ type: "hang-up", target: this.peer });
-          this.end("The connection failed: no network path was found between you.");
+          this.end(t("connection-failed"));
           break;
         }
         this.#setState("interrupted");
         this.#recover(0);
         break;
       case "closed":
-        this.end("The connection closed.");
+        this.end(t("connection-closed"));
         break;
     }
   }
@@ -181,7 +183,7 @@ export class Call {
     if (!this.giveUpTimer) {
       this.giveUpTimer = setTimeout(() => {
         this.send({ type: "hang-up", target: this.peer });
-        this.end("The connection was lost and could not be restored.");
+        this.end(t("connection-lost"));
       }, GIVE_UP_MS);
     }
     if (this.role !== "caller") return;

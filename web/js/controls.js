@@ -4,6 +4,7 @@
 
 import { listDevices, openDevice, openScreen } from "./media.js";
 import * as ui from "./ui.js";
+import { t } from "./i18n.js";
 
 /** Where the chosen camera and microphone are remembered. */
 export const DEVICE_KEYS = { video: "duet.camera", audio: "duet.microphone" };
@@ -70,7 +71,7 @@ export function wireCallControls(app, send) {
     }
     stream.addTrack(track);
     if (!app.screen) ui.showLocalStream(stream);
-    ui.setStatus(`Now using ${track.label || `another ${kind === "video" ? "camera" : "microphone"}`}.`, "ok");
+    ui.setStatus(t("now-using", { device: track.label || t(kind === "video" ? "another-camera" : "another-microphone") }), "ok");
   }
 
   ui.elements.cameraSelect.addEventListener("change", () => switchDevice("video", ui.elements.cameraSelect.value));

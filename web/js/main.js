@@ -14,6 +14,7 @@ import * as ui from "./ui.js";
 import * as quality from "./quality.js";
 import * as access from "./access.js";
 import { showSafetyCode } from "./safety.js";
+import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
 const RELAY_KEY = "duet.relayOnly";
@@ -49,12 +50,12 @@ function inOrder(action) {
 // ---- signaling ---------------------------------------------------------------------
 
 const ENDINGS = {
-  busy: (peer) => `${peer} is in another call. Try again later.`,
-  declined: (peer, role) => (role === "caller" ? `${peer} declined the call.` : `You declined the call from ${peer}.`),
-  cancelled: (peer) => `${peer} cancelled the call.`,
-  missed: (peer, role) => (role === "caller" ? `${peer} did not answer.` : `You missed a call from ${peer}.`),
-  "hung-up": (peer) => `${peer} hung up.`,
-  disconnected: (peer) => `${peer} left duet.`,
+  busy: (name) => t("ended-busy", { name }),
+  declined: (name, role) => t(role === "caller" ? "ended-declined-caller" : "ended-declined-callee", { name }),
+  cancelled: (name) => t("ended-cancelled", { name }),
+  missed: (name, role) => t(role === "caller" ? "ended-missed-caller" : "ended-missed-callee", { name }),
+  "hung-up": (name) => t("ended-hung-up", { name }),
+  disconnected: (name) => t("ended-disconnected", { name }),
 };
 
 const handlers = {
@@ -72,14 +73,14 @@ const handlers = {
     app.signaling.flush();
     if (app.ring && msg.partner !== app.ring.peer) {
       // The server restarted while it rang: that call is gone.
-      endRing("The server restarted while the call was ringing. Call again.");
+      endRing(t("server-restarted-ringing"));
     }
-    ui.setStatus(app.call ? `Reconnected. In a call with ${app.call.peer}.` : "Reconnected.", "ok");
+    ui.setStatus(app.call ? t("reconnected-in-call", { name: app.call.peer }) : t("reconnected"), "ok");
   },
   replaced() {
     app.signaling.stop();
     ui.setConnected(false);
-    ui.setStatus("This session continued in another connection. Reload the page to use it here.", "error");
+    ui.setStatus(t("session-elsewhere"), "error");
   },
   rejectusername(msg) {
     app.requestedName = msg.name;
@@ -103,7 +104,7 @@ const handlers = {
   ringing(msg) {
     if (app.ring?.role !== "caller" || app.ring.peer !== msg.target) return;
     app.ring.callId = msg.callId;
-    ui.setStatus(`Ringing ${msg.target}…`);
+    ui.setStatus(t("ringing", { name: msg.target }));
   },
   "incoming-call"(msg) {
     if (app.ring?.role === "caller" && app.ring.peer === msg.name) return; // both called at once: the server pairs us
@@ -113,7 +114,7 @@ const handlers = {
     }
     app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [] };
     ui.showIncoming(msg.name);
-    ui.setStatus(`${msg.name} is calling you.`, "ok");
+    ui.setStatus(`${t("is-calling-you", { name: msg.name })}.`, "ok");
   },
   async "call-accepted"(msg) {
     if (app.ring?.peer !== msg.name) return;
@@ -124,7 +125,7 @@ const handlers = {
     const stream = await localMedia();
     if (!stream) {
       call.hangUp();
-      ui.setStatus("Your camera or microphone could not be opened, so the call was ended.", "error");
+      ui.setStatus(t("media-failed-ended"), "error");
       return;
     }
     if (msg.role === "caller") {
@@ -132,14 +133,14 @@ const handlers = {
         await call.start(stream);
       } catch (err) {
         call.hangUp();
-        ui.setStatus(`Could not start the call (${err.message}).`, "error");
+        ui.setStatus(t("call-start-failed", { why: err.message }), "error");
       }
     } else {
-      ui.setStatus(`Connecting to ${msg.name}…`);
+      ui.setStatus(t("connecting-to", { name: msg.name }));
     }
   },
   "call-ended"(msg) {
-    const words = ENDINGS[msg.reason] ?? ((peer) => `The call with ${peer} ended.`);
+    const words = ENDINGS[msg.reason] ?? ((name) => t("ended-other", { name }));
     if (app.ring?.peer === msg.name) {
       endRing(words(msg.name, app.ring.role));
     } else if (app.call?.peer === msg.name) {
@@ -175,8 +176,8 @@ const handlers = {
         // The name went to someone else while we were away: start a new session.
         app.session = null;
         app.signaling.discardQueued();
-        app.call?.end("The connection to the server was lost for too long.");
-        endRing("The connection to the server was lost for too long.");
+        app.call?.end(t("server-lost-too-long"));
+        endRing(t("server-lost-too-long"));
         if (app.me) {
           app.requestedName = app.me;
           app.me = null;
@@ -184,17 +185,17 @@ const handlers = {
         }
         return;
       case "no-such-user":
-        if (app.ring?.peer === msg.target) endRing(`${msg.target} is no longer online.`);
-        else if (app.call?.peer === msg.target) app.call.end(`${msg.target} is no longer online.`);
-        else ui.setStatus(`${msg.target} is no longer online.`, "error");
+        if (app.ring?.peer === msg.target) endRing(t("no-longer-online", { name: msg.target }));
+        else if (app.call?.peer === msg.target) app.call.end(t("no-longer-online", { name: msg.target }));
+        else ui.setStatus(t("no-longer-online", { name: msg.target }), "error");
         return;
       case "rate-limited":
         restoreChat();
-        ui.setStatus("You are sending messages too fast; the last one was not sent. Wait a moment.", "error");
+        ui.setStatus(t("too-fast"), "error");
         return;
       case "too-long":
         restoreChat();
-        ui.setStatus("That message is too long to send; shorten it.", "error");
+        ui.setStatus(t("too-long"), "error");
         return;
       case "not-in-call":
       case "call-not-accepted":
@@ -203,7 +204,7 @@ const handlers = {
         if (!app.call && !app.ring) return;
         break;
     }
-    ui.setStatus(`The server refused a message: ${msg.message}`, "error");
+    ui.setStatus(t("server-refused", { why: msg.message }), "error");
   },
 };
 
@@ -214,7 +215,7 @@ function connect() {
       if (reconnected && app.session) {
         const partner = app.call && !app.call.ended ? app.call.peer : undefined;
         app.signaling.sendNow({ type: "resume", name: app.session.name, token: app.session.token, partner });
-        ui.setStatus("Reconnected; restoring your session…");
+        ui.setStatus(t("restoring-session"));
         return;
       }
       if (reconnected && app.me) {
@@ -231,7 +232,7 @@ function connect() {
         app.signaling.sendNow({ type: "username", name: fixed, ringing: true, date: Date.now() });
         return;
       }
-      ui.setStatus("Connected. Choose a name and sign in.");
+      ui.setStatus(t("connected-choose-name"));
       const saved = localStorage.getItem(NAME_KEY);
       if (saved && !ui.elements.name.value) ui.elements.name.value = saved;
     },
@@ -250,14 +251,9 @@ function connect() {
         // A refused upgrade (401) looks like any failed connection: ask the server.
         access.stillAdmitted().then((admitted) => admitted || signedOut());
       }
-      const why =
-        event.code === 1001
-          ? "The server is restarting."
-          : event.code === 1008
-            ? "The connection could not keep up with the server."
-            : "Lost the connection to the server.";
-      const call = app.call ? " Your call goes on meanwhile." : "";
-      ui.setStatus(`${why} Reconnecting in ${Math.ceil(retryIn / 1000)} s…${call}`, "error");
+      const why = t(event.code === 1001 ? "server-restarting" : event.code === 1008 ? "could-not-keep-up" : "lost-server");
+      const call = app.call ? ` ${t("call-goes-on")}` : "";
+      ui.setStatus(`${t("reconnecting-in", { why, seconds: Math.ceil(retryIn / 1000) })}${call}`, "error");
     },
     onHandlerError(err) {
       console.warn(err);
@@ -270,13 +266,13 @@ function connect() {
 /** The session ended (signed out, here or elsewhere, or revoked): no reconnecting. */
 function signedOut() {
   app.signaling.stop();
-  app.call?.end("You were signed out.");
-  endRing("You were signed out.");
+  app.call?.end(t("signed-out"));
+  endRing(t("signed-out"));
   app.me = null;
   ui.setConnected(false);
   access.showSignedOut(app.access?.mode ?? "members");
   access.offerAccountSignIn();
-  ui.setStatus("You were signed out. Sign in again to come back.", "error");
+  ui.setStatus(t("signed-out-come-back"), "error");
 }
 
 function signedIn(name, { quiet = false } = {}) {
@@ -285,8 +281,8 @@ function signedIn(name, { quiet = false } = {}) {
   ui.showSignedIn(name);
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   if (app.call || app.ring || quiet) return;
-  if (name !== app.typedName) ui.setStatus(`The name ${app.typedName} was taken, so you are signed in as ${name}.`, "ok");
-  else ui.setStatus(`Signed in as ${name}. Click a name to call.`, "ok");
+  if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
+  else ui.setStatus(t("signed-in-click", { name }), "ok");
 }
 
 // ---- ringing -----------------------------------------------------------------------
@@ -300,16 +296,16 @@ function startCall(peer) {
   }
   if (app.call || app.ring) {
     const other = app.call?.peer ?? app.ring.peer;
-    ui.setStatus(`You are already in a call with ${other}. Hang up first.`, "error");
+    ui.setStatus(t("already-in-call", { name: other }), "error");
     return;
   }
   app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [] };
   ui.showRinging(peer);
-  ui.setStatus(`Calling ${peer}…`);
+  ui.setStatus(t("calling", { name: peer }));
   send({ type: "call", target: peer });
   inOrder(async () => {
     const stream = await localMedia();
-    if (!stream && app.ring?.peer === peer) cancelRing("Your camera or microphone could not be opened, so the call was not started.");
+    if (!stream && app.ring?.peer === peer) cancelRing(t("media-failed-not-started"));
   });
 }
 
@@ -321,12 +317,12 @@ function acceptCall() {
   ui.showIncoming(null);
   send({ type: "accept", callId: ring.callId });
   const call = beginCall(ring.peer, "callee");
-  ui.setStatus(`Connecting to ${ring.peer}…`);
+  ui.setStatus(t("connecting-to", { name: ring.peer }));
   inOrder(async () => {
     const stream = await localMedia();
     if (!stream) {
       call.hangUp();
-      ui.setStatus("Your camera or microphone could not be opened, so the call was ended.", "error");
+      ui.setStatus(t("media-failed-ended"), "error");
       return;
     }
     if (ring.offer) {
@@ -341,11 +337,11 @@ function declineCall() {
   const ring = app.ring;
   if (ring?.role !== "callee") return;
   send({ type: "decline", callId: ring.callId });
-  endRing(`You declined the call from ${ring.peer}.`);
+  endRing(t("you-declined", { name: ring.peer }));
 }
 
 /** The caller gives up while it rings. */
-function cancelRing(reason = "You cancelled the call.") {
+function cancelRing(reason = t("you-cancelled")) {
   const ring = app.ring;
   if (ring?.role !== "caller") return;
   send({ type: "hang-up", target: ring.peer });
@@ -384,7 +380,7 @@ async function localMedia() {
 function beginCall(peer, role) {
   const relayOnly = ui.elements.relayOnly.checked;
   if (relayOnly && !app.iceServers.some((s) => s.username)) {
-    ui.setStatus("Relay only needs a TURN server, and this duet has none: the call will use direct connections.", "error");
+    ui.setStatus(t("no-turn-for-relay"), "error");
   }
   const call = new Call({
     peer,
@@ -406,15 +402,15 @@ function callStateChanged(call, state, detail) {
   switch (state) {
     case "calling":
     case "connecting":
-      ui.setStatus(`Connecting to ${peer}…`);
+      ui.setStatus(t("connecting-to", { name: peer }));
       break;
     case "connected":
-      ui.setStatus(`In a call with ${peer}.`, "ok");
+      ui.setStatus(t("in-call-with", { name: peer }), "ok");
       watchCall(call);
       showSafetyCode(call.pc);
       break;
     case "interrupted":
-      ui.setStatus(`The connection to ${peer} is interrupted; trying to restore it…`);
+      ui.setStatus(t("interrupted", { name: peer }));
       break;
     case "ended":
       app.call = null;
@@ -424,7 +420,7 @@ function callStateChanged(call, state, detail) {
       app.localStream = null;
       ui.clearCall();
       showSafetyCode(null);
-      ui.setStatus(`Call with ${peer} ended. ${detail ?? ""}`.trim());
+      ui.setStatus(detail ? t("call-ended-because", { name: peer, why: detail }) : t("call-ended", { name: peer }));
       break;
   }
 }
@@ -435,7 +431,7 @@ function watchCall(call) {
   call.watching = true;
   const startedAt = performance.now();
   let previous = null;
-  let words = "Measuring the connection…";
+  let words = t("measuring");
   let tick = 0;
   const timer = setInterval(async () => {
     if (app.call !== call || call.ended) {
@@ -458,7 +454,7 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = ui.elements.name.value.trim();
   if (!name) {
-    ui.setStatus("Type a name first.", "error");
+    ui.setStatus(t("type-name-first"), "error");
     return;
   }
   app.requestedName = name;
@@ -479,7 +475,7 @@ const showDevices = controls.showDevices;
 ui.elements.relayOnly.checked = localStorage.getItem(RELAY_KEY) === "1";
 ui.elements.relayOnly.addEventListener("change", () => {
   localStorage.setItem(RELAY_KEY, ui.elements.relayOnly.checked ? "1" : "0");
-  if (app.call) ui.setStatus("Relay only applies from the next call.");
+  if (app.call) ui.setStatus(t("relay-next-call"));
 });
 
 ui.elements.chatForm.addEventListener("submit", (event) => {
@@ -511,16 +507,16 @@ ui.elements.invite.addEventListener("click", async () => {
   const link = ui.elements.inviteLink.value;
   try {
     await navigator.clipboard.writeText(link);
-    ui.setStatus("Invite link copied. Send it to the person you want to call.", "ok");
+    ui.setStatus(t("room-link-copied"), "ok");
   } catch {
     ui.elements.inviteLink.select();
-    ui.setStatus("Copy the selected invite link and send it to the person you want to call.");
+    ui.setStatus(t("copy-room-link-selected"));
   }
 });
 
-window.addEventListener("error", (event) => ui.setStatus(`Something went wrong: ${event.message}`, "error"));
+window.addEventListener("error", (event) => ui.setStatus(t("went-wrong", { why: event.message }), "error"));
 window.addEventListener("unhandledrejection", (event) =>
-  ui.setStatus(`Something went wrong: ${event.reason?.message ?? event.reason}`, "error"),
+  ui.setStatus(t("went-wrong", { why: event.reason?.message ?? event.reason }), "error"),
 );
 window.addEventListener("online", () => app.signaling?.retryNow());
 window.addEventListener("pagehide", () => {
@@ -534,12 +530,23 @@ window.addEventListener("pagehide", () => {
 
 /** Comes in (signing in first if the server asks), then connects. */
 async function start() {
-  ui.setStatus("Checking who may come in…");
-  const admitted = access.admit(window.location, window.history, () => ui.setStatus("Sign in to come in."));
+  translate();
+  ui.showLanguages(LANGUAGE_NAMES, language(), setLanguage);
+  onLanguageChange(() => {
+    // What code wrote with names in it is written again in the new language.
+    if (app.me) {
+      ui.showSignedIn(app.me);
+      ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
+    }
+    access.redraw();
+  });
+  ui.setStatus(t("checking-access"));
+  const admitted = access.admit(window.location, window.history, () => ui.setStatus(t("sign-in-to-come-in")));
   app.access = await admitted;
   room = roomOf(window.location);
   ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
-  if (app.access.mode !== "open") ui.elements.invite.textContent = "Copy room link"; // members still sign in
+  if (app.access.mode !== "open") ui.elements.invite.dataset.i18n = "copy-room-link"; // members still sign in
+  translate(ui.elements.invite.parentElement);
   access.wireControls({
     room,
     leaving() {

@@ -1,5 +1,7 @@
 // Camera and microphone: asking for them, releasing them, explaining refusals.
 
+import { t } from "./i18n.js";
+
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
 
 /**
@@ -9,10 +11,7 @@ const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
  */
 export async function openCameraAndMicrophone(preferred = {}) {
   if (!navigator.mediaDevices?.getUserMedia) {
-    throw new Error(
-      "This page cannot use the camera: browsers allow it only over HTTPS or on localhost. " +
-        "Ask whoever runs duet to start it with --tls-self-signed or a certificate.",
-    );
+    throw new Error(t("insecure-camera"));
   }
   const prefer = (id) => (id ? { deviceId: { ideal: id } } : {});
   try {
@@ -56,15 +55,15 @@ export function describeMediaError(err) {
   switch (err?.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "Camera and microphone access was refused. Allow it in the browser's site settings and try again.";
+      return t("media-refused");
     case "NotFoundError":
     case "OverconstrainedError":
-      return "No camera or microphone was found.";
+      return t("media-not-found");
     case "NotReadableError":
     case "AbortError":
-      return "The camera or microphone is in use by another program.";
+      return t("media-in-use");
     default:
-      return `Could not open the camera or microphone (${err?.name ?? "unknown error"}).`;
+      return t("media-other", { why: err?.name ?? t("unknown-error") });
   }
 }
 
@@ -74,7 +73,7 @@ export async function openScreen() {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     return stream.getVideoTracks()[0];
   } catch (err) {
-    if (err?.name === "NotAllowedError") throw new Error("Screen sharing was cancelled.");
-    throw new Error(`Could not share the screen (${err?.name ?? "unknown error"}).`);
+    if (err?.name === "NotAllowedError") throw new Error(t("share-cancelled"));
+    throw new Error(t("share-failed", { why: err?.name ?? t("unknown-error") }));
   }
 }

@@ -1,5 +1,7 @@
 // Connection quality in plain words, from two getStats() samples. No DOM.
 
+import { number, t } from "./i18n.js";
+
 /** Reads what matters from one getStats() report. */
 export function sample(report) {
   const out = { at: performance.now(), bytesReceived: 0, packetsReceived: 0, packetsLost: 0, rttMs: null, relayed: null };
@@ -31,14 +33,15 @@ export function describe(previous, current) {
   const rtt = current.rttMs;
   const verdict =
     lossPct > 5 || (rtt !== null && rtt > 400) || kbps < 50
-      ? "Poor connection"
+      ? t("quality-poor")
       : lossPct > 1 || (rtt !== null && rtt > 200)
-        ? "Fair connection"
-        : "Good connection";
-  const parts = [verdict, current.relayed === null ? null : current.relayed ? "relayed" : "direct"];
-  if (rtt !== null) parts.push(`${rtt} ms`);
-  parts.push(kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${Math.round(kbps)} kbit/s`);
-  if (lossPct >= 0.5) parts.push(`${lossPct.toFixed(1)}% lost`);
+        ? t("quality-fair")
+        : t("quality-good");
+  const parts = [verdict, current.relayed === null ? null : t(current.relayed ? "relayed" : "direct")];
+  if (rtt !== null) parts.push(t("ms", { n: number(rtt) }));
+  const tenth = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  parts.push(kbps >= 1000 ? t("mbps", { n: number(kbps / 1000, tenth) }) : t("kbps", { n: number(Math.round(kbps)) }));
+  if (lossPct >= 0.5) parts.push(t("lost-percent", { n: number(lossPct, tenth) }));
   return parts.filter(Boolean).join(" · ");
 }
 

@@ -11,6 +11,8 @@
 // resumed its session) with flush(). Events from an old socket are ignored. Knows nothing
 // of the page.
 
+import { t } from "./i18n.js";
+
 const FIRST_RETRY_MS = 500;
 const LONGEST_RETRY_MS = 10_000;
 const QUEUE_LIMIT = 200;
@@ -120,7 +122,7 @@ export class SignalingConnection {
     try {
       msg = JSON.parse(data);
     } catch {
-      this.handlers.onHandlerError(new Error("The server sent something that is not JSON."));
+      this.handlers.onHandlerError(new Error(t("not-json")));
       return;
     }
     this.queue = this.queue

@@ -1,6 +1,8 @@
 // Everything that touches the page. User-supplied text (names, chat) only ever goes
 // through textContent, never through innerHTML.
 
+import { t, time } from "./i18n.js";
+
 const $ = (id) => document.getElementById(id);
 
 export const elements = {
@@ -47,9 +49,10 @@ export function setStatus(text, kind = "info") {
 }
 
 export function showSignedIn(name) {
-  elements.whoami.textContent = `Signed in as ${name}`;
+  elements.whoami.textContent = t("signed-in-as", { name });
   elements.whoami.hidden = false;
-  elements.login.textContent = "Rename";
+  elements.login.dataset.i18n = "rename";
+  elements.login.textContent = t("rename");
   elements.text.disabled = false;
   elements.send.disabled = false;
 }
@@ -83,12 +86,16 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
     li.dataset.busy = String(busy.has(name));
     li.dataset.service = String(service.has(name));
     li.dataset.verified = String(account.has(name));
-    const who = account.has(name) ? `${name}, verified account` : name;
+    // Marks drawn by CSS (::before, ::after) in the page's language; the text stays the name.
+    if (account.has(name)) li.dataset.verifiedLabel = t("verified");
+    if (busy.has(name)) li.dataset.note = t("busy-note");
+    else if (service.has(name)) li.dataset.note = t("echo-note");
+    const who = account.has(name) ? t("verified-account-label", { name }) : name;
     const label = service.has(name)
-      ? `Call ${name} to see and hear yourself`
+      ? t("call-echo-label", { name })
       : busy.has(name)
-        ? `Call ${who} (in a call now)`
-        : `Call ${who}`;
+        ? t("call-busy-label", { name: who })
+        : t("call-label", { name: who });
     li.setAttribute("aria-label", label);
     li.addEventListener("click", () => onCall(name));
     li.addEventListener("keydown", (event) => {
@@ -101,28 +108,25 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
   });
   elements.users.replaceChildren(...items);
   const people = others.filter((name) => !service.has(name));
-  elements.peopleHint.textContent =
-    people.length === 0
-      ? "Nobody else is here yet. Open this page in another tab or on another device, or call echo to test your camera."
-      : "Click a name to call.";
+  elements.peopleHint.dataset.i18n = people.length === 0 ? "nobody-here" : "click-to-call";
+  elements.peopleHint.textContent = t(elements.peopleHint.dataset.i18n);
 }
-
-const TITLE = document.title;
 
 /** Someone is calling: the Accept / Decline panel, or `null` to put it away. */
 export function showIncoming(caller) {
   const ringing = caller !== null;
   elements.incoming.hidden = !ringing;
-  elements.incomingText.textContent = ringing ? `${caller} is calling you` : "";
-  document.title = ringing ? `Call from ${caller} · ${TITLE}` : TITLE;
+  elements.incomingText.textContent = ringing ? t("is-calling-you", { name: caller }) : "";
+  document.title = ringing ? t("title-call-from", { name: caller }) : t("title");
   if (ringing) elements.accept.focus();
 }
 
 /** We are ringing `peer` (Hang Up becomes Cancel), or `null` when that is over. */
 export function showRinging(peer) {
   const ringing = peer !== null;
-  elements.hangUp.textContent = ringing ? "Cancel" : "Hang Up";
-  elements.hangUp.setAttribute("aria-label", ringing ? `Cancel the call to ${peer}` : "Hang up");
+  elements.hangUp.dataset.i18n = ringing ? "cancel" : "hang-up";
+  elements.hangUp.textContent = t(elements.hangUp.dataset.i18n);
+  elements.hangUp.setAttribute("aria-label", ringing ? t("cancel-call-to", { name: peer }) : t("hang-up-label"));
   elements.hangUp.disabled = !ringing && elements.mute.disabled;
 }
 
@@ -147,12 +151,29 @@ export function showRemoteStream(stream, peer) {
 export function setInCall(inCall) {
   const controls = [elements.hangUp, elements.mute, elements.camera, elements.share];
   for (const control of controls) control.disabled = !inCall;
-  elements.hangUp.textContent = "Hang Up";
-  elements.hangUp.setAttribute("aria-label", "Hang up");
+  elements.hangUp.dataset.i18n = "hang-up";
+  elements.hangUp.textContent = t("hang-up");
+  elements.hangUp.setAttribute("aria-label", t("hang-up-label"));
+}
+
+/** The language switch: each language named in itself; `choose` runs on a change. */
+export function showLanguages(names, current, choose) {
+  const select = $("language");
+  const options = Object.entries(names).map(([code, name]) => {
+    const option = document.createElement("option");
+    option.value = code;
+    option.lang = code;
+    option.textContent = name;
+    option.selected = code === current;
+    return option;
+  });
+  select.replaceChildren(...options);
+  select.onchange = () => choose(select.value);
 }
 
 export function showSharing(sharing) {
-  elements.share.textContent = sharing ? "Stop sharing" : "Share screen";
+  elements.share.dataset.i18n = sharing ? "stop-sharing" : "share-screen";
+  elements.share.textContent = t(elements.share.dataset.i18n);
   elements.share.setAttribute("aria-pressed", String(sharing));
 }
 
@@ -166,9 +187,11 @@ export function showCallInfo(timer, quality) {
 
 /** Our own microphone and camera buttons. */
 export function showLocalMediaState({ audio, video }) {
-  elements.mute.textContent = audio ? "Mute" : "Unmute";
+  elements.mute.dataset.i18n = audio ? "mute" : "unmute";
+  elements.mute.textContent = t(elements.mute.dataset.i18n);
   elements.mute.setAttribute("aria-pressed", String(!audio));
-  elements.camera.textContent = video ? "Camera off" : "Camera on";
+  elements.camera.dataset.i18n = video ? "camera-off" : "camera-on";
+  elements.camera.textContent = t(elements.camera.dataset.i18n);
   elements.camera.setAttribute("aria-pressed", String(!video));
 }
 
@@ -183,19 +206,19 @@ export function showRemoteMediaState({ audio, video }) {
  * `current` the device ids in use; a picker with nothing to pick stays disabled.
  */
 export function showDevices(devices, current) {
-  const fill = (select, list, selected, noun) => {
-    const options = list.map((device, i) => {
+  const fill = (select, list, selected, device) => {
+    const options = list.map((item, i) => {
       const option = document.createElement("option");
-      option.value = device.deviceId;
-      option.textContent = device.label || `${noun} ${i + 1}`;
-      option.selected = device.deviceId === selected;
+      option.value = item.deviceId;
+      option.textContent = item.label || t("device-numbered", { device, n: i + 1 });
+      option.selected = item.deviceId === selected;
       return option;
     });
     select.replaceChildren(...options);
     select.disabled = list.length < 2;
   };
-  fill(elements.cameraSelect, devices.video, current.video, "Camera");
-  fill(elements.microphoneSelect, devices.audio, current.audio, "Microphone");
+  fill(elements.cameraSelect, devices.video, current.video, t("camera"));
+  fill(elements.microphoneSelect, devices.audio, current.audio, t("microphone"));
 }
 
 /** Empties both videos and disables Hang Up. */
@@ -219,15 +242,15 @@ export function appendChat({ name, text, date }) {
   // The sender's clock is not to be trusted: a date no browser can show becomes now.
   let when = new Date(Number.isFinite(date) ? date : Date.now());
   if (Number.isNaN(when.getTime())) when = new Date();
-  const time = document.createElement("time");
-  time.dateTime = when.toISOString();
-  time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const stamp = document.createElement("time");
+  stamp.dateTime = when.toISOString();
+  stamp.textContent = time(when);
   const who = document.createElement("span");
   who.className = "who";
   who.textContent = name;
   const body = document.createElement("span");
   body.textContent = text;
-  li.append(time, who, body);
+  li.append(stamp, who, body);
   const box = elements.chatbox;
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   box.append(li);
