@@ -73,3 +73,22 @@ test("the page serves a favicon and no asset is missing", async () => {
   assertNoProblems(page);
   await page.context().close();
 });
+
+test("a browser without WebRTC is told so and what to do, instead of a broken page", async () => {
+  const context = await env.browser.newContext();
+  await context.addInitScript(() => {
+    delete window.RTCPeerConnection;
+    delete window.webkitRTCPeerConnection;
+  });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(err.message));
+  page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
+  await page.goto(env.duet.url);
+  await page.locator("#unsupported-text", { hasText: "no WebRTC" }).waitFor();
+  assert.match(await page.textContent("#unsupported-text"), /Firefox, Chrome, Edge or Safari/);
+  assert.equal(await page.isVisible("#login"), false, "no sign-in that could not lead to a call");
+  assert.equal(await page.isVisible("#received_video"), false);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -23,6 +23,7 @@ const app = {
   me: null, // our name, once the server has accepted one
   requestedName: null, // what we asked for, or what the server gave instead
   typedName: null, // what the person typed
+  renaming: false, // the welcome screen is back to pick another name
   session: null, // {name, token}: lets a new socket take this session back
   users: [],
   inCall: [],
@@ -269,16 +270,28 @@ function signedOut() {
   app.call?.end(t("signed-out"));
   endRing(t("signed-out"));
   app.me = null;
+  showScreen();
   ui.setConnected(false);
   access.showSignedOut(app.access?.mode ?? "members");
   access.offerAccountSignIn();
   ui.setStatus(t("signed-out-come-back"), "error");
 }
 
+/**
+ * The screen follows the state: welcome until signed in (or while renaming), the call
+ * while one rings out or lasts, else home with the people to call.
+ */
+function showScreen() {
+  const calling = app.call || app.ring?.role === "caller";
+  ui.setScreen(!app.me || app.renaming ? "welcome" : calling ? "call" : "home");
+}
+
 function signedIn(name, { quiet = false } = {}) {
   app.me = name;
+  app.renaming = false;
   localStorage.setItem(NAME_KEY, name);
   ui.showSignedIn(name);
+  showScreen();
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
@@ -301,6 +314,7 @@ function startCall(peer) {
   }
   app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [] };
   ui.showRinging(peer);
+  showScreen();
   ui.setStatus(t("calling", { name: peer }));
   send({ type: "call", target: peer });
   inOrder(async () => {
@@ -351,6 +365,7 @@ function cancelRing(reason = t("you-cancelled")) {
 function endRing(reason) {
   if (!app.ring) return;
   app.ring = null;
+  showScreen();
   ui.showRinging(null);
   ui.showIncoming(null);
   if (!app.call) {
@@ -393,6 +408,7 @@ function beginCall(peer, role) {
   });
   app.call = call;
   ui.setInCall(true);
+  showScreen();
   return call;
 }
 
@@ -414,6 +430,8 @@ function callStateChanged(call, state, detail) {
       break;
     case "ended":
       app.call = null;
+      showScreen();
+      ui.showChat(false);
       app.screen?.stop();
       app.screen = null;
       stopStream(app.localStream);
@@ -461,6 +479,14 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
   app.typedName = name;
   app.signaling.sendNow({ type: "username", name, ringing: true, date: Date.now() });
 });
+
+ui.elements.rename.addEventListener("click", () => {
+  app.renaming = true;
+  showScreen();
+  ui.elements.name.focus();
+  ui.elements.name.select();
+});
+ui.elements.chatButton.addEventListener("click", () => ui.showChat(document.body.dataset.chat !== "open"));
 
 ui.elements.hangUp.addEventListener("click", () => {
   if (app.ring?.role === "caller") cancelRing();
@@ -528,10 +554,25 @@ window.addEventListener("pagehide", () => {
   app.signaling?.stop();
 });
 
+/**
+ * Why this browser cannot call from this page (a key of the string tables), or null:
+ * no WebRTC at all, or a page that did not come over HTTPS (no camera then).
+ */
+function cannotCall() {
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) return "unsupported-insecure";
+  if (typeof window.RTCPeerConnection !== "function") return "unsupported-webrtc";
+  return null;
+}
+
 /** Comes in (signing in first if the server asks), then connects. */
 async function start() {
   translate();
   ui.showLanguages(LANGUAGE_NAMES, language(), setLanguage);
+  const why = cannotCall();
+  if (why) {
+    ui.showUnsupported(why);
+    return;
+  }
   onLanguageChange(() => {
     // What code wrote with names in it is written again in the new language.
     if (app.me) {

@@ -10,6 +10,8 @@ export const elements = {
   name: $("name"),
   login: $("login"),
   whoami: $("whoami"),
+  rename: $("rename-button"),
+  chatButton: $("chat-button"),
   status: $("status"),
   users: $("userlistbox"),
   peopleHint: $("people-hint"),
@@ -42,6 +44,40 @@ export const elements = {
   send: $("send"),
 };
 
+/** Writes `key`'s words on `button` (on its label, beside its icon), kept for a language switch. */
+function setLabel(button, key) {
+  const label = button.querySelector(".label") ?? button;
+  label.dataset.i18n = key;
+  label.textContent = t(key);
+}
+
+/**
+ * Which screen the page shows: "welcome" (not signed in), "home" (the people to call)
+ * or "call" (ringing someone, or talking); the layout follows it (style.css).
+ */
+export function setScreen(screen) {
+  document.body.dataset.screen = screen;
+}
+
+/** The browser cannot call from here: say why and what to do, and nothing else. */
+export function showUnsupported(key) {
+  setScreen("unsupported");
+  $("welcome").hidden = true;
+  $("unsupported").hidden = false;
+  const text = $("unsupported-text");
+  text.dataset.i18n = key;
+  text.textContent = t(key);
+  setStatus("");
+  elements.status.hidden = true;
+}
+
+/** Opens or closes the chat panel (over the call on a phone). */
+export function showChat(open) {
+  document.body.dataset.chat = open ? "open" : "closed";
+  elements.chatButton.setAttribute("aria-pressed", String(open));
+  if (open) elements.text.focus();
+}
+
 /** kind: "info" | "ok" | "error" */
 export function setStatus(text, kind = "info") {
   elements.status.textContent = text;
@@ -51,8 +87,8 @@ export function setStatus(text, kind = "info") {
 export function showSignedIn(name) {
   elements.whoami.textContent = t("signed-in-as", { name });
   elements.whoami.hidden = false;
-  elements.login.dataset.i18n = "rename";
-  elements.login.textContent = t("rename");
+  elements.rename.hidden = false;
+  setLabel(elements.login, "rename");
   elements.text.disabled = false;
   elements.send.disabled = false;
 }
@@ -86,10 +122,16 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
     li.dataset.busy = String(busy.has(name));
     li.dataset.service = String(service.has(name));
     li.dataset.verified = String(account.has(name));
-    // Marks drawn by CSS (::before, ::after) in the page's language; the text stays the name.
-    if (account.has(name)) li.dataset.verifiedLabel = t("verified");
-    if (busy.has(name)) li.dataset.note = t("busy-note");
-    else if (service.has(name)) li.dataset.note = t("echo-note");
+    // Marks are empty spans whose words CSS draws from data-text: the text stays the name.
+    const mark = (className, text) => {
+      const span = document.createElement("span");
+      span.className = className;
+      span.dataset.text = text;
+      li.append(span);
+    };
+    if (account.has(name)) mark("mark", t("verified"));
+    if (busy.has(name)) mark("note", t("busy-note"));
+    else if (service.has(name)) mark("note", t("echo-note"));
     const who = account.has(name) ? t("verified-account-label", { name }) : name;
     const label = service.has(name)
       ? t("call-echo-label", { name })
@@ -124,8 +166,7 @@ export function showIncoming(caller) {
 /** We are ringing `peer` (Hang Up becomes Cancel), or `null` when that is over. */
 export function showRinging(peer) {
   const ringing = peer !== null;
-  elements.hangUp.dataset.i18n = ringing ? "cancel" : "hang-up";
-  elements.hangUp.textContent = t(elements.hangUp.dataset.i18n);
+  setLabel(elements.hangUp, ringing ? "cancel" : "hang-up");
   elements.hangUp.setAttribute("aria-label", ringing ? t("cancel-call-to", { name: peer }) : t("hang-up-label"));
   elements.hangUp.disabled = !ringing && elements.mute.disabled;
 }
@@ -151,8 +192,7 @@ export function showRemoteStream(stream, peer) {
 export function setInCall(inCall) {
   const controls = [elements.hangUp, elements.mute, elements.camera, elements.share];
   for (const control of controls) control.disabled = !inCall;
-  elements.hangUp.dataset.i18n = "hang-up";
-  elements.hangUp.textContent = t("hang-up");
+  setLabel(elements.hangUp, "hang-up");
   elements.hangUp.setAttribute("aria-label", t("hang-up-label"));
 }
 
@@ -172,8 +212,7 @@ export function showLanguages(names, current, choose) {
 }
 
 export function showSharing(sharing) {
-  elements.share.dataset.i18n = sharing ? "stop-sharing" : "share-screen";
-  elements.share.textContent = t(elements.share.dataset.i18n);
+  setLabel(elements.share, sharing ? "stop-sharing" : "share-screen");
   elements.share.setAttribute("aria-pressed", String(sharing));
 }
 
@@ -187,11 +226,9 @@ export function showCallInfo(timer, quality) {
 
 /** Our own microphone and camera buttons. */
 export function showLocalMediaState({ audio, video }) {
-  elements.mute.dataset.i18n = audio ? "mute" : "unmute";
-  elements.mute.textContent = t(elements.mute.dataset.i18n);
+  setLabel(elements.mute, audio ? "mute" : "unmute");
   elements.mute.setAttribute("aria-pressed", String(!audio));
-  elements.camera.dataset.i18n = video ? "camera-off" : "camera-on";
-  elements.camera.textContent = t(elements.camera.dataset.i18n);
+  setLabel(elements.camera, video ? "camera-off" : "camera-on");
   elements.camera.setAttribute("aria-pressed", String(!video));
 }
 

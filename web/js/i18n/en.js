@@ -2,6 +2,12 @@
 export default {
   // the page as loaded (index.html)
   "title": "duet",
+  "welcome-title": "Video calls, just the two of you",
+  "welcome-text": "Pick a name, then click someone to call them. Nothing to install.",
+  "call-controls": "Call controls",
+  "unsupported-title": "This browser cannot make calls here",
+  "unsupported-webrtc": "It has no WebRTC, the part of a browser that makes video calls. Open this page in a recent Firefox, Chrome, Edge or Safari.",
+  "unsupported-insecure": "The page did not come over HTTPS, so the browser keeps the camera and microphone from it. Open it with https:// (or on this computer as localhost). Whoever runs duet can turn HTTPS on with --acme-domain or --tls-self-signed.",
   "language-label": "Language",
   "come-in-heading": "Come in",
   "password-label": "Password for this server",

@@ -2,6 +2,12 @@
 export default {
   // 처음 불러온 페이지 (index.html)
   "title": "duet",
+  "welcome-title": "둘만의 영상 통화",
+  "welcome-text": "이름을 정하고, 통화할 사람을 누르세요. 설치할 것은 없습니다.",
+  "call-controls": "통화 조작",
+  "unsupported-title": "이 브라우저로는 여기서 통화할 수 없습니다",
+  "unsupported-webrtc": "영상 통화를 하는 브라우저 기능(WebRTC)이 없습니다. 최신 Firefox, Chrome, Edge 또는 Safari에서 이 페이지를 여세요.",
+  "unsupported-insecure": "이 페이지가 HTTPS로 오지 않아 브라우저가 카메라와 마이크를 막습니다. https://로 열거나 이 컴퓨터에서는 localhost로 여세요. duet 운영자는 --acme-domain이나 --tls-self-signed로 HTTPS를 켤 수 있습니다.",
   "language-label": "언어",
   "come-in-heading": "들어가기",
   "password-label": "이 서버의 비밀번호",

@@ -1,0 +1,51 @@
+// axe-core (the accessibility engine browsers' own audits use) on every screen, in light
+// and dark, at phone and desktop size: no serious or critical violation.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { acceptCall, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
+import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
+
+const env = useDuetAndBrowser();
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** The serious and critical violations axe finds on `page` now, one line each. */
+async function violations(page) {
+  // Evaluated by the test driver, so the page's Content-Security-Policy does not apply.
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+  });
+}
+
+for (const scheme of ["light", "dark"]) {
+  for (const [size, width, height] of [["phone", 390, 844], ["desktop", 1280, 800]]) {
+    test(`no serious accessibility problem on any screen, ${scheme}, ${size}`, async () => {
+      const ann = await openPage(env.browser, env.duet.url);
+      const bo = await openPage(env.browser, env.duet.url);
+      for (const page of [ann, bo]) {
+        await page.setViewportSize({ width, height });
+        await page.emulateMedia({ colorScheme: scheme });
+      }
+      await ann.locator("#login:not([disabled])").waitFor();
+      assert.deepEqual(await violations(ann), [], "welcome");
+      await signIn(ann, `ann-${scheme}-${size}`);
+      await signIn(bo, `bo-${scheme}-${size}`);
+      assert.deepEqual(await violations(ann), [], "home");
+      await userItem(ann, `bo-${scheme}-${size}`).click();
+      await bo.locator("#accept-button").waitFor();
+      assert.deepEqual(await violations(bo), [], "an incoming call");
+      assert.deepEqual(await violations(ann), [], "ringing");
+      await acceptCall(bo);
+      await assertMediaFlows(bo, "bo receives ann");
+      assert.deepEqual(await violations(bo), [], "in a call");
+      await ann.click("#hangup-button");
+      await closeCleanly(ann, bo);
+    });
+  }
+}
