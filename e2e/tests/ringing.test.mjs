@@ -102,3 +102,69 @@ test("two people calling each other at the same moment end up in exactly one cal
   await bo.locator("#status", { hasText: "glare-ann hung up" }).waitFor();
   await closeCleanly(ann, bo);
 });
+
+/** Records the page's AudioContexts and notifications (window.__audio, window.__notes). */
+const RECORD_RING = () => {
+  window.__audio = [];
+  window.__notes = [];
+  const Audio = window.AudioContext;
+  window.AudioContext = class extends Audio {
+    constructor(...args) {
+      super(...args);
+      window.__audio.push(this);
+    }
+  };
+  const Note = window.Notification;
+  window.Notification = class extends Note {
+    constructor(title, options) {
+      super(title, options);
+      window.__notes.push({ title, body: options?.body });
+    }
+  };
+};
+
+const sounding = (page) => page.evaluate(() => window.__audio.some((c) => c.state === "running"));
+
+test("an incoming call rings: a tone, the tab's title, a notification while the tab is hidden; accepting silences it", async () => {
+  const ann = await openPage(env.browser, env.duet.url);
+  const bo = await openPage(env.browser, env.duet.url);
+  await bo.context().grantPermissions(["notifications"]);
+  await bo.context().addInitScript(RECORD_RING);
+  await bo.reload();
+  await signIn(ann, "ring-ann");
+  await signIn(bo, "ring-bo");
+  await bo.evaluate(() => Object.defineProperty(document, "hidden", { configurable: true, get: () => true }));
+  await userItem(ann, "ring-bo").click();
+  await bo.locator("#accept-button:focus").waitFor();
+  assert.equal(await bo.title(), "Call from ring-ann · duet");
+  await eventually("the ring tone to play", () => sounding(bo));
+  const notes = await bo.evaluate(() => window.__notes);
+  assert.deepEqual(notes, [{ title: "Call from ring-ann · duet", body: "ring-ann is calling you" }]);
+  await bo.click("#accept-button");
+  await eventually("the ring tone to stop", async () => !(await sounding(bo)));
+  assert.equal(await bo.title(), "duet");
+  await assertMediaFlows(bo, "ring-bo receives ring-ann");
+  await ann.click("#hangup-button");
+  await closeCleanly(ann, bo);
+});
+
+test("a declined call says so and offers to call again, which rings again", async () => {
+  const [ann, bo] = await twoSignedIn(env.duet.url, "again-ann", "again-bo");
+  await userItem(ann, "again-bo").click();
+  await bo.click("#decline-button");
+  await ann.locator("#ended-text", { hasText: "again-bo declined the call." }).waitFor();
+  assert.equal(await ann.isVisible("#ended-advice"), false, "a refusal is no network problem");
+  await ann.click("#call-again-button");
+  await bo.locator("#incoming-text", { hasText: "again-ann is calling you" }).waitFor();
+  assert.equal(await ann.isVisible("#ended"), false);
+  await bo.click("#accept-button");
+  await assertMediaFlows(bo, "again-bo receives again-ann");
+  // The picture can fill the window or show all of it.
+  const fit = () => ann.evaluate(() => getComputedStyle(document.getElementById("received_video")).objectFit);
+  assert.equal(await fit(), "contain", "a desktop window shows all of the picture");
+  await ann.click("#fit-button");
+  assert.equal(await fit(), "cover");
+  assert.equal(await ann.textContent("#fit-button"), "Fit");
+  await ann.click("#hangup-button");
+  await closeCleanly(ann, bo);
+});

@@ -14,6 +14,7 @@ import * as ui from "./ui.js";
 import * as quality from "./quality.js";
 import * as access from "./access.js";
 import { showSafetyCode } from "./safety.js";
+import * as ring from "./ring.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -114,7 +115,9 @@ const handlers = {
       return;
     }
     app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [] };
+    ui.showEnded(null);
     ui.showIncoming(msg.name);
+    ring.start(msg.name);
     ui.setStatus(`${t("is-calling-you", { name: msg.name })}.`, "ok");
   },
   async "call-accepted"(msg) {
@@ -328,6 +331,7 @@ function acceptCall() {
   const ring = app.ring;
   if (ring?.role !== "callee") return;
   app.ring = null;
+  stopRinging();
   ui.showIncoming(null);
   send({ type: "accept", callId: ring.callId });
   const call = beginCall(ring.peer, "callee");
@@ -364,8 +368,11 @@ function cancelRing(reason = t("you-cancelled")) {
 
 function endRing(reason) {
   if (!app.ring) return;
+  const peer = app.ring.peer;
   app.ring = null;
+  stopRinging();
   showScreen();
+  offerAgain(peer, reason, { failed: false });
   ui.showRinging(null);
   ui.showIncoming(null);
   if (!app.call) {
@@ -421,6 +428,7 @@ function callStateChanged(call, state, detail) {
       ui.setStatus(t("connecting-to", { name: peer }));
       break;
     case "connected":
+      ui.showFit();
       ui.setStatus(t("in-call-with", { name: peer }), "ok");
       watchCall(call);
       showSafetyCode(call.pc);
@@ -438,6 +446,9 @@ function callStateChanged(call, state, detail) {
       app.localStream = null;
       ui.clearCall();
       showSafetyCode(null);
+      offerAgain(peer, detail ? t("call-ended-because", { name: peer, why: detail }) : t("call-ended", { name: peer }), {
+        failed: ["connection-failed", "connection-lost", "server-lost-too-long"].some((key) => detail === t(key)),
+      });
       ui.setStatus(detail ? t("call-ended-because", { name: peer, why: detail }) : t("call-ended", { name: peer }));
       break;
   }
@@ -477,8 +488,46 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
   }
   app.requestedName = name;
   app.typedName = name;
+  ring.askToNotify(); // a sensible moment: the person is coming in to take calls
   app.signaling.sendNow({ type: "username", name, ringing: true, date: Date.now() });
 });
+
+/** The call rang out or ended: say how, and offer to call again (and the test call after a failure). */
+function offerAgain(peer, text, { failed }) {
+  app.lastPeer = peer;
+  const testCall = app.services.length > 0 && !app.services.includes(peer);
+  ui.showEnded(text, { advice: failed, testCall });
+  ui.elements.callAgain.hidden = !app.users.includes(peer);
+}
+
+function stopRinging() {
+  ring.stop();
+}
+
+ui.elements.callAgain.addEventListener("click", () => {
+  ui.showEnded(null);
+  if (app.lastPeer) startCall(app.lastPeer);
+});
+ui.elements.testCall.addEventListener("click", () => {
+  ui.showEnded(null);
+  if (app.services[0]) startCall(app.services[0]);
+});
+ui.elements.fit.addEventListener("click", () => ui.toggleFit());
+ui.elements.fullscreen.addEventListener("click", () => ui.toggleFullscreen().catch(() => {}));
+ui.elements.pip.addEventListener("click", () => ui.togglePictureInPicture().catch(() => {}));
+document.addEventListener("fullscreenchange", () => ui.showFullscreen());
+// The browser lets a page ring once the person did something on it.
+for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, () => ring.unlock(), { once: true });
+// Idle in a call: the controls step aside, and come back on any touch, move or key.
+let idleTimer = null;
+const awake = () => {
+  document.body.dataset.idle = "false";
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (app.call) document.body.dataset.idle = "true";
+  }, 4000);
+};
+for (const kind of ["pointermove", "pointerdown", "keydown", "touchstart"]) document.addEventListener(kind, awake, { passive: true });
 
 ui.elements.rename.addEventListener("click", () => {
   app.renaming = true;

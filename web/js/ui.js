@@ -12,6 +12,14 @@ export const elements = {
   whoami: $("whoami"),
   rename: $("rename-button"),
   chatButton: $("chat-button"),
+  fit: $("fit-button"),
+  fullscreen: $("fullscreen-button"),
+  pip: $("pip-button"),
+  ended: $("ended"),
+  endedText: $("ended-text"),
+  endedAdvice: $("ended-advice"),
+  callAgain: $("call-again-button"),
+  testCall: $("test-call-button"),
   status: $("status"),
   users: $("userlistbox"),
   peopleHint: $("people-hint"),
@@ -69,6 +77,50 @@ export function showUnsupported(key) {
   text.textContent = t(key);
   setStatus("");
   elements.status.hidden = true;
+}
+
+/**
+ * How a call ended, with what to do next: `again` calls that person again; `advice`
+ * adds "check your connection" with the test call when `testCall` is offered. `null`
+ * puts it away.
+ */
+export function showEnded(text, { advice = false, testCall = false } = {}) {
+  elements.ended.hidden = text === null;
+  elements.endedText.textContent = text ?? "";
+  elements.endedAdvice.hidden = !advice;
+  elements.testCall.hidden = !(advice && testCall);
+}
+
+/** The other person's picture: "fill" (cropped to the window) or "fit" (all of it). */
+export function toggleFit() {
+  const filling = getComputedStyle(elements.remoteVideo).objectFit === "cover";
+  document.body.dataset.fit = filling ? "fit" : "fill";
+  showFit();
+}
+
+/** The Fit/Fill button offers what the picture is not doing now. */
+export function showFit() {
+  const filling = getComputedStyle(elements.remoteVideo).objectFit === "cover";
+  setLabel(elements.fit, filling ? "fit" : "fill");
+  elements.fit.setAttribute("aria-pressed", String(filling));
+}
+
+/** The call takes the whole screen, or gives it back. */
+export async function toggleFullscreen() {
+  if (document.fullscreenElement) await document.exitFullscreen();
+  else await $("camera-container").requestFullscreen();
+}
+
+export function showFullscreen() {
+  const full = Boolean(document.fullscreenElement);
+  setLabel(elements.fullscreen, full ? "exit-full-screen" : "full-screen");
+  elements.fullscreen.setAttribute("aria-pressed", String(full));
+}
+
+/** The other person in a small window of its own, over other apps. */
+export async function togglePictureInPicture() {
+  if (document.pictureInPictureElement) await document.exitPictureInPicture();
+  else await elements.remoteVideo.requestPictureInPicture();
 }
 
 /** Opens or closes the chat panel (over the call on a phone). */
@@ -190,8 +242,11 @@ export function showRemoteStream(stream, peer) {
 }
 
 export function setInCall(inCall) {
-  const controls = [elements.hangUp, elements.mute, elements.camera, elements.share];
+  const controls = [elements.hangUp, elements.mute, elements.camera, elements.share, elements.fit, elements.pip];
   for (const control of controls) control.disabled = !inCall;
+  elements.fullscreen.disabled = !inCall || !document.fullscreenEnabled;
+  elements.pip.hidden = !document.pictureInPictureEnabled;
+  if (inCall) showEnded(null);
   setLabel(elements.hangUp, "hang-up");
   elements.hangUp.setAttribute("aria-label", t("hang-up-label"));
 }

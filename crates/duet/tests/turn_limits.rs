@@ -226,5 +226,5 @@ async fn a_full_relay_never_leaves_the_web_page_or_signaling_without_file_descri
         client.wait_for_userlist(|users| users.iter().any(|u| *u == format!("p{i}"))).await;
         people.push(client);
     }
-    assert!(common::http_get(duet.web, "/").await.contains("<title>"), "the page still loads");
+    assert!(common::http_get(duet.web, "/").await.contains("<title"), "the page still loads");
 }
