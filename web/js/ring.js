@@ -32,7 +32,8 @@ export function askToNotify() {
 /** Rings for a call from `caller` until stop(). */
 export function start(caller) {
   stop();
-  ringing = { oscillators: [], gain: null, timer: null, notification: null };
+  const current = { oscillators: [], gain: null, timer: null, notification: null };
+  ringing = current;
   if (!audio) {
     try {
       audio = new AudioContext(); // allowed when the browser lets pages play sound
@@ -49,14 +50,15 @@ export function start(caller) {
       oscillator.frequency.value = frequency;
       oscillator.connect(gain);
       oscillator.start();
-      ringing.oscillators.push(oscillator);
+      current.oscillators.push(oscillator);
     }
-    ringing.gain = gain;
+    current.gain = gain;
     let on = false;
     const beat = () => {
+      if (ringing !== current) return; // answered (or ended) meanwhile
       on = !on;
       gain.gain.setTargetAtTime(on ? 0.12 : 0, audio.currentTime, 0.02);
-      ringing.timer = setTimeout(beat, on ? 2000 : 4000);
+      current.timer = setTimeout(beat, on ? 2000 : 4000);
     };
     audio.resume().then(beat, () => {});
   }
@@ -71,7 +73,7 @@ export function start(caller) {
         window.focus();
         notification.close();
       };
-      ringing.notification = notification;
+      current.notification = notification;
     } catch {
       // some browsers allow notifications only from a service worker: the tone still rings
     }
