@@ -94,3 +94,40 @@ test("a call can be made and ended with the keyboard alone", async () => {
   await ann.context().close();
   await bo.context().close();
 });
+
+test("before signing in, the camera and microphone can be checked; signing in lets go of them", async () => {
+  const page = await openPage(env.browser, env.duet.url);
+  await page.locator("#login:not([disabled])").waitFor();
+  assert.equal(await page.isVisible("#preview_video"), false, "the camera opens only when asked");
+  await page.click("#check-button");
+  await eventually("the preview to show the camera", () =>
+    page.evaluate(() => document.getElementById("preview_video").videoWidth > 16),
+  );
+  await eventually("the meter to show the microphone", () =>
+    page.evaluate(() => document.getElementById("mic-level").value > 0),
+  );
+  assert.ok((await page.locator("#check-camera option").count()) >= 1, "the cameras to pick from");
+  assert.ok((await page.locator("#check-microphone option").count()) >= 1, "the microphones to pick from");
+  await signIn(page, "checker");
+  const live = await page.evaluate(() => document.getElementById("preview_video").srcObject);
+  assert.equal(live, null, "signing in closes the preview");
+  assertNoProblems(page);
+  await page.context().close();
+});
+
+test("when a call starts, the keyboard is on the control bar", async () => {
+  const ann = await openPage(env.browser, env.duet.url);
+  const bo = await openPage(env.browser, env.duet.url);
+  await signIn(ann, "focus-ann");
+  await signIn(bo, "focus-bo");
+  await userItem(ann, "focus-bo").click();
+  await bo.locator("#accept-button:focus").waitFor();
+  await bo.keyboard.press("Enter");
+  await bo.locator("#mute-button:focus").waitFor();
+  await ann.locator("#mute-button:focus").waitFor();
+  await ann.click("#hangup-button");
+  await assertCallEnded(bo, "focus-bo");
+  assertNoProblems(ann, bo);
+  await ann.context().close();
+  await bo.context().close();
+});

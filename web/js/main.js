@@ -15,6 +15,7 @@ import * as quality from "./quality.js";
 import * as access from "./access.js";
 import { showSafetyCode } from "./safety.js";
 import * as ring from "./ring.js";
+import * as check from "./check.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -286,7 +287,9 @@ function signedOut() {
  */
 function showScreen() {
   const calling = app.call || app.ring?.role === "caller";
-  ui.setScreen(!app.me || app.renaming ? "welcome" : calling ? "call" : "home");
+  const screen = !app.me || app.renaming ? "welcome" : calling ? "call" : "home";
+  if (screen !== "welcome") check.close(); // the camera is the call's now, or nobody's
+  ui.setScreen(screen);
 }
 
 function signedIn(name, { quiet = false } = {}) {
@@ -416,6 +419,8 @@ function beginCall(peer, role) {
   app.call = call;
   ui.setInCall(true);
   showScreen();
+  // In a call, the keyboard starts on the control bar.
+  requestAnimationFrame(() => ui.elements.mute.focus({ preventScroll: true }));
   return call;
 }
 
@@ -504,6 +509,7 @@ function stopRinging() {
   ring.stop();
 }
 
+check.wire();
 ui.elements.callAgain.addEventListener("click", () => {
   ui.showEnded(null);
   if (app.lastPeer) startCall(app.lastPeer);
