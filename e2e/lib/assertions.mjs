@@ -75,8 +75,8 @@ export async function twoPeopleInACall(env, caller, callee, url = env.duet.url) 
   return [a, b];
 }
 
-/** No console errors on either page; both contexts closed. */
+/** No console errors on any page; their contexts closed (Playwright's or puppeteer's pages). */
 export async function closeCleanly(...pages) {
   assertNoProblems(...pages);
-  for (const page of pages) await page.context().close();
+  for (const page of pages) await (page.browserContext ? page.browserContext() : page.context()).close();
 }

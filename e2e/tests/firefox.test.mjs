@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { acceptCall, eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
-import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { assertCallEnded, assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { firefoxAccept, firefoxCall, firefoxSignIn, launchFirefox, openFirefoxPage } from "../lib/firefox.mjs";
 
 const env = { duet: null, chromium: null, firefox: null };
@@ -18,12 +18,6 @@ after(async () => {
   await env.chromium?.close();
   await env.duet?.stop();
 });
-
-async function closeAll(...pages) {
-  assertNoProblems(...pages);
-  // puppeteer's pages name their context browserContext(), Playwright's context().
-  for (const page of pages) await (page.browserContext ? page.browserContext() : page.context()).close();
-}
 
 test("Chromium calls Firefox: it rings, media flows both ways, mute shows, Firefox hangs up", async () => {
   const ann = await openPage(env.chromium, env.duet.url);
@@ -41,7 +35,7 @@ test("Chromium calls Firefox: it rings, media flows both ways, mute shows, Firef
   await fox.click("#hangup-button");
   await assertCallEnded(ann, "Chromium");
   await assertCallEnded(fox, "Firefox");
-  await closeAll(ann, fox);
+  await closeCleanly(ann, fox);
 });
 
 test("Firefox calls Chromium, relay only, through duet's TURN", async () => {
@@ -69,7 +63,7 @@ test("Firefox calls Chromium, relay only, through duet's TURN", async () => {
   assert.equal(foxSide, "relay", "Firefox sends through the relay");
   await bo.click("#hangup-button");
   await assertCallEnded(fox, "Firefox");
-  await closeAll(fox, bo);
+  await closeCleanly(fox, bo);
 });
 
 test("Firefox calls echo and gets its own picture and sound back", async () => {
@@ -79,5 +73,5 @@ test("Firefox calls echo and gets its own picture and sound back", async () => {
   await assertMediaFlows(fox, "Firefox's echo");
   await fox.click("#hangup-button");
   await assertCallEnded(fox, "Firefox");
-  await closeAll(fox);
+  await closeCleanly(fox);
 });

@@ -14,7 +14,7 @@ import * as ui from "./ui.js";
 import * as quality from "./quality.js";
 import * as access from "./access.js";
 import { showSafetyCode } from "./safety.js";
-import * as ring from "./ring.js";
+import * as ringTone from "./ring.js";
 import * as check from "./check.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
@@ -118,7 +118,7 @@ const handlers = {
     app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [] };
     ui.showEnded(null);
     ui.showIncoming(msg.name);
-    ring.start(msg.name);
+    ringTone.start(msg.name);
     ui.setStatus(`${t("is-calling-you", { name: msg.name })}.`, "ok");
   },
   async "call-accepted"(msg) {
@@ -334,7 +334,7 @@ function acceptCall() {
   const ring = app.ring;
   if (ring?.role !== "callee") return;
   app.ring = null;
-  stopRinging();
+  ringTone.stop();
   ui.showIncoming(null);
   send({ type: "accept", callId: ring.callId });
   const call = beginCall(ring.peer, "callee");
@@ -373,7 +373,7 @@ function endRing(reason) {
   if (!app.ring) return;
   const peer = app.ring.peer;
   app.ring = null;
-  stopRinging();
+  ringTone.stop();
   showScreen();
   offerAgain(peer, reason, { failed: false });
   ui.showRinging(null);
@@ -493,7 +493,7 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
   }
   app.requestedName = name;
   app.typedName = name;
-  ring.askToNotify(); // a sensible moment: the person is coming in to take calls
+  ringTone.askToNotify(); // a sensible moment: the person is coming in to take calls
   app.signaling.sendNow({ type: "username", name, ringing: true, date: Date.now() });
 });
 
@@ -503,10 +503,6 @@ function offerAgain(peer, text, { failed }) {
   const testCall = app.services.length > 0 && !app.services.includes(peer);
   ui.showEnded(text, { advice: failed, testCall });
   ui.elements.callAgain.hidden = !app.users.includes(peer);
-}
-
-function stopRinging() {
-  ring.stop();
 }
 
 check.wire();
@@ -523,7 +519,7 @@ ui.elements.fullscreen.addEventListener("click", () => ui.toggleFullscreen().cat
 ui.elements.pip.addEventListener("click", () => ui.togglePictureInPicture().catch(() => {}));
 document.addEventListener("fullscreenchange", () => ui.showFullscreen());
 // The browser lets a page ring once the person did something on it.
-for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, () => ring.unlock(), { once: true });
+for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, () => ringTone.unlock(), { once: true });
 // Idle in a call: the controls step aside, and come back on any touch, move or key.
 let idleTimer = null;
 const awake = () => {
