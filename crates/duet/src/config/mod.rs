@@ -176,9 +176,10 @@ pub fn serve_config_from(argv: &[std::ffi::OsString]) -> anyhow::Result<(ServeCo
         None => command.clone(),
     };
     let effective = file::effective(&options, serve);
-    let args = match Cli::from_arg_matches(&matches)?.command {
+    let cli = Cli::from_arg_matches(&matches)?;
+    let args = match cli.command {
         Some(Command::Serve(args)) => *args,
-        None => Cli::from_arg_matches(&matches)?.serve,
+        None => cli.serve,
         Some(_) => anyhow::bail!("not a serve command"),
     };
     Ok((args.into_config()?, effective))
