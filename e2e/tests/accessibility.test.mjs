@@ -44,7 +44,19 @@ for (const scheme of ["light", "dark"]) {
       await acceptCall(bo);
       await assertMediaFlows(bo, "bo receives ann");
       assert.deepEqual(await violations(bo), [], "in a call");
+      if (size === "phone") {
+        await bo.click("#more-button");
+        assert.deepEqual(await violations(bo), [], "in a call, More open");
+        await bo.click("#more-button");
+      }
       await ann.click("#hangup-button");
+      await bo.locator("#ended:not([hidden])").waitFor();
+      assert.deepEqual(await violations(bo), [], "the call ended");
+      if (size === "phone") {
+        await bo.click("#menu-button");
+        await bo.click("#home-chat-button");
+        assert.deepEqual(await violations(bo), [], "settings and chat open");
+      }
       await closeCleanly(ann, bo);
     });
   }

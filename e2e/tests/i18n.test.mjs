@@ -53,6 +53,9 @@ test("a Korean browser gets the page in Korean on every screen, and a call in Ko
   await minji.locator("#login:not([disabled])").waitFor();
   assert.deepEqual(await englishOn(minji), [], "before signing in");
   assert.equal(await minji.textContent("#people-heading"), ko["people-heading"]);
+  await minji.click("#check-button");
+  await minji.locator("#check-area:not([hidden])").waitFor();
+  assert.deepEqual(await englishOn(minji), [], "the camera and microphone check");
 
   for (const [page, name] of [[minji, "민지"], [junho, "준호"]]) {
     await page.fill("#name", name);
@@ -71,11 +74,19 @@ test("a Korean browser gets the page in Korean on every screen, and a call in Ko
   await minji.locator("#status", { hasText: "준호 님과 통화 중입니다." }).waitFor();
   await minji.locator("#call-quality", { hasText: "연결" }).waitFor();
   assert.deepEqual(await englishOn(minji), [], "in a call");
+  await minji.setViewportSize({ width: 390, height: 844 });
+  await minji.click("#more-button");
+  assert.deepEqual(await englishOn(minji), [], "in a call on a phone, More open");
 
   await minji.click("#hangup-button");
   await assertCallEnded(junho, "준호");
   await junho.locator("#status", { hasText: "민지 님이 통화를 끝냈습니다." }).waitFor();
-  assert.deepEqual(await englishOn(junho), [], "after the call");
+  await junho.locator("#ended-text", { hasText: "민지 님이 통화를 끝냈습니다." }).waitFor();
+  assert.deepEqual(await englishOn(junho), [], "the call ended");
+  await junho.setViewportSize({ width: 390, height: 844 });
+  await junho.click("#menu-button");
+  await junho.click("#home-chat-button");
+  assert.deepEqual(await englishOn(junho), [], "home on a phone, settings and chat open");
   await closeCleanly(minji, junho);
 });
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { acceptCall, eventually, openPage, signIn, userItem, useDuetAndBrowser } from "../lib/harness.mjs";
-import { assertCallEnded, assertMediaFlows, assertNoProblems } from "../lib/assertions.mjs";
+import { assertCallEnded, assertMediaFlows, assertNoProblems, closeCleanly, twoPeopleInACall } from "../lib/assertions.mjs";
 
 const env = useDuetAndBrowser();
 
@@ -130,4 +130,76 @@ test("when a call starts, the keyboard is on the control bar", async () => {
   assertNoProblems(ann, bo);
   await ann.context().close();
   await bo.context().close();
+});
+
+test("on a phone the settings and the chat are a tap away, and More holds the call's other controls", async () => {
+  const ann = await openPage(env.browser, env.duet.url);
+  const bo = await openPage(env.browser, env.duet.url);
+  for (const page of [ann, bo]) await page.setViewportSize({ width: 390, height: 844 });
+  await ann.locator("#login:not([disabled])").waitFor();
+  assert.equal(await ann.isVisible("#language"), false, "settings wait behind the menu");
+  await ann.click("#menu-button");
+  assert.equal(await ann.getAttribute("#menu-button", "aria-expanded"), "true");
+  assert.ok((await ann.isVisible("#language")) && (await ann.isVisible("#relay-only")), "the menu opens the settings");
+  await ann.keyboard.press("Escape");
+  assert.equal(await ann.isVisible("#language"), false, "Escape closes the menu");
+  assert.equal(await ann.evaluate(() => document.activeElement.id), "menu-button", "and gives the keyboard back to its button");
+
+  await signIn(ann, "tap-ann");
+  await signIn(bo, "tap-bo");
+  assert.equal(await ann.isVisible("#chatbox"), false, "at home the people come first, chat is closed");
+  await bo.click("#home-chat-button");
+  await bo.fill("#text", "are you there?");
+  await bo.press("#text", "Enter");
+  await ann.locator("#home-chat-button[data-unread='1']").waitFor();
+  await ann.click("#home-chat-button");
+  await ann.locator("#chatbox li", { hasText: "are you there?" }).waitFor();
+  assert.equal(await ann.getAttribute("#home-chat-button", "data-unread"), null, "opening the chat reads what was new");
+  await ann.click("#home-chat-button");
+
+  await userItem(ann, "tap-bo").click();
+  await acceptCall(bo);
+  await assertMediaFlows(bo, "tap-bo receives tap-ann");
+  assert.equal(await bo.isVisible("#share-button"), false, "the bar holds the main controls only");
+  const bar = await bo.evaluate(() =>
+    [...document.querySelectorAll(".call-controls button")].filter((b) => b.getBoundingClientRect().width > 0).map((b) => b.getBoundingClientRect().top),
+  );
+  assert.ok(Math.max(...bar) - Math.min(...bar) < 4, `one row of buttons on a phone (tops ${bar.join(", ")})`);
+  await bo.click("#more-button");
+  assert.ok((await bo.isVisible("#share-button")) && (await bo.isVisible("#fit-button")), "More shows the other controls");
+  await bo.click("#fit-button");
+  assert.equal(await bo.isVisible("#share-button"), false, "choosing one closes the sheet");
+  await ann.click("#hangup-button");
+  await assertCallEnded(bo, "tap-bo");
+  await closeCleanly(ann, bo);
+});
+
+test("in a call the controls step aside when idle and come back on a touch; your own picture moves to the corner it is dragged to", async () => {
+  const [ann, bo] = await twoPeopleInACall(env, "drag-ann", "drag-bo");
+  await ann.setViewportSize({ width: 390, height: 844 });
+  const opacity = () => ann.evaluate(() => Number(getComputedStyle(document.querySelector(".call-controls")).opacity));
+  await eventually("the controls to fade after a few idle seconds", async () => (await opacity()) === 0, { timeout: 10_000 });
+  assert.equal(await ann.isVisible("#received_video"), true);
+
+  // A finger on the screen: Chromium's touch input, as on a phone.
+  const cdp = await ann.context().newCDPSession(ann);
+  await cdp.send("Emulation.setTouchEmulationEnabled", { enabled: true, maxTouchPoints: 1 });
+  const touch = async (type, x, y) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: type === "touchEnd" ? [] : [{ x, y }] });
+  const self = await ann.locator("#local_video").boundingBox();
+  const stage = await ann.locator(".camera-box").boundingBox();
+  await touch("touchStart", self.x + self.width / 2, self.y + self.height / 2);
+  await eventually("a touch to bring the controls back", async () => (await opacity()) === 1);
+  for (let step = 1; step <= 10; step++) {
+    const x = self.x + self.width / 2 - ((self.x - stage.x) * step) / 10;
+    const y = self.y + self.height / 2 + ((stage.y + stage.height - self.y - self.height) * step) / 10;
+    await touch("touchMove", x, y);
+  }
+  await touch("touchEnd");
+  assert.equal(await ann.getAttribute("#local_video", "data-corner"), "bottom-left");
+  const moved = await ann.locator("#local_video").boundingBox();
+  assert.ok(moved.x - stage.x < 30 && stage.y + stage.height - (moved.y + moved.height) < 80, `your picture sits bottom left (${JSON.stringify(moved)} in ${JSON.stringify(stage)})`);
+  assert.equal(await ann.evaluate(() => localStorage.getItem("duet.selfView")), "bottom-left", "kept for the next call");
+  await ann.click("#hangup-button");
+  await assertCallEnded(bo, "drag-bo");
+  await closeCleanly(ann, bo);
 });

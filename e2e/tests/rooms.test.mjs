@@ -40,11 +40,16 @@ test("a call works inside a room", async () => {
 
 test("the invite link is copied, and New private room opens a fresh room", async () => {
   const lobby = await openPage(env.browser, env.duet.url);
-  await lobby.locator("#new-room-button").waitFor();
+  await signIn(lobby, "host");
+  assert.ok(await lobby.isVisible("#lobby-info"), "home says this is the lobby");
   await Promise.all([lobby.waitForURL(/\/r\/[A-Za-z0-9_-]{22}$/), lobby.click("#new-room-button")]);
   const roomUrl = lobby.url();
+  const room = roomUrl.split("/r/")[1];
+  await lobby.locator("#welcome .welcome-text", { hasText: `private room ${room}` }).waitFor();
+  await signIn(lobby, "host");
   await lobby.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(roomUrl).origin });
   await lobby.locator("#room-info").waitFor();
+  assert.equal(await lobby.isVisible("#lobby-info"), false);
   assert.equal(await lobby.inputValue("#invite-link"), roomUrl);
   await lobby.click("#invite-button");
   await lobby.locator("#status", { hasText: "Invite link copied" }).waitFor();
@@ -52,7 +57,6 @@ test("the invite link is copied, and New private room opens a fresh room", async
 
   // Whoever opens the link lands in the same room.
   const guest = await openPage(env.browser, roomUrl);
-  await signIn(lobby, "host");
   await signIn(guest, "guest");
   await userItem(guest, "host").waitFor();
   await closeCleanly(lobby, guest);

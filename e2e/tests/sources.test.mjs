@@ -66,3 +66,19 @@ test("switching camera and microphone mid-call: the other side keeps receiving, 
   assert.equal(await localSdp(), sdpBefore, "no renegotiation: tracks were replaced in place");
   await closeCleanly(ann, bo);
 });
+
+test("Switch camera goes to the next camera in a call, and the other side sees it", async () => {
+  const [ann, bo] = await twoPeopleInACall(env, "flip-ann", "flip-bo");
+  await ann.locator("#switch-camera-button:not([hidden]):not([disabled])").waitFor();
+  assert.equal(await ann.getAttribute("#switch-camera-button", "aria-label"), null, "its label is its visible word");
+  assert.equal(await ann.textContent("#switch-camera-button"), "Switch camera");
+  await ann.click("#switch-camera-button");
+  await eventually("ann to send the second camera", async () => (await sending(ann, "video")) === "fake_device_1");
+  await ann.click("#switch-camera-button");
+  await eventually("ann to send the third camera", async () => (await sending(ann, "video")) === "fake_device_2");
+  await assertMediaFlows(bo, "flip-bo receives the third camera");
+  assert.equal(await ann.inputValue("#camera-select"), await ann.evaluate(() => document.getElementById("local_video").srcObject.getVideoTracks()[0].getSettings().deviceId), "the picker follows");
+  await ann.click("#switch-camera-button");
+  await eventually("the cameras to go round to the first", async () => (await sending(ann, "video")) === "fake_device_0");
+  await closeCleanly(ann, bo);
+});

@@ -92,3 +92,15 @@ test("a browser without WebRTC is told so and what to do, instead of a broken pa
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test("a Korean browser that cannot call is told so in Korean", async () => {
+  const context = await env.browser.newContext({ locale: "ko-KR" });
+  await context.addInitScript(() => delete window.RTCPeerConnection);
+  const page = await context.newPage();
+  await page.goto(env.duet.url);
+  await page.locator("#unsupported-text", { hasText: "WebRTC" }).waitFor();
+  assert.equal(await page.textContent("#unsupported-heading"), "이 브라우저로는 여기서 통화할 수 없습니다");
+  assert.doesNotMatch(await page.evaluate(() => document.body.innerText), /browser|Open this page/i);
+  assert.ok(await page.isVisible("#language"), "the language can still be switched");
+  await context.close();
+});

@@ -1,6 +1,6 @@
 // Makes the README's pictures from real calls: each screen (welcome, home, an incoming
-// call, a call) at phone (390x844) and desktop (1280x800) size, in light English and
-// dark Korean, into docs/screens/. Korean needs a Korean font (Debian: fonts-nanum).
+// call, a call, its More sheet on a phone, the call ended) at phone (390x844) and
+// desktop (1280x800) size, in light English and dark Korean, into docs/screens/. Korean needs a Korean font (Debian: fonts-nanum).
 //   cd e2e && unshare --net -- sh -c 'ip link set lo up; node tools/screenshots.mjs'
 import { mkdirSync } from "node:fs";
 import { acceptCall, launchBrowser, openPage, startDuet, userItem } from "../lib/harness.mjs";
@@ -34,6 +34,7 @@ try {
         await page.click("#login");
         await page.locator("#whoami:not([hidden])").waitFor();
       }
+      if (await them.isVisible("#home-chat-button")) await them.click("#home-chat-button");
       await them.fill("#text", chat);
       await them.click("#send");
       await me.waitForTimeout(300);
@@ -45,8 +46,16 @@ try {
       await assertMediaFlows(me, "the screenshot call");
       await me.waitForTimeout(2500);
       await me.mouse.move(10, 10); // the controls show
+      await me.waitForTimeout(400); // (they fade in)
       await shot(me, "call");
+      if (size === "phone") {
+        await me.click("#more-button");
+        await shot(me, "call-more");
+        await me.click("#more-button");
+      }
       await me.click("#hangup-button");
+      await me.locator("#ended:not([hidden])").waitFor();
+      await shot(me, "ended");
       for (const page of pages) await page.context().close();
     }
   }

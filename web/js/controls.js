@@ -54,9 +54,14 @@ export function wireCallControls(app, send) {
     try {
       track = await openDevice(kind, deviceId);
     } catch (err) {
-      ui.setStatus(err.message, "error");
-      await showDevices();
-      return;
+      // Many phones open one camera at a time: let go of this one and try again, and
+      // take it back if the other still cannot be opened.
+      track = kind === "video" && old ? await openInstead(old, deviceId) : null;
+      if (!track) {
+        ui.setStatus(err.message, "error");
+        await showDevices();
+        return;
+      }
     }
     if (app.localStream !== stream) {
       track.stop(); // the call ended meanwhile
@@ -74,6 +79,36 @@ export function wireCallControls(app, send) {
     ui.setStatus(t("now-using", { device: track.label || t(kind === "video" ? "another-camera" : "another-microphone") }), "ok");
   }
 
+  /** Stops camera track `old` and opens `deviceId` instead; when that fails, the old
+   *  camera again in place of `old` (null if even that fails). */
+  async function openInstead(old, deviceId) {
+    const oldId = old.getSettings().deviceId;
+    old.stop();
+    try {
+      return await openDevice("video", deviceId);
+    } catch {
+      const back = await openDevice("video", oldId).catch(() => null);
+      if (back && app.localStream) {
+        back.enabled = old.enabled;
+        if (app.call && !app.screen) await app.call.replaceTrack(back);
+        app.localStream.removeTrack(old);
+        app.localStream.addTrack(back);
+        if (!app.screen) ui.showLocalStream(app.localStream);
+      }
+      return null;
+    }
+  }
+
+  /** The next camera in the list (front and back on a phone), instead of this one. */
+  async function nextCamera() {
+    const cameras = (await listDevices()).video;
+    if (cameras.length < 2) return;
+    const at = cameras.findIndex((camera) => camera.deviceId === devicesInUse().video);
+    await switchDevice("video", cameras[(at + 1) % cameras.length].deviceId);
+    await showDevices();
+  }
+
+  ui.elements.switchCamera.addEventListener("click", () => nextCamera());
   ui.elements.cameraSelect.addEventListener("change", () => switchDevice("video", ui.elements.cameraSelect.value));
   ui.elements.microphoneSelect.addEventListener("change", () => switchDevice("audio", ui.elements.microphoneSelect.value));
   navigator.mediaDevices?.addEventListener("devicechange", () => {

@@ -55,10 +55,14 @@ export function time(date) {
   return date.toLocaleTimeString(current, { hour: "2-digit", minute: "2-digit" });
 }
 
-/** Fills every `data-i18n` text and `data-i18n-attr` attribute under `root`. */
+/** Fills every `data-i18n` text (with the names of `data-i18n-vars`, a JSON object) and
+ *  `data-i18n-attr` attribute under `root`. */
 export function translate(root = document) {
   document.documentElement.lang = current;
-  for (const element of root.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  for (const element of root.querySelectorAll("[data-i18n]")) {
+    const vars = element.dataset.i18nVars ? JSON.parse(element.dataset.i18nVars) : {};
+    element.textContent = t(element.dataset.i18n, vars);
+  }
   for (const element of root.querySelectorAll("[data-i18n-attr]")) {
     for (const pair of element.dataset.i18nAttr.split(",")) {
       const [attribute, key] = pair.split(":");

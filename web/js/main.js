@@ -16,6 +16,9 @@ import * as access from "./access.js";
 import { showSafetyCode } from "./safety.js";
 import * as ringTone from "./ring.js";
 import * as check from "./check.js";
+import { wireStage } from "./stage.js";
+import { wireChat } from "./chat.js";
+import { wireRooms } from "./rooms.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -37,7 +40,6 @@ const app = {
   localStream: null,
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
-  lastChat: null, // the last chat line sent, given back to the input if the server refuses it
   screen: null, // the screen track while sharing; the camera track stays in localStream
 };
 
@@ -100,9 +102,7 @@ const handlers = {
     if (app.me) ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   },
   message(msg) {
-    // Our own line came back: it was sent, there is nothing to give back.
-    if (msg.name === app.me && msg.text === app.lastChat) app.lastChat = null;
-    ui.appendChat(msg);
+    chat.received(msg, app.me);
   },
   ringing(msg) {
     if (app.ring?.role !== "caller" || app.ring.peer !== msg.target) return;
@@ -195,11 +195,11 @@ const handlers = {
         else ui.setStatus(t("no-longer-online", { name: msg.target }), "error");
         return;
       case "rate-limited":
-        restoreChat();
+        chat.refused();
         ui.setStatus(t("too-fast"), "error");
         return;
       case "too-long":
-        restoreChat();
+        chat.refused();
         ui.setStatus(t("too-long"), "error");
         return;
       case "not-in-call":
@@ -418,6 +418,7 @@ function beginCall(peer, role) {
   });
   app.call = call;
   ui.setInCall(true);
+  ui.showChat(false); // on a phone the call takes the screen; chat is a tap away
   showScreen();
   // In a call, the keyboard starts on the control bar.
   requestAnimationFrame(() => ui.elements.mute.focus({ preventScroll: true }));
@@ -520,16 +521,7 @@ ui.elements.pip.addEventListener("click", () => ui.togglePictureInPicture().catc
 document.addEventListener("fullscreenchange", () => ui.showFullscreen());
 // The browser lets a page ring once the person did something on it.
 for (const kind of ["pointerdown", "keydown"]) document.addEventListener(kind, () => ringTone.unlock(), { once: true });
-// Idle in a call: the controls step aside, and come back on any touch, move or key.
-let idleTimer = null;
-const awake = () => {
-  document.body.dataset.idle = "false";
-  clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => {
-    if (app.call) document.body.dataset.idle = "true";
-  }, 4000);
-};
-for (const kind of ["pointermove", "pointerdown", "keydown", "touchstart"]) document.addEventListener(kind, awake, { passive: true });
+wireStage(() => Boolean(app.call));
 
 ui.elements.rename.addEventListener("click", () => {
   app.renaming = true;
@@ -537,8 +529,6 @@ ui.elements.rename.addEventListener("click", () => {
   ui.elements.name.focus();
   ui.elements.name.select();
 });
-ui.elements.chatButton.addEventListener("click", () => ui.showChat(document.body.dataset.chat !== "open"));
-
 ui.elements.hangUp.addEventListener("click", () => {
   if (app.ring?.role === "caller") cancelRing();
   else app.call?.hangUp();
@@ -555,41 +545,7 @@ ui.elements.relayOnly.addEventListener("change", () => {
   if (app.call) ui.setStatus(t("relay-next-call"));
 });
 
-ui.elements.chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = ui.elements.text.value;
-  if (!text.trim()) return;
-  send({ type: "message", text, date: Date.now() });
-  app.lastChat = text;
-  ui.elements.text.value = "";
-});
-
-/** Puts a refused chat line back into the input (unless something new was typed), so
- *  nothing the person wrote is lost. */
-function restoreChat() {
-  if (app.lastChat !== null && !ui.elements.text.value) ui.elements.text.value = app.lastChat;
-  app.lastChat = null;
-}
-
-// ---- rooms -------------------------------------------------------------------------
-
-let room = "";
-ui.elements.newRoom.addEventListener("click", () => {
-  // 128 random bits, so nobody finds the room by guessing: 22 characters of base64url.
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  const name = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  window.location.assign(`/r/${name}`);
-});
-ui.elements.invite.addEventListener("click", async () => {
-  const link = ui.elements.inviteLink.value;
-  try {
-    await navigator.clipboard.writeText(link);
-    ui.setStatus(t("room-link-copied"), "ok");
-  } catch {
-    ui.elements.inviteLink.select();
-    ui.setStatus(t("copy-room-link-selected"));
-  }
-});
+const chat = wireChat(send);
 
 window.addEventListener("error", (event) => ui.setStatus(t("went-wrong", { why: event.message }), "error"));
 window.addEventListener("unhandledrejection", (event) =>
@@ -635,10 +591,8 @@ async function start() {
   ui.setStatus(t("checking-access"));
   const admitted = access.admit(window.location, window.history, () => ui.setStatus(t("sign-in-to-come-in")));
   app.access = await admitted;
-  room = roomOf(window.location);
-  ui.showRoom(room, room ? `${window.location.origin}/r/${room}` : null);
-  if (app.access.mode !== "open") ui.elements.invite.dataset.i18n = "copy-room-link"; // members still sign in
-  translate(ui.elements.invite.parentElement);
+  const room = roomOf(window.location);
+  wireRooms(room, app.access.mode);
   access.wireControls({
     room,
     leaving() {

@@ -12,6 +12,13 @@ export const elements = {
   whoami: $("whoami"),
   rename: $("rename-button"),
   chatButton: $("chat-button"),
+  homeChat: $("home-chat-button"),
+  menu: $("menu-button"),
+  more: $("more-button"),
+  extras: $("call-extras"),
+  switchCamera: $("switch-camera-button"),
+  lobbyInfo: $("lobby-info"),
+  welcomeText: document.querySelector("#welcome .welcome-text"),
   fit: $("fit-button"),
   fullscreen: $("fullscreen-button"),
   pip: $("pip-button"),
@@ -89,6 +96,14 @@ export function showEnded(text, { advice = false, testCall = false } = {}) {
   elements.endedText.textContent = text ?? "";
   elements.endedAdvice.hidden = !advice;
   elements.testCall.hidden = !(advice && testCall);
+  sayOnce();
+}
+
+/** The status line steps aside (for the eye; a screen reader still hears it) while the
+ *  ended panel shows the same words. */
+function sayOnce() {
+  const same = !elements.ended.hidden && elements.status.textContent === elements.endedText.textContent;
+  elements.status.classList.toggle("visually-hidden", same);
 }
 
 /** The other person's picture: "fill" (cropped to the window) or "fit" (all of it). */
@@ -123,17 +138,43 @@ export async function togglePictureInPicture() {
   else await elements.remoteVideo.requestPictureInPicture();
 }
 
-/** Opens or closes the chat panel (over the call on a phone). */
+/** Opens or closes the chat panel (a panel of its own on a phone); opening it reads
+ *  what was new. */
 export function showChat(open) {
   document.body.dataset.chat = open ? "open" : "closed";
-  elements.chatButton.setAttribute("aria-pressed", String(open));
-  if (open) elements.text.focus();
+  for (const button of [elements.chatButton, elements.homeChat]) button.setAttribute("aria-pressed", String(open));
+  if (open) {
+    showUnread(0);
+    elements.text.focus();
+  }
+}
+
+let unread = 0;
+/** How many chat lines came while the panel was closed, on both chat buttons. */
+function showUnread(count) {
+  unread = count;
+  for (const button of [elements.chatButton, elements.homeChat]) {
+    if (count) {
+      button.dataset.unread = String(count);
+      button.setAttribute("aria-description", t("unread", { n: count }));
+    } else {
+      delete button.dataset.unread;
+      button.removeAttribute("aria-description");
+    }
+  }
+}
+
+/** Opens or closes a disclosure: `button` (aria-expanded) and body[data-`key`]. */
+export function showOpen(key, button, open) {
+  document.body.dataset[key] = open ? "open" : "closed";
+  button.setAttribute("aria-expanded", String(open));
 }
 
 /** kind: "info" | "ok" | "error" */
 export function setStatus(text, kind = "info") {
   elements.status.textContent = text;
   elements.status.dataset.kind = kind;
+  sayOnce();
 }
 
 export function showSignedIn(name) {
@@ -226,7 +267,13 @@ export function showRinging(peer) {
 /** The room bar: in a room, its name and invite link; in the lobby, the New room button. */
 export function showRoom(room, link) {
   elements.roomInfo.hidden = !room;
+  elements.lobbyInfo.hidden = Boolean(room);
   elements.newRoom.hidden = Boolean(room);
+  if (room) {
+    elements.welcomeText.dataset.i18n = "welcome-room";
+    elements.welcomeText.dataset.i18nVars = JSON.stringify({ room });
+    elements.welcomeText.textContent = t("welcome-room", { room });
+  }
   elements.roomName.textContent = room;
   elements.inviteLink.value = link ?? "";
 }
@@ -242,7 +289,7 @@ export function showRemoteStream(stream, peer) {
 }
 
 export function setInCall(inCall) {
-  const controls = [elements.hangUp, elements.mute, elements.camera, elements.share, elements.fit, elements.pip];
+  const controls = [elements.hangUp, elements.mute, elements.camera, elements.switchCamera, elements.share, elements.fit, elements.pip];
   for (const control of controls) control.disabled = !inCall;
   elements.fullscreen.disabled = !inCall || !document.fullscreenEnabled;
   elements.pip.hidden = !document.pictureInPictureEnabled;
@@ -310,6 +357,7 @@ export function showDevices(devices, current) {
     select.disabled = list.length < 2;
   };
   fill(elements.cameraSelect, devices.video, current.video, t("camera"));
+  elements.switchCamera.hidden = devices.video.length < 2;
   fill(elements.microphoneSelect, devices.audio, current.audio, t("microphone"));
 }
 
@@ -347,4 +395,5 @@ export function appendChat({ name, text, date }) {
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   box.append(li);
   if (atBottom) box.scrollTop = box.scrollHeight;
+  if (document.body.dataset.chat !== "open") showUnread(unread + 1);
 }
