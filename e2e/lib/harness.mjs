@@ -17,13 +17,15 @@ export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 /**
  * Starts duet on an ephemeral port (or `listen`, to restart on the same address);
- * resolves once it printed its address.
+ * resolves once it printed its address. `command: "turn"` starts a TURN node instead
+ * (`args` then say where it listens), whose address is what it printed.
  */
-export async function startDuet(args = [], { env = {}, listen = "127.0.0.1:0" } = {}) {
+export async function startDuet(args = [], { env = {}, listen = "127.0.0.1:0", command = "serve" } = {}) {
   // Tests run side by side: every port is the system's choice unless a test says otherwise.
   const defaults = args.includes("--turn-listen") ? [] : ["--turn-listen", "127.0.0.1:0", "--turn-tls-port", "0"];
-  defaults.push("--metrics-listen", "127.0.0.1:0");
-  const proc = spawn(DUET_BIN, ["serve", "--listen", listen, ...defaults, ...args], {
+  if (!args.includes("--metrics-listen")) defaults.push("--metrics-listen", "127.0.0.1:0");
+  const where = command === "serve" ? ["--listen", listen] : [];
+  const proc = spawn(DUET_BIN, [command, ...where, ...defaults, ...args], {
     env: { ...process.env, DUET_LOG: process.env.DUET_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

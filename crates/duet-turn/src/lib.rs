@@ -6,10 +6,12 @@
 mod allocation;
 pub mod auth;
 pub mod framing;
+pub mod ledger;
 pub mod policy;
 pub mod server;
 
 pub use allocation::ChannelNumber;
+pub use ledger::Ledger;
 pub use server::{
     BoundRelay, Config, Event, Family, FiveTuple, HEADROOM, Lifetimes, Quotas, RelayRequest, Server, Stats,
     TAILROOM, ToClient, ToPeer, Transmit, Transport,

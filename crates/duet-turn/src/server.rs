@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::allocation::{Allocation, ChannelNumber};
 use crate::auth::{Credentials, Nonces};
+use crate::ledger::Ledger;
 use crate::policy::{PeerPolicy, canonical, client_key};
 use crate::stun::{
     self, Class, DecodeError, HEADER_LEN, Message, MessageBuilder, Method, TransactionId, attr,
@@ -83,8 +84,11 @@ pub enum Event {
     /// With `even_port` its port must be even; with `reserve_next` too, the next port must
     /// also be opened and held (EVEN-PORT with R=1, RFC 8656 section 14.6: RTP and RTCP).
     BindRelay { request: RelayRequest, family: Family, even_port: bool, reserve_next: bool },
-    /// The allocation using this relay socket is gone: close it.
+    /// The allocation using this relay socket is gone (or its reservation expired): close it.
     ReleaseRelay { relay: SocketAddr },
+    /// The socket held for a reservation (perhaps by another server sharing the
+    /// [`crate::Ledger`]) now serves an allocation of this server: read it here.
+    AdoptRelay { relay: SocketAddr },
 }
 
 /// Relay sockets the driver opened for a [`Event::BindRelay`].
@@ -97,14 +101,6 @@ pub struct BoundRelay {
     /// The next port, held for a later Allocate with the RESERVATION-TOKEN (local,
     /// advertised), when `reserve_next` was asked.
     pub reserved: Option<(SocketAddr, SocketAddr)>,
-}
-
-/// A relay socket held for a RESERVATION-TOKEN (RFC 8656 section 14.9).
-#[derive(Debug, Clone, Copy)]
-struct Reservation {
-    local: SocketAddr,
-    advertised: SocketAddr,
-    expires: Instant,
 }
 
 /// How long a reserved port waits for its Allocate (RFC 8656 section 7.2: at least 30 s).
@@ -214,10 +210,31 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub allocations_created: u64,
+    /// Packets (and their payload bytes) relayed from clients to peers.
+    pub relayed_to_peers: u64,
+    pub relayed_to_peers_bytes: u64,
+    /// Packets (and their payload bytes) relayed from peers to clients.
+    pub relayed_to_clients: u64,
+    pub relayed_to_clients_bytes: u64,
     pub peer_packets_dropped: u64,
     pub client_packets_dropped: u64,
     pub unauthenticated_dropped: u64,
     pub peer_denied: u64,
+}
+
+impl Stats {
+    /// Adds `other`'s counts (of another server of the same process) to these.
+    pub fn add(&mut self, other: &Stats) {
+        self.allocations_created += other.allocations_created;
+        self.relayed_to_peers += other.relayed_to_peers;
+        self.relayed_to_peers_bytes += other.relayed_to_peers_bytes;
+        self.relayed_to_clients += other.relayed_to_clients;
+        self.relayed_to_clients_bytes += other.relayed_to_clients_bytes;
+        self.peer_packets_dropped += other.peer_packets_dropped;
+        self.client_packets_dropped += other.client_packets_dropped;
+        self.unauthenticated_dropped += other.unauthenticated_dropped;
+        self.peer_denied += other.peer_denied;
+    }
 }
 
 #[derive(Debug)]
@@ -240,10 +257,9 @@ pub struct Server {
     epoch: (Instant, u64),
     allocations: HashMap<FiveTuple, Allocation>,
     by_relay: HashMap<SocketAddr, FiveTuple>,
-    /// Allocations (and pending Allocates) per user ([`crate::auth::user_of`]).
-    allocations_per_user: HashMap<Box<str>, usize>,
-    /// Allocations (and pending Allocates) per client address ([`client_key`]).
-    allocations_per_address: HashMap<IpAddr, usize>,
+    /// Allocations (and pending Allocates) per user ([`crate::auth::user_of`]), per client
+    /// address ([`client_key`]) and in all; perhaps shared with other servers.
+    ledger: Ledger,
     /// Users whose session ended ([`Server::revoke_user`]), and until when that is
     /// remembered (as Unix seconds: past it, their credentials have expired anyway).
     revoked: HashMap<Box<str>, u64>,
@@ -255,14 +271,19 @@ pub struct Server {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_indication: u64,
-    reservations: HashMap<[u8; 8], Reservation>,
-    next_token: u64,
     stats: Stats,
 }
 
 impl Server {
     /// `unix_now` is the wall-clock time (seconds since 1970) at `now`.
     pub fn new(config: Config, now: Instant, unix_now: u64) -> Self {
+        Self::with_ledger(config, now, unix_now, Ledger::new())
+    }
+
+    /// A server whose allocation quotas are counted in `ledger`, which other servers (on
+    /// other threads, with the same configuration) may share: the quotas then hold for
+    /// all of them together.
+    pub fn with_ledger(config: Config, now: Instant, unix_now: u64, ledger: Ledger) -> Self {
         let nonces = Nonces::new(config.nonce_secret, config.lifetimes.nonce.as_secs());
         let rate = config.quotas.unauthenticated_per_second;
         let verified_rate = config.quotas.unauthenticated_per_second_verified;
@@ -272,8 +293,7 @@ impl Server {
             epoch: (now, unix_now),
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
-            allocations_per_user: HashMap::new(),
-            allocations_per_address: HashMap::new(),
+            ledger,
             revoked: HashMap::new(),
             pending: HashMap::new(),
             pending_by_tuple: HashMap::new(),
@@ -283,8 +303,6 @@ impl Server {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_indication: 0,
-            reservations: HashMap::new(),
-            next_token: 0,
             stats: Stats::default(),
         }
     }
@@ -375,7 +393,7 @@ impl Server {
             let peer = allocation.channel(number, now)?;
             Some(ToPeer { relay: allocation.relay, peer, payload: 4..4 + len })
         })();
-        counted(&mut self.stats.client_packets_dropped, forwarded)
+        self.counted_for_peer(forwarded)
     }
 
     fn send_indication(
@@ -395,6 +413,15 @@ impl Server {
             let start = data.as_ptr() as usize - packet.as_ptr() as usize;
             Some(ToPeer { relay: allocation.relay, peer, payload: start..start + data.len() })
         })();
+        self.counted_for_peer(forwarded)
+    }
+
+    /// Counts a client's packet as relayed (with its payload's bytes) or dropped.
+    fn counted_for_peer(&mut self, forwarded: Option<ToPeer>) -> Option<ToPeer> {
+        if let Some(to) = &forwarded {
+            self.stats.relayed_to_peers += 1;
+            self.stats.relayed_to_peers_bytes += to.payload.len() as u64;
+        }
         counted(&mut self.stats.client_packets_dropped, forwarded)
     }
 
@@ -408,7 +435,12 @@ impl Server {
         buf: &mut [u8],
         payload: Range<usize>,
     ) -> Option<ToClient> {
+        let bytes = payload.len() as u64;
         let framed = self.frame_for_client(now, relay, peer, buf, payload);
+        if framed.is_some() {
+            self.stats.relayed_to_clients += 1;
+            self.stats.relayed_to_clients_bytes += bytes;
+        }
         counted(&mut self.stats.peer_packets_dropped, framed)
     }
 
@@ -504,16 +536,11 @@ impl Server {
         for tuple in expired {
             self.remove_allocation(&tuple);
         }
-        let events = &mut self.events;
-        self.reservations.retain(|_, r| {
-            let keep = now < r.expires;
-            if !keep {
-                events.push_back(Event::ReleaseRelay { relay: r.local });
-            }
-            keep
-        });
+        for relay in self.ledger.expire_reservations(now) {
+            self.events.push_back(Event::ReleaseRelay { relay });
+        }
         let allocations = self.allocations.values().map(|a| a.expires);
-        self.next_sweep = allocations.chain(self.reservations.values().map(|r| r.expires)).min();
+        self.next_sweep = allocations.chain(self.ledger.next_reservation_expiry()).min();
         self.unauthenticated.forget_before(now);
         let unix = self.unix(now);
         self.revoked.retain(|_, until| *until > unix);
@@ -534,41 +561,9 @@ impl Server {
         self.events.push_back(Event::ReleaseRelay { relay: allocation.relay });
     }
 
-    /// Counts an allocation (or a pending Allocate) against its user's and its address's
-    /// quotas.
-    fn count(&mut self, tuple: &FiveTuple, username: &str) {
-        *self.allocations_per_user.entry(crate::auth::user_of(username).into()).or_default() += 1;
-        *self.allocations_per_address.entry(client_key(tuple.client.ip())).or_default() += 1;
-    }
-
-    /// Undoes [`Server::count`].
+    /// Gives back to the ledger what an allocation (or a pending Allocate) counted.
     fn uncount(&mut self, tuple: &FiveTuple, username: &str) {
-        let user = crate::auth::user_of(username);
-        if let Some(count) = self.allocations_per_user.get_mut(user) {
-            *count -= 1;
-            if *count == 0 {
-                self.allocations_per_user.remove(user);
-            }
-        }
-        let address = client_key(tuple.client.ip());
-        if let Some(count) = self.allocations_per_address.get_mut(&address) {
-            *count -= 1;
-            if *count == 0 {
-                self.allocations_per_address.remove(&address);
-            }
-        }
-    }
-
-    /// An unguessable token for a reserved port: a MAC of a counter.
-    fn reservation_token(&mut self) -> [u8; 8] {
-        use hmac::{Hmac, Mac};
-        self.next_token += 1;
-        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&self.config.nonce_secret).expect("any key length");
-        mac.update(b"reservation");
-        mac.update(&self.next_token.to_be_bytes());
-        let mut token = [0; 8];
-        token.copy_from_slice(&mac.finalize().into_bytes()[..8]);
-        token
+        self.ledger.give_back(crate::auth::user_of(username), client_key(tuple.client.ip()));
     }
 
     fn schedule_sweep(&mut self, at: Instant) {

@@ -14,7 +14,10 @@
 //! and server CPU per allocation. The zero relays forward raw UDP without any TURN
 //! processing: "zero relay" with one receive and one send per datagram (a thread per
 //! upstream socket), "zero batched" on duet's own batched I/O (recvmmsg, GSO, one
-//! thread), so duet against it is the cost of the TURN protocol itself. Both TURN servers run with loopback peers allowed, ephemeral
+//! thread), so duet against it is the cost of the TURN protocol itself. duet runs with
+//! one UDP thread and with two (SO_REUSEPORT listeners, a server per thread), the load
+//! from 32 client sockets spread over them by the kernel. Both TURN servers run with
+//! loopback peers allowed, ephemeral
 //! ("TURN REST") credentials and no TLS.
 //!
 //! Run: `cargo bench -p duet --bench turn` (needs `turnserver`: Debian's coturn package;
@@ -40,7 +43,9 @@ const CHANNEL: u16 = 0x4000;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
-    Duet,
+    /// duet with one UDP thread (`--turn-threads 1`), and with two.
+    Duet1,
+    Duet2,
     Coturn,
     ZeroRelay,
     ZeroBatched,
@@ -49,7 +54,8 @@ enum Kind {
 impl Kind {
     fn label(self) -> &'static str {
         match self {
-            Kind::Duet => "duet",
+            Kind::Duet1 => "duet 1 thread",
+            Kind::Duet2 => "duet 2 threads",
             Kind::Coturn => "coturn",
             Kind::ZeroRelay => "zero relay",
             Kind::ZeroBatched => "zero batched",
@@ -81,7 +87,7 @@ fn main() {
         println!("# TURN benchmark: relayed round trips through each server to a UDP echo peer on loopback");
         let mut summary: HashMap<(&str, usize), (f64, f64)> = HashMap::new();
         for size in [160usize, 1200] {
-            for kind in [Kind::ZeroRelay, Kind::ZeroBatched, Kind::Duet, Kind::Coturn] {
+            for kind in [Kind::ZeroRelay, Kind::ZeroBatched, Kind::Duet1, Kind::Duet2, Kind::Coturn] {
                 if only.as_deref().is_some_and(|o| !kind.label().starts_with(o) || only_allocations) {
                     continue;
                 }
@@ -93,7 +99,7 @@ fn main() {
         let allocations = if quick { 200 } else { 1000 };
         if let Some(only) = only {
             if only_allocations {
-                let kind = [Kind::Duet, Kind::Coturn].into_iter().find(|k| k.label().starts_with(&only));
+                let kind = [Kind::Duet1, Kind::Coturn].into_iter().find(|k| k.label().starts_with(&only));
                 let server = Server::start(kind.expect("duet or coturn"), echo.addr).await;
                 allocation_rate(&server, allocations).await;
             }
@@ -101,15 +107,18 @@ fn main() {
         }
         println!("\n# summary (best loss-free window)");
         for size in [160usize, 1200] {
-            let (duet_rate, duet_cpu) = summary[&("duet", size)];
+            let (duet_rate, duet_cpu) = summary[&("duet 1 thread", size)];
+            let (duet2_rate, duet2_cpu) = summary[&("duet 2 threads", size)];
             let (coturn_rate, coturn_cpu) = summary[&("coturn", size)];
             let (zero_rate, zero_cpu) = summary[&("zero relay", size)];
             let (batched_rate, batched_cpu) = summary[&("zero batched", size)];
             println!(
-                "{size:>5} B: round trips/s duet {duet_rate:.0}, coturn {coturn_rate:.0}, zero relay {zero_rate:.0}, \
-                 zero batched {batched_rate:.0} (duet/coturn {:.2}, duet/zero {:.2}, duet/zero batched {:.2}); \
-                 server CPU per relayed packet duet {duet_cpu:.2} us, coturn {coturn_cpu:.2} us, zero relay \
-                 {zero_cpu:.2} us, zero batched {batched_cpu:.2} us (duet/coturn {:.2}, duet/zero batched {:.2})",
+                "{size:>5} B: round trips/s duet {duet_rate:.0} (2 threads {duet2_rate:.0}, ratio {:.2}), coturn \
+                 {coturn_rate:.0}, zero relay {zero_rate:.0}, zero batched {batched_rate:.0} (duet/coturn {:.2}, \
+                 duet/zero {:.2}, duet/zero batched {:.2}); server CPU per relayed packet duet {duet_cpu:.2} us \
+                 (2 threads {duet2_cpu:.2} us), coturn {coturn_cpu:.2} us, zero relay {zero_cpu:.2} us, zero \
+                 batched {batched_cpu:.2} us (duet/coturn {:.2}, duet/zero batched {:.2})",
+                duet2_rate / duet_rate,
                 duet_rate / coturn_rate,
                 duet_rate / zero_rate,
                 duet_rate / batched_rate,
@@ -118,11 +127,11 @@ fn main() {
             );
         }
         let mut alloc = HashMap::new();
-        for kind in [Kind::Duet, Kind::Coturn] {
+        for kind in [Kind::Duet1, Kind::Coturn] {
             let server = Server::start(kind, echo.addr).await;
             alloc.insert(kind.label(), allocation_rate(&server, allocations).await);
         }
-        let (d, c) = (alloc["duet"], alloc["coturn"]);
+        let (d, c) = (alloc["duet 1 thread"], alloc["coturn"]);
         println!(
             "allocations: duet {:.0}/s at {:.3} ms CPU each, coturn {:.0}/s at {:.3} ms CPU each \
              (rate ratio {:.2}, CPU ratio {:.2})",
@@ -178,9 +187,11 @@ impl Server {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let (child, log) = match kind {
-            Kind::Duet => {
+            Kind::Duet1 | Kind::Duet2 => {
                 let turn = addr.to_string();
-                let args = ["serve", "--listen", "127.0.0.1:0", "--turn-listen", &turn];
+                let threads = if kind == Kind::Duet1 { "1" } else { "2" };
+                let args =
+                    ["serve", "--listen", "127.0.0.1:0", "--turn-listen", &turn, "--turn-threads", threads];
                 let (child, _) = common::start_duet(
                     &[],
                     // Every client here comes from 127.0.0.1: the per-address cap is raised

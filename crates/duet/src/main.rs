@@ -46,6 +46,11 @@ fn duet() -> anyhow::Result<()> {
         }
         Some(Command::User(args)) => return say_errors("duet user", duet::admin::user(args)),
         Some(Command::Invite(args)) => return say_errors("duet invite", duet::admin::invite(args)),
+        Some(Command::Turn(args)) => {
+            let config = (*args).into_config()?;
+            let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+            return runtime.block_on(duet::serve::turn_node::run(config));
+        }
         None => cli.serve.into_config()?,
     };
     // SIGHUP reads the same command line (and the file it names) again.
@@ -214,23 +219,8 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let (turn, ice) = serve::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
     let metrics = match config.metrics {
+        Some(at) => duet::serve::metrics::bind(at).await?,
         None => None,
-        Some(m) => match tokio::net::TcpListener::bind(m.addr).await {
-            Ok(listener) => {
-                if !m.addr.ip().is_loopback() {
-                    tracing::warn!("metrics are served to the network on http://{}/metrics", m.addr);
-                }
-                Some(listener)
-            }
-            Err(e) if !m.chosen => {
-                tracing::warn!(
-                    "no metrics endpoint: cannot bind {} ({e}); choose one with --metrics-listen",
-                    m.addr
-                );
-                None
-            }
-            Err(e) => return Err(e).with_context(|| format!("bind metrics {}", m.addr)),
-        },
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = match &config.tls {

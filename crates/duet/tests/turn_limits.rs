@@ -228,3 +228,64 @@ async fn a_full_relay_never_leaves_the_web_page_or_signaling_without_file_descri
     }
     assert!(common::http_get(duet.web, "/").await.contains("<title"), "the page still loads");
 }
+
+#[tokio::test]
+async fn clients_spread_over_the_udp_threads_relay_both_ways_and_share_one_quota() {
+    let settings = EmbeddedTurn {
+        threads: 2,
+        allocations_per_address: 32,
+        ..embedded_turn("127.0.0.1:0".parse().expect("literal"), SECRET)
+    };
+    let (turn, shutdown) = turn_with(settings).await;
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("a peer");
+    let peer_addr = peer.local_addr().expect("bound");
+    let mut probes = Vec::new();
+    let mut relays = Vec::new();
+    let mut refused = 0;
+    // Forty sockets of one address, each with credentials of its own: the kernel gives
+    // each to one of the two threads; the address's quota of 32 holds over both.
+    for i in 0..40 {
+        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("duet-{i}")).await;
+        match probe.allocate().await {
+            Answer::Success(Some(relay)) => {
+                assert_eq!(probe.permit(peer_addr).await, Answer::Success(None));
+                relays.push(relay);
+                probes.push(probe);
+            }
+            Answer::Error(486) => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((probes.len(), refused), (32, 8), "the quota counts allocations of both threads");
+    let per_thread = turn.allocations_per_thread();
+    assert!(
+        per_thread.len() == 2 && per_thread.iter().all(|n| *n > 0),
+        "both threads hold allocations: {per_thread:?}"
+    );
+
+    // Every client reaches the peer through its relay, and hears back through it.
+    for (i, probe) in probes.iter_mut().enumerate() {
+        probe.send_indication(peer_addr, format!("hello {i}").as_bytes()).await;
+    }
+    let mut buf = [0u8; 1500];
+    let mut heard = std::collections::HashSet::new();
+    while heard.len() < relays.len() {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .expect("every relay delivers")
+            .expect("recv");
+        assert!(relays.contains(&from), "data comes from a relayed address");
+        heard.insert(from);
+        peer.send_to(&buf[..n], from).await.expect("answer through the relay");
+    }
+    for (i, probe) in probes.iter().enumerate() {
+        let n = tokio::time::timeout(Duration::from_secs(5), probe.socket.recv(&mut buf))
+            .await
+            .expect("the answer comes back through the right thread")
+            .expect("recv");
+        let msg = duet_turn::stun::Message::parse(&buf[..n]).expect("a Data indication");
+        assert_eq!(msg.get(duet_turn::stun::attr::DATA), Some(format!("hello {i}").as_bytes()));
+    }
+    shutdown.cancel();
+    turn.closed().await;
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::{Event, Family, FiveTuple, Pending, RelayRequest, Server, Transmit, Transport};
 use crate::allocation::{Allocation, ChannelNumber};
 use crate::auth::{CredentialError, Key, NonceCheck};
+use crate::ledger::Refusal;
 use crate::policy::client_key;
 use crate::stun::{Class, Message, MessageBuilder, Method, attr};
 
@@ -168,14 +169,12 @@ impl Server {
                 return self.fail(req, key, 440, "Address Family not Supported");
             }
         };
-        let quotas = &self.config.quotas;
-        let mine = self.allocations_per_user.get(crate::auth::user_of(&user.username)).copied().unwrap_or(0);
-        let here = self.allocations_per_address.get(&client_key(req.from.client.ip())).copied().unwrap_or(0);
-        if mine >= quotas.allocations_per_user || here >= quotas.allocations_per_address {
-            return self.fail(req, key, 486, "Allocation Quota Reached");
-        }
-        if self.allocations.len() + self.pending.len() >= quotas.allocations_total {
-            return self.fail(req, key, 508, "Insufficient Capacity");
+        // Counted from here on (given back if the Allocate fails after all).
+        let owner = crate::auth::user_of(&user.username);
+        match self.ledger.take(owner, client_key(req.from.client.ip()), &self.config.quotas) {
+            Ok(()) => {}
+            Err(Refusal::Quota) => return self.fail(req, key, 486, "Allocation Quota Reached"),
+            Err(Refusal::Capacity) => return self.fail(req, key, 508, "Insufficient Capacity"),
         }
         let pending = Pending {
             five_tuple: req.from,
@@ -186,10 +185,11 @@ impl Server {
             fingerprint: msg.has(attr::FINGERPRINT),
         };
         if let Some(token) = token {
-            let reservation = <[u8; 8]>::try_from(token).ok().and_then(|t| self.reservations.remove(&t));
-            self.count(&req.from, &pending.username);
+            let reservation = <[u8; 8]>::try_from(token).ok().and_then(|t| self.ledger.claim(&t));
             return match reservation {
                 Some(r) if now < r.expires => {
+                    // Perhaps held by another server sharing the ledger: its socket is ours now.
+                    self.events.push_back(Event::AdoptRelay { relay: r.local });
                     let bound =
                         super::BoundRelay { local: r.local, advertised: r.advertised, reserved: None };
                     finish_allocate(self, now, pending, Ok(bound));
@@ -210,7 +210,6 @@ impl Server {
         let reserve_next = even.and_then(|v| v.first()).is_some_and(|b| b & 0x80 != 0);
         let request = RelayRequest(self.next_request);
         self.next_request += 1;
-        self.count(&req.from, &pending.username);
         self.pending.insert(request, pending);
         self.pending_by_tuple.insert(req.from, request);
         self.events.push_back(Event::BindRelay { request, family, even_port, reserve_next });
@@ -456,11 +455,10 @@ pub(super) fn finish_allocate(
         return server.fail(&req, Some(&key), 437, "Allocation Mismatch");
     }
     let token = bound.reserved.map(|(reserved_local, reserved_advertised)| {
-        let token = server.reservation_token();
         let expires = now + super::RESERVATION_LIFETIME;
         let reservation =
-            super::Reservation { local: reserved_local, advertised: reserved_advertised, expires };
-        server.reservations.insert(token, reservation);
+            crate::ledger::Reservation { local: reserved_local, advertised: reserved_advertised, expires };
+        let token = server.ledger.reserve(&server.config.nonce_secret, reservation);
         server.schedule_sweep(expires);
         token
     });

@@ -32,6 +32,7 @@ struct Harness {
     now: Instant,
     next_relay_port: u16,
     released: Vec<SocketAddr>,
+    adopted: Vec<SocketAddr>,
     tid: u8,
 }
 
@@ -64,12 +65,18 @@ impl Harness {
     }
 
     fn with(config: Config) -> Self {
+        Self::sharing(config, crate::Ledger::new())
+    }
+
+    /// A server counting its quotas in `ledger`, as the servers of several UDP threads do.
+    fn sharing(config: Config, ledger: crate::Ledger) -> Self {
         let now = Instant::now();
         Self {
-            server: Server::new(config, now, UNIX_START),
+            server: Server::with_ledger(config, now, UNIX_START, ledger),
             now,
             next_relay_port: 50_000,
             released: vec![],
+            adopted: vec![],
             tid: 0,
         }
     }
@@ -105,6 +112,7 @@ impl Harness {
                     self.server.relay_bound(self.now, request, Ok(bound));
                 }
                 Event::ReleaseRelay { relay } => self.released.push(relay),
+                Event::AdoptRelay { relay } => self.adopted.push(relay),
             }
         }
     }
@@ -343,6 +351,10 @@ fn relayed_data_flows_both_ways_through_a_channel() {
     let (_, frame) = h.peer_sends(relay, PEER, b"rtcp!").expect("relayed");
     assert_eq!(frame, [0x40, 0x01, 0, 5, b'r', b't', b'c', b'p', b'!']);
     assert!(h.channel_data(&c, 0x4002, b"x").is_none(), "an unbound channel relays nothing");
+    let stats = h.server.stats();
+    assert_eq!((stats.relayed_to_peers, stats.relayed_to_peers_bytes), (1, 3), "what was relayed, counted");
+    assert_eq!((stats.relayed_to_clients, stats.relayed_to_clients_bytes), (1, 5));
+    assert_eq!(stats.client_packets_dropped, 1);
 }
 
 #[test]
@@ -687,6 +699,30 @@ fn even_port_with_r_reserves_the_next_port_for_a_second_allocation() {
 }
 
 #[test]
+fn a_reserved_port_is_claimed_through_another_server_sharing_the_ledger() {
+    let ledger = crate::Ledger::new();
+    let mut one = Harness::sharing(config(), ledger.clone());
+    let mut two = Harness::sharing(config(), ledger);
+    let mut rtp = one.client("203.0.113.5:40000", "ann");
+    let reply = one.try_allocate(&mut rtp, |b| {
+        b.add(attr::EVEN_PORT, &[0x80, 0, 0, 0]);
+    });
+    let relay = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
+    let token = reply.msg().get(attr::RESERVATION_TOKEN).expect("a reservation token").to_vec();
+    // The second socket's packets reach the other server (another UDP thread).
+    let mut rtcp = two.client("203.0.113.5:40001", "ann");
+    let reply = two.try_allocate(&mut rtcp, |b| {
+        b.add(attr::RESERVATION_TOKEN, &token);
+    });
+    assert!(reply.is_success(), "{:?}", reply.code());
+    let second = reply.msg().xor_address(attr::XOR_RELAYED_ADDRESS).expect("relay");
+    assert_eq!(second.port(), relay.port() + 1);
+    assert_eq!(two.adopted, [second], "the claiming server is told to read the held socket");
+    one.advance(Duration::from_secs(31));
+    assert!(one.released.is_empty(), "a claimed reservation is not released at its expiry");
+}
+
+#[test]
 fn an_unclaimed_reservation_is_released_after_30_seconds() {
     let mut h = Harness::new();
     let mut c = h.client("203.0.113.5:40000", "ann");
@@ -758,6 +794,33 @@ fn renewed_credentials_of_one_session_share_its_quota() {
         Some(486),
         "fresh credentials are not a fresh quota"
     );
+}
+
+#[test]
+fn servers_sharing_a_ledger_hold_one_quota_between_them() {
+    let mut cfg = config();
+    cfg.quotas.allocations_per_user = 2;
+    cfg.quotas.allocations_total = 3;
+    let ledger = crate::Ledger::new();
+    let mut one = Harness::sharing(cfg.clone(), ledger.clone());
+    let mut two = Harness::sharing(cfg, ledger.clone());
+    let mut first = one.client("203.0.113.5:1000", "duet-7");
+    one.allocate(&mut first);
+    let mut second = two.client("203.0.113.5:1001", "duet-7");
+    two.allocate(&mut second);
+    let mut third = two.client("203.0.113.5:1002", "duet-7");
+    assert_eq!(two.try_allocate(&mut third, |_| {}).code(), Some(486), "the user's quota spans both servers");
+    let mut bo = one.client("203.0.113.6:1000", "duet-8");
+    one.allocate(&mut bo);
+    let mut cy = two.client("203.0.113.9:1000", "duet-9");
+    assert_eq!(two.try_allocate(&mut cy, |_| {}).code(), Some(508), "so does the total");
+    // An allocation that ends on one server makes room on the other.
+    one.request(&mut first, Method::REFRESH, |b| {
+        b.add_u32(attr::LIFETIME, 0);
+    });
+    one.drive();
+    assert_eq!(ledger.total(), 2);
+    assert!(two.try_allocate(&mut third, |_| {}).is_success());
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod access;
 mod acme;
 pub mod file;
 mod limits;
+mod node;
 mod turn;
 
 pub use crate::clock::parse_duration;
@@ -23,7 +24,8 @@ pub use crate::clock::parse_duration;
 pub use access::{AccessArgs, AccessConfig, CHOOSE_A_MODE, ModeArg};
 pub use acme::{AcmeArgs, AcmeChallenge, AcmeConfig, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use limits::{LimitArgs, RateArg};
-pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, policy_for_listener};
+pub use node::{TURN_NODE_CREDENTIAL_TTL, TurnNodeArgs, TurnNodeConfig};
+pub use turn::{EmbeddedTurn, TurnArgs, TurnMode, TurnServerArgs, policy_for_listener};
 
 /// Self-hosted 1:1 video calls: a web client, signaling and (soon) TURN in one binary.
 #[derive(Debug, Parser)]
@@ -50,6 +52,9 @@ pub enum Command {
     User(crate::admin::UserArgs),
     /// Make an invite link (or list and revoke them).
     Invite(crate::admin::InviteArgs),
+    /// Run only a STUN/TURN server: a TURN node for signaling nodes started with
+    /// --external-turn-url and the same shared secret.
+    Turn(Box<TurnNodeArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -157,7 +162,7 @@ pub enum LogFormat {
 }
 
 /// A log level as `tracing` filters take it.
-fn parse_log_level(text: &str) -> Result<String, String> {
+pub(crate) fn parse_log_level(text: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(text)
         .map(|_| text.to_owned())
         .map_err(|e| format!("\"{text}\" is not a log level like info, debug or info,duet::acme=debug: {e}"))
@@ -186,10 +191,11 @@ pub fn serve_config_from(argv: &[std::ffi::OsString]) -> anyhow::Result<(ServeCo
 }
 
 impl Cli {
-    /// The log level a `duet serve` asked for; other commands read DUET_LOG alone.
+    /// The log level a `duet serve` (or `duet turn`) asked for; other commands read DUET_LOG alone.
     pub fn log_level(&self) -> String {
         match &self.command {
             Some(Command::Serve(args)) => args.log_level.clone(),
+            Some(Command::Turn(args)) => args.log_level.clone(),
             None => self.serve.log_level.clone(),
             Some(_) => std::env::var("DUET_LOG").unwrap_or_else(|_| "info".to_owned()),
         }
@@ -199,6 +205,7 @@ impl Cli {
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
             Some(Command::Serve(args) | Command::Config(args)) => args.log_format,
+            Some(Command::Turn(args)) => args.log_format,
             None => self.serve.log_format,
             Some(_) => LogFormat::Text,
         }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -11,7 +12,8 @@ use duet_turn::policy::{Cidr, PeerPolicy};
 use crate::clock::parse_duration;
 use crate::turn::PortRange;
 
-/// The embedded STUN/TURN server, or an external one.
+/// The STUN/TURN choices of `duet serve`: the embedded server (its settings), an external
+/// one (or several TURN nodes), or none.
 #[derive(Debug, Clone, Args)]
 pub struct TurnArgs {
     /// Do not run the embedded STUN/TURN server (calls then work only where direct
@@ -19,36 +21,82 @@ pub struct TurnArgs {
     #[arg(long, env = "DUET_NO_TURN")]
     pub no_turn: bool,
 
-    /// UDP and TCP address of the embedded TURN server. Default: the --listen IP, port 3478.
-    #[arg(long, env = "DUET_TURN_LISTEN")]
-    pub turn_listen: Option<SocketAddr>,
-
-    /// Port of TURN over TLS (turns:), served when HTTPS is on, with the same certificate.
-    #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
-    pub turn_tls_port: u16,
-
     /// Serve TURN over TCP and TLS only on the web port (--listen): no TCP listener on
     /// 3478 and none on --turn-tls-port. STUN and TURN over UDP stay on 3478.
     #[arg(long, env = "DUET_TURN_WEB_PORT_ONLY")]
     pub turn_web_port_only: bool,
-
-    /// UDP ports for relayed media, one per allocation; open them in the firewall.
-    #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
-    pub turn_relay_ports: PortRange,
-
-    /// The public IP of this machine when it sits behind 1:1 NAT (a cloud VM): relay
-    /// addresses are announced with it.
-    #[arg(long, env = "DUET_TURN_EXTERNAL_IP")]
-    pub turn_external_ip: Option<IpAddr>,
 
     /// Host name or address browsers should use for TURN. Default: the host the page was
     /// loaded from.
     #[arg(long, env = "DUET_TURN_HOST")]
     pub turn_host: Option<String>,
 
-    /// Shared secret of the ephemeral TURN credentials. Default: random at every start.
-    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    /// Use this STUN/TURN server instead of the embedded one (repeat for several URLs,
+    /// e.g. turn:turn.example.com:3478?transport=udp). URLs of several hosts are several
+    /// TURN nodes: each session is handed the URLs of one, in turn, so relayed media
+    /// spreads over them.
+    #[arg(long = "external-turn-url", env = "DUET_EXTERNAL_TURN_URLS", value_delimiter = ',')]
+    pub external_turn_urls: Vec<String>,
+
+    /// The external TURN servers' shared secret (coturn's static-auth-secret, or `duet
+    /// turn`'s --turn-secret).
+    #[arg(
+        long,
+        env = "DUET_EXTERNAL_TURN_SECRET",
+        requires = "external_turn_urls",
+        conflicts_with = "external_turn_secret_file",
+        hide_env_values = true
+    )]
+    pub external_turn_secret: Option<String>,
+
+    /// A file holding the external TURN servers' shared secret (its first line).
+    #[arg(long, env = "DUET_EXTERNAL_TURN_SECRET_FILE", requires = "external_turn_urls")]
+    pub external_turn_secret_file: Option<PathBuf>,
+
+    /// How long the TURN credentials handed to each signed-in user are valid; they are
+    /// renewed at half this while the user is signed in, and revoked when they leave.
+    #[arg(long, env = "DUET_ICE_CREDENTIAL_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub ice_credential_ttl: std::time::Duration,
+
+    #[command(flatten)]
+    pub server: TurnServerArgs,
+}
+
+/// The settings of a TURN server: duet's embedded one, or a TURN-only node (`duet turn`).
+#[derive(Debug, Clone, Args)]
+pub struct TurnServerArgs {
+    /// UDP and TCP address of the TURN server. Default: the --listen IP, port 3478
+    /// (`duet turn`: 0.0.0.0:3478).
+    #[arg(long, env = "DUET_TURN_LISTEN")]
+    pub turn_listen: Option<SocketAddr>,
+
+    /// Port of TURN over TLS (turns:), served with the web port's certificate (`duet
+    /// serve` with HTTPS) or --tls-cert (`duet turn`).
+    #[arg(long, env = "DUET_TURN_TLS_PORT", default_value_t = 5349)]
+    pub turn_tls_port: u16,
+
+    /// UDP ports for relayed media, one per allocation; open them in the firewall.
+    #[arg(long, env = "DUET_TURN_RELAY_PORTS", default_value = "49152-65535")]
+    pub turn_relay_ports: PortRange,
+
+    /// Threads relaying UDP, each with a listener on the TURN port (SO_REUSEPORT) and the
+    /// allocations of the clients the kernel gives it. Default: one per core.
+    #[arg(long, env = "DUET_TURN_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub turn_threads: Option<u16>,
+
+    /// The public IP of this machine when it sits behind 1:1 NAT (a cloud VM): relay
+    /// addresses are announced with it.
+    #[arg(long, env = "DUET_TURN_EXTERNAL_IP")]
+    pub turn_external_ip: Option<IpAddr>,
+
+    /// Shared secret of the ephemeral TURN credentials (at least 16 characters). Default
+    /// for `duet serve`: random at every start; `duet turn` needs the signaling nodes' one.
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true, conflicts_with = "turn_secret_file")]
     pub turn_secret: Option<String>,
+
+    /// A file holding the shared secret (its first line), readable by duet only.
+    #[arg(long, env = "DUET_TURN_SECRET_FILE")]
+    pub turn_secret_file: Option<PathBuf>,
 
     /// A static TURN user, NAME:PASSWORD, for clients outside duet's web page (repeat,
     /// or separate with commas in DUET_TURN_USERS).
@@ -88,20 +136,6 @@ pub struct TurnArgs {
     /// has (an IPv6 /64 counts as one address). At most a quarter of the relay ports.
     #[arg(long, env = "DUET_TURN_ALLOCATIONS_PER_ADDRESS", default_value_t = 32)]
     pub turn_allocations_per_address: usize,
-
-    /// Use this STUN/TURN server instead of the embedded one (repeat for several URLs,
-    /// e.g. turn:turn.example.com:3478?transport=udp).
-    #[arg(long = "external-turn-url", env = "DUET_EXTERNAL_TURN_URLS", value_delimiter = ',')]
-    pub external_turn_urls: Vec<String>,
-
-    /// The external TURN server's shared secret (coturn's static-auth-secret).
-    #[arg(long, env = "DUET_EXTERNAL_TURN_SECRET", requires = "external_turn_urls", hide_env_values = true)]
-    pub external_turn_secret: Option<String>,
-
-    /// How long the TURN credentials handed to each signed-in user are valid; they are
-    /// renewed at half this while the user is signed in, and revoked when they leave.
-    #[arg(long, env = "DUET_ICE_CREDENTIAL_TTL", default_value = "10m", value_parser = parse_duration)]
-    pub ice_credential_ttl: std::time::Duration,
 }
 
 /// Which STUN/TURN server browsers are told about.
@@ -141,6 +175,8 @@ pub struct EmbeddedTurn {
     /// TCP and TLS connections one client address may hold, and in all.
     pub streams_per_address: usize,
     pub streams_total: usize,
+    /// UDP threads (shards of the server).
+    pub threads: usize,
 }
 
 /// The policy for something listening on `listen` (TURN, or the echo user on the web
@@ -164,6 +200,41 @@ pub fn policy_for_listener(
 }
 
 impl TurnArgs {
+    /// Which peers something listening on `listen` (the relay, the echo user) may reach.
+    pub(super) fn peer_policy(&self, listen: IpAddr) -> PeerPolicy {
+        self.server.peer_policy(listen)
+    }
+
+    pub(super) fn into_mode(self, http_listen: SocketAddr) -> anyhow::Result<TurnMode> {
+        if !self.external_turn_urls.is_empty() {
+            for url in &self.external_turn_urls {
+                anyhow::ensure!(
+                    ["stun:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
+                    "--external-turn-url {url}: a STUN or TURN URL starts with stun:, turn: or turns:"
+                );
+            }
+            let secret = match (self.external_turn_secret, &self.external_turn_secret_file) {
+                (Some(secret), _) => Some(secret),
+                (None, Some(path)) => Some(read_secret(path, "--external-turn-secret-file")?),
+                (None, None) => None,
+            };
+            return Ok(TurnMode::External { urls: self.external_turn_urls, secret });
+        }
+        if self.no_turn {
+            return Ok(TurnMode::Off);
+        }
+        let listen = self.server.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
+        let secret = match self.server.secret()? {
+            Some(secret) => secret,
+            None => crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
+        };
+        let mut turn = self.server.into_embedded(listen, secret)?;
+        turn.stream_listeners = !self.turn_web_port_only;
+        Ok(TurnMode::Embedded(Box::new(turn)))
+    }
+}
+
+impl TurnServerArgs {
     /// Which peers something listening on `listen` (the relay, the echo user) may
     /// reach, as the operator chose; see [`policy_for_listener`] for the rest. Loopback
     /// peers are allowed when `listen` is loopback: only this machine can use such a
@@ -178,23 +249,19 @@ impl TurnArgs {
         }
     }
 
-    pub(super) fn into_mode(self, http_listen: SocketAddr) -> anyhow::Result<TurnMode> {
-        if !self.external_turn_urls.is_empty() {
-            for url in &self.external_turn_urls {
-                anyhow::ensure!(
-                    ["stun:", "turn:", "turns:"].iter().any(|p| url.starts_with(p)),
-                    "--external-turn-url {url}: a STUN or TURN URL starts with stun:, turn: or turns:"
-                );
-            }
-            return Ok(TurnMode::External {
-                urls: self.external_turn_urls,
-                secret: self.external_turn_secret,
-            });
-        }
-        if self.no_turn {
-            return Ok(TurnMode::Off);
-        }
-        let listen = self.turn_listen.unwrap_or(SocketAddr::new(http_listen.ip(), 3478));
+    /// The shared secret, from --turn-secret or --turn-secret-file, if one was given.
+    pub(super) fn secret(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let secret = match (&self.turn_secret, &self.turn_secret_file) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(path)) => read_secret(path, "--turn-secret-file")?,
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(secret.len() >= 16, "the TURN secret must be at least 16 characters");
+        Ok(Some(secret.into_bytes()))
+    }
+
+    /// The server's settings, listening on `listen` with `secret`.
+    pub(super) fn into_embedded(self, listen: SocketAddr, secret: Vec<u8>) -> anyhow::Result<EmbeddedTurn> {
         let peer_policy = self.peer_policy(listen.ip());
         let mut static_users = HashMap::new();
         for entry in self.turn_users {
@@ -204,11 +271,6 @@ impl TurnArgs {
                 .ok_or_else(|| anyhow::anyhow!("--turn-user {entry:?}: expected NAME:PASSWORD"))?;
             static_users.insert(name.to_owned(), password.to_owned());
         }
-        let secret = match self.turn_secret {
-            Some(secret) if secret.len() >= 16 => secret.into_bytes(),
-            Some(_) => anyhow::bail!("--turn-secret must be at least 16 characters"),
-            None => crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?.to_vec(),
-        };
         anyhow::ensure!(
             self.turn_allocations_per_address >= 1,
             "--turn-allocations-per-address must be at least 1"
@@ -220,11 +282,11 @@ impl TurnArgs {
                 "TURN allocations per address: {allocations_per_address} (a quarter of the {ports} relay ports)"
             );
         }
-        Ok(TurnMode::Embedded(Box::new(EmbeddedTurn {
+        Ok(EmbeddedTurn {
             listen,
             listen_chosen: self.turn_listen.is_some(),
             tls_port: self.turn_tls_port,
-            stream_listeners: !self.turn_web_port_only,
+            stream_listeners: true,
             relay_ports: self.turn_relay_ports,
             external_ip: self.turn_external_ip,
             realm: self.turn_realm,
@@ -236,8 +298,20 @@ impl TurnArgs {
             allocations_total: 10_000,
             streams_per_address: 16,
             streams_total: 10_000,
-        })))
+            threads: self
+                .turn_threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        })
     }
+}
+
+/// A secret kept in a file: its first line, which must not be empty.
+fn read_secret(path: &Path, option: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{option} {}", path.display()))?;
+    let secret = text.lines().next().unwrap_or("").trim().to_owned();
+    anyhow::ensure!(!secret.is_empty(), "{option} {}: the file is empty", path.display());
+    Ok(secret)
 }
 
 #[cfg(test)]

@@ -35,8 +35,18 @@ pub struct IceServers {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Embedded { port: u16, tcp: bool, tls_port: Option<u16>, secret: Vec<u8>, web: Option<WebPort> },
-    External { urls: Vec<String>, secret: Option<String> },
+    Embedded {
+        port: u16,
+        tcp: bool,
+        tls_port: Option<u16>,
+        secret: Vec<u8>,
+        web: Option<WebPort>,
+    },
+    /// Someone else's servers: the URLs grouped by host, one group per TURN node.
+    External {
+        nodes: Vec<Vec<String>>,
+        secret: Option<String>,
+    },
     Off,
 }
 
@@ -60,7 +70,7 @@ impl IceServers {
     pub fn from_mode(settings: &IceSettings, mode: &TurnMode) -> Self {
         let kind = match mode {
             TurnMode::External { urls, secret } => {
-                Kind::External { urls: urls.clone(), secret: secret.clone() }
+                Kind::External { nodes: nodes(urls), secret: secret.clone() }
             }
             TurnMode::Embedded(_) | TurnMode::Off => Kind::Off,
         };
@@ -131,15 +141,48 @@ impl IceServers {
                     json!({"urls": turn, "username": username, "credential": credential}),
                 ]
             }
-            Kind::External { urls, secret } => match secret {
-                Some(secret) => {
-                    let (username, credential) = credentials(secret.as_bytes());
-                    vec![json!({"urls": urls, "username": username, "credential": credential})]
+            Kind::External { nodes, secret } => {
+                let urls = node_for(nodes, user);
+                match secret {
+                    Some(secret) => {
+                        let (username, credential) = credentials(secret.as_bytes());
+                        vec![json!({"urls": urls, "username": username, "credential": credential})]
+                    }
+                    None => vec![json!({"urls": urls})],
                 }
-                None => vec![json!({"urls": urls})],
-            },
+            }
         }
     }
+}
+
+/// External URLs grouped by host, in the order given: the URLs of one TURN node (UDP,
+/// TCP, TLS) stay together.
+fn nodes(urls: &[String]) -> Vec<Vec<String>> {
+    let mut nodes: Vec<(String, Vec<String>)> = Vec::new();
+    for url in urls {
+        let host = url_host(url);
+        match nodes.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, group)) => group.push(url.clone()),
+            None => nodes.push((host, vec![url.clone()])),
+        }
+    }
+    nodes.into_iter().map(|(_, group)| group).collect()
+}
+
+/// The node a session's user is sent to: always the same one for that user (renewed
+/// credentials keep working where the allocation is), and users spread evenly.
+fn node_for<'a>(nodes: &'a [Vec<String>], user: &str) -> &'a [String] {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    user.hash(&mut hasher);
+    nodes.get((hasher.finish() % nodes.len().max(1) as u64) as usize).map_or(&[], Vec::as_slice)
+}
+
+/// `turn:host:3478?transport=udp` → `host`; `turns:[2001:db8::1]:5349` → `[2001:db8::1]`.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once(':').map_or(url, |(_, rest)| rest);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    host_only(rest)
 }
 
 /// `example.com:8443` → 8443, `[::1]:8080` → 8080, `example.com` → none.
@@ -218,6 +261,38 @@ mod tests {
         assert_eq!(host_only("[::1]:8080"), "[::1]");
         assert_eq!(host_only("localhost:8080"), "localhost");
         assert_eq!(host_only("example.com"), "example.com");
+    }
+
+    #[test]
+    fn several_turn_nodes_share_the_sessions_each_keeping_its_node() {
+        let urls: Vec<String> = [
+            "turn:turn1.example.org:3478?transport=udp",
+            "turn:turn2.example.org:3478?transport=udp",
+            "turns:turn1.example.org:5349?transport=tcp",
+            "turns:[2001:db8::2]:5349?transport=tcp",
+        ]
+        .map(String::from)
+        .into();
+        let mode = TurnMode::External { urls, secret: Some("a secret shared with the nodes".into()) };
+        let ice = IceServers::from_mode(&settings(), &mode);
+        let node_of = |user: &str| {
+            let msg: Value = serde_json::from_str(&ice.message(None, user).expect("servers")).expect("JSON");
+            msg["iceServers"][0]["urls"].as_array().expect("urls").clone()
+        };
+        let mut seen = std::collections::HashMap::new();
+        for i in 0..300 {
+            let urls = node_of(&format!("session-{i}"));
+            assert_eq!(urls, node_of(&format!("session-{i}")), "renewed credentials name the same node");
+            *seen.entry(urls.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(" ")).or_insert(0) += 1;
+        }
+        assert_eq!(seen.len(), 3, "three nodes: {seen:?}");
+        assert!(seen.values().all(|n| *n > 60), "sessions spread over them: {seen:?}");
+        assert!(
+            seen.contains_key(
+                "\"turn:turn1.example.org:3478?transport=udp\" \"turns:turn1.example.org:5349?transport=tcp\""
+            ),
+            "one node's URLs stay together: {seen:?}"
+        );
     }
 
     #[test]

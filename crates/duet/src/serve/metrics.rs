@@ -21,6 +21,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::MetricsListen;
 use crate::serve::signaling::Signaling;
 use crate::turn::TurnMonitor;
 
@@ -28,7 +29,8 @@ use crate::turn::TurnMonitor;
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    signaling: Arc<Signaling>,
+    /// None on a TURN-only node (`duet turn`).
+    signaling: Option<Arc<Signaling>>,
     turn: Option<TurnMonitor>,
 }
 
@@ -39,7 +41,7 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub fn new(signaling: Arc<Signaling>, turn: Option<TurnMonitor>) -> Self {
+    pub fn new(signaling: Option<Arc<Signaling>>, turn: Option<TurnMonitor>) -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         Self { recorder, handle, signaling, turn }
@@ -48,15 +50,25 @@ impl Metrics {
     /// The current figures in Prometheus's text format.
     pub fn render(&self) -> String {
         metrics::with_local_recorder(&self.recorder, || {
-            let signaling = self.signaling.counts();
-            gauge!("duet_signaling_connections").set(signaling.connections as f64);
-            gauge!("duet_signaling_users").set(signaling.users as f64);
-            gauge!("duet_signaling_calls").set(signaling.calls as f64);
-            counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
+            if let Some(signaling) = &self.signaling {
+                let signaling = signaling.counts();
+                gauge!("duet_signaling_connections").set(signaling.connections as f64);
+                gauge!("duet_signaling_users").set(signaling.users as f64);
+                gauge!("duet_signaling_calls").set(signaling.calls as f64);
+                counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
+            }
             if let Some(turn) = &self.turn {
                 let (allocations, stats) = turn.snapshot();
                 gauge!("duet_turn_allocations").set(allocations as f64);
                 counter!("duet_turn_allocations_created_total").absolute(stats.allocations_created);
+                counter!("duet_turn_relayed_packets_total", "direction" => "to-peers")
+                    .absolute(stats.relayed_to_peers);
+                counter!("duet_turn_relayed_packets_total", "direction" => "to-clients")
+                    .absolute(stats.relayed_to_clients);
+                counter!("duet_turn_relayed_bytes_total", "direction" => "to-peers")
+                    .absolute(stats.relayed_to_peers_bytes);
+                counter!("duet_turn_relayed_bytes_total", "direction" => "to-clients")
+                    .absolute(stats.relayed_to_clients_bytes);
                 counter!("duet_turn_client_packets_dropped_total").absolute(stats.client_packets_dropped);
                 counter!("duet_turn_peer_packets_dropped_total").absolute(stats.peer_packets_dropped);
                 counter!("duet_turn_unauthenticated_dropped_total").absolute(stats.unauthenticated_dropped);
@@ -64,6 +76,27 @@ impl Metrics {
             }
         });
         self.handle.render()
+    }
+}
+
+/// Binds the metrics listener: a chosen address that is taken stops duet, the default
+/// one only turns metrics off (another duet on this machine may hold it).
+pub async fn bind(at: MetricsListen) -> anyhow::Result<Option<TcpListener>> {
+    match TcpListener::bind(at.addr).await {
+        Ok(listener) => {
+            if !at.addr.ip().is_loopback() {
+                tracing::warn!("metrics are served to the network on http://{}/metrics", at.addr);
+            }
+            Ok(Some(listener))
+        }
+        Err(e) if !at.chosen => {
+            tracing::warn!(
+                "no metrics endpoint: cannot bind {} ({e}); choose one with --metrics-listen",
+                at.addr
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::from(e).context(format!("bind metrics {}", at.addr))),
     }
 }
 

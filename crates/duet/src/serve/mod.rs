@@ -23,6 +23,7 @@ pub mod reload;
 pub mod signaling;
 mod socket;
 pub mod tls;
+pub mod turn_node;
 pub mod web;
 
 use anyhow::Context;
@@ -121,7 +122,7 @@ pub async fn run(
     let access = Arc::clone(&options.access);
     if let Some(listener) = options.metrics {
         let monitor = turn.as_ref().map(Turn::monitor);
-        let metrics = Arc::new(crate::serve::metrics::Metrics::new(Arc::clone(&signaling), monitor));
+        let metrics = Arc::new(crate::serve::metrics::Metrics::new(Some(Arc::clone(&signaling)), monitor));
         tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
     let certificates = options.acme.as_ref().map(Acme::certificates);
@@ -269,14 +270,17 @@ pub async fn start_turn(
         credential_ttl,
         streams_per_address: settings.streams_per_address,
         streams_total: settings.streams_total,
+        threads: settings.threads,
     };
     let core_own = core.policy.own_addresses.clone();
     let turn = Turn::start(core, driver, shutdown).await?;
     tracing::info!(
-        "TURN on udp+tcp {}{}; relay ports {}-{}; at most {} allocations, {} per client address; \
-         never relaying to this server's own {}",
+        "TURN on udp+tcp {}{} ({} UDP thread{}); relay ports {}-{}; at most {} allocations, {} per client \
+         address; never relaying to this server's own {}",
         turn.udp,
         turn.tls.map(|a| format!(", tls {a}")).unwrap_or_default(),
+        settings.threads,
+        if settings.threads == 1 { "" } else { "s" },
         settings.relay_ports.0.start(),
         settings.relay_ports.0.end(),
         settings.allocations_total,

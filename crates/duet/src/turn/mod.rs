@@ -1,6 +1,7 @@
 //! The TURN driver: sockets around [`duet_turn::Server`].
 //!
 //! ```text
+//!  one shard per UDP thread (all alike):
 //!  UDP listener task ──batch────┐                        ┌──► relay socket ──► peer
 //!  TCP/TLS conn tasks ──frame───┼──lock──► Server ──ToPeer┘
 //!                               │           │
@@ -9,11 +10,17 @@
 //!  timer task ── handle_timeout ────────────┘──Event────► open / close relay sockets
 //! ```
 //!
-//! Every UDP socket (the listener and the relay sockets) is read on one thread with a
-//! runtime of its own, the TCP and TLS tasks and the timer run on the main runtime.
-//! The server sits behind one `std::sync::Mutex`, held for one batch of datagrams (or
-//! one stream frame) at a time and never across an `.await`; sends happen after it is
-//! released. UDP is read up to 32 datagrams per system call into the running thread's
+//! The server is sharded by thread ([`DriverConfig::threads`], one per core by default):
+//! each UDP thread has a runtime of its own, a UDP listener on the shared port
+//! (SO_REUSEPORT: the kernel sends each client address to one listener, always the same),
+//! its own [`Server`] for the clients that reach it, and the relay sockets of their
+//! allocations. A client's packets and its peers' packets are thus handled on one thread
+//! and never take another thread's lock; the quotas are counted in one [`duet_turn::Ledger`]
+//! shared by every shard, so they hold for the process. TCP and TLS clients are given to
+//! a shard by their address; their tasks and the timers run on the main runtime.
+//! Each shard's server sits behind a `std::sync::Mutex`, held for one batch of datagrams
+//! (or one stream frame) at a time and never across an `.await`; sends happen after it
+//! is released. UDP is read up to 32 datagrams per system call into the running thread's
 //! buffers (see [`batch`]), which have [`duet_turn::HEADROOM`] before each datagram: the
 //! server writes the ChannelData header in place, and relaying allocates nothing. What
 //! goes to one address from one socket leaves in one segmented write where the system
@@ -62,6 +69,8 @@ pub struct DriverConfig {
     /// TCP and TLS connections one client address may hold, and in all.
     pub streams_per_address: usize,
     pub streams_total: usize,
+    /// UDP threads, each with a listener on the same port and a server of its own (at least 1).
+    pub threads: usize,
 }
 
 /// One address family's relay sockets: the IP they bind to, and the IP clients are told
@@ -119,7 +128,30 @@ pub struct Turn {
     pub tcp: Option<SocketAddr>,
     pub tls: Option<SocketAddr>,
     tasks: TaskTracker,
-    shared: Arc<Shared>,
+    shards: Shards,
+}
+
+/// Every shard of the server, one per UDP thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Shards(Arc<[Arc<Shared>]>);
+
+impl Shards {
+    /// The shard that serves a TCP or TLS client at `client` (UDP clients are given to
+    /// shards by the kernel).
+    fn for_client(&self, client: SocketAddr) -> &Arc<Shared> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        client.hash(&mut hasher);
+        &self.0[(hasher.finish() % self.0.len() as u64) as usize]
+    }
+
+    fn first(&self) -> &Arc<Shared> {
+        &self.0[0]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Shared>> {
+        self.0.iter()
+    }
 }
 
 impl Turn {
@@ -129,14 +161,10 @@ impl Turn {
         driver: DriverConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let (udp_socket, tcp_listener) = if driver.stream_listeners {
-            let (udp, tcp) = bind_udp_and_tcp(driver.listen).await?;
-            (udp, Some(tcp))
-        } else {
-            let listen = driver.listen;
-            (std::net::UdpSocket::bind(listen).with_context(|| format!("bind TURN UDP {listen}"))?, None)
-        };
-        let udp = udp_socket.local_addr().context("read the TURN UDP address")?;
+        let threads = driver.threads.max(1);
+        let (udp_sockets, tcp_listener) =
+            bind_listeners(driver.listen, threads, driver.stream_listeners).await?;
+        let udp = udp_sockets[0].local_addr().context("read the TURN UDP address")?;
         let tcp = match &tcp_listener {
             Some(listener) => Some(listener.local_addr().context("read the TURN TCP address")?),
             None => None,
@@ -156,156 +184,211 @@ impl Turn {
             None => None,
         };
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let udp_runtime = start_udp_thread(shutdown.clone())?;
-        let udp_socket = {
-            let _in_udp_runtime = udp_runtime.enter();
-            BatchSocket::new(udp_socket).context("set up the TURN UDP socket")?
-        };
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                server: Server::new(core, Instant::now(), unix),
-                relays: HashMap::new(),
-                streams: HashMap::new(),
-            }),
-            udp: Arc::new(udp_socket),
-            udp_addr: udp,
-            udp_runtime,
-            stream_slots: crate::limits::Slots::new(driver.streams_per_address, driver.streams_total),
-            driver,
-            timer: Notify::new(),
-            shutdown: shutdown.clone(),
-            tasks: TaskTracker::new(),
-        });
-        let tasks = shared.tasks.clone();
-        tasks.spawn_on(udp::serve(Arc::clone(&shared)), &shared.udp_runtime);
+        let ledger = duet_turn::Ledger::new();
+        let stream_slots = crate::limits::Slots::new(driver.streams_per_address, driver.streams_total);
+        let parked = Arc::new(Mutex::new(HashMap::new()));
+        let tasks = TaskTracker::new();
+        let mut shards = Vec::with_capacity(threads);
+        for (i, udp_socket) in udp_sockets.into_iter().enumerate() {
+            let udp_runtime = start_udp_thread(i, shutdown.clone())?;
+            let udp_socket = {
+                let _in_udp_runtime = udp_runtime.enter();
+                BatchSocket::new(udp_socket).context("set up the TURN UDP socket")?
+            };
+            let server = Server::with_ledger(core.clone(), Instant::now(), unix, ledger.clone());
+            shards.push(Arc::new(Shared {
+                inner: Mutex::new(Inner { server, relays: HashMap::new(), streams: HashMap::new() }),
+                udp: Arc::new(udp_socket),
+                udp_addr: udp,
+                udp_runtime,
+                stream_slots: stream_slots.clone(),
+                parked: Arc::clone(&parked),
+                driver: driver.clone(),
+                timer: Notify::new(),
+                shutdown: shutdown.clone(),
+                tasks: tasks.clone(),
+            }));
+        }
+        let shards = Shards(shards.into());
+        for shard in shards.iter() {
+            tasks.spawn_on(udp::serve(Arc::clone(shard)), &shard.udp_runtime);
+            tasks.spawn(Arc::clone(shard).run_timer());
+        }
         if let Some(listener) = tcp_listener {
-            tasks.spawn(stream::accept(Arc::clone(&shared), listener, None));
+            tasks.spawn(stream::accept(shards.clone(), listener, None));
         }
         if let Some((listener, config)) = tls {
-            tasks.spawn(stream::accept(Arc::clone(&shared), listener, Some(config)));
+            tasks.spawn(stream::accept(shards.clone(), listener, Some(config)));
         }
-        tasks.spawn(Arc::clone(&shared).run_timer());
-        Ok(Self { udp, tcp, tls: tls_addr, tasks, shared })
+        Ok(Self { udp, tcp, tls: tls_addr, tasks, shards })
     }
 
     /// Waits until every TURN task has stopped (after shutdown).
     pub async fn closed(&self) {
         self.tasks.close();
         self.tasks.wait().await;
-        self.shared.tasks.close();
-        self.shared.tasks.wait().await;
     }
 
     /// Live allocations, for tests and diagnostics.
     pub fn allocation_count(&self) -> usize {
-        self.shared.lock().server.allocation_count()
+        self.monitor().snapshot().0
+    }
+
+    /// Live allocations of each UDP thread, for tests and diagnostics.
+    pub fn allocations_per_thread(&self) -> Vec<usize> {
+        self.shards.iter().map(|shard| shard.lock().server.allocation_count()).collect()
     }
 
     /// A handle for serving TURN streams that arrive on the web port.
     pub fn streams(&self) -> stream::TurnStreams {
-        stream::TurnStreams { shared: Arc::clone(&self.shared) }
+        stream::TurnStreams { shards: self.shards.clone() }
     }
 
     /// A handle for ending what a session holds when it ends.
     pub fn users(&self) -> TurnUsers {
-        TurnUsers { shared: Arc::clone(&self.shared) }
+        TurnUsers { shards: self.shards.clone() }
     }
 
     /// A handle for reading figures while the server runs.
     pub fn monitor(&self) -> TurnMonitor {
-        TurnMonitor { shared: Arc::clone(&self.shared) }
+        TurnMonitor { shards: self.shards.clone() }
     }
 
-    /// The server's counters (packets dropped, peers denied, ...).
+    /// The server's counters (packets dropped, peers denied, ...), over every shard.
     pub fn stats(&self) -> duet_turn::Stats {
-        self.shared.lock().server.stats().clone()
+        self.monitor().snapshot().1
     }
 }
 
-/// Starts the thread that relays UDP (the listener and every relay socket): a runtime of
-/// its own, so relayed media never waits behind web or signaling work and a packet never
-/// hops between worker threads. It stops with `shutdown`.
-fn start_udp_thread(shutdown: CancellationToken) -> anyhow::Result<tokio::runtime::Handle> {
+/// Starts UDP thread `index`: a runtime of its own that reads one UDP listener and the
+/// relay sockets of its allocations, so relayed media never waits behind web or
+/// signaling work and a packet never hops between threads. It stops with `shutdown`.
+fn start_udp_thread(index: usize, shutdown: CancellationToken) -> anyhow::Result<tokio::runtime::Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("start the TURN UDP runtime")?;
+        .context("start a TURN UDP runtime")?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
-        .name("duet-turn-udp".into())
+        .name(format!("duet-turn-udp-{index}"))
         .spawn(move || runtime.block_on(shutdown.cancelled()))
-        .context("start the TURN UDP thread")?;
+        .context("start a TURN UDP thread")?;
     Ok(handle)
 }
 
-/// UDP and TCP on the same port, so one firewall rule covers both. With port 0 the
-/// system picks the UDP port, which may be taken for TCP: then another is tried.
-async fn bind_udp_and_tcp(
+/// `threads` UDP listeners on one port (with SO_REUSEPORT when more than one, so the
+/// kernel spreads clients over them) and, with `tcp`, a TCP listener on the same port,
+/// so one firewall rule covers both. With port 0 the system picks the port, which may be
+/// taken for TCP: then another is tried.
+async fn bind_listeners(
     listen: SocketAddr,
-) -> anyhow::Result<(std::net::UdpSocket, tokio::net::TcpListener)> {
-    let attempts = if listen.port() == 0 { 20 } else { 1 };
+    threads: usize,
+    tcp: bool,
+) -> anyhow::Result<(Vec<std::net::UdpSocket>, Option<tokio::net::TcpListener>)> {
+    let attempts = if listen.port() == 0 && tcp { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = std::net::UdpSocket::bind(listen).with_context(|| format!("bind TURN UDP {listen}"))?;
-        let port = udp.local_addr().context("read the TURN UDP address")?.port();
-        match tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) => last = Some((port, e)),
+        let first = bind_udp(listen, threads > 1).with_context(|| format!("bind TURN UDP {listen}"))?;
+        let port = first.local_addr().context("read the TURN UDP address")?.port();
+        let at = SocketAddr::new(listen.ip(), port);
+        let listener = if tcp {
+            match tokio::net::TcpListener::bind(at).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    last = Some((port, e));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let mut sockets = vec![first];
+        for _ in 1..threads {
+            sockets
+                .push(bind_udp(at, true).with_context(|| format!("bind another TURN UDP listener on {at}"))?);
         }
+        return Ok((sockets, listener));
     }
     let (port, e) = last.expect("at least one attempt");
     Err(e).with_context(|| format!("bind TURN TCP {}", SocketAddr::new(listen.ip(), port)))
+}
+
+/// A UDP socket bound to `at`, joining the SO_REUSEPORT group of that port if `shared`
+/// (the kernel admits only sockets of the same user to a group).
+fn bind_udp(at: SocketAddr, shared: bool) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(at), Type::DGRAM, Some(Protocol::UDP))?;
+    if at.is_ipv6() {
+        // `[::]` takes IPv4 too (dual stack), as a plain bind does on Linux.
+        socket.set_only_v6(false)?;
+    }
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&at.into())?;
+    Ok(socket.into())
 }
 
 /// Ends a user's allocations and credentials when the signaling session they were issued
 /// to is over (signed out, or gone for good).
 #[derive(Debug, Clone)]
 pub struct TurnUsers {
-    shared: Arc<Shared>,
+    shards: Shards,
 }
 
 impl TurnUsers {
-    /// `user` (the part after the expiry in ephemeral usernames) is over.
+    /// `user` (the part after the expiry in ephemeral usernames) is over, on every shard.
     pub fn revoke(&self, user: &str) {
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let until = unix + self.shared.driver.credential_ttl.as_secs();
-        let outcome = {
-            let mut inner = self.shared.lock();
-            inner.server.revoke_user(Instant::now(), user, until);
-            Shared::drain(&mut inner)
-        };
-        self.shared.complete(outcome);
+        for shard in self.shards.iter() {
+            let until = unix + shard.driver.credential_ttl.as_secs();
+            let outcome = {
+                let mut inner = shard.lock();
+                inner.server.revoke_user(Instant::now(), user, until);
+                Shared::drain(&mut inner)
+            };
+            shard.complete(outcome);
+        }
     }
 }
 
 /// A cheap handle for reading the TURN server's figures (metrics).
 #[derive(Debug, Clone)]
 pub struct TurnMonitor {
-    shared: Arc<Shared>,
+    shards: Shards,
 }
 
 impl TurnMonitor {
-    /// Live allocations and the server's counters.
+    /// Live allocations and the server's counters, summed over the shards.
     pub fn snapshot(&self) -> (usize, duet_turn::Stats) {
-        let inner = self.shared.lock();
-        (inner.server.allocation_count(), inner.server.stats().clone())
+        let mut total = (0, duet_turn::Stats::default());
+        for shard in self.shards.iter() {
+            let inner = shard.lock();
+            total.0 += inner.server.allocation_count();
+            total.1.add(inner.server.stats());
+        }
+        total
     }
 }
 
-/// State shared by every TURN task.
+/// One shard: what the tasks of one UDP thread (and the streams given to it) share.
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<Inner>,
-    /// The UDP listener: clients over UDP are answered from it.
+    /// This shard's UDP listener (all are on the same port): the clients the kernel
+    /// gives it are answered from it.
     udp: Arc<BatchSocket>,
     udp_addr: SocketAddr,
-    /// The runtime of the UDP thread, where every UDP socket is read.
+    /// The runtime of this shard's UDP thread, where its UDP sockets are read.
     udp_runtime: tokio::runtime::Handle,
     driver: DriverConfig,
     /// Woken when the server's next timeout may have moved earlier.
     timer: Notify,
-    /// TCP and TLS connections per client address.
+    /// TCP and TLS connections per client address (shared by every shard).
     stream_slots: crate::limits::Slots,
+    /// Reserved relay ports (EVEN-PORT with R=1), unread until a shard claims one with
+    /// its token (shared by every shard: the claim may reach any).
+    parked: Arc<Mutex<HashMap<SocketAddr, std::net::UdpSocket>>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }

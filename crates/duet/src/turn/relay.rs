@@ -44,8 +44,8 @@ impl Drop for Relay {
     }
 }
 
-/// Opens relay sockets for `BindRelay`, closes them for `ReleaseRelay`; returns what the
-/// server produced in answer.
+/// Opens relay sockets for `BindRelay`, closes them for `ReleaseRelay`, starts reading a
+/// held one for `AdoptRelay`; returns what the server produced in answer.
 pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome {
     let mut outcome = Outcome::default();
     for event in events {
@@ -56,7 +56,7 @@ pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome
                 let result = match bound {
                     Ok((socket, next)) => {
                         let (local, advertised) = register(shared, &mut inner, socket);
-                        let reserved = next.map(|next| register(shared, &mut inner, next));
+                        let reserved = next.and_then(|next| park(shared, next));
                         Ok(BoundRelay { local, advertised, reserved })
                     }
                     Err(e) => {
@@ -69,36 +69,64 @@ pub(super) fn handle_events(shared: &Arc<Shared>, events: Vec<Event>) -> Outcome
                 outcome.transmits.extend(more.transmits);
                 outcome.events.extend(more.events);
             }
+            Event::AdoptRelay { relay } => {
+                // Held since its reservation (by any shard): read it on this shard now.
+                let held = shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&relay);
+                let Some(socket) = held else { continue };
+                let socket = {
+                    let _in_udp_runtime = shared.udp_runtime.enter();
+                    BatchSocket::new(socket)
+                };
+                match socket {
+                    Ok(socket) => {
+                        register(shared, &mut shared.lock(), socket);
+                    }
+                    Err(e) => tracing::warn!("cannot read a reserved TURN relay socket: {e}"),
+                }
+            }
             Event::ReleaseRelay { relay } => {
                 shared.lock().relays.remove(&relay);
+                shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&relay);
             }
         }
     }
     outcome
 }
 
+/// The address announced to clients for a relay socket bound at `local`.
+fn advertised(shared: &Shared, local: SocketAddr) -> SocketAddr {
+    let announce =
+        shared.driver.relay_ips.iter().find(|r| r.bind.is_ipv4() == local.is_ipv4()).map(|r| r.announce);
+    SocketAddr::new(announce.unwrap_or(local.ip()), local.port())
+}
+
 /// Starts reading a relay socket and files it under its local address; returns that
 /// address and the one announced to clients.
 fn register(shared: &Arc<Shared>, inner: &mut super::Inner, socket: BatchSocket) -> (SocketAddr, SocketAddr) {
     let local = socket.local_addr().expect("a bound socket has an address");
-    let announce =
-        shared.driver.relay_ips.iter().find(|r| r.bind.is_ipv4() == local.is_ipv4()).map(|r| r.announce);
-    let advertised = SocketAddr::new(announce.unwrap_or(local.ip()), local.port());
     let socket = Arc::new(socket);
     let task =
         shared.tasks.spawn_on(read_peers(Arc::clone(shared), Arc::clone(&socket)), &shared.udp_runtime);
     inner.relays.insert(local, Relay { socket, task: task.abort_handle() });
-    (local, advertised)
+    (local, advertised(shared, local))
+}
+
+/// Holds a reserved port's socket, unread, for whichever shard claims the reservation;
+/// its local and announced addresses.
+fn park(shared: &Shared, socket: StdUdpSocket) -> Option<(SocketAddr, SocketAddr)> {
+    let local = socket.local_addr().ok()?;
+    shared.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(local, socket);
+    Some((local, advertised(shared, local)))
 }
 
 /// Binds a UDP socket on a free port of the range, starting at a random one; with
-/// `reserve_next`, also the port after it.
+/// `reserve_next`, also the port after it (left unread until it is claimed).
 fn bind(
     shared: &Shared,
     family: Family,
     even_port: bool,
     reserve_next: bool,
-) -> std::io::Result<(BatchSocket, Option<BatchSocket>)> {
+) -> std::io::Result<(BatchSocket, Option<StdUdpSocket>)> {
     let wanted_v4 = family == Family::V4;
     let Some(ip) = shared.driver.relay_ips.iter().map(|r| r.bind).find(|ip| ip.is_ipv4() == wanted_v4) else {
         return Err(std::io::Error::other("no relay address of that family"));
@@ -106,9 +134,9 @@ fn bind(
     let range = &shared.driver.relay_ports.0;
     let span = u32::from(range.end() - range.start()) + 1;
     let start = random_u32() % span;
-    let open = |port: u16| -> Option<BatchSocket> {
-        let socket = StdUdpSocket::bind(SocketAddr::new(ip, port)).ok()?;
-        // Registered with the UDP thread's reactor, where its reader runs.
+    let open = |port: u16| StdUdpSocket::bind(SocketAddr::new(ip, port)).ok();
+    // Registered with the UDP thread's reactor, where its reader runs.
+    let reading = |socket: StdUdpSocket| {
         let _in_udp_runtime = shared.udp_runtime.enter();
         BatchSocket::new(socket).ok()
     };
@@ -123,9 +151,11 @@ fn bind(
         }
         let Some(socket) = open(port) else { continue };
         if !reserve_next {
+            let Some(socket) = reading(socket) else { continue };
             return Ok((socket, None));
         }
         if let Some(next) = open(port + 1) {
+            let Some(socket) = reading(socket) else { continue };
             return Ok((socket, Some(next)));
         }
     }

@@ -22,38 +22,36 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::{Shards, Shared};
 
 /// Frames queued for one slow stream client before new ones are dropped.
 const WRITE_QUEUE: usize = 512;
 /// A stream must hold an allocation this long after it opens, and is checked as often.
 pub(super) const ALLOCATION_DEADLINE: Duration = Duration::from_secs(10);
 
-pub(super) async fn accept(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) {
+pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // Every shard holds the same limits, shutdown and task tracker.
+    let any = Arc::clone(shards.first());
     while let Some((stream, client, slot)) =
-        crate::accept::next(&listener, &shared.stream_slots, &shared.shutdown, "TURN").await
+        crate::accept::next(&listener, &any.stream_slots, &any.shutdown, "TURN").await
     {
         let Ok(server) = stream.local_addr() else { continue };
-        let shared2 = Arc::clone(&shared);
+        let shard = Arc::clone(shards.for_client(client));
         match &acceptor {
             None => {
                 let tuple = FiveTuple { client, server, transport: Transport::Tcp };
-                shared.tasks.spawn(async move {
-                    serve(shared2, stream, tuple).await;
+                any.tasks.spawn(async move {
+                    serve(shard, stream, tuple).await;
                     drop(slot);
                 });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                shared.tasks.spawn(async move {
+                any.tasks.spawn(async move {
                     let tuple = FiveTuple { client, server, transport: Transport::Tls };
                     if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
-                        serve(shared2, tls, tuple).await;
+                        serve(shard, tls, tuple).await;
                     }
                     drop(slot);
                 });
@@ -66,7 +64,7 @@ pub(super) async fn accept(
 /// `serve::http`) to this server, within the same per-address limit as its own.
 #[derive(Debug, Clone)]
 pub struct TurnStreams {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shards: Shards,
 }
 
 impl TurnStreams {
@@ -76,7 +74,8 @@ impl TurnStreams {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let slot = match self.shared.stream_slots.acquire(client.ip()) {
+        let shard = Arc::clone(self.shards.for_client(client));
+        let slot = match shard.stream_slots.acquire(client.ip()) {
             Ok(slot) => slot,
             Err(refused) => {
                 tracing::debug!(%client, "TURN stream on the web port refused: {refused:?} limit");
@@ -85,9 +84,9 @@ impl TurnStreams {
         };
         let transport = if tls { Transport::Tls } else { Transport::Tcp };
         let tuple = FiveTuple { client, server, transport };
-        let shared = Arc::clone(&self.shared);
-        self.shared.tasks.spawn(async move {
-            serve(shared, stream, tuple).await;
+        let tasks = shard.tasks.clone();
+        tasks.spawn(async move {
+            serve(shard, stream, tuple).await;
             drop(slot);
         });
     }

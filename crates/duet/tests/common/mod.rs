@@ -108,7 +108,8 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
 }
 
 /// Settings of an embedded TURN server for tests: the given address (a chosen one, so a
-/// taken port is an error), ephemeral TLS port, loopback peers allowed, `secret`.
+/// taken port is an error), ephemeral TLS port, loopback peers allowed, `secret`, two
+/// UDP threads.
 pub fn embedded_turn(listen: SocketAddr, secret: &str) -> duet::config::EmbeddedTurn {
     duet::config::EmbeddedTurn {
         listen,
@@ -128,6 +129,8 @@ pub fn embedded_turn(listen: SocketAddr, secret: &str) -> duet::config::Embedded
         allocations_total: 1000,
         streams_per_address: 16,
         streams_total: 1000,
+        // Two shards, so every TURN test also proves clients on different UDP threads.
+        threads: 2,
     }
 }
 
