@@ -71,8 +71,8 @@ as_root ./packaging/check.sh
 # --- benchmarks ------------------------------------------------------------------------
 # Each runs in its quick mode, so a benchmark that breaks is noticed here; the figures
 # are for reading, the full runs are in the README.
-step "benchmarks, quick: signaling, TURN (against coturn), echo, access"
-for bench in signaling turn echo access; do
+step "benchmarks, quick: signaling, TURN (against coturn), echo, access, soak"
+for bench in signaling turn echo access soak; do
   cargo bench --locked -p duet --bench "$bench" -- --quick
 done
 

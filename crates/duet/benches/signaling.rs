@@ -5,7 +5,7 @@
 //! ```text
 //!  this process (load generator, tokio-tungstenite)        server process
 //!  ────────────────────────────────────────────────        ──────────────
-//!  10,000 idle connections ───────────────────────────►  duet  |  blind relay
+//!  100,000 idle connections ──────────────────────────►  duet  |  blind relay
 //!  100 signed-in clients in 50 pairs, each sending
 //!  new-ice-candidate to its partner at a set rate ────►  route ─► partner
 //!  ◄─── latency = receive time − send time (in the message)
@@ -14,7 +14,7 @@
 //!                                                        limit raised) | blind relay
 //! ```
 //!
-//! Every client connects from a loopback address of its own (127.0.x.y), as people do
+//! Every client connects from a loopback address of its own (127.a.b.c), as people do
 //! from theirs, so duet runs with its default per-address limits. The rising-rate ladder
 //! offers each connection up to 8,000 messages a second, far past the 50 a second a
 //! connection may send by default, so for it duet's message limit is raised
@@ -28,6 +28,8 @@
 //!
 //! Run: `cargo bench -p duet --bench signaling` (add `-- --quick` for a short run,
 //! `-- --idle-only` for the memory figure alone; `DUET_BIN=path` measures another build).
+
+mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,12 +88,7 @@ fn main() {
         return blind_relay::main();
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let (limit, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read the open-file limit");
-    let idle = if quick { 2_000 } else { 10_000 };
-    let wanted = idle as u64 + 1_000;
-    rlimit::increase_nofile_limit(wanted).expect("raise the open-file limit");
-    let (now_limit, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read the open-file limit");
-    assert!(now_limit >= wanted, "need {wanted} open files, the limit is {now_limit} (was {limit})");
+    let idle = common::open_files_for(if quick { 2_000 } else { 100_000 }, "connections");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -195,12 +192,14 @@ impl Running {
         kb * 1024.0
     }
 
-    /// Client number `i`, from a loopback address of its own (127.0.x.y).
+    /// Client number `i`, from a loopback address of its own (127.a.b.c: 250 of them per
+    /// b, 62,500 per a, so a hundred thousand clients fit).
     async fn connect(&self, i: usize) -> Ws {
         let url = format!("ws://{}/ws", self.addr);
         let config = WebSocketConfig::default().read_buffer_size(4096);
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        let source = std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
+        let source =
+            std::net::Ipv4Addr::new(127, (i / 62_500) as u8, 1 + (i / 250 % 250) as u8, 1 + (i % 250) as u8);
         socket.bind((source, 0).into()).expect("bind a loopback source address");
         let stream = socket.connect(self.addr).await.expect("connect");
         stream.set_nodelay(true).expect("TCP_NODELAY");
@@ -215,7 +214,7 @@ impl Running {
 async fn idle_memory(server: Server, count: usize) -> f64 {
     let running = Running::start(server).await;
     // Warm up allocator pools with a few connections, then measure from there.
-    let warm: Vec<Ws> = futures_util::future::join_all((0..50).map(|i| running.connect(50_000 + i))).await;
+    let warm: Vec<Ws> = futures_util::future::join_all((0..50).map(|i| running.connect(200_000 + i))).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = running.rss_bytes();
     let mut conns = Vec::with_capacity(count);

@@ -46,3 +46,26 @@ pub fn cpu_us(pid: u32) -> f64 {
     let (user, system) = cpu_split_us(pid);
     user + system
 }
+
+/// Raises the open-file limit, soft and hard, for `count` connections: this process holds
+/// the client side, and the server it starts inherits the limit (duet keeps 80 % of its
+/// open files for WebSockets without TURN, so it gets twice what they need). Raising
+/// the hard limit needs root; without it, how many fit, said on the output (`what`
+/// names them). Returns how many to open.
+pub fn open_files_for(count: usize, what: &str) -> usize {
+    use rlimit::Resource;
+    let wanted = count as u64 * 2 + 10_000;
+    let (soft, hard) = Resource::NOFILE.get().expect("read the open-file limit");
+    if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
+        return count;
+    }
+    let limit = rlimit::increase_nofile_limit(wanted).unwrap_or(soft);
+    if limit >= wanted {
+        return count;
+    }
+    let fits = usize::try_from(limit.saturating_sub(10_000) / 2).unwrap_or(0).max(100);
+    println!(
+        "(the open-file limit is {limit}, not {wanted}: run as root for {count} {what}; measuring {fits})"
+    );
+    fits
+}
