@@ -156,7 +156,18 @@ async fn soak(plan: Plan) {
     let _ = child.kill();
     let _ = child.wait();
 
-    let windows = std::mem::take(&mut *tally.windows.lock().expect("tally"));
+    let mut windows = std::mem::take(&mut *tally.windows.lock().expect("tally"));
+    // A round begun just before the end finishes after it: counted in the last window.
+    let full = ((plan.run_for.as_secs_f64() / plan.window.as_secs_f64()).round() as usize).max(1);
+    windows.resize_with(windows.len().max(full), Window::default);
+    for late in windows.split_off(full) {
+        let last = windows.last_mut().expect("at least one window");
+        last.rounds += late.rounds;
+        last.sent += late.sent;
+        last.delivered += late.delivered;
+        last.latencies_us.extend(late.latencies_us);
+        last.rss_kib = last.rss_kib.max(late.rss_kib);
+    }
     let mut sent = 0;
     let mut delivered = 0;
     let mut summaries = Vec::new();
@@ -165,13 +176,10 @@ async fn soak(plan: Plan) {
         delivered += w.delivered;
         w.latencies_us.sort_unstable();
         let at = |q: f64| {
-            w.latencies_us
-                .get(((w.latencies_us.len() as f64 * q) as usize).min(w.latencies_us.len().saturating_sub(1)))
+            let n = w.latencies_us.len();
+            w.latencies_us.get(((n as f64 * q) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0)
         };
-        let (p50, p99) = (at(0.5).copied().unwrap_or(0), at(0.99).copied().unwrap_or(0));
-        if w.rounds == 0 {
-            continue; // after the last round: only the RSS sampler was there
-        }
+        let (p50, p99) = (at(0.5), at(0.99));
         println!(
             "window {i:>3} ({:>4.0} s): {:>6} rounds, {:>8} messages sent, {:>8} delivered, p50 {:>6.2} ms, p99 \
              {:>6.2} ms, server RSS {:>6.1} MiB",
@@ -183,21 +191,23 @@ async fn soak(plan: Plan) {
             p99 as f64 / 1000.0,
             w.rss_kib as f64 / 1024.0
         );
-        summaries.push(p99);
+        summaries.push((p99, w.rss_kib));
     }
-    let (first, last) =
-        (summaries.first().copied().unwrap_or_default(), summaries.last().copied().unwrap_or_default());
+    let (first, last) = (summaries[0], summaries[summaries.len() - 1]);
     println!(
-        "soak: {sent} messages sent, {} lost ({:.4}%); server RSS {:.1} MiB at the start, {:.1} MiB at the end \
-         (ratio {:.2}); p99 first window {:.2} ms, last {:.2} ms (ratio {:.2})",
+        "soak: {sent} messages sent, {} lost ({:.4}%); server RSS {:.1} MiB signed in and idle, {:.1} MiB in the \
+         first window, {:.1} MiB in the last (ratio {:.2}), {:.1} MiB at the end; p99 first window {:.2} ms, last \
+         {:.2} ms (ratio {:.2})",
         sent.saturating_sub(delivered),
         sent.saturating_sub(delivered) as f64 * 100.0 / sent.max(1) as f64,
         start_rss as f64 / 1024.0,
+        first.1 as f64 / 1024.0,
+        last.1 as f64 / 1024.0,
+        last.1 as f64 / first.1.max(1) as f64,
         end_rss as f64 / 1024.0,
-        end_rss as f64 / start_rss.max(1) as f64,
-        first as f64 / 1000.0,
-        last as f64 / 1000.0,
-        last as f64 / first.max(1) as f64,
+        first.0 as f64 / 1000.0,
+        last.0 as f64 / 1000.0,
+        last.0 as f64 / first.0.max(1) as f64,
     );
 }
 

@@ -49,12 +49,13 @@ pub fn cpu_us(pid: u32) -> f64 {
 
 /// Raises the open-file limit, soft and hard, for `count` connections: this process holds
 /// the client side, and the server it starts inherits the limit (duet keeps 80 % of its
-/// open files for WebSockets without TURN, so it gets twice what they need). Raising
-/// the hard limit needs root; without it, how many fit, said on the output (`what`
-/// names them). Returns how many to open.
+/// open files for WebSockets without TURN, so it needs a quarter more than the
+/// connections). Raising the hard limit needs CAP_SYS_RESOURCE; without it, how many fit,
+/// said on the output (`what` names them). Returns how many to open.
 pub fn open_files_for(count: usize, what: &str) -> usize {
     use rlimit::Resource;
-    let wanted = count as u64 * 2 + 10_000;
+    const SPARE: u64 = 2_000;
+    let wanted = count as u64 * 5 / 4 + SPARE;
     let (soft, hard) = Resource::NOFILE.get().expect("read the open-file limit");
     if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
         return count;
@@ -63,9 +64,10 @@ pub fn open_files_for(count: usize, what: &str) -> usize {
     if limit >= wanted {
         return count;
     }
-    let fits = usize::try_from(limit.saturating_sub(10_000) / 2).unwrap_or(0).max(100);
+    let fits = usize::try_from(limit.saturating_sub(SPARE) * 4 / 5).unwrap_or(0).max(100);
     println!(
-        "(the open-file limit is {limit}, not {wanted}: run as root for {count} {what}; measuring {fits})"
+        "(the open-file limit is {limit} and cannot be raised here (no CAP_SYS_RESOURCE): {count} {what} need \
+         {wanted}; measuring {fits})"
     );
     fits
 }
