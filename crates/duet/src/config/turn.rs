@@ -308,15 +308,34 @@ impl TurnServerArgs {
 
 /// A secret kept in a file: its first line, which must not be empty.
 fn read_secret(path: &Path, option: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
     let text = std::fs::read_to_string(path).with_context(|| format!("{option} {}", path.display()))?;
     let secret = text.lines().next().unwrap_or("").trim().to_owned();
     anyhow::ensure!(!secret.is_empty(), "{option} {}: the file is empty", path.display());
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0);
+    if others_may_read(mode) {
+        tracing::warn!(
+            "{option} {}: other users of this machine can read the secret; chmod 600 it",
+            path.display()
+        );
+    }
     Ok(secret)
+}
+
+/// Whether a file of this mode is readable by its group or by everyone.
+fn others_may_read(mode: u32) -> bool {
+    mode & 0o044 != 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_others_can_read_is_noticed() {
+        assert!(others_may_read(0o100644) && others_may_read(0o100640));
+        assert!(!others_may_read(0o100600) && !others_may_read(0o100400));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("literal")
