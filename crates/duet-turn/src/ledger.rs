@@ -1,6 +1,7 @@
 //! What the servers of one process share: how many allocations each user, each client
-//! address and everyone hold, against the [`Quotas`], and the relay ports held for a
-//! RESERVATION-TOKEN. One ledger per [`crate::Server`], or one shared by several servers
+//! address and everyone hold, against the [`Quotas`], the relay ports held for a
+//! RESERVATION-TOKEN, and how many unauthenticated answers each source address had this
+//! second (the reflection defence, which must not grow with the number of threads). One ledger per [`crate::Server`], or one shared by several servers
 //! (the `duet` binary runs one per UDP thread) so that the quotas hold for the whole
 //! process and a token works whichever thread the client's second socket reaches.
 //!
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::Quotas;
+use crate::server::ratelimit::PerSource;
 
 /// Allocation counts shared by the servers holding a clone.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,8 @@ struct Counts {
     reservations: HashMap<[u8; 8], Reservation>,
     /// Makes every token of every sharing server a different one.
     next_token: u64,
+    /// Unauthenticated answers per source address, made on first use with the servers' rates.
+    unauthenticated: Option<PerSource>,
 }
 
 /// A relay port held for a RESERVATION-TOKEN: its socket's local address, the address
@@ -130,6 +134,28 @@ impl Ledger {
             keep
         });
         expired
+    }
+
+    /// Counts an unauthenticated answer to `ip`; false if it is over its budget
+    /// (`rates`: per second, and once verified).
+    pub(crate) fn allow_unauthenticated(&self, ip: IpAddr, now: Instant, rates: (u32, u32)) -> bool {
+        Self::per_source(&mut self.counts(), rates).allow(ip, now)
+    }
+
+    /// `ip` authenticated: it has the verified budget for a while.
+    pub(crate) fn authenticated(&self, ip: IpAddr, now: Instant, rates: (u32, u32)) {
+        Self::per_source(&mut self.counts(), rates).verified(ip, now);
+    }
+
+    /// Starts a new second of unauthenticated answers if the current one is over.
+    pub(crate) fn forget_unauthenticated_before(&self, now: Instant) {
+        if let Some(per_source) = &mut self.counts().unauthenticated {
+            per_source.forget_before(now);
+        }
+    }
+
+    fn per_source(counts: &mut Counts, (rate, verified): (u32, u32)) -> &mut PerSource {
+        counts.unauthenticated.get_or_insert_with(|| PerSource::new(rate, verified))
     }
 
     /// When the next reservation expires.

@@ -41,7 +41,7 @@ use crate::stun::{
 };
 
 mod methods;
-mod ratelimit;
+pub(crate) mod ratelimit;
 
 /// Bytes the driver leaves free before a peer's payload, for the header written in
 /// place: a Data indication over IPv6 needs 20 + 24 + 4.
@@ -267,7 +267,6 @@ pub struct Server {
     pending_by_tuple: HashMap<FiveTuple, RelayRequest>,
     next_request: u64,
     next_sweep: Option<Instant>,
-    unauthenticated: ratelimit::PerSource,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_indication: u64,
@@ -285,8 +284,6 @@ impl Server {
     /// all of them together.
     pub fn with_ledger(config: Config, now: Instant, unix_now: u64, ledger: Ledger) -> Self {
         let nonces = Nonces::new(config.nonce_secret, config.lifetimes.nonce.as_secs());
-        let rate = config.quotas.unauthenticated_per_second;
-        let verified_rate = config.quotas.unauthenticated_per_second_verified;
         Self {
             config,
             nonces,
@@ -299,7 +296,6 @@ impl Server {
             pending_by_tuple: HashMap::new(),
             next_request: 0,
             next_sweep: None,
-            unauthenticated: ratelimit::PerSource::new(rate, verified_rate),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_indication: 0,
@@ -541,7 +537,7 @@ impl Server {
         }
         let allocations = self.allocations.values().map(|a| a.expires);
         self.next_sweep = allocations.chain(self.ledger.next_reservation_expiry()).min();
-        self.unauthenticated.forget_before(now);
+        self.ledger.forget_unauthenticated_before(now);
         let unix = self.unix(now);
         self.revoked.retain(|_, until| *until > unix);
     }
@@ -559,6 +555,22 @@ impl Server {
         self.by_relay.remove(&allocation.relay);
         self.uncount(tuple, &allocation.username);
         self.events.push_back(Event::ReleaseRelay { relay: allocation.relay });
+    }
+
+    /// Counts an unauthenticated answer to `ip` (for every server sharing the ledger);
+    /// false if `ip` is over its budget for this second.
+    fn allow_unauthenticated(&self, ip: IpAddr, now: Instant) -> bool {
+        self.ledger.allow_unauthenticated(ip, now, self.unauthenticated_rates())
+    }
+
+    /// `ip` just authenticated: a larger budget for a while, on every sharing server.
+    fn authenticated(&self, ip: IpAddr, now: Instant) {
+        self.ledger.authenticated(ip, now, self.unauthenticated_rates());
+    }
+
+    fn unauthenticated_rates(&self) -> (u32, u32) {
+        let quotas = &self.config.quotas;
+        (quotas.unauthenticated_per_second, quotas.unauthenticated_per_second_verified)
     }
 
     /// Gives back to the ledger what an allocation (or a pending Allocate) counted.

@@ -72,7 +72,7 @@ impl Server {
             .collect();
         if !unknown.is_empty() {
             // Unauthenticated too, so rate-limited like a 401 (it is as large).
-            if !self.unauthenticated.allow(from.client.ip(), now) {
+            if !self.allow_unauthenticated(from.client.ip(), now) {
                 self.stats.unauthenticated_dropped += 1;
                 return;
             }
@@ -130,7 +130,7 @@ impl Server {
                 return None;
             }
         };
-        self.unauthenticated.verified(req.from.client.ip(), now);
+        self.authenticated(req.from.client.ip(), now);
         Some(Authenticated { username: username.into(), key })
     }
 
@@ -355,7 +355,7 @@ impl Server {
     /// 401/438/400 to a client that has not authenticated: REALM and NONCE, no
     /// MESSAGE-INTEGRITY, and only within the per-source rate.
     fn unauthenticated_error(&mut self, now: Instant, req: &Request<'_, '_>, code: u16, reason: &str) {
-        if !self.unauthenticated.allow(req.from.client.ip(), now) {
+        if !self.allow_unauthenticated(req.from.client.ip(), now) {
             self.stats.unauthenticated_dropped += 1;
             return;
         }

@@ -22,7 +22,7 @@ const VERIFIED_FOR: Duration = Duration::from_secs(600);
 const MAX_SOURCES: usize = 65_536;
 
 #[derive(Debug)]
-pub(super) struct PerSource {
+pub(crate) struct PerSource {
     rate: u32,
     verified_rate: u32,
     window_start: Option<Instant>,

@@ -844,6 +844,23 @@ fn a_revoked_session_loses_its_allocations_and_its_credentials_stop_working() {
 }
 
 #[test]
+fn one_source_gets_its_unauthenticated_answers_once_however_many_servers_share_the_ledger() {
+    let ledger = crate::Ledger::new();
+    let mut servers = [Harness::sharing(config(), ledger.clone()), Harness::sharing(config(), ledger)];
+    let mut answered = 0;
+    // A spoofer's requests from one address and many ports reach both UDP threads.
+    for port in 0..30 {
+        let h = &mut servers[port % 2];
+        let mut c = h.client(&format!("203.0.113.5:{}", 1000 + port), "ann");
+        let reply = h.request_once(&mut c, Method::ALLOCATE, &|b| {
+            b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        });
+        answered += usize::from(reply.is_some());
+    }
+    assert_eq!(answered, 10, "10 answers a second for the source, not 10 per thread");
+}
+
+#[test]
 fn answers_420_are_rate_limited_like_401() {
     let mut h = Harness::new();
     let mut answered = 0;
