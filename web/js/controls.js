@@ -56,7 +56,7 @@ export function wireCallControls(app, send) {
     } catch (err) {
       // Many phones open one camera at a time: let go of this one and try again, and
       // take it back if the other still cannot be opened.
-      track = kind === "video" && old ? await openInstead(old, deviceId) : null;
+      track = kind === "video" && old ? await openInstead(stream, old, deviceId) : null;
       if (!track) {
         ui.setStatus(err.message, "error");
         await showDevices();
@@ -67,8 +67,17 @@ export function wireCallControls(app, send) {
       track.stop(); // the call ended meanwhile
       return;
     }
+    await putInPlace(stream, kind, old, track);
+    ui.setStatus(t("now-using", { device: track.label || t(kind === "video" ? "another-camera" : "another-microphone") }), "ok");
+  }
+
+  /**
+   * Puts `track` where `old` was in `stream`, muted or off if `old` was: into the call
+   * (in place, no renegotiation; while the screen is shared a new camera waits in the
+   * stream for Stop sharing) and into your own picture.
+   */
+  async function putInPlace(stream, kind, old, track) {
     track.enabled = old?.enabled ?? true;
-    // While the screen is shared, the new camera waits in the stream for Stop sharing.
     if (app.call && !(kind === "video" && app.screen)) await app.call.replaceTrack(track);
     if (old) {
       stream.removeTrack(old);
@@ -76,25 +85,19 @@ export function wireCallControls(app, send) {
     }
     stream.addTrack(track);
     if (!app.screen) ui.showLocalStream(stream);
-    ui.setStatus(t("now-using", { device: track.label || t(kind === "video" ? "another-camera" : "another-microphone") }), "ok");
   }
 
-  /** Stops camera track `old` and opens `deviceId` instead; when that fails, the old
-   *  camera again in place of `old` (null if even that fails). */
-  async function openInstead(old, deviceId) {
+  /** Stops camera track `old` of `stream` and opens `deviceId` instead; when that fails,
+   *  the old camera again in place of `old` (null if even that fails). */
+  async function openInstead(stream, old, deviceId) {
     const oldId = old.getSettings().deviceId;
     old.stop();
     try {
       return await openDevice("video", deviceId);
     } catch {
       const back = await openDevice("video", oldId).catch(() => null);
-      if (back && app.localStream) {
-        back.enabled = old.enabled;
-        if (app.call && !app.screen) await app.call.replaceTrack(back);
-        app.localStream.removeTrack(old);
-        app.localStream.addTrack(back);
-        if (!app.screen) ui.showLocalStream(app.localStream);
-      }
+      if (back && app.localStream === stream) await putInPlace(stream, "video", old, back);
+      else back?.stop();
       return null;
     }
   }
