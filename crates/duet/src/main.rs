@@ -114,13 +114,7 @@ fn call(args: duet::call::CallArgs) -> anyhow::Result<()> {
 /// so that a full relay or a flood of connections never leaves the web page without a
 /// file descriptor (coturn logs its ceiling the same way).
 fn size_for_open_files(config: &mut ServeConfig) {
-    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => limit,
-        Err(e) => {
-            tracing::warn!("cannot read or raise the open-file limit ({e}); sizing for 1024");
-            1024
-        }
-    };
+    let open_files = serve::raise_open_files();
     config.size_for_open_files(open_files);
     let limits = &config.limits;
     tracing::info!(

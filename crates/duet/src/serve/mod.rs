@@ -290,6 +290,18 @@ pub async fn start_turn(
     Ok(turn)
 }
 
+/// Raises the open-file limit as far as the system allows and returns it (1024, with a
+/// warning, if it cannot be read), for sizing every total from it.
+pub fn raise_open_files() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open-file limit ({e}); sizing for 1024");
+            1024
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -19,7 +19,7 @@ pub async fn run(config: TurnNodeConfig) -> anyhow::Result<()> {
     let mut settings = config.turn;
     // A relay socket per allocation and a descriptor per stream: sized so that neither
     // can take the other's (or the metrics listener's) file descriptors.
-    let open_files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let open_files = super::raise_open_files();
     let room = usize::try_from(open_files.saturating_sub(64) / 2).unwrap_or(usize::MAX).max(1);
     settings.allocations_total = settings.allocations_total.min(room);
     settings.streams_total = settings.streams_total.min(room);
