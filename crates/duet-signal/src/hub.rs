@@ -37,6 +37,7 @@ use crate::room::RoomName;
 
 mod calls;
 mod names;
+mod placement;
 mod sessions;
 
 pub use names::Admission;

@@ -19,6 +19,7 @@ pub mod acme;
 pub mod admin;
 pub mod call;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod limits;
 pub mod random;

@@ -143,6 +143,21 @@ fn resume_key(config: &ServeConfig) -> Option<[u8; 32]> {
     }
 }
 
+/// Joins the cluster on `url`, checking that this node signs with the other nodes' keys.
+async fn join_cluster(
+    url: &str,
+    config: &ServeConfig,
+) -> anyhow::Result<(
+    std::sync::Arc<duet::cluster::Cluster>,
+    tokio::sync::mpsc::Receiver<duet::cluster::wire::Message>,
+)> {
+    let dir = config.state_dir.as_deref().context("--redis needs a state directory (--state-dir)")?;
+    let resume = duet::state::resume_key(dir)?;
+    let session = duet::state::key(dir, duet::access::store::KEY)?;
+    let keys = duet::cluster::fingerprint(&[&resume, &session]);
+    duet::cluster::Cluster::join(url, &keys, CancellationToken::new()).await
+}
+
 /// Who may come in, with the accounts and invites of the state directory. An open
 /// server without a usable state directory still runs (accounts cannot sign in then).
 fn access(config: &ServeConfig) -> anyhow::Result<Access> {
@@ -216,6 +231,10 @@ async fn serve(
         Some(at) => duet::serve::metrics::bind(at).await?,
         None => None,
     };
+    let cluster = match &config.redis {
+        Some(url) => Some(join_cluster(url, &config).await?),
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = match &config.tls {
         duet::config::TlsSource::Acme(acme) if local.port() == 443 => format!("https://{}", acme.domains[0]),
@@ -234,6 +253,7 @@ async fn serve(
         stop.cancel();
     });
     let options = RunOptions {
+        cluster,
         tls,
         shutdown_grace: config.shutdown_grace,
         hub: config.hub.clone(),

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 pub const ACCOUNTS: &str = "accounts.json";
 pub const INVITES: &str = "invites.json";
 pub const SIGNED_OUT: &str = "signed-out.json";
-const KEY: &str = "access.key";
+pub const KEY: &str = "access.key";
 const LOCK: &str = "access.lock";
 
 /// The state directory, seen as the home of the access files.

@@ -103,6 +103,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DUET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Run as one node of several that share this Redis (or Valkey), e.g.
+    /// redis://10.0.0.5:6379/0: people on different nodes see and call each other. Every
+    /// node needs the same state directory contents (keys, accounts); put a load
+    /// balancer in front. Without it nothing of the cluster runs.
+    #[arg(long, env = "DUET_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+
     /// How long shutdown waits for connections to close after telling them.
     #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -268,6 +275,8 @@ pub struct ServeConfig {
     pub access: AccessConfig,
     /// What the log filter lets through (SIGHUP can change it).
     pub log_level: String,
+    /// The Redis of a cluster of nodes.
+    pub redis: Option<String>,
 }
 
 impl ServeConfig {
@@ -359,6 +368,7 @@ impl ServeArgs {
             echo: !self.no_echo,
             access,
             log_level: self.log_level,
+            redis: self.redis,
         };
         config.size_for_open_files(1024);
         Ok(config)

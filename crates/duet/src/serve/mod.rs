@@ -14,16 +14,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod cluster;
 pub mod demux;
 pub mod echo;
 pub mod http;
 pub mod ice;
 pub mod metrics;
+pub mod relay;
 pub mod reload;
 pub mod signaling;
 mod socket;
 pub mod tls;
 pub mod turn_node;
+mod upkeep;
 pub mod web;
 
 use anyhow::Context;
@@ -36,6 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::access::Access;
 use crate::acme::Acme;
 use crate::acme::redirect::Redirect;
+use crate::cluster::Cluster;
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
 use crate::limits::HttpLimits;
 use crate::limits::SignalingLimits;
@@ -77,6 +81,8 @@ pub struct RunOptions {
     pub acme: Option<Acme>,
     /// Plain HTTP that sends people to HTTPS, already bound.
     pub redirect: Option<(TcpListener, Redirect)>,
+    /// With `--redis`: the cluster this node joined (see [`Cluster::join`]).
+    pub cluster: Option<(Arc<Cluster>, tokio::sync::mpsc::Receiver<crate::cluster::wire::Message>)>,
 }
 
 impl RunOptions {
@@ -98,6 +104,7 @@ impl RunOptions {
             reconfigure: None,
             acme: None,
             redirect: None,
+            cluster: None,
         }
     }
 }
@@ -117,6 +124,7 @@ pub async fn run(
         limits: options.signaling,
         turn: turn.as_ref().map(Turn::users),
         access: Arc::clone(&options.access),
+        cluster: options.cluster,
     };
     let signaling = Signaling::start(options.hub, setup, shutdown.clone());
     let access = Arc::clone(&options.access);

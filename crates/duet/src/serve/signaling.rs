@@ -33,12 +33,14 @@ use duet_access::{Admitted, Session};
 use duet_signal::{Admission, ConnId, Hub, HubConfig, Payload, RoomName, UserName};
 
 use crate::access::Access;
+use crate::cluster::{Cluster, wire};
+use crate::serve::cluster::Placement;
 
 use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
 use crate::serve::echo::{EchoConfig, ServiceLink};
 use crate::serve::ice::IceServers;
 use crate::serve::socket::{
-    CLOSE_TIMEOUT, Ending, KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, write_batch,
+    CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, write_batch,
 };
 use crate::turn::TurnUsers;
 use tokio::sync::{Notify, mpsc};
@@ -54,7 +56,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// A write to a client's socket (a batch of frames) that takes longer than this means the
 /// client stopped reading: it is closed.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// tungstenite reads into a buffer of this initial size and grows it only for larger
 /// frames (it reserves a whole frame once its header is read). axum's default (128 KiB)
@@ -69,11 +71,11 @@ pub struct Signaling {
     me: std::sync::Weak<Signaling>,
     /// The echo service, when on.
     echo: Option<EchoConfig>,
-    shared: Mutex<Shared>,
+    pub(super) shared: Mutex<Shared>,
     /// Woken when the hub may want an earlier timer than the one the timer task sleeps on.
     timer_changed: Notify,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
+    pub(super) shutdown: CancellationToken,
+    pub(super) tasks: TaskTracker,
     ice: IceServers,
     /// Ends what the embedded TURN server holds for sessions that ended.
     turn: Option<TurnUsers>,
@@ -82,18 +84,16 @@ pub struct Signaling {
     /// TURN credentials handed to each client address (a fresh connection's first).
     credentials: Mutex<PerAddressRate>,
     /// Messages refused with an `error` reply, for metrics.
-    rejected: AtomicU64,
+    pub(super) rejected: AtomicU64,
     /// The origin of [`Meter::heard`] times.
     epoch: Instant,
     /// Who may come in; sessions of open sockets are checked against it again.
-    access: Arc<Access>,
+    pub(super) access: Arc<Access>,
     /// Woken when sessions may have ended (a sign-out), to check them at once.
-    sessions_changed: Notify,
+    pub(super) sessions_changed: Notify,
+    /// This node's part in a cluster (`--redis`).
+    pub(super) cluster: Option<Arc<Cluster>>,
 }
-
-/// How often the access files are looked at for changes (`duet user`, `duet invite`)
-/// and the sessions of open sockets checked again.
-const RECHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// What signaling is started with besides the hub's configuration.
 #[derive(Debug)]
@@ -106,6 +106,8 @@ pub struct Setup {
     /// The embedded TURN server's users, to end what ended sessions hold.
     pub turn: Option<TurnUsers>,
     pub access: Arc<Access>,
+    /// With `--redis`: the cluster joined, and what other nodes say to this one.
+    pub cluster: Option<(Arc<Cluster>, mpsc::Receiver<wire::Message>)>,
 }
 
 /// Figures for metrics.
@@ -118,11 +120,13 @@ pub struct SignalingCounts {
 }
 
 #[derive(Debug)]
-struct Shared {
-    hub: Hub,
-    outboxes: HashMap<ConnId, Outbox>,
+pub(super) struct Shared {
+    pub(super) hub: Hub,
+    pub(super) outboxes: HashMap<ConnId, Outbox>,
     /// The session each signed-in socket came with, checked again when sessions change.
-    sessions: HashMap<ConnId, Session>,
+    pub(super) sessions: HashMap<ConnId, Session>,
+    /// In a cluster: the rooms this node serves, and the clients it relays to others'.
+    pub(super) nodes: crate::serve::cluster::Nodes,
 }
 
 /// A service instance the hub just started, and the inbox of its task.
@@ -135,7 +139,7 @@ const SERVICE_INBOX: usize = 1024;
 impl Shared {
     /// Drains the hub into the outboxes. Returns the service instances that got their
     /// first message, for the caller to start their tasks.
-    fn dispatch(&mut self) -> Vec<NewService> {
+    pub(super) fn dispatch(&mut self) -> Vec<NewService> {
         let mut started = Vec::new();
         while let Some(out) = self.hub.poll_output() {
             if !self.outboxes.contains_key(&out.to) && self.hub.is_service(out.to) {
@@ -160,7 +164,8 @@ impl Signaling {
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
     /// With `echo`, the hub lists the `echo` user and its calls are answered here.
     pub fn start(mut config: HubConfig, setup: Setup, shutdown: CancellationToken) -> Arc<Self> {
-        let Setup { ice, keepalive, echo, limits, turn, access } = setup;
+        let Setup { ice, keepalive, echo, limits, turn, access, cluster } = setup;
+        let (cluster, heard) = cluster.unzip();
         if echo.is_some() {
             config.services.push(UserName::new(ECHO).expect("a valid name"));
         }
@@ -169,7 +174,12 @@ impl Signaling {
         let signaling = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             echo,
-            shared: Mutex::new(Shared { hub, outboxes: HashMap::new(), sessions: HashMap::new() }),
+            shared: Mutex::new(Shared {
+                hub,
+                outboxes: HashMap::new(),
+                sessions: HashMap::new(),
+                nodes: Default::default(),
+            }),
             timer_changed: Notify::new(),
             shutdown,
             tasks: TaskTracker::new(),
@@ -181,7 +191,11 @@ impl Signaling {
             epoch: Instant::now(),
             access,
             sessions_changed: Notify::new(),
+            cluster,
         });
+        if let Some(heard) = heard {
+            signaling.tasks.spawn(Arc::clone(&signaling).run_cluster(heard));
+        }
         signaling.tasks.spawn(Arc::clone(&signaling).run_recheck());
         signaling.tasks.spawn(Arc::clone(&signaling).run_timer());
         signaling.tasks.spawn(Arc::clone(&signaling).run_keepalive(keepalive));
@@ -241,12 +255,22 @@ impl Signaling {
             .on_upgrade(move |socket| {
                 let tasks = signaling.tasks.clone();
                 async move {
-                    tasks.spawn(signaling.serve_connection(socket, host, room, slot, admitted.map(Box::new)));
+                    let admitted = admitted.map(Box::new);
+                    match signaling.place(&room).await {
+                        Placement::Here => {
+                            tasks.spawn(signaling.serve_connection(socket, host, room, slot, admitted));
+                        }
+                        Placement::Relayed(owner) => {
+                            let to = crate::serve::relay::Relayed { owner, room, host, admitted };
+                            tasks.spawn(signaling.serve_relayed(socket, to, slot));
+                        }
+                        Placement::Nowhere => crate::serve::relay::refuse(socket).await,
+                    }
                 }
             })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock is a bug, but the data is still consistent
         // enough to keep serving everyone else: every hub method finishes before it
         // returns and outboxes are plain senders.
@@ -255,7 +279,7 @@ impl Signaling {
 
     /// Runs `f` on the hub, delivers what it produced, starts new service instances,
     /// ends what was issued to ended sessions and re-arms the timer if needed.
-    fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
+    pub(super) fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
         let mut shared = self.lock();
         let result = f(&mut shared.hub);
         let started = shared.dispatch();
@@ -331,6 +355,9 @@ impl Signaling {
                     Some(admitted) => (admitted.admission, Some(admitted.session)),
                     None => (Admission::Guest, None),
                 };
+                if self.cluster.is_some() {
+                    shared.nodes.owned.claimed(room.clone());
+                }
                 let conn = shared.hub.connect_as(room, &session_nonce(), address, admission);
                 shared.outboxes.insert(conn, Outbox { frames, meter: Arc::clone(&meter) });
                 if let Some(session) = session {
@@ -367,6 +394,7 @@ impl Signaling {
                             }
                         }
                         None if meter.ended.load(Ordering::Relaxed) => break Ending::SignedOut,
+                        None if meter.moved.load(Ordering::Relaxed) => break Ending::Moved,
                         None => break Ending::TooSlow,
                     },
                     frame = socket.recv() => {
@@ -409,7 +437,11 @@ impl Signaling {
                     self.with_hub(|hub| hub.disconnect(now, conn));
                 }
                 // The client may reconnect (to this process or, after a restart, the next).
-                Ending::Lost | Ending::TooSlow | Ending::ShuttingDown => {
+                Ending::Lost
+                | Ending::TooSlow
+                | Ending::ShuttingDown
+                | Ending::Moved
+                | Ending::Unavailable => {
                     self.with_hub(|hub| hub.connection_lost(now, conn));
                 }
             }
@@ -424,7 +456,7 @@ impl Signaling {
 
     /// Milliseconds since [`Signaling::epoch`], from 1 (0 is "never", for service
     /// instances), for [`Meter::heard`].
-    fn millis(&self) -> u64 {
+    pub(super) fn millis(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
@@ -432,7 +464,7 @@ impl Signaling {
     /// returns when to send the next ones, if they expire. A new connection's first
     /// credentials count against its address's rate ([`SignalingLimits::credentials`]);
     /// renewals for a connection that has them do not.
-    fn send_ice_servers(
+    pub(super) fn send_ice_servers(
         &self,
         host: Option<&str>,
         conn: ConnId,
@@ -456,99 +488,6 @@ impl Signaling {
         self.ice.refresh_every().map(|every| Box::pin(tokio::time::sleep(every)))
     }
 
-    /// Every `every`, queues a ping for every connection, so that proxies with an idle
-    /// timeout (often 60 s) keep the sockets open, and closes connections that have
-    /// answered nothing for two intervals (a dead peer, or one that stopped reading).
-    /// One task for all connections: an idle connection carries no timer of its own.
-    async fn run_keepalive(self: Arc<Self>, every: Duration) {
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let ping: Payload = Payload::from(KEEPALIVE);
-        let silence = (every * 2 + every / 2).as_millis() as u64;
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                _ = interval.tick() => {
-                    let now = self.millis();
-                    let mut shared = self.lock();
-                    shared.outboxes.retain(|conn, outbox| {
-                        let heard = outbox.meter.heard.load(Ordering::Relaxed);
-                        // Service instances have no socket: nothing to hear from.
-                        let silent = heard != 0 && now.saturating_sub(heard) > silence;
-                        if silent {
-                            tracing::debug!(%conn, "no answer to pings; closing");
-                            return false;
-                        }
-                        // A full outbox belongs to a client being dropped as too slow.
-                        let _ = outbox.push(ping.clone());
-                        true
-                    });
-                }
-            }
-        }
-    }
-
-    /// Every [`RECHECK_EVERY`], or at once when told: reads the access files again if
-    /// they changed, and closes the sockets whose sessions no longer hold (signed out,
-    /// account removed or its password changed, invite revoked, expired). Their hub
-    /// sessions end as if they had left, so their TURN credentials stop working too.
-    async fn run_recheck(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                () = self.sessions_changed.notified() => {}
-                () = tokio::time::sleep(RECHECK_EVERY) => {}
-            }
-            self.recheck();
-        }
-    }
-
-    /// SIGHUP: the access files are read again whatever their times say, and open
-    /// sockets are checked against them at once.
-    pub fn reload(&self) {
-        match self.access.reload() {
-            Ok(summary) => {
-                tracing::info!("SIGHUP: reloaded the access files: {summary}");
-                let names = self.access.account_names();
-                self.with_hub(|hub| hub.reserve_names(names));
-            }
-            Err(e) => tracing::error!("SIGHUP: cannot read the access files: {e:#}"),
-        }
-        self.recheck();
-    }
-
-    fn recheck(&self) {
-        match self.access.refresh() {
-            Ok(true) => {
-                let names = self.access.account_names();
-                self.with_hub(|hub| hub.reserve_names(names));
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!("cannot read the access files: {e:#}"),
-        }
-        let sessions: Vec<(ConnId, Session)> =
-            self.lock().sessions.iter().map(|(conn, session)| (*conn, session.clone())).collect();
-        let ended: Vec<ConnId> = sessions
-            .into_iter()
-            .filter(|(_, session)| !self.access.still_valid(session))
-            .map(|(conn, _)| conn)
-            .collect();
-        if ended.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        self.with_hub(|hub| ended.iter().for_each(|&conn| hub.disconnect(now, conn)));
-        let mut shared = self.lock();
-        for conn in &ended {
-            shared.sessions.remove(conn);
-            if let Some(outbox) = shared.outboxes.remove(conn) {
-                // Dropping the sender ends the connection task, which reads this flag.
-                outbox.meter.ended.store(true, Ordering::Relaxed);
-            }
-        }
-        tracing::info!("closed {} connection(s) whose session ended", ended.len());
-    }
-
     async fn run_timer(self: Arc<Self>) {
         loop {
             let due = self.lock().hub.poll_timeout();
@@ -568,7 +507,7 @@ fn turn_user(session: u64) -> String {
 }
 
 /// A fresh nonce for a connection's resume token: 128 random bits, hex.
-fn session_nonce() -> String {
+pub(super) fn session_nonce() -> String {
     let bytes = crate::random::bytes::<16>().unwrap_or_else(|e| {
         // /dev/urandom missing is a broken system; a guessable token would be worse.
         panic!("no random source for session tokens: {e}")

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  Shared::dispatch ──push──► Outbox (≤ OUTBOX_CAPACITY frames, ≤ OUTBOX_BYTES) ──► write_batch ──► socket
-//!  ending ──► close_frame: 1009 too large, 1008 too slow, 1001 shutting down, 4001 signed out
+//!  ending ──► close_frame: 1009 too large, 1008 too slow, 1001 shutting down, 4001 signed out,
+//!            1012 moved to another node, 1013 no node can serve the room now
 //! ```
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub(super) struct Meter {
     /// Set when the session was ended by the server (signed out, revoked): the task
     /// closes the socket with 4001 instead of 1008.
     pub(super) ended: AtomicBool,
+    /// Set when the connection's room is served by another node now (or its owner died):
+    /// the task closes the socket with 1012, and the page reconnects and resumes there.
+    pub(super) moved: AtomicBool,
 }
 
 impl Outbox {
@@ -80,6 +84,10 @@ pub(super) enum Ending {
     ShuttingDown,
     /// The session was signed out or revoked: not to be resumed.
     SignedOut,
+    /// The room moved to another node, or the node serving it died: reconnect.
+    Moved,
+    /// No node could be found to serve the room (Redis away): try again soon.
+    Unavailable,
 }
 
 /// Writes `first` and whatever else is already queued, then flushes once: under load a
@@ -133,6 +141,8 @@ pub(super) fn close_frame(ending: &Ending) -> Option<CloseFrame> {
         Ending::TooSlow => (close_code::POLICY, "too slow to receive messages"),
         Ending::ShuttingDown => (close_code::AWAY, "server shutting down"),
         Ending::SignedOut => (SIGNED_OUT, "signed out"),
+        Ending::Moved => (close_code::RESTART, "reconnect: served by another node now"),
+        Ending::Unavailable => (close_code::AGAIN, "try again: no node can serve this room now"),
     };
     Some(CloseFrame { code, reason: reason.into() })
 }

@@ -337,3 +337,32 @@ fn a_session_ends_for_the_shell_when_it_is_over_not_while_it_may_come_back() {
     assert_eq!(h.hub.poll_ended_session(), Some(session), "not resumed in time: over");
     assert_eq!(h.hub.poll_ended_session(), None);
 }
+
+#[test]
+fn a_room_moved_to_another_node_is_forgotten_silently_and_its_people_resume_there() {
+    let mut h = Harness::new();
+    let lobby_ann = h.ringing_user("ann");
+    let ann = h.user_in("family", "ann", true);
+    let bo = h.user_in("family", "bo", true);
+    h.send(ann, json!({"type": "call", "target": "bo"})).expect("rings");
+    h.lose(bo); // bo's session is held, waiting for a resume
+    h.inbox.clear();
+    let family = RoomName::new("family").expect("a room");
+    assert!(h.hub.rooms_in_use().contains(&family));
+    let open = h.hub.evict_room(&family);
+    h.drain();
+    assert_eq!(open, vec![ann], "the sockets to close; bo's had dropped already");
+    assert!(h.inbox.is_empty(), "nobody is told anything: {:?}", h.inbox);
+    assert_eq!(h.hub.rooms_in_use(), [RoomName::lobby()].into());
+    assert_eq!(h.hub.call_count(), 0);
+    assert!(h.hub.users_in(&family).is_empty());
+    // No timer of the room is left to fire (ring timeout, bo's grace, user lists).
+    h.advance(Duration::from_secs(120));
+    assert!(h.take_calls(lobby_ann).is_empty());
+    // The room's new owner (another hub with the same key) lets them resume.
+    let mut owner = Harness::new();
+    let token = token_from_before_the_restart("ann");
+    let again = owner.connect();
+    owner.send(again, resume("ann", &token)).expect("resumed");
+    assert!(owner.take(again).iter().any(|m| m["type"] == "resumed"));
+}

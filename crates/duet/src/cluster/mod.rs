@@ -1,0 +1,330 @@
+//! Several duet nodes as one service, on one Redis (`--redis URL`).
+//!
+//! A room is owned by one node at a time, which runs that room's hub unchanged (names,
+//! busy, glare, ring timers stay in one place, so the hub's invariants hold across
+//! nodes). A client whose WebSocket lands on another node is *relayed*: that node keeps
+//! the socket, checks access and pings it, and forwards its frames to the owner over
+//! Redis pub/sub, where it is an ordinary hub connection; the owner's frames for it come
+//! back the same way.
+//!
+//! ```text
+//!  browser ══ws══ node B ──Open/Text/Close──► duet:node:A ──► node A: hub of room R
+//!                  ▲                                              │
+//!                  └──────────── Deliver/Drop ◄── duet:node:B ◄───┘
+//!  every node, every second: Beat on duet:nodes; duet:alive:<node> refreshed; its rooms
+//!  asserted (see `store`)
+//! ```
+//!
+//! Failures become what a single node already survives, a lost socket and a `resume`:
+//! a node that stops beating for [`liveness::DEAD_AFTER`] is dead; the sockets relayed to
+//! it are closed with "reconnect" and its clients' sessions elsewhere are held; their
+//! pages reconnect, the room is claimed by a living node and the pages resume their names
+//! and calls there (resume tokens are signed with the key every node shares). A node
+//! that finds one of its rooms owned by another living node (after Redis lost its data,
+//! or a node came back from a pause) sends that room's clients to reconnect, so no name
+//! is ever held twice once the nodes have beaten again.
+//!
+//! Not here: the hub (duet-signal) and the sockets (`serve::signaling`, `serve::relay`).
+
+pub mod delivery;
+pub mod liveness;
+pub mod rooms;
+pub mod store;
+pub mod wire;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use duet_signal::RoomName;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::delivery::Outgoing;
+use self::liveness::{BEAT_EVERY, Peers};
+use self::store::Store;
+use self::wire::{Message, NODES_CHANNEL, NodeId, node_channel};
+
+/// Messages waiting to be published. A burst of a whole room's call setup is a few
+/// hundred; past this Redis is not keeping up and messages are dropped (and counted),
+/// which the clients see as a lost socket and resume from.
+const OUTGOING: usize = 16 * 1024;
+
+/// How soon a message nobody heard is sent again.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Messages received and not yet handled.
+const INCOMING: usize = 16 * 1024;
+
+/// A subscription that hears nothing for this long (not even this node's own beats) is
+/// broken, whatever the socket says: it is made again.
+const SILENT_SUBSCRIPTION: Duration = Duration::from_secs(3);
+
+/// This node's part in the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    node: NodeId,
+    store: Store,
+    peers: Mutex<Peers>,
+    outgoing: mpsc::Sender<(String, String)>,
+    next_link: AtomicU64,
+    /// Messages dropped because Redis was not keeping up.
+    dropped: AtomicU64,
+    /// Told when messages to other nodes were lost: relayed clients must resume.
+    pub(crate) lost: tokio::sync::Notify,
+}
+
+/// Who serves a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Me,
+    Node(NodeId),
+}
+
+impl Cluster {
+    /// Joins the cluster on `url`. `keys` fingerprints the keys every node must share
+    /// (resume tokens, cookies): a node with different ones is refused, with a message
+    /// saying what to do. Returns the cluster and what other nodes say to this one.
+    pub async fn join(
+        url: &str,
+        keys: &str,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(std::sync::Arc<Self>, mpsc::Receiver<Message>)> {
+        let node: NodeId = crate::random::bytes::<8>()
+            .context("read random bytes from /dev/urandom")?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into();
+        let store = Store::new(url, node.clone())?;
+        let shared = store.fingerprint(keys).await.with_context(|| format!("cannot reach Redis at {url}"))?;
+        anyhow::ensure!(
+            shared == keys,
+            "the nodes on this Redis sign sessions with other keys than this node's state directory \
+             holds: give every node the same resume.key and session key (copy the state directory), \
+             or clear the key `duet:keys` in Redis if they all changed"
+        );
+        let (outgoing, queue) = mpsc::channel(OUTGOING);
+        let (inbound, incoming) = mpsc::channel(INCOMING);
+        let cluster = std::sync::Arc::new(Self {
+            node,
+            store,
+            peers: Mutex::new(Peers::default()),
+            outgoing,
+            next_link: AtomicU64::new(1),
+            dropped: AtomicU64::new(0),
+            lost: tokio::sync::Notify::new(),
+        });
+        tokio::spawn(std::sync::Arc::clone(&cluster).publish(queue, shutdown.clone()));
+        tokio::spawn(std::sync::Arc::clone(&cluster).listen(inbound, shutdown));
+        tracing::info!(node = %cluster.node, "joined the cluster on {url}");
+        Ok((cluster, incoming))
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// A fresh id for a client relayed to another node.
+    pub fn new_link(&self) -> u64 {
+        self.next_link.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues `message` for `to`; never waits (a full queue drops it, see [`OUTGOING`]).
+    pub fn send(&self, to: &str, message: &Message) {
+        self.queue(node_channel(to), message);
+    }
+
+    /// Queues `message` for every node.
+    pub fn broadcast(&self, message: &Message) {
+        self.queue(NODES_CHANNEL.to_owned(), message);
+    }
+
+    fn queue(&self, channel: String, message: &Message) {
+        if self.outgoing.try_send((channel, message.encode())).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.lost.notify_one();
+        }
+    }
+
+    /// Messages to other nodes dropped so far (Redis too slow or away).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Who serves `room`: this node if nobody living does.
+    pub async fn claim(&self, room: &RoomName) -> anyhow::Result<Owner> {
+        let owner = self.store.claim(room).await?;
+        Ok(if owner == self.node { Owner::Me } else { Owner::Node(owner) })
+    }
+
+    /// Beats: see [`Store::beat`].
+    pub async fn beat(&self, keep: &[RoomName], release: &[RoomName]) -> anyhow::Result<Vec<RoomName>> {
+        self.broadcast(&Message::Beat { from: self.node.clone() });
+        self.store.beat(keep, release).await
+    }
+
+    /// Draining: frees `rooms` and tells every node this one is gone.
+    pub async fn leave(&self, rooms: &[RoomName]) {
+        self.broadcast(&Message::Bye { from: self.node.clone() });
+        if let Err(e) = self.store.leave(rooms).await {
+            tracing::warn!("{e:#}: the other nodes take this node's rooms over when it stops beating");
+        }
+    }
+
+    /// `node` was heard from.
+    pub fn heard(&self, node: &NodeId, now: Instant) {
+        if self.lock_peers().heard(node, now) {
+            tracing::info!(%node, "a node joined (or came back)");
+        }
+    }
+
+    /// `node` said goodbye; true if it was known.
+    pub fn left(&self, node: &NodeId) -> bool {
+        self.lock_peers().left(node)
+    }
+
+    /// Whether `node` beat recently.
+    pub fn is_alive(&self, node: &NodeId, now: Instant) -> bool {
+        self.lock_peers().is_alive(node, now)
+    }
+
+    /// The nodes that died since the last call.
+    pub fn expired(&self, now: Instant) -> Vec<NodeId> {
+        self.lock_peers().expired(now)
+    }
+
+    fn lock_peers(&self) -> std::sync::MutexGuard<'_, Peers> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes what is queued, in order, a batch per round trip; what nobody heard
+    /// goes again first (see [`delivery`]).
+    async fn publish(
+        self: std::sync::Arc<Self>,
+        mut queue: mpsc::Receiver<(String, String)>,
+        shutdown: CancellationToken,
+    ) {
+        let mut failing = false;
+        let mut again: Vec<Outgoing> = Vec::new();
+        loop {
+            let mut batch = std::mem::take(&mut again);
+            let first = if batch.is_empty() {
+                tokio::select! {
+                    // Draining sends a goodbye after shutdown began: publish what is queued.
+                    () = shutdown.cancelled() => queue.try_recv().ok(),
+                    first = queue.recv() => first,
+                }
+            } else {
+                // Nobody heard these yet: their node is subscribing again.
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => None,
+                    first = queue.recv() => first,
+                }
+            };
+            let now = Instant::now();
+            match first {
+                Some((channel, text)) => batch.push(Outgoing { channel, text, since: now }),
+                None if batch.is_empty() => return,
+                None => {}
+            }
+            while batch.len() < 512 {
+                match queue.try_recv() {
+                    Ok((channel, text)) => batch.push(Outgoing { channel, text, since: now }),
+                    Err(_) => break,
+                }
+            }
+            let lost = match self.store.publish(&batch).await {
+                Ok(heard) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("Redis takes messages between nodes again");
+                    }
+                    let settled = delivery::settle(batch, &heard, Instant::now());
+                    again = settled.again;
+                    settled.lost
+                }
+                Err(e) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!("{e:#}: messages to other nodes are lost until Redis answers");
+                    }
+                    batch.len()
+                }
+            };
+            if lost > 0 {
+                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                self.lost.notify_one();
+            }
+        }
+    }
+
+    /// Hears this node's channel and the shared one, making the subscription again when
+    /// it breaks or goes silent (after Redis restarts, a subscription can look healthy
+    /// and hear nothing).
+    async fn listen(self: std::sync::Arc<Self>, inbound: mpsc::Sender<Message>, shutdown: CancellationToken) {
+        let channels = [node_channel(&self.node), NODES_CHANNEL.to_owned()];
+        let mut failing = false;
+        loop {
+            let pubsub = tokio::select! {
+                () = shutdown.cancelled() => return,
+                pubsub = self.store.subscribe(&channels) => pubsub,
+            };
+            let pubsub = match pubsub {
+                Ok(pubsub) => pubsub,
+                Err(e) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!("{e:#}: not hearing other nodes until Redis answers");
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(BEAT_EVERY / 2) => continue,
+                    }
+                }
+            };
+            if failing {
+                failing = false;
+                tracing::info!("hearing other nodes again");
+            }
+            let mut stream = pubsub.into_on_message();
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    next = tokio::time::timeout(SILENT_SUBSCRIPTION, stream.next()) => next,
+                };
+                let Ok(Some(raw)) = next else {
+                    tracing::warn!("the subscription to Redis broke or went silent; subscribing again");
+                    break;
+                };
+                let message = match std::str::from_utf8(raw.get_payload_bytes()).map(Message::decode) {
+                    Ok(Ok(message)) => message,
+                    _ => {
+                        tracing::warn!(
+                            channel = raw.get_channel_name(),
+                            "dropped an unreadable message between nodes"
+                        );
+                        continue;
+                    }
+                };
+                if inbound.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A fingerprint of the keys every node must share: not the keys (it is stored in
+/// Redis), a hash of them.
+pub fn fingerprint(keys: &[&[u8]]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for key in keys {
+        hash.update((key.len() as u64).to_be_bytes());
+        hash.update(key);
+    }
+    hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,410 @@
+//! Several duet nodes on one Redis, against the real binary and Debian's `redis-server`:
+//! people on different nodes see and call each other, and a node killed with SIGKILL, a
+//! Redis killed and restarted or paused leave calls that resume and names held once.
+//! (The browser test `e2e/tests/cluster.test.mjs` does the same through haproxy.)
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Longest wait for anything a test expects (a node's death is noticed in 5 s).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("bound").port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("duet-cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// Debian's redis-server on a loopback port, without persistence (a restart loses all).
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (./test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// SIGKILL, then a fresh redis-server on the same port: everything it held is gone.
+    fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Self::start_on(self.port);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ =
+            Command::new("kill").args(["-CONT", &self.child.id().to_string()]).stderr(Stdio::null()).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `duet serve` node on the cluster's Redis, sharing the cluster's state directory.
+struct Node {
+    child: Child,
+    web: SocketAddr,
+}
+
+impl Node {
+    fn start(redis: &Redis, state: &Path, log: &str) -> Self {
+        let log = std::fs::File::create(state.join(log)).expect("a log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-metrics", "--no-echo"])
+            .args(["--redis", &redis.url(), "--state-dir"])
+            .arg(state)
+            .args(["--ring-timeout", "60s"])
+            .env("DUET_LOG", "info,duet=debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start duet");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
+        let web = line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port");
+        Self { child, web }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.web)
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A person's page: a name, the token to resume it, and the socket of the moment.
+struct Person {
+    name: String,
+    token: String,
+    socket: Socket,
+    /// The last user list seen.
+    users: Vec<String>,
+    /// Where the page reconnects when its socket closes (as the load balancer would
+    /// send it), and who it says it is in a call with when it does.
+    urls: Vec<String>,
+    partner: Option<String>,
+}
+
+async fn connect(url: &str) -> Option<Socket> {
+    tokio_tungstenite::connect_async(url).await.ok().map(|(socket, _)| socket)
+}
+
+/// The next JSON message, or `None` when the socket closed (or nothing came in time).
+async fn next(socket: &mut Socket, until: Instant) -> Option<Value> {
+    loop {
+        let left = until.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            _ => return None,
+        }
+    }
+}
+
+impl Person {
+    /// Signs in as `name` at `url`, ringing-aware, and waits to be listed.
+    async fn sign_in(url: &str, name: &str) -> Self {
+        let mut socket = connect(url).await.expect("the node accepts WebSockets");
+        socket
+            .send(Message::text(json!({"type": "username", "name": name, "ringing": true}).to_string()))
+            .await
+            .expect("send");
+        let until = Instant::now() + PATIENCE;
+        let mut token = None;
+        while let Some(msg) = next(&mut socket, until).await {
+            if msg["type"] == "session" {
+                token = msg["token"].as_str().map(str::to_owned);
+            }
+            if let Some(token) = &token
+                && msg["type"] == "userlist"
+                && listed(&msg).contains(&name.to_owned())
+            {
+                let (name, token, users) = (name.to_owned(), token.clone(), listed(&msg));
+                return Self { name, token, socket, users, urls: vec![url.to_owned()], partner: None };
+            }
+        }
+        panic!("{name} could not sign in at {url}");
+    }
+
+    async fn send(&mut self, msg: Value) {
+        self.socket.send(Message::text(msg.to_string())).await.expect("send");
+    }
+
+    /// Skips messages until one of `kind`; `None` if the socket closed first.
+    /// A socket the server closes is reconnected and resumed, as the page does.
+    async fn expect(&mut self, kind: &str) -> Option<Value> {
+        let until = Instant::now() + PATIENCE;
+        while Instant::now() < until {
+            let Some(msg) = next(&mut self.socket, until).await else {
+                if Instant::now() < until {
+                    let (urls, partner) = (self.urls.clone(), self.partner.clone());
+                    self.resume(&urls, partner.as_deref()).await;
+                }
+                continue;
+            };
+            if msg["type"] == "userlist" {
+                self.users = listed(&msg);
+            }
+            if msg["type"] == kind {
+                return Some(msg);
+            }
+        }
+        None
+    }
+
+    /// Waits for a user list `done` is happy with (the last one seen, or a new one).
+    async fn userlist(&mut self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        if done(&self.users) {
+            return self.users.clone();
+        }
+        while self.expect("userlist").await.is_some() {
+            if done(&self.users) {
+                return self.users.clone();
+            }
+        }
+        panic!("{}: no user list as expected; the last was {:?}", self.name, self.users);
+    }
+
+    /// Reads what arrived meanwhile; if the server closed the socket, reconnects and
+    /// resumes, as a page that was open all along would have done.
+    async fn catch_up(&mut self) {
+        let until = Instant::now() + Duration::from_millis(300);
+        while next(&mut self.socket, until).await.is_some() {}
+        if Instant::now() < until {
+            let (urls, partner) = (self.urls.clone(), self.partner.clone());
+            self.resume(&urls, partner.as_deref()).await;
+        }
+    }
+
+    /// Waits for the server to close the socket (a node telling it to reconnect).
+    async fn closed(&mut self) {
+        let until = Instant::now() + PATIENCE;
+        while next(&mut self.socket, until).await.is_some() {}
+        assert!(Instant::now() < until, "{}'s socket was not closed", self.name);
+    }
+
+    /// Reconnects as a page does (to `urls` in turn, half a second apart) until its
+    /// session is resumed; returns the `resumed` message.
+    async fn resume(&mut self, urls: &[String], partner: Option<&str>) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        for url in urls.iter().cycle() {
+            assert!(Instant::now() < deadline, "{} could not resume", self.name);
+            let Some(mut socket) = connect(url).await else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            let resume =
+                json!({"type": "resume", "name": self.name, "token": self.token, "partner": partner});
+            socket.send(Message::text(resume.to_string())).await.expect("send");
+            let until = Instant::now() + Duration::from_secs(5);
+            while let Some(msg) = next(&mut socket, until).await {
+                if msg["type"] == "resumed" {
+                    self.socket = socket;
+                    return msg;
+                }
+                assert_ne!(msg["type"], "error", "{}: {msg}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        unreachable!("cycle never ends")
+    }
+}
+
+fn listed(msg: &Value) -> Vec<String> {
+    serde_json::from_value(msg["users"].clone()).unwrap_or_default()
+}
+
+/// `caller` rings `callee`, who accepts.
+async fn call(caller: &mut Person, callee: &mut Person) {
+    caller.send(json!({"type": "call", "target": callee.name})).await;
+    let ring = callee.expect("incoming-call").await.expect("the call rings");
+    assert_eq!(ring["name"], caller.name.as_str());
+    callee.send(json!({"type": "accept", "callId": ring["callId"]})).await;
+    caller.expect("call-accepted").await.expect("accepted");
+    caller.partner = Some(callee.name.clone());
+    callee.partner = Some(caller.name.clone());
+}
+
+fn no_name_twice(users: &[String]) {
+    let mut sorted = users.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), users.len(), "a name is listed twice: {users:?}");
+}
+
+#[tokio::test]
+async fn people_on_two_nodes_see_and_call_each_other_as_on_one() {
+    let redis = Redis::start();
+    let state = scratch("two-nodes");
+    let (one, two) = (Node::start(&redis, &state, "one.log"), Node::start(&redis, &state, "two.log"));
+    let mut ann = Person::sign_in(&one.url(), "ann").await;
+    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let both = |u: &[String]| u.contains(&"ann".to_owned()) && u.contains(&"bo".to_owned());
+    ann.userlist(both).await;
+    bo.userlist(both).await;
+
+    call(&mut ann, &mut bo).await;
+    ann.send(json!({"type": "video-offer", "target": "bo", "sdp": {"type": "offer", "sdp": "v=0\r\n"}}))
+        .await;
+    let offer = bo.expect("video-offer").await.expect("the offer crosses nodes");
+    assert_eq!(offer["name"], "ann");
+    // A third person on the second node finds bo busy.
+    let mut cy = Person::sign_in(&two.url(), "cy").await;
+    cy.send(json!({"type": "call", "target": "bo"})).await;
+    assert_eq!(cy.expect("call-ended").await.expect("an answer")["reason"], "busy");
+    // Chat reaches the room across nodes; hang-up reaches the partner.
+    ann.send(json!({"type": "message", "text": "hello from node one"})).await;
+    let line = cy.expect("message").await.expect("chat arrives");
+    assert_eq!((line["name"].as_str(), line["text"].as_str()), (Some("ann"), Some("hello from node one")));
+    ann.send(json!({"type": "hang-up", "target": "bo"})).await;
+    assert_eq!(bo.expect("call-ended").await.expect("hang-up arrives")["reason"], "hung-up");
+    cy.send(json!({"type": "call", "target": "bo"})).await;
+    assert!(bo.expect("incoming-call").await.is_some(), "bo is free again");
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_call_leaves_a_call_that_both_resume_on_the_other_node() {
+    let redis = Redis::start();
+    let state = scratch("kill-node");
+    let mut one = Node::start(&redis, &state, "one.log");
+    let two = Node::start(&redis, &state, "two.log");
+    // ann's node serves the room; bo's is relayed to it.
+    let mut ann = Person::sign_in(&one.url(), "ann").await;
+    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    call(&mut ann, &mut bo).await;
+
+    one.kill();
+    // bo's node notices and tells bo's page to reconnect; ann's page lost its socket.
+    bo.closed().await;
+    let urls = [two.url()];
+    (ann.urls, bo.urls) = (urls.to_vec(), urls.to_vec());
+    tokio::join!(ann.resume(&urls, Some("bo")), bo.resume(&urls, Some("ann")));
+    // The call is known again on the surviving node: a third person finds bo busy, and
+    // hang-up reaches the other side.
+    let mut cy = Person::sign_in(&two.url(), "cy").await;
+    cy.send(json!({"type": "call", "target": "bo"})).await;
+    assert_eq!(cy.expect("call-ended").await.expect("an answer")["reason"], "busy");
+    bo.send(json!({"type": "hang-up", "target": "ann"})).await;
+    assert_eq!(ann.expect("call-ended").await.expect("hang-up arrives")["reason"], "hung-up");
+    no_name_twice(&ann.userlist(|u| u.len() == 3).await);
+}
+
+#[tokio::test]
+async fn a_ringing_call_whose_node_dies_ends_for_both_sides() {
+    let redis = Redis::start();
+    let state = scratch("ringing");
+    let mut one = Node::start(&redis, &state, "one.log");
+    let two = Node::start(&redis, &state, "two.log");
+    let mut ann = Person::sign_in(&one.url(), "ann").await;
+    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    ann.send(json!({"type": "call", "target": "bo"})).await;
+    bo.expect("incoming-call").await.expect("it rings");
+
+    one.kill();
+    bo.closed().await;
+    let urls = [two.url()];
+    // Both come back without a call: the pages end the ring in words (the browser test
+    // reads them); the new node rings nobody.
+    let (to_ann, to_bo) = tokio::join!(ann.resume(&urls, None), bo.resume(&urls, None));
+    assert!(to_ann.get("partner").is_none() && to_bo.get("partner").is_none(), "{to_ann} {to_bo}");
+    (ann.urls, bo.urls) = (urls.to_vec(), urls.to_vec());
+    ann.send(json!({"type": "call", "target": "bo"})).await;
+    assert!(bo.expect("incoming-call").await.is_some(), "they can call again");
+}
+
+/// After Redis was away (`trouble`), a new call between the nodes works and nobody's
+/// name is held twice.
+async fn nodes_recover_from(trouble: impl AsyncFnOnce(&mut Redis), name: &str) {
+    let mut redis = Redis::start();
+    let state = scratch(name);
+    let one = Node::start(&redis, &state, "one.log");
+    let two = Node::start(&redis, &state, "two.log");
+    let mut ann = Person::sign_in(&one.url(), "ann").await;
+    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    call(&mut ann, &mut bo).await;
+
+    trouble(&mut redis).await;
+
+    // Whatever the nodes told the pages meanwhile (they reconnect and resume when
+    // told), their call goes on: hang-up reaches the other side...
+    tokio::join!(ann.catch_up(), bo.catch_up());
+    bo.send(json!({"type": "hang-up", "target": "ann"})).await;
+    assert_eq!(ann.expect("call-ended").await.expect("hang-up arrives")["reason"], "hung-up");
+    // ...a newcomer on either node sees one list with each name once, and calls across.
+    let mut cy = Person::sign_in(&two.url(), "cy").await;
+    let users = cy.userlist(|u| u.len() == 3).await;
+    no_name_twice(&users);
+    let mut dan = Person::sign_in(&one.url(), "dan").await;
+    no_name_twice(&dan.userlist(|u| u.len() == 4).await);
+    call(&mut dan, &mut cy).await;
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_empty_nodes_recover_without_a_restart() {
+    nodes_recover_from(async |redis: &mut Redis| redis.kill_and_restart(), "redis-restart").await;
+}
+
+#[tokio::test]
+async fn redis_paused_longer_than_any_timeout_nodes_recover_when_it_continues() {
+    nodes_recover_from(
+        async |redis: &mut Redis| {
+            redis.signal("-STOP");
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            redis.signal("-CONT");
+        },
+        "redis-pause",
+    )
+    .await;
+}
