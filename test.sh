@@ -3,9 +3,9 @@
 #
 #   ./test.sh            everything: format, lints, Rust tests, browser tests
 #
-# Installs (if missing): Debian's chromium, firefox-esr, coturn and pebble (apt: two real
-# browser engines, coturn's turnutils as independent TURN clients, Let's Encrypt's test
-# CA with its DNS),
+# Installs (if missing): Debian's chromium, firefox-esr, coturn, pebble, redis-server and
+# haproxy (apt: two real browser engines, coturn's turnutils as independent TURN clients,
+# Let's Encrypt's test CA with its DNS, the store and the load balancer of several nodes),
 # the e2e npm packages (npm ci), cargo-fuzz and cargo-deb (cargo install).
 # Browser tests run in a fresh network namespace that holds only loopback, so nothing
 # leaves the machine and parallel runs cannot collide on ports.
@@ -33,12 +33,14 @@ command -v unshare >/dev/null || apt_packages+=(util-linux)
 command -v node >/dev/null || apt_packages+=(nodejs npm)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v pebble >/dev/null || apt_packages+=(pebble)
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+command -v haproxy >/dev/null || apt_packages+=(haproxy)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv; do
+for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv redis-server haproxy; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 

@@ -160,10 +160,12 @@ export const RECORD_PEER_CONNECTIONS = (turnTransport) => {
 /**
  * A page in its own browser context (own storage, like another person's browser),
  * with console errors and page errors collected in page.problems. `locale` sets the
- * browser's language (e.g. "ko-KR").
+ * browser's language (e.g. "ko-KR"); `cookies` are set before the page loads (a load
+ * balancer's pin, say).
  */
-export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTransport = null, locale } = {}) {
+export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTransport = null, locale, cookies } = {}) {
   const context = await browser.newContext({ ignoreHTTPSErrors, locale });
+  if (cookies) await context.addCookies(cookies);
   const page = await context.newPage();
   page.problems = [];
   page.on("console", (msg) => {

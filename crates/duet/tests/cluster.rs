@@ -408,3 +408,30 @@ async fn redis_paused_longer_than_any_timeout_nodes_recover_when_it_continues() 
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_node_drained_with_sigterm_sends_its_people_to_the_other_node_at_once() {
+    let redis = Redis::start();
+    let state = scratch("drain");
+    let mut one = Node::start(&redis, &state, "one.log");
+    let two = Node::start(&redis, &state, "two.log");
+    let mut ann = Person::sign_in(&one.url(), "ann").await;
+    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    call(&mut ann, &mut bo).await;
+    (ann.urls, bo.urls) = (vec![two.url()], vec![two.url()]);
+
+    let asked = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &one.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    // bo's node hears the goodbye: bo is sent on before the node could have been found
+    // dead (five silent seconds).
+    bo.closed().await;
+    let moved = asked.elapsed();
+    assert!(moved < Duration::from_secs(4), "bo was moved after {moved:?}");
+    tokio::join!(ann.catch_up(), bo.catch_up());
+    bo.send(json!({"type": "hang-up", "target": "ann"})).await;
+    assert_eq!(ann.expect("call-ended").await.expect("hang-up arrives")["reason"], "hung-up");
+    let exited =
+        tokio::task::spawn_blocking(move || one.child.wait()).await.expect("joined").expect("waited");
+    assert!(exited.success(), "a drained node exits cleanly: {exited:?}");
+}

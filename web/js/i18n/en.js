@@ -130,7 +130,7 @@ export default {
   "ended-hung-up": "{name} hung up.",
   "ended-disconnected": "{name} left duet.",
   "ended-other": "The call with {name} ended.",
-  "server-restarted-ringing": "The server restarted while the call was ringing. Call again.",
+  "server-restarted-ringing": "The connection to the server broke while the call was ringing. Call again.",
   "reconnected": "Reconnected.",
   "reconnected-in-call": "Reconnected. In a call with {name}.",
   "session-elsewhere": "This session continued in another connection. Reload the page to use it here.",

@@ -129,7 +129,7 @@ export default {
   "ended-hung-up": "{name} 님이 통화를 끝냈습니다.",
   "ended-disconnected": "{name} 님이 duet을 떠났습니다.",
   "ended-other": "{name} 님과의 통화가 끝났습니다.",
-  "server-restarted-ringing": "전화가 울리는 동안 서버가 다시 시작되었습니다. 다시 걸어 보세요.",
+  "server-restarted-ringing": "전화가 울리는 동안 서버와의 연결이 끊겼습니다. 다시 걸어 보세요.",
   "reconnected": "다시 연결되었습니다.",
   "reconnected-in-call": "다시 연결되었습니다. {name} 님과 통화 중입니다.",
   "session-elsewhere": "이 세션은 다른 연결에서 이어졌습니다. 여기서 쓰려면 페이지를 새로 고치세요.",

@@ -45,6 +45,13 @@ impl Peers {
         }
     }
 
+    /// `node` matters to this one (a client is relayed to it): it is watched from `now`
+    /// if it was not already, so one that dies before it was ever heard is found dead.
+    /// Does not count as hearing it.
+    pub fn expect(&mut self, node: &NodeId, now: Instant) {
+        self.seen.entry(node.clone()).or_insert(now);
+    }
+
     /// `node` said goodbye: forgotten at once. True if it was known.
     pub fn left(&mut self, node: &NodeId) -> bool {
         self.seen.remove(node).is_some()
@@ -53,6 +60,11 @@ impl Peers {
     /// Whether `node` was heard within [`DEAD_AFTER`] of `now`.
     pub fn is_alive(&self, node: &NodeId, now: Instant) -> bool {
         self.seen.get(node).is_some_and(|at| now.saturating_duration_since(*at) < DEAD_AFTER)
+    }
+
+    /// How many nodes were heard within [`DEAD_AFTER`] of `now`.
+    pub fn alive(&self, now: Instant) -> usize {
+        self.seen.values().filter(|at| now.saturating_duration_since(**at) < DEAD_AFTER).count()
     }
 
     /// The nodes silent for [`DEAD_AFTER`] at `now`, forgotten (each is reported once).
@@ -93,6 +105,17 @@ mod tests {
             assert!(peers.is_alive(&a, now));
         }
         assert!(!peers.is_alive(&b, start + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn relaying_to_a_node_never_heard_watches_it_without_keeping_a_dead_one_alive() {
+        let start = Instant::now();
+        let a: NodeId = "a".into();
+        let mut peers = Peers::default();
+        peers.expect(&a, start);
+        assert!(peers.is_alive(&a, start));
+        peers.expect(&a, start + Duration::from_secs(4));
+        assert_eq!(peers.expired(start + DEAD_AFTER), vec![a], "silent since it was first expected");
     }
 
     #[test]

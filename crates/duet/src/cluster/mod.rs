@@ -174,6 +174,12 @@ impl Cluster {
         }
     }
 
+    /// `node` is one this node depends on (it relays a client to it): if it was never
+    /// heard, it is dead unless it beats within [`liveness::DEAD_AFTER`] from now.
+    pub fn expect(&self, node: &NodeId, now: Instant) {
+        self.lock_peers().expect(node, now);
+    }
+
     /// `node` was heard from.
     pub fn heard(&self, node: &NodeId, now: Instant) {
         if self.lock_peers().heard(node, now) {
@@ -189,6 +195,11 @@ impl Cluster {
     /// Whether `node` beat recently.
     pub fn is_alive(&self, node: &NodeId, now: Instant) -> bool {
         self.lock_peers().is_alive(node, now)
+    }
+
+    /// How many other nodes are alive.
+    pub fn alive(&self, now: Instant) -> usize {
+        self.lock_peers().alive(now)
     }
 
     /// The nodes that died since the last call.

@@ -53,6 +53,15 @@ impl Owned {
         self.rooms.remove(room);
     }
 
+    /// How many rooms are owned.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
     /// Every owned room (draining frees them all).
     pub fn all(&self) -> Vec<RoomName> {
         self.rooms.iter().cloned().collect()

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::cluster::rooms::Owned;
 use crate::cluster::wire::{Message, NodeId, Opening};
-use crate::cluster::{Owner, liveness::BEAT_EVERY};
+use crate::cluster::{Cluster, Owner, liveness::BEAT_EVERY};
 use crate::serve::relay::Link;
 use crate::serve::signaling::{Signaling, session_nonce};
 use crate::serve::socket::{KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox};
@@ -36,6 +36,33 @@ pub(crate) struct Nodes {
     /// Clients of other nodes in this node's hub: (their node, link) → connection.
     remote: HashMap<(NodeId, u64), ConnId>,
     remote_of: HashMap<ConnId, (NodeId, u64)>,
+}
+
+/// Figures for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterCounts {
+    /// Other nodes alive, as this one hears them.
+    pub nodes: usize,
+    /// Rooms this node serves.
+    pub rooms: usize,
+    /// Sockets here relayed to rooms other nodes serve.
+    pub relayed: usize,
+    /// Clients of other nodes in this node's hub.
+    pub remote: usize,
+    /// Messages to other nodes lost (Redis away or too slow).
+    pub lost: u64,
+}
+
+impl Nodes {
+    pub(super) fn counts(&self, cluster: &Cluster) -> ClusterCounts {
+        ClusterCounts {
+            nodes: cluster.alive(Instant::now()),
+            rooms: self.owned.len(),
+            relayed: self.links.len(),
+            remote: self.remote.len(),
+            lost: cluster.dropped(),
+        }
+    }
 }
 
 /// Where a new socket is served.

@@ -56,6 +56,13 @@ impl Metrics {
                 gauge!("duet_signaling_users").set(signaling.users as f64);
                 gauge!("duet_signaling_calls").set(signaling.calls as f64);
                 counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
+                if let Some(cluster) = signaling.cluster {
+                    gauge!("duet_cluster_nodes").set(cluster.nodes as f64);
+                    gauge!("duet_cluster_rooms").set(cluster.rooms as f64);
+                    gauge!("duet_cluster_relayed_sockets").set(cluster.relayed as f64);
+                    gauge!("duet_cluster_remote_clients").set(cluster.remote as f64);
+                    counter!("duet_cluster_lost_messages_total").absolute(cluster.lost);
+                }
             }
             if let Some(turn) = &self.turn {
                 let (allocations, stats) = turn.snapshot();

@@ -72,7 +72,7 @@ impl Signaling {
         self.lock().nodes.links.insert(link, Link { owner: owner.clone(), outbox, session });
         let from = cluster.node().clone();
         // An owner that dies before this node heard it beat is found dead all the same.
-        cluster.heard(&owner, std::time::Instant::now());
+        cluster.expect(&owner, std::time::Instant::now());
         let open = Opening { room: to.room, address, admission, host: to.host };
         cluster.send(&owner, &wire::Message::Open { from: from.clone(), link, open: Box::new(open) });
         tracing::debug!(link, %owner, "relaying a client to the room's node");

@@ -117,6 +117,8 @@ pub struct SignalingCounts {
     pub users: usize,
     pub calls: usize,
     pub rejected: u64,
+    /// In a cluster: what this node holds of it.
+    pub cluster: Option<crate::serve::cluster::ClusterCounts>,
 }
 
 #[derive(Debug)]
@@ -217,6 +219,7 @@ impl Signaling {
             users: shared.hub.user_count(),
             calls: shared.hub.call_count(),
             rejected: self.rejected.load(Ordering::Relaxed),
+            cluster: self.cluster.as_ref().map(|cluster| shared.nodes.counts(cluster)),
         }
     }
 
