@@ -3,6 +3,8 @@
 
 use std::process::{Child, Command, Stdio};
 
+pub mod routing;
+
 /// Starts `duet` with `args` (behind `prefix`, e.g. `taskset -c 0`, which execs it in
 /// place so the PID is duet's) and waits for its address; returns the process and the
 /// address it printed (`host:port`).
