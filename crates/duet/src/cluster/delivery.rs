@@ -33,7 +33,7 @@ pub struct Settled {
     /// To publish again, in their order.
     pub again: Vec<Outgoing>,
     /// Given up on.
-    pub lost: usize,
+    pub lost: Vec<Outgoing>,
 }
 
 /// Sorts `batch` by what `heard` says (one count per message, in order) at `now`.
@@ -46,7 +46,7 @@ pub fn settle(batch: Vec<Outgoing>, heard: &[u64], now: Instant) -> Settled {
         if now.saturating_duration_since(message.since) < RETRY_FOR {
             settled.again.push(message);
         } else {
-            settled.lost += 1;
+            settled.lost.push(message);
         }
     }
     settled
@@ -71,9 +71,10 @@ mod tests {
         ];
         let settled = settle(batch.clone(), &[0, 1, 0, 0], start + Duration::from_millis(500));
         assert_eq!(settled.again, vec![batch[0].clone(), batch[3].clone()], "a beat is never repeated");
-        assert_eq!(settled.lost, 0);
+        assert!(settled.lost.is_empty());
+        let again = settled.again.clone();
         let settled = settle(settled.again, &[0, 0], start + RETRY_FOR);
-        assert_eq!(settled, Settled { again: vec![], lost: 2 });
+        assert_eq!(settled, Settled { again: vec![], lost: again });
     }
 
     #[test]

@@ -72,8 +72,10 @@ pub struct Cluster {
     next_link: AtomicU64,
     /// Messages dropped because Redis was not keeping up.
     dropped: AtomicU64,
-    /// Told when messages to other nodes were lost: relayed clients must resume.
+    /// Told when messages to other nodes were lost: the clients between this node and
+    /// those nodes must resume ([`Cluster::take_lost`] says which nodes).
     pub(crate) lost: tokio::sync::Notify,
+    lost_to: Mutex<std::collections::HashSet<NodeId>>,
 }
 
 /// Who serves a room.
@@ -116,6 +118,7 @@ impl Cluster {
             next_link: AtomicU64::new(1),
             dropped: AtomicU64::new(0),
             lost: tokio::sync::Notify::new(),
+            lost_to: Mutex::default(),
         });
         tokio::spawn(std::sync::Arc::clone(&cluster).publish(queue, shutdown.clone()));
         tokio::spawn(std::sync::Arc::clone(&cluster).listen(inbound, shutdown));
@@ -143,10 +146,28 @@ impl Cluster {
     }
 
     fn queue(&self, channel: String, message: &Message) {
-        if self.outgoing.try_send((channel, message.encode())).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            self.lost.notify_one();
+        if let Err(refused) = self.outgoing.try_send((channel, message.encode())) {
+            let (channel, _) = refused.into_inner();
+            self.lost([channel].iter());
         }
+    }
+
+    /// Messages to `channels` were lost: what they were for must resume.
+    fn lost<'a>(&self, channels: impl Iterator<Item = &'a String>) {
+        let mut lost_to = self.lost_to.lock().unwrap_or_else(|p| p.into_inner());
+        for channel in channels {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(node) = wire::node_of_channel(channel) {
+                lost_to.insert(node);
+            }
+        }
+        drop(lost_to);
+        self.lost.notify_one();
+    }
+
+    /// The nodes messages were lost to since the last call.
+    pub fn take_lost(&self) -> Vec<NodeId> {
+        self.lost_to.lock().unwrap_or_else(|p| p.into_inner()).drain().collect()
     }
 
     /// Messages to other nodes dropped so far (Redis too slow or away).
@@ -262,12 +283,11 @@ impl Cluster {
                         failing = true;
                         tracing::warn!("{e:#}: messages to other nodes are lost until Redis answers");
                     }
-                    batch.len()
+                    batch
                 }
             };
-            if lost > 0 {
-                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
-                self.lost.notify_one();
+            if !lost.is_empty() {
+                self.lost(lost.iter().map(|message| &message.channel));
             }
         }
     }

@@ -29,6 +29,11 @@ pub fn node_channel(node: &str) -> String {
     format!("duet:node:{node}")
 }
 
+/// The node a channel of [`node_channel`] belongs to.
+pub fn node_of_channel(channel: &str) -> Option<NodeId> {
+    channel.strip_prefix("duet:node:").and_then(|node| node_id(node).ok())
+}
+
 /// One message between nodes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -189,6 +194,12 @@ mod tests {
         for message in messages {
             assert_eq!(Message::decode(&message.encode()), Ok(message.clone()), "{message:?}");
         }
+    }
+
+    #[test]
+    fn a_node_channel_names_its_node() {
+        assert_eq!(node_of_channel(&node_channel("0123abcd")).as_deref(), Some("0123abcd"));
+        assert_eq!(node_of_channel(NODES_CHANNEL), None);
     }
 
     #[test]

@@ -290,27 +290,21 @@ impl Signaling {
         }
     }
 
-    /// Messages to other nodes were lost (Redis went away under them): every client
-    /// relayed either way may have missed one, so each is treated as a lost socket. The
-    /// relayed sockets here are told to reconnect, and resume with what their room's hub
-    /// held for them; the hub here holds the sessions of other nodes' clients.
+    /// Messages to some nodes were lost (Redis went away under them, or too much was
+    /// queued): every client between this node and those may have missed one, so each
+    /// is treated as a lost socket. Sockets relayed to them are told to reconnect (and
+    /// resume with what the room's hub held for them); their clients here are held, and
+    /// their nodes are told to send them to reconnect too.
     fn messages_lost(&self) {
-        let links = {
-            let mut shared = self.lock();
-            let links: Vec<Link> = shared.nodes.links.drain().map(|(_, link)| link).collect();
-            links
-        };
-        let nodes: std::collections::HashSet<NodeId> = {
-            let shared = self.lock();
-            shared.nodes.remote.keys().map(|(node, _)| node.clone()).collect()
-        };
-        if !links.is_empty() || !nodes.is_empty() {
-            tracing::warn!("messages between nodes were lost: relayed clients reconnect and resume");
-        }
-        for link in links {
-            link.outbox.meter.moved.store(true, Ordering::Relaxed);
-        }
-        for node in nodes {
+        let Some(cluster) = &self.cluster else { return };
+        let me = cluster.node().clone();
+        for node in cluster.take_lost() {
+            tracing::warn!(%node, "messages to a node were lost: the clients between us reconnect and resume");
+            let links: Vec<u64> =
+                self.lock().nodes.remote.keys().filter(|(n, _)| *n == node).map(|(_, link)| *link).collect();
+            for link in links {
+                cluster.send(&node, &Message::Drop { from: me.clone(), link });
+            }
             self.node_gone(&node);
         }
     }
