@@ -17,9 +17,11 @@
 //! Run: `cargo bench -p duet --bench cluster` (add `-- --quick` for a short run).
 
 mod common;
+#[path = "../tests/common/redis.rs"]
+#[allow(dead_code, reason = "the tests kill and pause it; the benchmark only starts it")]
+mod redis;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 use common::routing;
 use futures_util::StreamExt;
@@ -53,21 +55,6 @@ impl Drop for Process {
     }
 }
 
-fn redis_server() -> (Process, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("bound").port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (./test.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Process(child), format!("redis://127.0.0.1:{port}/"))
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let seconds = if quick { 1 } else { 3 };
@@ -95,15 +82,15 @@ async fn run(setup: Setup, seconds: u64) -> (f64, f64) {
     let state = std::env::temp_dir().join(format!("duet-cluster-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     std::fs::create_dir_all(&state).expect("a state directory");
-    let redis = (setup != Setup::OneNode).then(redis_server);
+    let redis = (setup != Setup::OneNode).then(redis::Redis::start);
     let mut args: Vec<String> =
         ["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-echo", "--no-metrics"]
             .map(String::from)
             .into();
     args.extend(["--limit-messages", "1000000,1000000/s", "--state-dir"].map(String::from));
     args.push(state.display().to_string());
-    if let Some((_, url)) = &redis {
-        args.extend(["--redis".to_owned(), url.clone()]);
+    if let Some(redis) = &redis {
+        args.extend(["--redis".to_owned(), redis.url()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let nodes = if setup == Setup::TwoNodes { 2 } else { 1 };

@@ -3,7 +3,9 @@
 //! Redis killed and restarted or paused leave calls that resume and names held once.
 //! (The browser test `e2e/tests/cluster.test.mjs` does the same through haproxy.)
 
-use std::net::{SocketAddr, TcpListener};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,72 +15,18 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use common::redis::Redis;
+
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Longest wait for anything a test expects (a node's death is noticed in 5 s).
 const PATIENCE: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("bound").port()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("duet-cluster-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
-}
-
-/// Debian's redis-server on a loopback port, without persistence (a restart loses all).
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Self {
-        Self::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (./test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn signal(&self, signal: &str) {
-        let status =
-            Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill");
-        assert!(status.success());
-    }
-
-    /// SIGKILL, then a fresh redis-server on the same port: everything it held is gone.
-    fn kill_and_restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        *self = Self::start_on(self.port);
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ =
-            Command::new("kill").args(["-CONT", &self.child.id().to_string()]).stderr(Stdio::null()).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One `duet serve` node on the cluster's Redis, sharing the cluster's state directory.
@@ -100,10 +48,7 @@ impl Node {
             .stderr(log)
             .spawn()
             .expect("start duet");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
-        let web = line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port");
+        let web = common::printed_address(&mut child);
         Self { child, web }
     }
 
@@ -284,13 +229,30 @@ fn no_name_twice(users: &[String]) {
     assert_eq!(sorted.len(), users.len(), "a name is listed twice: {users:?}");
 }
 
+/// Redis, two nodes sharing a state directory, ann signed in on the first (which then
+/// serves the lobby) and bo on the second (relayed to it).
+struct TwoNodes {
+    redis: Redis,
+    one: Node,
+    two: Node,
+    ann: Person,
+    bo: Person,
+}
+
+impl TwoNodes {
+    async fn start(name: &str) -> Self {
+        let redis = Redis::start();
+        let state = scratch(name);
+        let (one, two) = (Node::start(&redis, &state, "one.log"), Node::start(&redis, &state, "two.log"));
+        let ann = Person::sign_in(&one.url(), "ann").await;
+        let bo = Person::sign_in(&two.url(), "bo").await;
+        Self { redis, one, two, ann, bo }
+    }
+}
+
 #[tokio::test]
 async fn people_on_two_nodes_see_and_call_each_other_as_on_one() {
-    let redis = Redis::start();
-    let state = scratch("two-nodes");
-    let (one, two) = (Node::start(&redis, &state, "one.log"), Node::start(&redis, &state, "two.log"));
-    let mut ann = Person::sign_in(&one.url(), "ann").await;
-    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let TwoNodes { redis: _redis, one: _one, two, mut ann, mut bo } = TwoNodes::start("two-nodes").await;
     let both = |u: &[String]| u.contains(&"ann".to_owned()) && u.contains(&"bo".to_owned());
     ann.userlist(both).await;
     bo.userlist(both).await;
@@ -316,13 +278,8 @@ async fn people_on_two_nodes_see_and_call_each_other_as_on_one() {
 
 #[tokio::test]
 async fn a_node_killed_mid_call_leaves_a_call_that_both_resume_on_the_other_node() {
-    let redis = Redis::start();
-    let state = scratch("kill-node");
-    let mut one = Node::start(&redis, &state, "one.log");
-    let two = Node::start(&redis, &state, "two.log");
     // ann's node serves the room; bo's is relayed to it.
-    let mut ann = Person::sign_in(&one.url(), "ann").await;
-    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let TwoNodes { redis: _redis, mut one, two, mut ann, mut bo } = TwoNodes::start("kill-node").await;
     call(&mut ann, &mut bo).await;
 
     one.kill();
@@ -343,12 +300,7 @@ async fn a_node_killed_mid_call_leaves_a_call_that_both_resume_on_the_other_node
 
 #[tokio::test]
 async fn a_ringing_call_whose_node_dies_ends_for_both_sides() {
-    let redis = Redis::start();
-    let state = scratch("ringing");
-    let mut one = Node::start(&redis, &state, "one.log");
-    let two = Node::start(&redis, &state, "two.log");
-    let mut ann = Person::sign_in(&one.url(), "ann").await;
-    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let TwoNodes { redis: _redis, mut one, two, mut ann, mut bo } = TwoNodes::start("ringing").await;
     ann.send(json!({"type": "call", "target": "bo"})).await;
     bo.expect("incoming-call").await.expect("it rings");
 
@@ -367,12 +319,7 @@ async fn a_ringing_call_whose_node_dies_ends_for_both_sides() {
 /// After Redis was away (`trouble`), a new call between the nodes works and nobody's
 /// name is held twice.
 async fn nodes_recover_from(trouble: impl AsyncFnOnce(&mut Redis), name: &str) {
-    let mut redis = Redis::start();
-    let state = scratch(name);
-    let one = Node::start(&redis, &state, "one.log");
-    let two = Node::start(&redis, &state, "two.log");
-    let mut ann = Person::sign_in(&one.url(), "ann").await;
-    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let TwoNodes { mut redis, one, two, mut ann, mut bo } = TwoNodes::start(name).await;
     call(&mut ann, &mut bo).await;
 
     trouble(&mut redis).await;
@@ -411,12 +358,7 @@ async fn redis_paused_longer_than_any_timeout_nodes_recover_when_it_continues() 
 
 #[tokio::test]
 async fn a_node_drained_with_sigterm_sends_its_people_to_the_other_node_at_once() {
-    let redis = Redis::start();
-    let state = scratch("drain");
-    let mut one = Node::start(&redis, &state, "one.log");
-    let two = Node::start(&redis, &state, "two.log");
-    let mut ann = Person::sign_in(&one.url(), "ann").await;
-    let mut bo = Person::sign_in(&two.url(), "bo").await;
+    let TwoNodes { redis: _redis, mut one, two, mut ann, mut bo } = TwoNodes::start("drain").await;
     call(&mut ann, &mut bo).await;
     (ann.urls, bo.urls) = (vec![two.url()], vec![two.url()]);
 

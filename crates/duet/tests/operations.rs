@@ -34,10 +34,7 @@ impl Duet {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start duet");
-        let mut out = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("duet prints its address");
-        let web = line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port");
+        let web = common::printed_address(&mut child);
         let log = BufReader::new(child.stderr.take().expect("piped"));
         Self { child, web, log }
     }

@@ -174,10 +174,7 @@ impl LowFiles {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start duet");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
-        let web = line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port");
+        let web = common::printed_address(&mut child);
         Self { child, web, turn: ([127, 0, 0, 1], turn_port).into() }
     }
 }

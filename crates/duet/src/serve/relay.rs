@@ -21,7 +21,7 @@ use crate::cluster::wire::{self, NodeId, Opening};
 use crate::limits::Slot;
 use crate::serve::signaling::Signaling;
 use crate::serve::socket::{
-    CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, write_batch,
+    CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, deliver, outbox_dropped,
 };
 
 /// How long the owner has to answer a relayed client's arrival (its hub's `id`) before
@@ -91,16 +91,12 @@ impl Signaling {
                 out = wait => match out {
                     Some(payload) => {
                         opened = true;
-                        match tokio::time::timeout(crate::serve::signaling::WRITE_TIMEOUT, write_batch(&mut socket, payload, &mut inbox, &meter)).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(_)) => break Ending::Lost,
-                            Err(_) => break Ending::TooSlow,
+                        if let Err(ending) = deliver(&mut socket, payload, &mut inbox, &meter).await {
+                            break ending;
                         }
                     }
                     None if !opened => break Ending::Unavailable,
-                    None if meter.ended.load(Ordering::Relaxed) => break Ending::SignedOut,
-                    None if meter.moved.load(Ordering::Relaxed) => break Ending::Moved,
-                    None => break Ending::TooSlow,
+                    None => break outbox_dropped(&meter),
                 },
                 frame = socket.recv() => {
                     meter.heard.store(self.millis(), Ordering::Relaxed);

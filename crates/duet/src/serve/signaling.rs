@@ -16,7 +16,7 @@
 //! A recipient that cannot keep up is closed (code 1008) instead of growing the
 //! server's memory or going deaf: its outbox is full ([`OUTBOX_CAPACITY`] frames or
 //! [`OUTBOX_BYTES`] bytes), a write to its socket has not finished in
-//! [`WRITE_TIMEOUT`], or it has answered no ping for two keep-alive intervals. Its
+//! 10 s (`socket::WRITE_TIMEOUT`), or it has answered no ping for two keep-alive intervals. Its
 //! session is kept for the resume grace period, so its page reconnects and resumes.
 //!
 //! Not done here: anything about what messages mean (the hub) or HTTP routing (`web`).
@@ -40,7 +40,7 @@ use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
 use crate::serve::echo::{EchoConfig, ServiceLink};
 use crate::serve::ice::IceServers;
 use crate::serve::socket::{
-    CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, write_batch,
+    CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, deliver, outbox_dropped,
 };
 use crate::turn::TurnUsers;
 use tokio::sync::{Notify, mpsc};
@@ -53,10 +53,6 @@ pub const ECHO: &str = "echo";
 /// Largest text frame or message a client may send. An SDP with many candidates is
 /// about 10 KiB; anything past this is refused with close code 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
-/// A write to a client's socket (a batch of frames) that takes longer than this means the
-/// client stopped reading: it is closed.
-pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// tungstenite reads into a buffer of this initial size and grows it only for larger
 /// frames (it reserves a whole frame once its header is read). axum's default (128 KiB)
@@ -389,16 +385,11 @@ impl Signaling {
                     }
                     out = inbox.recv() => match out {
                         Some(payload) => {
-                            let written = write_batch(&mut socket, payload, &mut inbox, &meter);
-                            match tokio::time::timeout(WRITE_TIMEOUT, written).await {
-                                Ok(Ok(())) => {}
-                                Ok(Err(_)) => break Ending::Lost,
-                                Err(_) => break Ending::TooSlow,
+                            if let Err(ending) = deliver(&mut socket, payload, &mut inbox, &meter).await {
+                                break ending;
                             }
                         }
-                        None if meter.ended.load(Ordering::Relaxed) => break Ending::SignedOut,
-                        None if meter.moved.load(Ordering::Relaxed) => break Ending::Moved,
-                        None => break Ending::TooSlow,
+                        None => break outbox_dropped(&meter),
                     },
                     frame = socket.recv() => {
                         meter.heard.store(self.millis(), Ordering::Relaxed);

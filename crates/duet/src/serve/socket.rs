@@ -25,6 +25,10 @@ pub(super) const OUTBOX_CAPACITY: usize = 256;
 /// once per recipient.
 pub(super) const OUTBOX_BYTES: usize = 1024 * 1024;
 
+/// A write to a client's socket (a batch of frames) that takes longer than this means the
+/// client stopped reading: it is closed.
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long the goodbye (close frame) may take.
 pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -92,7 +96,7 @@ pub(super) enum Ending {
 
 /// Writes `first` and whatever else is already queued, then flushes once: under load a
 /// busy client gets several frames per system call.
-pub(super) async fn write_batch(
+async fn write_batch(
     socket: &mut WebSocket,
     first: Payload,
     inbox: &mut mpsc::Receiver<Payload>,
@@ -111,6 +115,32 @@ pub(super) async fn write_batch(
     }
     meter.queued.fetch_sub(written, Ordering::Relaxed);
     socket.flush().await
+}
+
+/// [`write_batch`] within [`WRITE_TIMEOUT`]; why the connection ends if it failed.
+pub(super) async fn deliver(
+    socket: &mut WebSocket,
+    first: Payload,
+    inbox: &mut mpsc::Receiver<Payload>,
+    meter: &Meter,
+) -> Result<(), Ending> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write_batch(socket, first, inbox, meter)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ending::Lost),
+        Err(_) => Err(Ending::TooSlow),
+    }
+}
+
+/// Why the shared state dropped a connection's outbox, as its meter says: signed out,
+/// moved to another node, or (with neither) too slow to keep up.
+pub(super) fn outbox_dropped(meter: &Meter) -> Ending {
+    if meter.ended.load(Ordering::Relaxed) {
+        Ending::SignedOut
+    } else if meter.moved.load(Ordering::Relaxed) {
+        Ending::Moved
+    } else {
+        Ending::TooSlow
+    }
 }
 
 /// The outbox entry that stands for a WebSocket ping: the hub only ever sends JSON, so an

@@ -19,9 +19,19 @@ use tokio_util::sync::CancellationToken;
 
 pub mod coturn;
 pub mod netns;
+pub mod redis;
 pub mod turn_probe;
 
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// The address a started `duet serve` prints first on its stdout ("… listening on
+/// http://host:port"), read from `child`'s piped stdout.
+pub fn printed_address(child: &mut std::process::Child) -> SocketAddr {
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("duet prints its address");
+    line.trim().rsplit("http://").next().expect("an address").parse().expect("host:port")
+}
 
 pub struct TestServer {
     pub addr: SocketAddr,
