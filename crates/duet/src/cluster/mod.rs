@@ -101,7 +101,9 @@ impl Cluster {
             .collect::<String>()
             .into();
         let store = Store::new(url, node.clone())?;
-        let shared = store.fingerprint(keys).await.with_context(|| format!("cannot reach Redis at {url}"))?;
+        let shown = store::without_password(url);
+        let shared =
+            store.fingerprint(keys).await.with_context(|| format!("cannot reach Redis at {shown}"))?;
         anyhow::ensure!(
             shared == keys,
             "the nodes on this Redis sign sessions with other keys than this node's state directory \
@@ -122,7 +124,7 @@ impl Cluster {
         });
         tokio::spawn(std::sync::Arc::clone(&cluster).publish(queue, shutdown.clone()));
         tokio::spawn(std::sync::Arc::clone(&cluster).listen(inbound, shutdown));
-        tracing::info!(node = %cluster.node, "joined the cluster on {url}");
+        tracing::info!(node = %cluster.node, "joined the cluster on {shown}");
         Ok((cluster, incoming))
     }
 

@@ -82,15 +82,29 @@ pub struct Store {
     beat: Script,
 }
 
+/// `url` as it may be shown in logs and errors: a password in it is replaced by `***`.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 fn room_key(room: &RoomName) -> String {
     format!("duet:room:{}", room.as_str())
 }
 
 impl Store {
-    /// A handle for `url` (`redis://host:port/db`, `rediss://` for TLS, `unix:///path`);
+    /// A handle for `url` (`redis://[user:password@]host:port/db`, `unix:///path`);
     /// nothing is connected yet.
     pub fn new(url: &str, node: NodeId) -> anyhow::Result<Self> {
-        let client = Client::open(url).with_context(|| format!("--redis {url:?} is not a Redis URL"))?;
+        let client = Client::open(url)
+            .with_context(|| format!("--redis {:?} is not a Redis URL", without_password(url)))?;
         Ok(Self {
             client,
             node,
@@ -225,5 +239,18 @@ impl Store {
             .await
             .context("Redis did not take a subscription in time")?
             .context("subscribe on Redis")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_password_in_the_redis_url_never_reaches_a_log() {
+        assert_eq!(without_password("redis://:hunter2@10.0.0.5:6379/0"), "redis://:***@10.0.0.5:6379/0");
+        assert_eq!(without_password("redis://duet:p@ss@redis.lan/1"), "redis://duet:***@redis.lan/1");
+        assert_eq!(without_password("redis://10.0.0.5:6379/0"), "redis://10.0.0.5:6379/0");
+        assert_eq!(without_password("not a url"), "not a url");
     }
 }

@@ -107,7 +107,7 @@ pub struct ServeArgs {
     /// redis://10.0.0.5:6379/0: people on different nodes see and call each other. Every
     /// node needs the same state directory contents (keys, accounts); put a load
     /// balancer in front. Without it nothing of the cluster runs.
-    #[arg(long, env = "DUET_REDIS", value_name = "URL")]
+    #[arg(long, env = "DUET_REDIS", value_name = "URL", hide_env_values = true)]
     pub redis: Option<String>,
 
     /// How long shutdown waits for connections to close after telling them.
