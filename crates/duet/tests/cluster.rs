@@ -377,3 +377,42 @@ async fn a_node_drained_with_sigterm_sends_its_people_to_the_other_node_at_once(
         tokio::task::spawn_blocking(move || one.child.wait()).await.expect("joined").expect("waited");
     assert!(exited.success(), "a drained node exits cleanly: {exited:?}");
 }
+
+/// `duet serve` with `args` that must refuse to start: its exit status and what it said.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-metrics", "--no-echo"])
+        .args(args)
+        .env("DUET_LOG", "warn")
+        .output()
+        .expect("run duet");
+    assert!(!output.status.success(), "duet started with {args:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_wrong_redis_setting_stops_the_node_with_words_and_no_password() {
+    let state = scratch("wrong-settings");
+    let state = state.to_str().expect("a UTF-8 path");
+    let said = refused(&["--redis", "http://:hunter2@127.0.0.1/", "--state-dir", state]);
+    assert!(said.contains("is not a Redis URL") && !said.contains("hunter2"), "{said}");
+    // Nobody listens on this port: said at once, not after a long wait.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("bound").port();
+    let started = Instant::now();
+    let said = refused(&["--redis", &format!("redis://:hunter2@127.0.0.1:{port}/"), "--state-dir", state]);
+    assert!(
+        said.contains("cannot reach Redis at redis://:***@127.0.0.1") && !said.contains("hunter2"),
+        "{said}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_node_with_other_keys_than_the_cluster_is_refused() {
+    let redis = Redis::start();
+    let first = scratch("keys-first");
+    let _one = Node::start(&redis, &first, "one.log");
+    let other = scratch("keys-other");
+    let said = refused(&["--redis", &redis.url(), "--state-dir", other.to_str().expect("a UTF-8 path")]);
+    assert!(said.contains("give every node the same resume.key"), "{said}");
+}
