@@ -112,7 +112,7 @@ impl Signaling {
                         let in_use = shared.hub.rooms_in_use();
                         shared.nodes.owned.beat(in_use)
                     };
-                    tracing::debug!(keep = beat.keep.len(), release = beat.release.len(), "beat");
+                    tracing::trace!(keep = beat.keep.len(), release = beat.release.len(), "beat");
                     match cluster.beat(&beat.keep, &beat.release).await {
                         Ok(lost) => {
                             if failing {
