@@ -33,9 +33,9 @@ pub(crate) struct Nodes {
     pub(super) owned: Owned,
     /// Clients on this node relayed to other nodes, by link.
     pub(super) links: HashMap<u64, Link>,
-    /// Clients of other nodes in this node's hub: (their node, link) → connection.
+    /// Clients of other nodes in this node's hub: (their node, link) → connection. Each
+    /// has a forward task, which removes its entry when its outbox goes.
     remote: HashMap<(NodeId, u64), ConnId>,
-    remote_of: HashMap<ConnId, (NodeId, u64)>,
 }
 
 /// Figures for metrics.
@@ -174,7 +174,6 @@ impl Signaling {
                     let mut shared = self.lock();
                     let conn = shared.nodes.remote.remove(&(from, link));
                     if let Some(conn) = conn {
-                        shared.nodes.remote_of.remove(&conn);
                         shared.outboxes.remove(&conn);
                     }
                     conn
@@ -218,7 +217,6 @@ impl Signaling {
             // No socket here: pings and silence are the relaying node's business.
             shared.outboxes.insert(conn, Outbox { frames, meter: Arc::new(Meter::default()) });
             shared.nodes.remote.insert((from.clone(), link), conn);
-            shared.nodes.remote_of.insert(conn, (from.clone(), link));
             let started = shared.dispatch();
             debug_assert!(started.is_empty(), "connecting starts no service");
             conn
@@ -260,14 +258,8 @@ impl Signaling {
             }
         }
         // The outbox was dropped here: too slow, the room moved, the node died.
-        let mine = {
-            let mut shared = self.lock();
-            let mine = shared.nodes.remote_of.remove(&remote.conn);
-            if let Some(key) = &mine {
-                shared.nodes.remote.remove(key);
-            }
-            mine.is_some()
-        };
+        // Still listed: nobody else (a Close, a dead node) ended it in the hub.
+        let mine = self.lock().nodes.remote.remove(&(remote.node.clone(), remote.link)).is_some();
         if mine {
             self.with_hub(|hub| hub.connection_lost(Instant::now(), remote.conn));
             cluster.send(&remote.node, &Message::Drop { from: me, link: remote.link });
@@ -321,12 +313,15 @@ impl Signaling {
                 }
                 !gone
             });
-            let conns: Vec<ConnId> =
-                shared.nodes.remote.iter().filter(|((n, _), _)| n == node).map(|(_, conn)| *conn).collect();
-            for conn in &conns {
-                if let Some(key) = shared.nodes.remote_of.remove(conn) {
-                    shared.nodes.remote.remove(&key);
+            let mut conns = Vec::new();
+            shared.nodes.remote.retain(|(n, _), conn| {
+                let gone = n == node;
+                if gone {
+                    conns.push(*conn);
                 }
+                !gone
+            });
+            for conn in &conns {
                 shared.outboxes.remove(conn);
             }
             conns
