@@ -291,9 +291,17 @@ impl Signaling {
         let Some(cluster) = &self.cluster else { return };
         let me = cluster.node().clone();
         for node in cluster.take_lost() {
-            tracing::warn!(%node, "messages to a node were lost: the clients between us reconnect and resume");
             let links: Vec<u64> =
                 self.lock().nodes.remote.keys().filter(|(n, _)| *n == node).map(|(_, link)| *link).collect();
+            let relayed = self.lock().nodes.links.values().filter(|l| l.owner == node).count();
+            if links.is_empty() && relayed == 0 {
+                continue; // nobody was between us: nothing to resume (and nothing to say)
+            }
+            tracing::warn!(
+                %node,
+                clients = links.len() + relayed,
+                "messages to a node were lost: the clients between us reconnect and resume"
+            );
             for link in links {
                 cluster.send(&node, &Message::Drop { from: me.clone(), link });
             }
