@@ -38,6 +38,14 @@ function listedOnce(page) {
   return [...names].sort();
 }
 
+/** The last signaling messages `page` received, for a failure's message. */
+const trail = (page) =>
+  page.received
+    .filter((m) => !["ice-servers", "userlist"].includes(m.type))
+    .slice(-8)
+    .map((m) => `${m.type}${m.code ? `:${m.code}` : ""}${m.partner ? `(${m.partner})` : ""}`)
+    .join(", ");
+
 /** The browser logs each refused reconnect while a node or Redis was away. */
 function forgetReconnectErrors(...pages) {
   for (const page of pages) page.problems = page.problems.filter((p) => !/WebSocket|ERR_CONNECTION/.test(p));
@@ -90,7 +98,9 @@ test("a node killed mid-call: media goes on, its page resumes through the other 
   );
   await assertMediaFlows(ann, "ann receives bo after the move");
   await ann.click("#hangup-button");
-  await assertCallEnded(bo, "bo");
+  await assertCallEnded(bo, "bo").catch((e) => {
+    throw new Error(`${e.message}; ann saw ${trail(ann)}; bo saw ${trail(bo)}`);
+  });
   assert.match(await bo.textContent("#status"), /ann hung up/);
   assert.deepEqual(listedOnce(bo), ["ann", "bo"]);
   forgetReconnectErrors(ann, bo);

@@ -498,6 +498,12 @@ impl Hub {
                 Err(self.reject(conn, ErrorCode::CannotCallSelf, "the target is yourself", Some(target)))
             }
             Some(to) => Ok(to),
+            // After a restart (or a node's death), the partner this session waits for has
+            // not resumed yet: what it sends them is dropped without an error, since a page
+            // takes `no-such-user` for the end of its call.
+            None if state.claim.as_deref().is_some_and(|(name, _)| name.as_str() == target) => {
+                Err(Rejected(ErrorCode::NotInCall))
+            }
             None => Err(self.reject(
                 conn,
                 ErrorCode::NoSuchUser,

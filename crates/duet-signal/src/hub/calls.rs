@@ -157,6 +157,17 @@ impl Hub {
         conn: ConnId,
         target: Option<&str>,
     ) -> Result<(), Rejected> {
+        let claimed = self.conns[&conn]
+            .claim
+            .as_deref()
+            .map(|(name, until)| (name.as_str() == target.unwrap_or(name.as_str()), *until));
+        if let Some((true, until)) = claimed {
+            // Hanging up on a partner who has not resumed yet: the call is not restored
+            // when they do.
+            self.conns.get_mut(&conn).expect("checked").claim = None;
+            self.timers.remove(&(until, Timer::Claim(conn)));
+            return Ok(());
+        }
         let to = target.map(|t| self.resolve_target(conn, t)).transpose()?;
         let call = self.conns[&conn].call.filter(|id| to.is_none_or(|to| self.calls[id].other(conn) == to));
         let Some(id) = call else {

@@ -366,3 +366,39 @@ fn a_room_moved_to_another_node_is_forgotten_silently_and_its_people_resume_ther
     owner.send(again, resume("ann", &token)).expect("resumed");
     assert!(owner.take(again).iter().any(|m| m["type"] == "resumed"));
 }
+
+#[test]
+fn after_a_restart_what_you_send_a_partner_not_back_yet_is_dropped_without_ending_your_call() {
+    let (ann_token, bo_token) = (token_from_before_the_restart("ann"), token_from_before_the_restart("bo"));
+    let mut h = Harness::new();
+    let ann = h.connect();
+    h.send(ann, json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"}))
+        .expect("free name");
+    h.inbox.clear();
+    // ann's page sends bo a candidate before bo's page is back: no `no-such-user` (a page
+    // takes that for the end of its call), nothing at all.
+    let candidate = json!({"type": "new-ice-candidate", "target": "bo", "candidate": {"candidate": "x"}});
+    assert_eq!(h.send(ann, candidate), Err(Rejected(ErrorCode::NotInCall)));
+    assert!(h.take(ann).is_empty());
+    let bo = h.connect();
+    h.send(bo, json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"}))
+        .expect("free name");
+    assert_eq!(h.hub.call_count(), 1, "the call is known again");
+}
+
+#[test]
+fn after_a_restart_hanging_up_before_the_partner_is_back_keeps_the_call_from_coming_back() {
+    let (ann_token, bo_token) = (token_from_before_the_restart("ann"), token_from_before_the_restart("bo"));
+    let mut h = Harness::new();
+    let ann = h.connect();
+    h.send(ann, json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"}))
+        .expect("free name");
+    h.send(ann, json!({"type": "hang-up", "target": "bo"})).expect("no error: the call is over for ann");
+    let bo = h.connect();
+    h.send(bo, json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"}))
+        .expect("free name");
+    assert_eq!(h.hub.call_count(), 0, "ann hung up: no call comes back");
+    // bo's claim ends in words once the grace period is over.
+    h.advance(Duration::from_secs(30));
+    assert!(h.take_calls(bo).iter().any(|m| m["type"] == "call-ended"));
+}
