@@ -55,6 +55,21 @@ export async function assertCallEnded(page, label) {
   );
 }
 
+/**
+ * After a reconnect, the server knows `page`'s call again: it answered the page's resume,
+ * and a user list it sent since shows `me` and `peer` in a call, on the page too. (A page
+ * says "Reconnected" as soon as its socket opens, before its session is back; and until
+ * the new list arrives the page still shows the one from before.)
+ */
+export async function assertCallRestored(page, me, peer, { timeout = 30_000 } = {}) {
+  await eventually(`the server to list ${me} and ${peer} in a call again`, () => {
+    const since = page.received.findLastIndex((m) => m.type === "resumed");
+    const list = since >= 0 && page.received.slice(since).findLast((m) => m.type === "userlist");
+    return Boolean(list) && [me, peer].every((name) => list.inCall?.includes(name));
+  }, { timeout });
+  assert.equal(await userItem(page, peer).getAttribute("data-busy"), "true", `${me}'s page shows ${peer} in a call`);
+}
+
 export function assertNoProblems(...pages) {
   for (const page of pages) assert.deepEqual(page.problems, [], "no console or page errors");
 }

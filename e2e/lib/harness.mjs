@@ -172,17 +172,27 @@ export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTr
     if (msg.type() === "error") page.problems.push(`console: ${msg.text()}`);
   });
   page.on("pageerror", (err) => page.problems.push(`pageerror: ${err.message}`));
-  // Every signaling message the page receives, parsed.
+  // Every signaling message the page receives (parsed), and a log of its sockets'
+  // messages both ways with their openings and closings, for a failure's message.
   page.received = [];
-  page.on("websocket", (ws) =>
+  page.wire = [];
+  const parse = (payload) => {
+    try {
+      return JSON.parse(payload);
+    } catch {
+      return { unparsed: String(payload) };
+    }
+  };
+  page.on("websocket", (ws) => {
+    page.wire.push({ dir: "open" });
     ws.on("framereceived", ({ payload }) => {
-      try {
-        page.received.push(JSON.parse(payload));
-      } catch {
-        page.received.push({ unparsed: String(payload) });
-      }
-    }),
-  );
+      const msg = parse(payload);
+      page.received.push(msg);
+      page.wire.push({ dir: "in", msg });
+    });
+    ws.on("framesent", ({ payload }) => page.wire.push({ dir: "out", msg: parse(payload) }));
+    ws.on("close", () => page.wire.push({ dir: "close" }));
+  });
   await page.addInitScript(RECORD_PEER_CONNECTIONS, turnTransport);
   await page.goto(url);
   return page;

@@ -4,8 +4,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, launchBrowser, startDuet, userItem } from "../lib/harness.mjs";
-import { assertCallEnded, assertMediaFlows, closeCleanly, twoPeopleInACall } from "../lib/assertions.mjs";
+import { launchBrowser, startDuet } from "../lib/harness.mjs";
+import { assertCallEnded, assertCallRestored, assertMediaFlows, closeCleanly, twoPeopleInACall } from "../lib/assertions.mjs";
 
 test("a server restart mid-call: media keeps flowing, the pages reconnect, the user list and the call come back", async () => {
   let duet = await startDuet(["--no-turn"]);
@@ -21,15 +21,10 @@ test("a server restart mid-call: media keeps flowing, the pages reconnect, the u
 
     const { host } = new URL(duet.url);
     duet = await startDuet(["--no-turn"], { listen: host });
-    for (const page of [ann, bo]) {
-      await page.locator("#status", { hasText: "Reconnected" }).waitFor({ timeout: 20_000 });
-    }
-    assert.match(await ann.textContent("#whoami"), /Signed in as ann$/, "no 'name taken' for yourself");
     // (The people list is out of sight during a call: it is there, not shown.)
-    await userItem(ann, "bo").waitFor({ state: "attached" });
-    await eventually("the new server to list both in a call", async () =>
-      (await userItem(ann, "bo").getAttribute("data-busy")) === "true",
-    );
+    await assertCallRestored(ann, "ann", "bo");
+    await assertCallRestored(bo, "bo", "ann");
+    assert.match(await ann.textContent("#whoami"), /Signed in as ann$/, "no 'name taken' for yourself");
     await assertMediaFlows(bo, "bo receives ann after the restart");
 
     // The restarted server routes the hang-up: the call is known again.
@@ -37,6 +32,31 @@ test("a server restart mid-call: media keeps flowing, the pages reconnect, the u
     await assertCallEnded(bo, "bo");
     assert.match(await bo.textContent("#status"), /ann hung up/);
     // The browser itself logs each refused reconnect while the server was down.
+    for (const page of [ann, bo]) page.problems = page.problems.filter((p) => !p.includes("ERR_CONNECTION_REFUSED"));
+    await closeCleanly(ann, bo);
+  } finally {
+    await browser.close();
+    await duet.stop();
+  }
+});
+
+test("hanging up while the server is down reaches the other side as soon as both are back", async () => {
+  // A long grace period: bo's call must end because ann hung up, not because time ran out.
+  const options = ["--no-turn", "--resume-grace", "60s"];
+  let duet = await startDuet(options);
+  const browser = await launchBrowser();
+  try {
+    const [ann, bo] = await twoPeopleInACall({ browser, duet }, "ann", "bo");
+    await duet.stop();
+    await ann.locator("#status", { hasText: "Reconnecting" }).waitFor();
+    await ann.click("#hangup-button");
+    await assertCallEnded(ann, "ann, at once");
+    assert.ok(await bo.isEnabled("#hangup-button"), "bo's call is on until the server can tell him");
+
+    const { host } = new URL(duet.url);
+    duet = await startDuet(options, { listen: host });
+    await assertCallEnded(bo, "bo, once both are back");
+    assert.match(await bo.textContent("#status"), /ann hung up/);
     for (const page of [ann, bo]) page.problems = page.problems.filter((p) => !p.includes("ERR_CONNECTION_REFUSED"));
     await closeCleanly(ann, bo);
   } finally {

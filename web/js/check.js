@@ -89,3 +89,13 @@ export function wire() {
     });
   }
 }
+
+/**
+ * Why this browser cannot call from this page (a key of the string tables), or null:
+ * no WebRTC at all, or a page that did not come over HTTPS (no camera then).
+ */
+export function cannotCall() {
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) return "unsupported-insecure";
+  if (typeof window.RTCPeerConnection !== "function") return "unsupported-webrtc";
+  return null;
+}

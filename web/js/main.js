@@ -41,10 +41,12 @@ const app = {
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
   screen: null, // the screen track while sharing; the camera track stays in localStream
+  heldHangUp: null, // who we hung up on while reconnecting: the hang-up waits in the queue
 };
 
 function send(msg) {
-  app.signaling.send(msg); // queued while reconnecting, sent after the session resumes
+  // Queued while reconnecting, sent after the session resumes.
+  if (!app.signaling.send(msg) && msg.type === "hang-up") app.heldHangUp = msg.target;
 }
 
 /** Runs `action` in turn with incoming messages, so neither overtakes the other. */
@@ -70,12 +72,15 @@ const handlers = {
   },
   session(msg) {
     app.session = { name: msg.name, token: msg.token };
+    app.signaling.flush();
+    app.heldHangUp = null;
   },
   resumed(msg) {
     app.session = { name: msg.name, token: msg.token };
     app.requestedName = msg.name;
     signedIn(msg.name, { quiet: true });
     app.signaling.flush();
+    app.heldHangUp = null;
     if (app.ring && msg.partner !== app.ring.peer) {
       // The server restarted while it rang: that call is gone.
       endRing(t("server-restarted-ringing"));
@@ -181,6 +186,7 @@ const handlers = {
         // The name went to someone else while we were away: start a new session.
         app.session = null;
         app.signaling.discardQueued();
+        app.heldHangUp = null;
         app.call?.end(t("server-lost-too-long"));
         endRing(t("server-lost-too-long"));
         if (app.me) {
@@ -218,7 +224,9 @@ function connect() {
     onOpen(reconnected) {
       ui.setConnected(true);
       if (reconnected && app.session) {
-        const partner = app.call && !app.call.ended ? app.call.peer : undefined;
+        // The call goes on, or we hung up while away: either way the server hears of it
+        // as ours (a restarted server then knows the call, and passes the hang-up on).
+        const partner = app.call && !app.call.ended ? app.call.peer : (app.heldHangUp ?? undefined);
         app.signaling.sendNow({ type: "resume", name: app.session.name, token: app.session.token, partner });
         ui.setStatus(t("restoring-session"));
         return;
@@ -436,7 +444,7 @@ function callStateChanged(call, state, detail) {
     case "connected":
       ui.showFit();
       ui.setStatus(t("in-call-with", { name: peer }), "ok");
-      watchCall(call);
+      quality.watch(call, () => app.call === call && !call.ended, ui.showCallInfo);
       showSafetyCode(call.pc);
       break;
     case "interrupted":
@@ -458,29 +466,6 @@ function callStateChanged(call, state, detail) {
       ui.setStatus(detail ? t("call-ended-because", { name: peer, why: detail }) : t("call-ended", { name: peer }));
       break;
   }
-}
-
-/** Once a second while `call` lasts: its duration, and its quality every other second. */
-function watchCall(call) {
-  if (call.watching) return;
-  call.watching = true;
-  const startedAt = performance.now();
-  let previous = null;
-  let words = t("measuring");
-  let tick = 0;
-  const timer = setInterval(async () => {
-    if (app.call !== call || call.ended) {
-      clearInterval(timer);
-      return;
-    }
-    if (tick++ % 2 === 0) {
-      const current = quality.sample(await call.pc.getStats());
-      if (previous) words = quality.describe(previous, current);
-      previous = current;
-    }
-    if (app.call === call && !call.ended) ui.showCallInfo(quality.elapsed(startedAt, performance.now()), words);
-  }, 1000);
-  ui.showCallInfo("00:00", words);
 }
 
 // ---- page --------------------------------------------------------------------------
@@ -561,21 +546,11 @@ window.addEventListener("pagehide", () => {
   app.signaling?.stop();
 });
 
-/**
- * Why this browser cannot call from this page (a key of the string tables), or null:
- * no WebRTC at all, or a page that did not come over HTTPS (no camera then).
- */
-function cannotCall() {
-  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) return "unsupported-insecure";
-  if (typeof window.RTCPeerConnection !== "function") return "unsupported-webrtc";
-  return null;
-}
-
 /** Comes in (signing in first if the server asks), then connects. */
 async function start() {
   translate();
   ui.showLanguages(LANGUAGE_NAMES, language(), setLanguage);
-  const why = cannotCall();
+  const why = check.cannotCall();
   if (why) {
     ui.showUnsupported(why);
     return;

@@ -1,4 +1,5 @@
-// Connection quality in plain words, from two getStats() samples. No DOM.
+// Connection quality in plain words, from two getStats() samples, and a call's running
+// duration. No DOM.
 
 import { number, t } from "./i18n.js";
 
@@ -51,4 +52,30 @@ export function elapsed(startedAt, now) {
   const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
   const two = (n) => String(n).padStart(2, "0");
   return h > 0 ? `${h}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
+}
+
+/**
+ * Once a second while `current()` holds: `show(duration, words)` with the call's
+ * duration, and its quality measured every other second.
+ */
+export function watch(call, current, show) {
+  if (call.watching) return;
+  call.watching = true;
+  const startedAt = performance.now();
+  let previous = null;
+  let words = t("measuring");
+  let tick = 0;
+  const timer = setInterval(async () => {
+    if (!current()) {
+      clearInterval(timer);
+      return;
+    }
+    if (tick++ % 2 === 0) {
+      const latest = sample(await call.pc.getStats());
+      if (previous) words = describe(previous, latest);
+      previous = latest;
+    }
+    if (current()) show(elapsed(startedAt, performance.now()), words);
+  }, 1000);
+  show("00:00", words);
 }

@@ -6,10 +6,11 @@
 // candidate can never overtake the offer it belongs to.
 //
 // When the socket drops (anything but the page leaving), it reconnects with exponential
-// backoff and jitter: 0.5 s, 1 s, 2 s... at most 10 s apart. Messages sent while it is
-// down wait in a bounded queue; the application says when they may go (after it has
-// resumed its session) with flush(). Events from an old socket are ignored. Knows nothing
-// of the page.
+// backoff and jitter: 0.5 s, 1 s, 2 s... at most 10 s apart. Messages sent from the
+// moment it drops until the application says they may go (after it has resumed its
+// session on the new socket: flush()) wait in a bounded queue, so nothing is sent on a
+// socket whose session is not back yet. Events from an old socket are ignored. Knows
+// nothing of the page.
 
 import { t } from "./i18n.js";
 
@@ -32,6 +33,7 @@ export class SignalingConnection {
     this.outbox = [];
     this.retries = 0;
     this.opened = false; // has any socket ever opened
+    this.held = false; // since the socket dropped, until flush(): send() queues
     this.stopped = false;
     this.timer = null;
   }
@@ -52,6 +54,7 @@ export class SignalingConnection {
     });
     socket.addEventListener("close", (event) => {
       if (socket !== this.socket) return;
+      this.held = true;
       const retryIn = this.stopped ? null : this.#retryDelay();
       this.handlers.onClose(event, retryIn);
       // The handler may have stopped the connection for good (signed out).
@@ -77,11 +80,11 @@ export class SignalingConnection {
   }
 
   /**
-   * Sends one message now if the socket is open, or queues it for flush(). Returns false
-   * when it had to be queued.
+   * Sends one message now if the socket is open and its session is on it, or queues it
+   * for flush(). Returns false when it had to be queued.
    */
   send(msg) {
-    if (this.isOpen && this.outbox.length === 0) {
+    if (this.isOpen && !this.held && this.outbox.length === 0) {
       this.socket.send(JSON.stringify(msg));
       return true;
     }
@@ -96,9 +99,11 @@ export class SignalingConnection {
     return true;
   }
 
-  /** Sends what was queued while the socket was down. */
+  /** The session is on the open socket: sends what was queued, and sends at once from now on. */
   flush() {
-    while (this.isOpen && this.outbox.length > 0) this.socket.send(JSON.stringify(this.outbox.shift()));
+    if (!this.isOpen) return;
+    this.held = false;
+    while (this.outbox.length > 0) this.socket.send(JSON.stringify(this.outbox.shift()));
   }
 
   /** Forgets what was queued (the session it belonged to is gone). */

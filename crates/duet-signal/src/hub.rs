@@ -36,6 +36,7 @@ use crate::protocol::{ClientMessage, EndReason, ErrorCode, ServerMessage, valid_
 use crate::room::RoomName;
 
 mod calls;
+use calls::Claim;
 mod names;
 mod placement;
 mod sessions;
@@ -159,9 +160,9 @@ struct Conn {
     /// Set while the session has no socket (boxed: rare, and every connection would
     /// carry its size).
     detached: Option<Box<Detached>>,
-    /// After a server restart: who this session says it was in a call with, and until
-    /// when it waits for them to resume saying the same.
-    claim: Option<Box<(UserName, Instant)>>,
+    /// After a server restart: the call this session says it was in, waiting for its
+    /// partner to resume.
+    claim: Option<Box<Claim>>,
     /// An instance of a service user, made for one call and gone with it.
     service: bool,
     /// The client's address (of its latest socket), for limits per address.
@@ -470,8 +471,8 @@ impl Hub {
         if let Some(detached) = &gone.detached {
             self.timers.remove(&(detached.timer_at, Timer::Grace(conn)));
         }
-        if let Some((_, until)) = gone.claim.as_deref() {
-            self.timers.remove(&(*until, Timer::Claim(conn)));
+        if let Some(claim) = gone.claim.as_deref() {
+            self.timers.remove(&(claim.until, Timer::Claim(conn)));
         }
         if gone.name.is_none() {
             return;
@@ -501,7 +502,7 @@ impl Hub {
             // After a restart (or a node's death), the partner this session waits for has
             // not resumed yet: what it sends them is dropped without an error, since a page
             // takes `no-such-user` for the end of its call.
-            None if state.claim.as_deref().is_some_and(|(name, _)| name.as_str() == target) => {
+            None if state.claim.as_deref().is_some_and(|claim| claim.partner.as_str() == target) => {
                 Err(Rejected(ErrorCode::NotInCall))
             }
             None => Err(self.reject(

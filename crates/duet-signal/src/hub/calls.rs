@@ -32,6 +32,15 @@ use super::{CallId, ConnId, Hub, Timer};
 use crate::name::UserName;
 use crate::protocol::{EndReason, ErrorCode, Role, ServerMessage};
 
+/// After a restart, what a resumed session said of its call: who with, until when the
+/// hub waits for them to resume saying the same, and whether this side hung up meanwhile.
+#[derive(Debug)]
+pub(super) struct Claim {
+    pub(super) partner: UserName,
+    pub(super) until: Instant,
+    pub(super) hung_up: bool,
+}
+
 #[derive(Debug)]
 pub(super) struct Call {
     pub(super) caller: ConnId,
@@ -157,15 +166,12 @@ impl Hub {
         conn: ConnId,
         target: Option<&str>,
     ) -> Result<(), Rejected> {
-        let claimed = self.conns[&conn]
-            .claim
-            .as_deref()
-            .map(|(name, until)| (name.as_str() == target.unwrap_or(name.as_str()), *until));
-        if let Some((true, until)) = claimed {
-            // Hanging up on a partner who has not resumed yet: the call is not restored
-            // when they do.
-            self.conns.get_mut(&conn).expect("checked").claim = None;
-            self.timers.remove(&(until, Timer::Claim(conn)));
+        let state = self.conns.get_mut(&conn).expect("checked by handle_text");
+        if let Some(claim) = state.claim.as_deref_mut()
+            && target.is_none_or(|target| claim.partner.as_str() == target)
+        {
+            // Hanging up on a partner who has not resumed yet: they hear it when they do.
+            claim.hung_up = true;
             return Ok(());
         }
         let to = target.map(|t| self.resolve_target(conn, t)).transpose()?;
@@ -375,33 +381,45 @@ impl Hub {
     }
 
     /// After a restart, `conn` resumed saying it was in a call with `partner`. If the
-    /// partner already said the same of `conn`, the hub knows the call again; otherwise
-    /// `conn` waits for that, for the resume grace period.
+    /// partner already said the same of `conn`, the hub knows the call again (or, if the
+    /// partner hung up meanwhile, tells `conn` so); otherwise `conn` waits for that, for
+    /// the resume grace period.
     pub(super) fn claim(&mut self, now: Instant, conn: ConnId, partner: UserName) {
         let room = &self.conns[&conn].room;
-        let own = self.conns[&conn].name.clone();
+        let own = self.conns[&conn].name.clone().expect("claims come from a resumed session");
         let found = self.rooms.get(room).and_then(|r| r.names.get(partner.as_str())).copied();
         if let Some(other) = found.filter(|&other| other != conn) {
             let state = &self.conns[&other];
-            if state.call.is_none() && state.claim.as_deref().map(|(name, _)| name) == own.as_ref() {
-                let (_, until) = *self.conns.get_mut(&other).expect("found").claim.take().expect("checked");
+            let theirs = state.claim.as_deref().filter(|claim| claim.partner == own);
+            if let Some(&Claim { until, hung_up, .. }) = theirs
+                && (hung_up || state.call.is_none())
+            {
+                self.conns.get_mut(&other).expect("found").claim = None;
                 self.timers.remove(&(until, Timer::Claim(other)));
-                let id = self.start_call(now, other, conn, false);
-                self.activate(id, Tell::Neither); // both know the call is on
+                if hung_up {
+                    self.tell_ended(conn, None, partner.as_str(), EndReason::HungUp);
+                } else {
+                    let id = self.start_call(now, other, conn, false);
+                    self.activate(id, Tell::Neither); // both know the call is on
+                }
                 return;
             }
         }
         let until = now + self.config.resume_grace;
-        self.conns.get_mut(&conn).expect("signed in").claim = Some(Box::new((partner, until)));
+        let claim = Claim { partner, until, hung_up: false };
+        self.conns.get_mut(&conn).expect("signed in").claim = Some(Box::new(claim));
         self.timers.insert((until, Timer::Claim(conn)));
     }
 
-    /// Nobody confirmed `conn`'s claim: its call is over as far as the hub knows.
+    /// Nobody confirmed `conn`'s claim: its call is over as far as the hub knows (and
+    /// `conn` is told, unless it hung up itself).
     pub(super) fn claim_expired(&mut self, conn: ConnId) {
-        let Some((partner, _)) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()).map(|c| *c) else {
+        let Some(claim) = self.conns.get_mut(&conn).and_then(|c| c.claim.take()) else {
             return;
         };
-        self.tell_ended(conn, None, partner.as_str(), EndReason::Disconnected);
+        if !claim.hung_up {
+            self.tell_ended(conn, None, claim.partner.as_str(), EndReason::Disconnected);
+        }
     }
 
     /// Checks that call `id` rings for `conn` as its callee.

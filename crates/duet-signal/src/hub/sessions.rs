@@ -206,9 +206,9 @@ impl Hub {
                 VecDeque::new()
             }
         };
-        if let Some((_, until)) = session.claim.as_deref() {
-            self.timers.remove(&(*until, Timer::Claim(old)));
-            self.timers.insert((*until, Timer::Claim(new)));
+        if let Some(claim) = session.claim.as_deref() {
+            self.timers.remove(&(claim.until, Timer::Claim(old)));
+            self.timers.insert((claim.until, Timer::Claim(new)));
         }
         let name = session.name.clone().expect("a named session");
         if let Some(id) = session.call {

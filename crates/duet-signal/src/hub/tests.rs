@@ -525,8 +525,8 @@ fn assert_consistent(hub: &Hub) {
                 "a detached session ends"
             );
         }
-        if let Some((_, until)) = state.claim.as_deref() {
-            assert!(hub.timers.contains(&(*until, Timer::Claim(*conn))));
+        if let Some(claim) = state.claim.as_deref() {
+            assert!(hub.timers.contains(&(claim.until, Timer::Claim(*conn))));
         }
     }
     for (id, call) in &hub.calls {

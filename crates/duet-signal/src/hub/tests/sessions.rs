@@ -387,18 +387,38 @@ fn after_a_restart_what_you_send_a_partner_not_back_yet_is_dropped_without_endin
 }
 
 #[test]
-fn after_a_restart_hanging_up_before_the_partner_is_back_keeps_the_call_from_coming_back() {
+fn after_a_restart_hanging_up_before_the_partner_is_back_reaches_them_as_they_resume() {
     let (ann_token, bo_token) = (token_from_before_the_restart("ann"), token_from_before_the_restart("bo"));
     let mut h = Harness::new();
     let ann = h.connect();
     h.send(ann, json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"}))
         .expect("free name");
     h.send(ann, json!({"type": "hang-up", "target": "bo"})).expect("no error: the call is over for ann");
+    h.advance(Duration::from_secs(5));
     let bo = h.connect();
     h.send(bo, json!({"type": "resume", "name": "bo", "token": bo_token, "partner": "ann"}))
         .expect("free name");
     assert_eq!(h.hub.call_count(), 0, "ann hung up: no call comes back");
-    // bo's claim ends in words once the grace period is over.
+    // bo hears it at once, not after the grace period, and as ann's hang-up.
+    let ending = h.take_calls(bo).pop().expect("bo is told");
+    assert_eq!((ending["reason"].as_str(), ending["name"].as_str()), (Some("hung-up"), Some("ann")));
+    // Nothing is left waiting: no late ending for either, and they can call again.
+    h.inbox.clear();
     h.advance(Duration::from_secs(30));
-    assert!(h.take_calls(bo).iter().any(|m| m["type"] == "call-ended"));
+    assert!(h.take_calls(ann).is_empty() && h.take_calls(bo).is_empty());
+    h.send(bo, json!({"type": "call", "target": "ann"})).expect("a new call");
+    assert_eq!(h.hub.call_count(), 1);
+}
+
+#[test]
+fn after_a_restart_a_hang_up_whose_partner_never_returns_ends_quietly() {
+    let ann_token = token_from_before_the_restart("ann");
+    let mut h = Harness::new();
+    let ann = h.connect();
+    h.send(ann, json!({"type": "resume", "name": "ann", "token": ann_token, "partner": "bo"}))
+        .expect("free name");
+    h.send(ann, json!({"type": "hang-up", "target": "bo"})).expect("no error: the call is over for ann");
+    h.inbox.clear();
+    h.advance(Duration::from_secs(30));
+    assert!(h.take_calls(ann).is_empty(), "ann ended it herself: no 'bo disconnected' later");
 }
