@@ -23,6 +23,20 @@ as_root() {
 }
 
 # --- what the tests need ---------------------------------------------------------------
+# cargo-fuzz and cargo-deb compile (CPU) while apt and npm download (network): at once.
+cargo_tools=()
+command -v cargo-fuzz >/dev/null || cargo_tools+=(cargo-fuzz)
+command -v cargo-deb >/dev/null || cargo_tools+=(cargo-deb)
+cargo_log=$(mktemp)
+cargo_pid=
+if [ ${#cargo_tools[@]} -gt 0 ]; then
+  step "installing ${cargo_tools[*]} (cargo install, in the background)"
+  cargo install --locked "${cargo_tools[@]}" >"$cargo_log" 2>&1 &
+  cargo_pid=$!
+  # A failed step below stops the run: the install stops with it.
+  trap '[ -z "$cargo_pid" ] || kill "$cargo_pid" 2>/dev/null || true' EXIT
+fi
+
 apt_packages=()
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
@@ -44,17 +58,21 @@ for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnut
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 
-if ! command -v cargo-fuzz >/dev/null; then
-  step "installing cargo-fuzz (cargo install)"
-  cargo install cargo-fuzz --locked
-fi
-if ! command -v cargo-deb >/dev/null; then
-  step "installing cargo-deb (cargo install)"
-  cargo install cargo-deb --locked
-fi
-
 step "installing browser-test packages (npm ci)"
 (cd e2e && npm ci --no-audit --no-fund)
+
+if [ -n "$cargo_pid" ]; then
+  step "waiting for cargo install ${cargo_tools[*]}"
+  status=0
+  wait "$cargo_pid" || status=$?
+  cargo_pid=
+  [ "$status" -eq 0 ] || { tail -n 40 "$cargo_log" >&2; die "cargo install ${cargo_tools[*]} failed (its last lines above)"; }
+  tail -n 2 "$cargo_log"
+fi
+rm -f "$cargo_log"
+for tool in cargo-fuzz cargo-deb; do
+  command -v "$tool" >/dev/null || die "$tool is still missing after cargo install"
+done
 
 # --- Rust ------------------------------------------------------------------------------
 step "cargo fmt --check"
