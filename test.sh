@@ -29,13 +29,12 @@ command -v cargo-fuzz >/dev/null || cargo_tools+=(cargo-fuzz)
 command -v cargo-deb >/dev/null || cargo_tools+=(cargo-deb)
 cargo_log=$(mktemp)
 cargo_pid=
-fuzz_pid=
 if [ ${#cargo_tools[@]} -gt 0 ]; then
   step "installing ${cargo_tools[*]} (cargo install, in the background)"
   cargo install --locked "${cargo_tools[@]}" >"$cargo_log" 2>&1 &
   cargo_pid=$!
   # A failed step below stops the run: the install stops with it.
-  trap '[ -z "$cargo_pid" ] || kill "$cargo_pid" 2>/dev/null; true' EXIT
+  trap '[ -z "$cargo_pid" ] || kill "$cargo_pid" 2>/dev/null || true' EXIT
 fi
 
 apt_packages=()
@@ -82,14 +81,6 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
-cargo test --workspace --locked --no-run
-# While the tests run (they mostly wait on sockets and timers), the fuzz targets build at
-# the lowest priority: their own workspace and target directory, so no lock is shared.
-# cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
-fuzz_log=$(mktemp)
-(cd fuzz && RUSTC_BOOTSTRAP=1 exec nice -n 19 cargo fuzz build) >"$fuzz_log" 2>&1 &
-fuzz_pid=$!
-trap '[ -z "$cargo_pid" ] || kill "$cargo_pid" 2>/dev/null; [ -z "$fuzz_pid" ] || kill "$fuzz_pid" 2>/dev/null; true' EXIT
 cargo test --workspace --locked
 step "cargo build --release (the binary the browser tests run)"
 cargo build --release --locked -p duet
@@ -106,16 +97,12 @@ for bench in signaling turn echo access soak cluster; do
 done
 
 # --- fuzzing ---------------------------------------------------------------------------
-step "fuzz targets: run each briefly (built while the Rust tests ran)"
-status=0
-wait "$fuzz_pid" || status=$?
-fuzz_pid=
-[ "$status" -eq 0 ] || { tail -n 40 "$fuzz_log" >&2; die "cargo fuzz build failed (its last lines above)"; }
-tail -n 1 "$fuzz_log"
-rm -f "$fuzz_log"
+# cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
+step "fuzz targets: build, then run each briefly"
 (
   cd fuzz
   export RUSTC_BOOTSTRAP=1
+  cargo fuzz build
   for target in $(cargo fuzz list); do
     cargo fuzz run "$target" -- -max_total_time="${DUET_FUZZ_SECONDS:-10}" -print_final_stats=0 2>&1 | tail -n 2
   done
