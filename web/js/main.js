@@ -41,12 +41,10 @@ const app = {
   signaling: null,
   iceServers: [], // duet's STUN/TURN with fresh credentials, renewed by the server
   screen: null, // the screen track while sharing; the camera track stays in localStream
-  heldHangUp: null, // who we hung up on while reconnecting: the hang-up waits in the queue
 };
 
 function send(msg) {
-  // Queued while reconnecting, sent after the session resumes.
-  if (!app.signaling.send(msg) && msg.type === "hang-up") app.heldHangUp = msg.target;
+  app.signaling.send(msg); // queued while reconnecting, sent after the session resumes
 }
 
 /** Runs `action` in turn with incoming messages, so neither overtakes the other. */
@@ -73,14 +71,12 @@ const handlers = {
   session(msg) {
     app.session = { name: msg.name, token: msg.token };
     app.signaling.flush();
-    app.heldHangUp = null;
   },
   resumed(msg) {
     app.session = { name: msg.name, token: msg.token };
     app.requestedName = msg.name;
     signedIn(msg.name, { quiet: true });
     app.signaling.flush();
-    app.heldHangUp = null;
     if (app.ring && msg.partner !== app.ring.peer) {
       // The server restarted while it rang: that call is gone.
       endRing(t("server-restarted-ringing"));
@@ -186,7 +182,6 @@ const handlers = {
         // The name went to someone else while we were away: start a new session.
         app.session = null;
         app.signaling.discardQueued();
-        app.heldHangUp = null;
         app.call?.end(t("server-lost-too-long"));
         endRing(t("server-lost-too-long"));
         if (app.me) {
@@ -224,9 +219,11 @@ function connect() {
     onOpen(reconnected) {
       ui.setConnected(true);
       if (reconnected && app.session) {
-        // The call goes on, or we hung up while away: either way the server hears of it
-        // as ours (a restarted server then knows the call, and passes the hang-up on).
-        const partner = app.call && !app.call.ended ? app.call.peer : (app.heldHangUp ?? undefined);
+        // The call goes on, or we hung up while away (the hang-up waits in the queue):
+        // either way the server hears of it as ours (a restarted server then knows the
+        // call, and passes the hang-up on).
+        const live = app.call && !app.call.ended ? app.call.peer : undefined;
+        const partner = live ?? app.signaling.queued("hang-up")?.target;
         app.signaling.sendNow({ type: "resume", name: app.session.name, token: app.session.token, partner });
         ui.setStatus(t("restoring-session"));
         return;

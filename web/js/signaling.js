@@ -106,6 +106,11 @@ export class SignalingConnection {
     while (this.outbox.length > 0) this.socket.send(JSON.stringify(this.outbox.shift()));
   }
 
+  /** The newest queued message of `type`, if any. */
+  queued(type) {
+    return this.outbox.findLast((msg) => msg.type === type);
+  }
+
   /** Forgets what was queued (the session it belonged to is gone). */
   discardQueued() {
     this.outbox = [];
