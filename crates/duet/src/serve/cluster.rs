@@ -291,9 +291,12 @@ impl Signaling {
         let Some(cluster) = &self.cluster else { return };
         let me = cluster.node().clone();
         for node in cluster.take_lost() {
-            let links: Vec<u64> =
-                self.lock().nodes.remote.keys().filter(|(n, _)| *n == node).map(|(_, link)| *link).collect();
-            let relayed = self.lock().nodes.links.values().filter(|l| l.owner == node).count();
+            let (links, relayed) = {
+                let shared = self.lock();
+                let links: Vec<u64> =
+                    shared.nodes.remote.keys().filter(|(n, _)| *n == node).map(|(_, link)| *link).collect();
+                (links, shared.nodes.links.values().filter(|l| l.owner == node).count())
+            };
             if links.is_empty() && relayed == 0 {
                 continue; // nobody was between us: nothing to resume (and nothing to say)
             }
