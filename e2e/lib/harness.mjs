@@ -172,10 +172,12 @@ export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTr
     if (msg.type() === "error") page.problems.push(`console: ${msg.text()}`);
   });
   page.on("pageerror", (err) => page.problems.push(`pageerror: ${err.message}`));
-  // Every signaling message the page receives (parsed), and a log of its sockets'
-  // messages both ways with their openings and closings, for a failure's message.
-  page.received = [];
+  // A log of the page's sockets: messages both ways (parsed) with their openings and
+  // closings; `received` is what came in, in order.
   page.wire = [];
+  Object.defineProperty(page, "received", {
+    get: () => page.wire.filter(({ dir }) => dir === "in").map(({ msg }) => msg),
+  });
   const parse = (payload) => {
     try {
       return JSON.parse(payload);
@@ -185,11 +187,7 @@ export async function openPage(browser, url, { ignoreHTTPSErrors = false, turnTr
   };
   page.on("websocket", (ws) => {
     page.wire.push({ dir: "open" });
-    ws.on("framereceived", ({ payload }) => {
-      const msg = parse(payload);
-      page.received.push(msg);
-      page.wire.push({ dir: "in", msg });
-    });
+    ws.on("framereceived", ({ payload }) => page.wire.push({ dir: "in", msg: parse(payload) }));
     ws.on("framesent", ({ payload }) => page.wire.push({ dir: "out", msg: parse(payload) }));
     ws.on("close", () => page.wire.push({ dir: "close" }));
   });
