@@ -8,9 +8,13 @@
 //!  passwd / "sign out everywhere" ──► sessions_after = now: older sessions are refused
 //! ```
 //!
-//! Salts come from the caller (the shell's random source), so this module does no I/O.
-//! The shell keeps [`Accounts`] as JSON in the state directory, readable by its owner
-//! only.
+//! Salts and ids come from the caller (the shell's random source), so this module does no
+//! I/O. The shell keeps accounts in its store (a table, readable by its owner only) and
+//! holds a copy of them in [`Accounts`] to check sessions against.
+//!
+//! An account is one person: its `id` is random, made when it is created and never
+//! reused, and every session names it. Removing `bo` and adding another `bo` makes a new
+//! id, so nothing issued to the first works for the second.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +39,10 @@ pub struct Accounts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
+    /// Random, 32 hex digits, made when the account is created and never reused: what
+    /// its sessions name, so a later account of the same name is someone else.
+    #[serde(default)]
+    pub id: String,
     /// The password's argon2id hash as a PHC string (parameters and salt included).
     pub hash: String,
     /// May make invite links from the page.
@@ -117,16 +125,18 @@ impl Accounts {
         Ok(name)
     }
 
-    /// Adds an account whose name passes [`Accounts::check_new_name`].
+    /// Adds an account whose name passes [`Accounts::check_new_name`]. `id` comes from the
+    /// shell's random source.
     pub fn add(
         &mut self,
         name: &str,
         hash: String,
         admin: bool,
+        id: [u8; 16],
         now_ms: u64,
     ) -> Result<UserName, AccountError> {
         let name = self.check_new_name(name)?;
-        let account = Account { hash, admin, created: now_ms, sessions_after: 0 };
+        let account = Account { id: crate::seal::hex(&id), hash, admin, created: now_ms, sessions_after: 0 };
         self.accounts.insert(name.to_string(), account);
         Ok(name)
     }
@@ -186,6 +196,17 @@ impl Accounts {
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+}
+
+/// Accounts as a store holds them, by name.
+impl FromIterator<(String, Account)> for Accounts {
+    fn from_iter<I: IntoIterator<Item = (String, Account)>>(rows: I) -> Self {
+        Self { accounts: rows.into_iter().collect() }
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +234,7 @@ mod tests {
     #[test]
     fn sign_in_needs_the_right_name_and_password_and_says_nothing_more() {
         let mut accounts = Accounts::default();
-        accounts.add("ann", hash("ann's password"), false, 1).expect("added");
+        accounts.add("ann", hash("ann's password"), false, [1; 16], 1).expect("added");
         assert!(accounts.verify("ann", "ann's password").is_ok());
         assert_eq!(accounts.verify("ann", "wrong one").err(), Some(SignInError::WrongPassword));
         assert_eq!(accounts.verify("bob", "ann's password").err(), Some(SignInError::WrongPassword));
@@ -227,14 +248,17 @@ mod tests {
     #[test]
     fn an_account_cannot_look_like_another() {
         let mut accounts = Accounts::default();
-        accounts.add("ann", hash("password1"), false, 1).expect("added");
-        assert_eq!(accounts.add("ann", hash("password1"), false, 1), Err(AccountError::Exists("ann".into())));
+        accounts.add("ann", hash("password1"), false, [1; 16], 1).expect("added");
+        assert_eq!(
+            accounts.add("ann", hash("password1"), false, [1; 16], 1),
+            Err(AccountError::Exists("ann".into()))
+        );
         assert!(matches!(
-            accounts.add("\u{0410}nn", hash("password1"), false, 1),
+            accounts.add("\u{0410}nn", hash("password1"), false, [1; 16], 1),
             Err(AccountError::LooksLike(..))
         ));
         assert!(matches!(
-            accounts.add("a\u{200B}nn", hash("password1"), false, 1),
+            accounts.add("a\u{200B}nn", hash("password1"), false, [1; 16], 1),
             Err(AccountError::BadName(_))
         ));
     }
@@ -249,7 +273,7 @@ mod tests {
     #[test]
     fn the_account_file_round_trips_and_refuses_unknown_fields() {
         let mut accounts = Accounts::default();
-        accounts.add("ann", hash("password1"), true, 5).expect("added");
+        accounts.add("ann", hash("password1"), true, [1; 16], 5).expect("added");
         let json = serde_json::to_string(&accounts).expect("serializes");
         let back: Accounts = serde_json::from_str(&json).expect("parses");
         assert!(back.get("ann").is_some_and(|a| a.admin));

@@ -16,7 +16,9 @@
 //! different room or name; the book adds what a token cannot know: how often it was
 //! used and whether it was revoked. A record is kept until its sessions could have
 //! expired ([`InviteBook::prune`]), so a one-time link stays used and a revoked one's
-//! sessions stay ended, across restarts (the shell keeps the book in a file).
+//! sessions stay ended, across restarts (the shell keeps the book in its store, and uses
+//! an invite there in one transaction after [`InviteBook::peek`] found it would let
+//! someone in: a refused token costs the store nothing).
 
 use std::collections::BTreeMap;
 
@@ -112,9 +114,55 @@ pub struct InviteRecord {
     pub revoked: bool,
     /// Who made it (an account's name, or "cli").
     pub by: String,
+    /// The id of the account that made it: removing that account revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_account: Option<String>,
 }
 
 impl InviteRecord {
+    /// A new invite as `spec` asks, made at `now_ms` by `by` (an account's name and id,
+    /// or "cli" and none). `id` comes from the shell's random source.
+    pub fn new(spec: InviteSpec, id: [u8; 8], by: (&str, Option<&str>), now_ms: u64) -> Self {
+        Self {
+            id: seal::hex(&id),
+            room: spec.room.map(|r| r.as_str().to_owned()).filter(|r| !r.is_empty()),
+            name: spec.name.map(|n| n.as_str().to_owned()),
+            created: now_ms,
+            expires: now_ms.saturating_add(spec.ttl_ms),
+            uses: spec.uses.max(1),
+            used: 0,
+            revoked: false,
+            by: by.0.to_owned(),
+            by_account: by.1.map(str::to_owned),
+        }
+    }
+
+    /// Whether the invite would let one more person in at `now_ms`.
+    pub fn usable(&self, now_ms: u64) -> Result<(), InviteError> {
+        if self.revoked {
+            return Err(InviteError::Revoked);
+        }
+        if self.expires <= now_ms {
+            return Err(InviteError::Expired);
+        }
+        if self.used >= self.uses {
+            return Err(InviteError::UsedUp);
+        }
+        Ok(())
+    }
+
+    /// The link's token: everything the invite means, signed.
+    pub fn token(&self, key: &Key) -> String {
+        let claims = Claims {
+            i: self.id.clone(),
+            r: self.room.clone(),
+            n: self.name.clone(),
+            e: self.expires,
+            u: self.uses,
+        };
+        seal::seal(key, Purpose::Invite, &serde_json::to_vec(&claims).expect("serializes"))
+    }
+
     /// What a session earned with this invite is.
     pub fn who(&self) -> Who {
         Who::Invite { id: self.id.clone(), room: self.room.clone(), name: self.name.clone() }
@@ -181,25 +229,8 @@ impl InviteBook {
         by: &str,
         now_ms: u64,
     ) -> (InviteRecord, String) {
-        let record = InviteRecord {
-            id: seal::hex(&id),
-            room: spec.room.map(|r| r.as_str().to_owned()).filter(|r| !r.is_empty()),
-            name: spec.name.map(|n| n.as_str().to_owned()),
-            created: now_ms,
-            expires: now_ms.saturating_add(spec.ttl_ms),
-            uses: spec.uses.max(1),
-            used: 0,
-            revoked: false,
-            by: by.to_owned(),
-        };
-        let claims = Claims {
-            i: record.id.clone(),
-            r: record.room.clone(),
-            n: record.name.clone(),
-            e: record.expires,
-            u: record.uses,
-        };
-        let token = seal::seal(key, Purpose::Invite, &serde_json::to_vec(&claims).expect("serializes"));
+        let record = InviteRecord::new(spec, id, (by, None), now_ms);
+        let token = record.token(key);
         self.invites.insert(record.id.clone(), record.clone());
         (record, token)
     }
@@ -214,15 +245,7 @@ impl InviteBook {
         {
             return Err(InviteError::Tampered); // signed, but not what the book says it made
         }
-        if record.revoked {
-            return Err(InviteError::Revoked);
-        }
-        if record.expires <= now_ms {
-            return Err(InviteError::Expired);
-        }
-        if record.used >= record.uses {
-            return Err(InviteError::UsedUp);
-        }
+        record.usable(now_ms)?;
         Ok(record)
     }
 
@@ -257,6 +280,21 @@ impl InviteBook {
 
     pub fn get(&self, id: &str) -> Option<&InviteRecord> {
         self.invites.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.invites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.invites.is_empty()
+    }
+}
+
+/// Invites as a store holds them.
+impl FromIterator<InviteRecord> for InviteBook {
+    fn from_iter<I: IntoIterator<Item = InviteRecord>>(records: I) -> Self {
+        Self { invites: records.into_iter().map(|r| (r.id.clone(), r)).collect() }
     }
 }
 

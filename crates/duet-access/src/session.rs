@@ -15,8 +15,6 @@
 //! the ids of sessions signed out before they expired ([`SignedOut`]), one instant per
 //! account, and the invite book.
 
-use std::collections::BTreeMap;
-
 use duet_signal::{Admission, RoomName, UserName};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +54,11 @@ pub enum Who {
     Account {
         #[serde(rename = "n")]
         name: String,
+        /// The account's id ([`crate::Account::id`]): the session works for that account
+        /// only, never for a later one of the same name. Sessions issued before ids
+        /// existed carry none and work only for an account made before them.
+        #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
     /// An invite link: maybe bound to a room, maybe with a fixed name.
     #[serde(rename = "i")]
@@ -107,21 +110,32 @@ impl Session {
 }
 
 /// Sessions signed out before they expired, by id, with their expiry (after which the
-/// entry can go).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// entry can go). Ids are kept as the 128-bit numbers they spell, so a long list (a busy
+/// server's month of sign-outs) costs tens of bytes an entry.
+#[derive(Debug, Clone, Default)]
 pub struct SignedOut {
-    #[serde(default)]
-    sessions: BTreeMap<String, u64>,
+    sessions: std::collections::HashMap<u128, u64>,
 }
 
 impl SignedOut {
     pub fn sign_out(&mut self, session: &Session) {
-        self.sessions.insert(session.id.clone(), session.expires);
+        self.insert(&session.id, session.expires);
+    }
+
+    /// Lists the session `id` (32 hex digits) as signed out until `expires`; an id no
+    /// session could have is ignored.
+    pub fn insert(&mut self, id: &str, expires: u64) {
+        if let Some(id) = Self::number(id) {
+            self.sessions.insert(id, expires);
+        }
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.sessions.contains_key(id)
+        Self::number(id).is_some_and(|id| self.sessions.contains_key(&id))
+    }
+
+    fn number(id: &str) -> Option<u128> {
+        (id.len() == 32).then(|| u128::from_str_radix(id, 16).ok()).flatten()
     }
 
     /// Forgets sessions that have expired anyway.
@@ -164,7 +178,15 @@ impl Admitted {
     /// The account it signed in with.
     pub fn account(&self) -> Option<&str> {
         match &self.session.who {
-            Who::Account { name } => Some(name),
+            Who::Account { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The id of the account it signed in with (none for a session older than ids).
+    pub fn account_id(&self) -> Option<&str> {
+        match &self.session.who {
+            Who::Account { id, .. } => id.as_deref(),
             _ => None,
         }
     }
@@ -220,9 +242,13 @@ impl Gate<'_> {
             return Err(SessionError::SignedOut);
         }
         let (admission, admin, room) = match &session.who {
-            Who::Account { name } => {
+            Who::Account { name, id } => {
                 let account = self.accounts.get(name).ok_or(SessionError::AccountRevoked)?;
-                if session.issued <= account.sessions_after {
+                let same_account = match id {
+                    Some(id) => *id == account.id,
+                    None => session.issued > account.created,
+                };
+                if !same_account || session.issued <= account.sessions_after {
                     return Err(SessionError::AccountRevoked);
                 }
                 let name = UserName::new(name).map_err(|_| SessionError::AccountRevoked)?;
@@ -272,7 +298,7 @@ mod tests {
     impl World {
         fn new() -> Self {
             let mut accounts = Accounts::default();
-            accounts.add("ann", hash_password("ann's password", &[1; 16]), true, 0).expect("added");
+            accounts.add("ann", hash_password("ann's password", &[1; 16]), true, [1; 16], 0).expect("added");
             Self {
                 key: Key::new([5; 32]),
                 accounts,
@@ -293,7 +319,8 @@ mod tests {
         }
 
         fn account_session(&self, now: u64) -> Session {
-            Session::new([1; 16], Who::Account { name: "ann".into() }, now, HOUR)
+            let id = self.accounts.get("ann").map(|a| a.id.clone());
+            Session::new([1; 16], Who::Account { name: "ann".into(), id }, now, HOUR)
         }
     }
 
@@ -344,6 +371,42 @@ mod tests {
         assert!(world.gate().check(&after, 20).is_ok(), "signing in again works");
         world.accounts.remove("ann").expect("exists");
         assert_eq!(world.gate().check(&after, 20), Err(SessionError::AccountRevoked));
+    }
+
+    #[test]
+    fn a_removed_account_s_sessions_never_work_for_a_new_account_of_the_same_name() {
+        let mut world = World::new();
+        let old = world.account_session(10);
+        let legacy = Session::new([2; 16], Who::Account { name: "ann".into(), id: None }, 10, HOUR);
+        assert!(world.gate().check(&legacy.seal(&world.key), 20).is_ok(), "older than ids, older account");
+        world.accounts.remove("ann").expect("exists");
+        let hash = hash_password("another ann", &[2; 16]);
+        world.accounts.add("ann", hash, true, [2; 16], 15).expect("added again");
+        assert_eq!(world.gate().check(&old.seal(&world.key), 20), Err(SessionError::AccountRevoked));
+        let mut old_made_later = old.clone();
+        old_made_later.issued = 30;
+        assert_eq!(
+            world.gate().check(&old_made_later.seal(&world.key), 40),
+            Err(SessionError::AccountRevoked),
+            "the id decides, not the time"
+        );
+        assert_eq!(
+            world.gate().check(&legacy.seal(&world.key), 20),
+            Err(SessionError::AccountRevoked),
+            "a session without an id is older than the new account"
+        );
+        assert!(world.gate().check(&world.account_session(30).seal(&world.key), 40).is_ok());
+    }
+
+    #[test]
+    fn a_signed_out_list_keeps_only_what_a_session_id_can_be() {
+        let mut list = SignedOut::default();
+        let id = "0123456789abcdef0123456789abcdef";
+        list.insert(id, 5);
+        list.insert("not hex", 5);
+        list.insert("0123", 5);
+        assert!(list.contains(id) && !list.contains("not hex"));
+        assert_eq!(list.len(), 1);
     }
 
     #[test]

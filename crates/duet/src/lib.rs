@@ -25,6 +25,7 @@ pub mod limits;
 pub mod random;
 pub mod serve;
 pub mod state;
+pub mod store;
 pub mod turn;
 
 pub use serve::{RunOptions, run};

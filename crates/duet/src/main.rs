@@ -153,7 +153,7 @@ async fn join_cluster(
 )> {
     let dir = config.state_dir.as_deref().context("--redis needs a state directory (--state-dir)")?;
     let resume = duet::state::resume_key(dir)?;
-    let session = duet::state::key(dir, duet::access::store::KEY)?;
+    let session = duet::state::key(dir, duet::store::KEY)?;
     let keys = duet::cluster::fingerprint(&[&resume, &session]);
     duet::cluster::Cluster::join(url, &keys, CancellationToken::new()).await
 }

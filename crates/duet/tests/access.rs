@@ -10,9 +10,8 @@ use std::time::Duration;
 use common::turn_probe::{Answer, TurnProbe};
 use common::{Client, TestServer, http_request};
 use duet::access::Access;
-use duet::access::store::{ACCOUNTS, Store};
 use duet::config::AccessConfig;
-use duet_access::{Accounts, Mode};
+use duet_access::Mode;
 use duet_signal::limit::Rate;
 use serde_json::{Value, json};
 
@@ -23,13 +22,8 @@ const PASSWORD: &str = "the server's password";
 fn state_dir(test: &str, accounts: &[(&str, &str, bool)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("duet-access-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::new(&dir);
     for &(name, password, admin) in accounts {
-        let hash = duet_access::accounts::hash_password(password, &[7; 16]);
-        store
-            .update::<Accounts, _>(ACCOUNTS, |a| a.add(name, hash, admin, 1))
-            .expect("written")
-            .expect("added");
+        common::accounts::add(&dir, name, password, admin);
     }
     dir
 }
@@ -244,10 +238,56 @@ async fn removing_an_account_closes_its_open_sockets_within_seconds() {
     let (mut ann, _) = join(&server, "/ws", &ann_cookie.expect("cookie"), "ann").await;
     let (mut bo, _) = join(&server, "/ws", &bo_cookie.expect("cookie"), "bo").await;
     // What `duet user remove ann` does, from another process.
-    Store::new(&dir).update::<Accounts, _>(ACCOUNTS, |a| a.remove("ann")).expect("written").expect("removed");
+    common::accounts::remove(&dir, "ann");
     let close =
         tokio::time::timeout(Duration::from_secs(6), ann.closed()).await.expect("closed within seconds");
     assert_eq!(close.map(|c| u16::from(c.code)), Some(4001));
     let list = bo.wait_for_userlist(|users| !users.iter().any(|u| u == "ann")).await;
     assert!(list.contains(&"bo".to_owned()), "bo stays");
+}
+
+#[tokio::test]
+async fn a_removed_account_s_cookie_never_works_for_a_new_account_of_the_same_name() {
+    let dir = state_dir("readded", &[("bo", "the first bo's password", true)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (status, _, cookie) =
+        sign_in(&server, json!({"account": "bo", "password": "the first bo's password"})).await;
+    assert_eq!(status, 200);
+    let old = cookie.expect("a cookie");
+    common::accounts::remove(&dir, "bo");
+    common::accounts::add(&dir, "bo", "the second bo's password", true);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the server's copy catches up
+    assert_eq!(Client::connect_with(&server.url("/ws"), &[("Cookie", &old)]).await.err(), Some(401));
+    let headers = [("Cookie", old.as_str()), ("Content-Type", "application/json")];
+    let (status, _, _) = http_request(server.addr, "POST", "/api/invites", &headers, "{}").await;
+    assert_eq!(status, 401, "the first bo's cookie makes no invites");
+    let (_, _, access) = http_request(server.addr, "GET", "/api/access", &[("Cookie", &old)], "").await;
+    assert_eq!(serde_json::from_str::<Value>(&access).expect("json")["signedIn"], false);
+    let (status, _, cookie) =
+        sign_in(&server, json!({"account": "bo", "password": "the second bo's password"})).await;
+    assert_eq!(status, 200);
+    let (_, name) = join(&server, "/ws", &cookie.expect("a cookie"), "bo").await;
+    assert_eq!(name, "bo", "the new bo signs in as themselves");
+}
+
+#[tokio::test]
+async fn invite_links_made_by_a_removed_admin_stop_working() {
+    let dir = state_dir("admin-removed", &[("ann", "ann's password", true)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (_, _, cookie) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    let headers = [("Cookie", cookie.as_deref().expect("a cookie")), ("Content-Type", "application/json")];
+    let (status, _, body) =
+        http_request(server.addr, "POST", "/api/invites", &headers, r#"{"uses": 5}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let path =
+        serde_json::from_str::<Value>(&body).expect("json")["path"].as_str().expect("a path").to_owned();
+    let token = path.trim_start_matches("/i/");
+    let (status, _, guest) = sign_in(&server, json!({"invite": token})).await;
+    assert_eq!(status, 200);
+    let (mut guest_socket, _) = join(&server, "/ws", &guest.expect("a cookie"), "Kim").await;
+    common::accounts::remove(&dir, "ann");
+    let close = tokio::time::timeout(Duration::from_secs(6), guest_socket.closed()).await.expect("closed");
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(4001), "the guest ann let in is signed out");
+    let (status, answer, _) = sign_in(&server, json!({"invite": token})).await;
+    assert_eq!((status, answer["error"].as_str()), (410, Some("revoked")));
 }

@@ -173,15 +173,9 @@ async fn over_https_a_self_signed_server_is_trusted_with_ca_and_refused_without(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_members_server_duet_call_signs_in_with_an_account_or_an_invite_link() {
     use duet::access::Access;
-    use duet::access::store::{ACCOUNTS, Store};
     let dir = std::env::temp_dir().join(format!("duet-call-members-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::new(&dir);
-    let hash = duet_access::accounts::hash_password("bo's long password", &[3; 16]);
-    store
-        .update::<duet_access::Accounts, _>(ACCOUNTS, |a| a.add("bo", hash, false, 1))
-        .expect("written")
-        .expect("added");
+    common::accounts::add(&dir, "bo", "bo's long password", false);
     let config =
         duet::config::AccessConfig { mode: duet_access::Mode::Members, ..duet::config::AccessConfig::open() };
     let access = std::sync::Arc::new(Access::new(config, Some(&dir)).expect("access"));
@@ -191,7 +185,7 @@ async fn on_a_members_server_duet_call_signs_in_with_an_account_or_an_invite_lin
         ttl_ms: 600_000,
         uses: 1,
     };
-    let (_, path) = access.invite(spec, "cli").expect("an invite");
+    let (_, path) = access.invite(spec, ("cli", None)).await.expect("an invite");
     let server = TestServer::start_with(duet::RunOptions { access, ..duet::RunOptions::plain() }).await;
 
     let err = run(CallArgs { to: Some("bo".into()), ..args(&server, "eve") }).await.expect_err("no session");

@@ -189,7 +189,7 @@ async fn sign_out(
 ) -> Result<Response, ApiError> {
     let (_, https) = api.client(peer, &headers)?;
     if let Some(Ok(admitted)) = api.access.session(&headers, https) {
-        api.access.sign_out(&admitted.session).map_err(|e| unavailable("sign you out", &e))?;
+        api.access.sign_out(&admitted.session).await.map_err(|e| unavailable("sign you out", &e.into()))?;
         api.sockets.sessions_changed();
     }
     signed_out_response(https, &api.access)
@@ -206,7 +206,7 @@ async fn sign_out_everywhere(
         let message = "Only an account can be signed out everywhere.";
         return Err(error(StatusCode::BAD_REQUEST, "no-account", message));
     };
-    api.access.sign_out_everywhere(account).map_err(|e| unavailable("sign you out", &e))?;
+    api.access.sign_out_everywhere(account).await.map_err(|e| unavailable("sign you out", &e))?;
     api.sockets.sessions_changed();
     signed_out_response(https, &api.access)
 }
@@ -233,7 +233,7 @@ async fn make_invite(
 ) -> Result<Response, ApiError> {
     let (_, https) = api.client(peer, &headers)?;
     let admitted = api.signed_in(&headers, https)?;
-    let Some(by) = admitted.account().filter(|_| admitted.admin).map(str::to_owned) else {
+    let Some(by) = admitted.account().filter(|_| admitted.admin) else {
         return Err(error(StatusCode::FORBIDDEN, "not-admin", "Only an admin can make invite links."));
     };
     let bad = |message: String| error(StatusCode::BAD_REQUEST, "bad-request", &message);
@@ -247,7 +247,11 @@ async fn make_invite(
     let uses = request.uses.unwrap_or(1);
     let spec = InviteSpec::checked(request.room.as_deref(), request.name.as_deref(), ttl, uses, &names)
         .map_err(|e| bad(e.to_string()))?;
-    let (record, path) = api.access.invite(spec, &by).map_err(|e| unavailable("make the invite", &e))?;
+    let (record, path) = api
+        .access
+        .invite(spec, (by, admitted.account_id()))
+        .await
+        .map_err(|e| unavailable("make the invite", &e))?;
     Ok(axum::Json(json!({
         "path": path,
         "id": record.id,

@@ -1,5 +1,5 @@
 //! Who may come in, wired to HTTP: the policy is `duet_access` (pure); this module keeps
-//! its books in the state directory, reads cookies and headers, counts attempts, and
+//! a copy of the books the store holds, reads cookies and headers, counts attempts, and
 //! bounds the password hashing.
 //!
 //! ```text
@@ -7,11 +7,17 @@
 //!        │                 └► hashing permit (at most --limit-password-hashes at once)
 //!        ├─ password ──► instance password (constant-time)
 //!        ├─ account ───► Accounts::verify (argon2id, on a blocking thread)
-//!        └─ invite ────► InviteBook::redeem (under the file lock: uses counted once)
+//!        └─ invite ────► InviteBook::peek (the copy: a refused token costs nothing more)
+//!                          └► store: the use counted in one transaction (blocking thread)
 //!                 └► Session sealed into the cookie
 //!  WebSocket upgrade ──► Origin (403) ──► session needed and valid? (401) ──► room allowed? (403)
-//!  every few seconds ──► reload changed files ──► sessions of live sockets checked again
+//!  every few seconds ──► the store's versions ──► only what changed read again (blocking
+//!                        thread) ──► sessions of live sockets checked again
 //! ```
+//!
+//! The copy is what every check reads: a session is checked in memory, never against
+//! the disk, and the store is written only for what a real person did (an invite that
+//! lets them in, a sign-out, a new invite).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -20,21 +26,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::http::{HeaderMap, StatusCode, header};
-use duet_access::{
-    Accounts, Admitted, Gate, InviteBook, InviteError, Key, Mode, Session, SessionError, SignedOut, Who,
-};
+use duet_access::{Admitted, Gate, InviteError, Key, Mode, Session, SessionError, Who};
 use duet_signal::{RoomName, UserName};
 
 use crate::clock::now_ms;
 use crate::config::AccessConfig;
 use crate::limits::PerAddressRate;
+use crate::store::{AccountChange, Store, StoreError, Versions};
 
+mod books;
 pub mod cookie;
 pub mod http;
 pub mod proxy;
-pub mod store;
 
-use store::{ACCOUNTS, INVITES, SIGNED_OUT, Stamp, Store};
+use books::Books;
 
 /// How long a sign-in waits for a hashing permit before the server says it is busy.
 const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(10);
@@ -59,15 +64,6 @@ struct Lists {
     trusted_proxies: Vec<duet_turn::policy::Cidr>,
 }
 
-/// What the access files held when last read.
-#[derive(Debug, Default)]
-struct Books {
-    accounts: Arc<Accounts>,
-    invites: InviteBook,
-    signed_out: SignedOut,
-    stamp: Stamp,
-}
-
 /// Why a sign-in was refused, each with its HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInRefusal {
@@ -82,7 +78,7 @@ pub enum SignInRefusal {
     },
     /// Too many password hashes are waiting already.
     Busy,
-    /// The state directory could not be read or written.
+    /// The store could not be read or written.
     Unavailable(String),
 }
 
@@ -126,7 +122,7 @@ impl SignInRefusal {
             }
             Self::Busy => "The server is busy checking passwords: try again in a moment.".into(),
             Self::Unavailable(_) => {
-                "The server cannot read its account files; the operator has been told.".into()
+                "The server cannot reach its account store; the operator has been told.".into()
             }
         }
     }
@@ -153,9 +149,14 @@ pub struct UpgradeRefusal {
 }
 
 impl Access {
-    /// The access policy, with its books read from `state_dir`.
+    /// The access policy, with its books read from the store in `state_dir`.
     pub fn new(config: AccessConfig, state_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let store = state_dir.map(Store::new);
+        let store = state_dir.map(Store::open).transpose()?;
+        Self::with_store(config, store)
+    }
+
+    /// The access policy over `store` (none: nothing outlives the process).
+    pub fn with_store(config: AccessConfig, store: Option<Store>) -> anyhow::Result<Self> {
         let key = match &store {
             Some(store) => store.key().context("the key that signs sessions and invites")?,
             None => {
@@ -173,17 +174,19 @@ impl Access {
             allowed_origins: config.allowed_origins.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
         });
-        let access = Self {
+        let mut books = Books::default();
+        if let Some(store) = &store {
+            books.apply(books::Catch::since(store.backend(), Versions::default())?);
+        }
+        Ok(Self {
             lists,
             attempts: Mutex::new(PerAddressRate::new(config.sign_ins)),
             hashing: tokio::sync::Semaphore::new(config.password_hashes),
             config,
             key,
             store,
-            books: Mutex::new(Books::default()),
-        };
-        access.refresh()?;
-        Ok(access)
+            books: Mutex::new(books),
+        })
     }
 
     /// An open server without a state directory: what most tests run.
@@ -199,35 +202,65 @@ impl Access {
         self.config.session_ttl
     }
 
+    fn session_ttl_ms(&self) -> u64 {
+        u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The store, if this server keeps its state.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// The books. Every holder of this lock does in-memory work only; a panic cannot
+    /// leave them half changed in a way a check would trust (each change is one swap or
+    /// one insert), so a poisoned lock is taken over.
     fn books(&self) -> MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reads the access files again if they changed (a `duet user` or `duet invite`
-    /// command ran, or another process signed someone out). True when they did.
-    pub fn refresh(&self) -> anyhow::Result<bool> {
-        let Some(store) = &self.store else { return Ok(false) };
-        let stamp = store.stamp();
-        if self.books().stamp == stamp {
-            return Ok(false);
-        }
-        let accounts: Accounts = store.read(ACCOUNTS)?;
-        let invites: InviteBook = store.read(INVITES)?;
-        let signed_out: SignedOut = store.read(SIGNED_OUT)?;
-        *self.books() = Books { accounts: Arc::new(accounts), invites, signed_out, stamp };
-        Ok(true)
+    /// Reads from the store what changed since the books were last read (a `duet user`
+    /// or `duet invite` command ran, another process signed someone out), on a blocking
+    /// thread. Returns whether the accounts changed (their names are reserved in the
+    /// hub), or `None` when nothing did.
+    pub async fn refresh(&self) -> Result<Option<bool>, StoreError> {
+        let Some(store) = &self.store else { return Ok(None) };
+        let seen = self.books().versions;
+        let catch = store.run(move |db| books::Catch::since(db, seen)).await?;
+        let accounts = catch.has_accounts();
+        Ok(self.books().apply(catch).then_some(accounts))
     }
 
-    /// Reads the access files again whatever their times say (SIGHUP); returns what
-    /// they hold, for the log.
-    pub fn reload(&self) -> anyhow::Result<String> {
-        self.books().stamp = Stamp::default();
-        self.refresh()?;
+    /// Forgets, in the store and the books, sign-outs and invites that can no longer
+    /// matter (their sessions have expired).
+    pub async fn prune(&self) -> Result<(), StoreError> {
+        let (now, ttl) = (now_ms(), self.session_ttl_ms());
+        if let Some(store) = &self.store {
+            let pruned = store.run(move |db| db.prune(now, ttl)).await?;
+            if pruned != crate::store::Pruned::default() {
+                tracing::debug!(
+                    "forgot {} expired sign-outs and {} old invites",
+                    pruned.sign_outs,
+                    pruned.invites
+                );
+            }
+        }
+        self.books().prune(now, ttl);
+        Ok(())
+    }
+
+    /// Reads the whole store again (SIGHUP); returns what it holds, for the log.
+    pub async fn reload(&self) -> Result<String, StoreError> {
+        if let Some(store) = &self.store {
+            let catch = store.run(|db| books::Catch::since(db, Versions::default())).await?;
+            let mut books = self.books();
+            *books = Books::default();
+            books.apply(catch);
+        }
         let books = self.books();
         let live = books.invites.iter().filter(|i| !i.revoked).count();
         Ok(format!(
             "{} accounts, {live} invites, {} sessions signed out",
-            books.accounts.iter().count(),
+            books.accounts.len(),
             books.signed_out.len()
         ))
     }
@@ -350,7 +383,7 @@ impl Access {
         let who = match request {
             SignIn { invite: Some(token), account: None, password: None } => {
                 self.count_attempt(ip)?;
-                self.redeem(&token, ip)?
+                self.redeem(&token, ip).await?
             }
             SignIn { account: Some(name), password: Some(password), invite: None } => {
                 self.count_attempt(ip)?;
@@ -372,8 +405,7 @@ impl Access {
             }
         };
         let id = crate::random::bytes::<16>().map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
-        let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
-        let session = Session::new(id, who, now_ms(), ttl);
+        let session = Session::new(id, who, now_ms(), self.session_ttl_ms());
         let value = session.seal(&self.key);
         let admitted = self
             .with_gate(|gate| gate.check_session(session, now_ms()))
@@ -405,82 +437,86 @@ impl Access {
             .await
             .map_err(|_| SignInRefusal::Busy)?
             .map_err(|_| SignInRefusal::Busy)?;
-        let _ = self.refresh();
+        // An account made a moment ago by `duet user add` signs in at once.
+        if let Err(e) = self.refresh().await {
+            tracing::error!("cannot read the store: {e}");
+        }
         let accounts = Arc::clone(&self.books().accounts);
         let shown = name.chars().take(UserName::MAX_CHARS).collect::<String>();
         let checked = tokio::task::spawn_blocking(move || {
-            let account = accounts.verify(&name, &password).is_ok();
-            account.then(|| UserName::new(&name).map(|n| n.to_string()).unwrap_or(name))
+            let account = accounts.verify(&name, &password).ok()?;
+            let name = UserName::new(&name).map(|n| n.to_string()).unwrap_or(name);
+            Some(Who::Account { name, id: Some(account.id.clone()) })
         })
         .await
         .map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
         drop(permit);
-        match checked {
-            Some(name) => Ok(Who::Account { name }),
-            None => {
-                tracing::warn!("failed sign-in from {ip}: wrong password for account {shown:?}");
-                Err(SignInRefusal::WrongPassword)
-            }
-        }
+        checked.ok_or_else(|| {
+            tracing::warn!("failed sign-in from {ip}: wrong password for account {shown:?}");
+            SignInRefusal::WrongPassword
+        })
     }
 
-    fn redeem(&self, token: &str, ip: IpAddr) -> Result<Who, SignInRefusal> {
-        let now = now_ms();
-        let ttl = u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX);
-        let result = match &self.store {
-            Some(store) => store
-                .update::<InviteBook, _>(INVITES, |book| {
-                    book.prune(now, ttl);
-                    book.redeem(&self.key, token, now)
-                })
-                .map_err(|e| SignInRefusal::Unavailable(format!("{e:#}")))?,
-            None => Err(InviteError::Unknown),
+    /// Uses an invite link once. The token is checked against the books first, so a
+    /// damaged, foreign, revoked, expired or used-up link is refused without touching the
+    /// store; only a link that would let someone in is counted there.
+    async fn redeem(&self, token: &str, ip: IpAddr) -> Result<Who, SignInRefusal> {
+        let refused = |e: InviteError| {
+            tracing::warn!("failed sign-in from {ip}: invite link {}", e.code());
+            SignInRefusal::Invite(e)
         };
-        let _ = self.refresh();
-        match result {
-            Ok(record) => Ok(record.who()),
-            Err(e) => {
-                tracing::warn!("failed sign-in from {ip}: invite link {}", e.code());
-                Err(SignInRefusal::Invite(e))
-            }
+        let Some(store) = &self.store else { return Err(refused(InviteError::Unknown)) };
+        let now = now_ms();
+        let mut peeked = self.books().invites.peek(&self.key, token, now).map(|r| r.id.clone());
+        if peeked == Err(InviteError::Unknown) {
+            // Signed by this server but not in the books yet: made a moment ago.
+            self.refresh().await.map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
+            peeked = self.books().invites.peek(&self.key, token, now).map(|r| r.id.clone());
         }
+        let id = peeked.map_err(refused)?;
+        let used = store
+            .run(move |db| db.use_invite(&id, now))
+            .await
+            .map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
+        if let Err(e) = self.refresh().await {
+            tracing::error!("cannot read the store: {e}");
+        }
+        used.map(|record| record.who()).map_err(refused)
     }
 
     /// Ends one session for good (sign out).
-    pub fn sign_out(&self, session: &Session) -> anyhow::Result<()> {
-        let now = now_ms();
-        match &self.store {
-            Some(store) => {
-                store.update::<SignedOut, _>(SIGNED_OUT, |list| {
-                    list.prune(now);
-                    list.sign_out(session);
-                })?;
-                self.refresh()?;
-            }
-            None => self.books().signed_out.sign_out(session),
+    pub async fn sign_out(&self, session: &Session) -> Result<(), StoreError> {
+        if let Some(store) = &self.store {
+            let (id, expires) = (session.id.clone(), session.expires);
+            store.run(move |db| db.sign_out(&id, expires)).await?;
         }
+        self.books().signed_out.sign_out(session);
         Ok(())
     }
 
     /// Ends every session of the account `name` ("sign out everywhere").
-    pub fn sign_out_everywhere(&self, name: &str) -> anyhow::Result<()> {
+    pub async fn sign_out_everywhere(&self, name: &str) -> anyhow::Result<()> {
         let store = self.store.as_ref().context("accounts need a state directory")?;
-        store.update::<Accounts, _>(ACCOUNTS, |accounts| accounts.revoke_sessions(name, now_ms()))??;
-        self.refresh()?;
+        let (name, change) = (name.to_owned(), AccountChange::SignOutEverywhere { now_ms: now_ms() });
+        store.run(move |db| db.change_account(&name, change)).await??;
+        self.refresh().await?;
         Ok(())
     }
 
-    /// A new invite link's path (`/i/<token>`) and record, made by the admin `by`.
-    pub fn invite(
+    /// A new invite link's path (`/i/<token>`) and record, made by the admin `by` (an
+    /// account's name and id, or "cli").
+    pub async fn invite(
         &self,
         spec: duet_access::InviteSpec,
-        by: &str,
+        by: (&str, Option<&str>),
     ) -> anyhow::Result<(duet_access::InviteRecord, String)> {
         let store = self.store.as_ref().context("invites need a state directory")?;
         let id = crate::random::bytes::<8>().context("read random bytes")?;
-        let (record, token) =
-            store.update::<InviteBook, _>(INVITES, |book| book.mint(&self.key, spec, id, by, now_ms()))?;
-        self.refresh()?;
+        let record = duet_access::InviteRecord::new(spec, id, by, now_ms());
+        let token = record.token(&self.key);
+        let stored = record.clone();
+        store.run(move |db| db.add_invite(&stored)).await?;
+        self.refresh().await?;
         Ok((record, format!("/i/{token}")))
     }
 }

@@ -1,25 +1,25 @@
 //! `duet invite`: links that let someone in.
 
 use anyhow::Context;
-use duet_access::{Accounts, InviteBook, InviteSpec};
+use duet_access::{InviteRecord, InviteSpec};
 
 use super::MakeInvite;
 use super::users::date;
-use crate::access::store::{ACCOUNTS, INVITES, Store};
 use crate::clock::now_ms;
+use crate::store::Store;
 
 /// Where a link points when no --url (DUET_PUBLIC_URL) says otherwise.
 const DEFAULT_URL: &str = "http://localhost:8080";
 
 pub(super) fn make(args: MakeInvite, store: &Store) -> anyhow::Result<()> {
-    let accounts: Accounts = store.read(ACCOUNTS)?;
-    let names: Vec<_> = accounts.names().collect();
+    let names: Vec<_> = store.backend().accounts()?.names().collect();
     let spec = InviteSpec::checked(args.room.as_deref(), args.name.as_deref(), args.ttl, args.uses, &names)
         .map_err(|e| anyhow::anyhow!("--{e}"))?;
     let key = store.key()?;
     let id = crate::random::bytes::<8>().context("read random bytes")?;
-    let (record, token) =
-        store.update::<InviteBook, _>(INVITES, |book| book.mint(&key, spec, id, "cli", now_ms()))?;
+    let record = InviteRecord::new(spec, id, ("cli", None), now_ms());
+    store.backend().add_invite(&record)?;
+    let token = record.token(&key);
     let base = match &args.url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -38,7 +38,7 @@ pub(super) fn make(args: MakeInvite, store: &Store) -> anyhow::Result<()> {
 }
 
 pub(super) fn list(store: &Store) -> anyhow::Result<()> {
-    let book: InviteBook = store.read(INVITES)?;
+    let book = store.backend().invites()?;
     let now = now_ms();
     let mut any = false;
     for record in book.iter() {
@@ -68,9 +68,10 @@ pub(super) fn list(store: &Store) -> anyhow::Result<()> {
 }
 
 pub(super) fn revoke(id: &str, store: &Store) -> anyhow::Result<()> {
-    store
-        .update::<InviteBook, _>(INVITES, |book| book.revoke(id))?
-        .map_err(|_| anyhow::anyhow!("there is no invite {id}: `duet invite list` shows them"))?;
+    anyhow::ensure!(
+        store.backend().revoke_invite(id)?,
+        "there is no invite {id}: `duet invite list` shows them"
+    );
     println!("Invite {id} is revoked; its guests are signed out within seconds.");
     Ok(())
 }

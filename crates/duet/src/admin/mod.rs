@@ -1,11 +1,11 @@
 //! `duet user` and `duet invite`: the operator's commands for accounts and invite links.
-//! They change the files in the state directory (under its lock, see
-//! [`crate::access::store`]); a running server notices within seconds, signing out
+//! They change the store in the state directory (one transaction each, beside a running
+//! server, see [`crate::store`]); a running server notices within seconds, signing out
 //! sessions of removed accounts and revoked invites.
 //!
 //! ```text
-//!  duet user add|list|remove|passwd|sign-out ──► accounts.json
-//!  duet invite [--room R] [--name N] [--ttl 24h] [--uses 1] ──► invites.json ──► prints the link
+//!  duet user add|list|remove|passwd|sign-out ──► accounts
+//!  duet invite [--room R] [--name N] [--ttl 24h] [--uses 1] ──► invites ──► prints the link
 //!  duet invite list | revoke ID
 //! ```
 
@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::access::store::Store;
 use crate::clock::parse_duration;
+use crate::store::Store;
 
 mod invites;
 mod users;
@@ -37,7 +37,7 @@ impl StateArgs {
             Some(dir) => dir.clone(),
             None => crate::config::default_state_dir()?,
         };
-        Ok(Store::new(&dir))
+        Ok(Store::open(&dir)?)
     }
 }
 

@@ -1,26 +1,26 @@
 //! `duet user`: accounts in the state directory.
 
 use anyhow::Context;
-use duet_access::Accounts;
 use duet_access::accounts::hash_password;
 
 use super::UserAction;
-use crate::access::store::{ACCOUNTS, Store};
 use crate::clock::now_ms;
+use crate::store::{AccountChange, NewAccount, Store};
 
 pub(super) fn run(action: UserAction, store: &Store) -> anyhow::Result<()> {
+    let db = store.backend();
     match action {
         UserAction::Add { name, admin } => {
             // Refuse a bad or taken name before asking for a password.
-            store.read::<Accounts>(ACCOUNTS)?.check_new_name(&name)?;
+            db.accounts()?.check_new_name(&name)?;
             let hash = hash_password(&super::read_password(&name)?, &salt()?);
-            let name = store
-                .update::<Accounts, _>(ACCOUNTS, |accounts| accounts.add(&name, hash, admin, now_ms()))??;
+            let id = crate::random::bytes::<16>().context("read random bytes for the account's id")?;
+            let name = db.add_account(NewAccount { name, hash, admin, id, now_ms: now_ms() })??;
             let role = if admin { "an admin account" } else { "an account" };
             println!("{name} is {role} now; they sign in with that name and password.");
         }
         UserAction::List => {
-            let accounts: Accounts = store.read(ACCOUNTS)?;
+            let accounts = db.accounts()?;
             if accounts.is_empty() {
                 println!("No accounts yet: add one with `duet user add NAME`.");
             }
@@ -30,19 +30,19 @@ pub(super) fn run(action: UserAction, store: &Store) -> anyhow::Result<()> {
             }
         }
         UserAction::Remove { name } => {
-            store.update::<Accounts, _>(ACCOUNTS, |accounts| accounts.remove(&name))??;
-            println!("{name} is removed; their open sessions end within seconds.");
+            db.change_account(&name, AccountChange::Remove)??;
+            println!(
+                "{name} is removed; their open sessions end and the invite links they made stop working within seconds."
+            );
         }
         UserAction::Passwd { name } => {
-            let accounts: Accounts = store.read(ACCOUNTS)?;
-            anyhow::ensure!(accounts.get(&name).is_some(), "there is no account named {name}");
+            anyhow::ensure!(db.accounts()?.get(&name).is_some(), "there is no account named {name}");
             let hash = hash_password(&super::read_password(&name)?, &salt()?);
-            store
-                .update::<Accounts, _>(ACCOUNTS, |accounts| accounts.set_password(&name, hash, now_ms()))??;
+            db.change_account(&name, AccountChange::Password { hash, now_ms: now_ms() })??;
             println!("{name} has a new password; sessions signed in with the old one end within seconds.");
         }
         UserAction::SignOut { name } => {
-            store.update::<Accounts, _>(ACCOUNTS, |accounts| accounts.revoke_sessions(&name, now_ms()))??;
+            db.change_account(&name, AccountChange::SignOutEverywhere { now_ms: now_ms() })??;
             println!("Every session of {name} ends within seconds.");
         }
     }

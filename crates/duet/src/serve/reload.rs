@@ -62,7 +62,7 @@ impl Reload {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 Some(()) = hangups.recv() => {
-                    self.signaling.reload();
+                    self.signaling.reload().await;
                     if let Some(reconfigure) = &self.reconfigure {
                         self.apply(reconfigure);
                     }

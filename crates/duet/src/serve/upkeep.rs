@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!  every keepalive interval ──► ping every socket (here and relayed) ──► silent 2.5 intervals: close
-//!  every 2 s / a sign-out / SIGHUP ──► access files read again ──► sessions no longer valid: close (4001)
+//!  every 2 s / a sign-out / SIGHUP ──► what changed in the store read (blocking thread)
+//!                                  ──► sessions no longer valid: close (4001)
+//!  every minute ──► expired sign-outs and old invites forgotten (store and copy)
 //! ```
 
 use std::sync::Arc;
@@ -16,9 +18,11 @@ use duet_signal::{ConnId, Payload};
 use crate::serve::signaling::Signaling;
 use crate::serve::socket::{KEEPALIVE, Outbox};
 
-/// How often the access files are looked at for changes (`duet user`, `duet invite`)
-/// and the sessions of open sockets checked again.
+/// How often the store is looked at for changes (`duet user`, `duet invite`, other
+/// nodes' sign-outs) and the sessions of open sockets checked again.
 const RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often what can no longer matter (expired sign-outs, old invites) is forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl Signaling {
     /// Every `every`, queues a ping for every connection, so that proxies with an idle
@@ -43,44 +47,56 @@ impl Signaling {
         }
     }
 
-    /// Every [`RECHECK_EVERY`], or at once when told: reads the access files again if
-    /// they changed, and closes the sockets whose sessions no longer hold (signed out,
-    /// account removed or its password changed, invite revoked, expired). Their hub
-    /// sessions end as if they had left, so their TURN credentials stop working too.
+    /// Every [`RECHECK_EVERY`], or at once when told: reads what changed in the store,
+    /// and closes the sockets whose sessions no longer hold (signed out, account removed
+    /// or its password changed, invite revoked, expired). Their hub sessions end as if
+    /// they had left, so their TURN credentials stop working too.
     pub(super) async fn run_recheck(self: Arc<Self>) {
+        let mut pruned = Instant::now();
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 () = self.sessions_changed.notified() => {}
                 () = tokio::time::sleep(RECHECK_EVERY) => {}
             }
-            self.recheck();
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = Instant::now();
+                if let Err(e) = self.access.prune().await {
+                    tracing::error!("cannot forget expired sign-outs: {e}");
+                }
+            }
+            self.recheck().await;
         }
     }
 
-    /// SIGHUP: the access files are read again whatever their times say, and open
-    /// sockets are checked against them at once.
-    pub fn reload(&self) {
-        match self.access.reload() {
+    /// SIGHUP: the store is read again whole, and open sockets are checked against it
+    /// at once.
+    pub async fn reload(&self) {
+        match self.access.reload().await {
             Ok(summary) => {
-                tracing::info!("SIGHUP: reloaded the access files: {summary}");
+                tracing::info!("SIGHUP: read the store again: {summary}");
                 let names = self.access.account_names();
                 self.with_hub(|hub| hub.reserve_names(names));
             }
-            Err(e) => tracing::error!("SIGHUP: cannot read the access files: {e:#}"),
+            Err(e) => tracing::error!("SIGHUP: cannot read the store: {e}"),
         }
-        self.recheck();
+        self.close_ended_sessions();
     }
 
-    pub(super) fn recheck(&self) {
-        match self.access.refresh() {
-            Ok(true) => {
+    pub(super) async fn recheck(&self) {
+        match self.access.refresh().await {
+            Ok(Some(true)) => {
                 let names = self.access.account_names();
                 self.with_hub(|hub| hub.reserve_names(names));
             }
-            Ok(false) => {}
-            Err(e) => tracing::error!("cannot read the access files: {e:#}"),
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot read the store: {e}"),
         }
+        self.close_ended_sessions();
+    }
+
+    /// Closes the sockets (here and relayed) whose sessions no longer hold.
+    fn close_ended_sessions(&self) {
         self.recheck_links();
         let sessions: Vec<(ConnId, Session)> =
             self.lock().sessions.iter().map(|(conn, session)| (*conn, session.clone())).collect();

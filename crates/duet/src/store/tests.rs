@@ -1,0 +1,241 @@
+//! One suite for every backend: each test takes a fresh `&dyn Backend`. Today that is
+//! SQLite in a temporary directory; a PostgreSQL backend runs the same functions.
+
+use std::path::PathBuf;
+
+use duet_access::{AccountError, InviteError, InviteRecord, InviteSpec};
+use duet_signal::UserName;
+
+use super::*;
+
+const HOUR: u64 = 3_600_000;
+
+/// A temporary state directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("duet-store-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `suite_test` against each backend.
+fn each_backend(test: &str, suite_test: impl Fn(&dyn Backend)) {
+    let dir = TempDir::new(test);
+    let store = Store::open(&dir.0).expect("a store");
+    suite_test(store.backend());
+}
+
+fn new_account(name: &str, id: u8, now_ms: u64) -> NewAccount {
+    NewAccount { name: name.into(), hash: format!("hash of {name}"), admin: false, id: [id; 16], now_ms }
+}
+
+fn invite(id: u8, uses: u32, by_account: Option<&str>) -> InviteRecord {
+    let spec = InviteSpec { room: None, name: None, ttl_ms: HOUR, uses };
+    InviteRecord::new(spec, [id; 8], ("ann", by_account), 0)
+}
+
+#[test]
+fn accounts_are_added_once_and_never_look_alike() {
+    each_backend("accounts", |db| {
+        assert_eq!(
+            db.add_account(new_account("ann", 1, 5)).expect("store"),
+            Ok(UserName::new("ann").expect("valid"))
+        );
+        assert_eq!(
+            db.add_account(new_account("ann", 2, 6)).expect("store"),
+            Err(AccountError::Exists("ann".into()))
+        );
+        assert!(matches!(
+            db.add_account(new_account("\u{0430}nn", 3, 6)).expect("store"),
+            Err(AccountError::LooksLike(..))
+        ));
+        let accounts = db.accounts().expect("store");
+        let ann = accounts.get("ann").expect("kept");
+        assert_eq!(
+            (ann.id.as_str(), ann.created, ann.hash.as_str()),
+            ("01".repeat(16).as_str(), 5, "hash of ann")
+        );
+        assert_eq!(accounts.len(), 1);
+    });
+}
+
+#[test]
+fn account_changes_land_and_an_unknown_account_says_so() {
+    each_backend("changes", |db| {
+        db.add_account(new_account("ann", 1, 5)).expect("store").expect("added");
+        let change = AccountChange::Password { hash: "new".into(), now_ms: 9 };
+        db.change_account("ann", change).expect("store").expect("known");
+        db.change_account("ann", AccountChange::Admin(true)).expect("store").expect("known");
+        let ann = db.accounts().expect("store").get("ann").cloned().expect("kept");
+        assert_eq!((ann.hash.as_str(), ann.sessions_after, ann.admin), ("new", 9, true));
+        db.change_account("ann", AccountChange::SignOutEverywhere { now_ms: 12 })
+            .expect("store")
+            .expect("known");
+        assert_eq!(db.accounts().expect("store").get("ann").map(|a| a.sessions_after), Some(12));
+        assert_eq!(
+            db.change_account("bo", AccountChange::Remove).expect("store"),
+            Err(AccountError::NoSuchAccount("bo".into()))
+        );
+    });
+}
+
+#[test]
+fn removing_an_account_revokes_its_invites_and_a_new_one_of_that_name_is_someone_else() {
+    each_backend("remove", |db| {
+        db.add_account(new_account("bo", 1, 5)).expect("store").expect("added");
+        let bo = db.accounts().expect("store").get("bo").map(|a| a.id.clone()).expect("kept");
+        db.add_invite(&invite(1, 5, Some(&bo))).expect("store");
+        db.add_invite(&invite(2, 5, None)).expect("store");
+        db.change_account("bo", AccountChange::Remove).expect("store").expect("known");
+        let book = db.invites().expect("store");
+        assert!(!book.is_live(&invite(1, 5, None).id), "bo's invite is revoked");
+        assert!(book.is_live(&invite(2, 5, None).id), "the operator's is not");
+        db.add_account(new_account("bo", 2, 9)).expect("store").expect("added again");
+        let new_bo = db.accounts().expect("store").get("bo").map(|a| a.id.clone()).expect("kept");
+        assert_ne!(new_bo, bo);
+    });
+}
+
+#[test]
+fn an_invite_is_used_exactly_as_often_as_it_allows() {
+    each_backend("invites", |db| {
+        let record = invite(1, 2, None);
+        db.add_invite(&record).expect("store");
+        assert_eq!(db.use_invite(&record.id, 1).expect("store").map(|r| r.used), Ok(1));
+        assert_eq!(db.use_invite(&record.id, 1).expect("store").map(|r| r.used), Ok(2));
+        assert_eq!(db.use_invite(&record.id, 1).expect("store"), Err(InviteError::UsedUp));
+        assert_eq!(db.use_invite("0000000000000000", 1).expect("store"), Err(InviteError::Unknown));
+        let other = invite(2, 2, None);
+        db.add_invite(&other).expect("store");
+        assert_eq!(db.use_invite(&other.id, HOUR).expect("store"), Err(InviteError::Expired));
+        assert!(db.revoke_invite(&other.id).expect("store"));
+        assert!(!db.revoke_invite("0000000000000000").expect("store"));
+        assert_eq!(db.use_invite(&other.id, 1).expect("store"), Err(InviteError::Revoked));
+        assert_eq!(db.invites().expect("store").get(&record.id).map(|r| r.used), Some(2));
+    });
+}
+
+#[test]
+fn versions_move_with_every_change_to_their_part_only() {
+    each_backend("versions", |db| {
+        let start = db.versions().expect("store");
+        db.add_account(new_account("ann", 1, 5)).expect("store").expect("added");
+        let after_account = db.versions().expect("store");
+        assert!(after_account.accounts > start.accounts);
+        assert_eq!((after_account.invites, after_account.sign_outs), (start.invites, start.sign_outs));
+        db.add_invite(&invite(1, 1, None)).expect("store");
+        assert!(db.versions().expect("store").invites > after_account.invites);
+        db.sign_out(&"ab".repeat(16), HOUR).expect("store");
+        db.sign_out(&"ab".repeat(16), HOUR).expect("store");
+        db.sign_out(&"cd".repeat(16), HOUR).expect("store");
+        let seen = db.versions().expect("store").sign_outs;
+        let all = db.sign_outs_after(0, 100).expect("store");
+        assert_eq!(
+            all.iter().map(|s| s.session.as_str()).collect::<Vec<_>>(),
+            ["ab".repeat(16), "cd".repeat(16)]
+        );
+        assert_eq!(all.last().map(|s| s.seq), Some(seen));
+        assert_eq!(db.sign_outs_after(all[0].seq, 100).expect("store").len(), 1);
+        assert_eq!(db.sign_outs_after(0, 1).expect("store").len(), 1, "the limit holds");
+    });
+}
+
+#[test]
+fn pruning_forgets_what_can_no_longer_matter_and_only_that() {
+    each_backend("prune", |db| {
+        db.sign_out(&"ab".repeat(16), 100).expect("store");
+        db.sign_out(&"cd".repeat(16), 300).expect("store");
+        let record = invite(1, 1, None); // expires at HOUR
+        db.add_invite(&record).expect("store");
+        let seen = db.versions().expect("store").sign_outs;
+        assert_eq!(db.prune(200, 10).expect("store"), Pruned { invites: 0, sign_outs: 1 });
+        assert_eq!(db.prune(HOUR + 9, 10).expect("store"), Pruned { invites: 0, sign_outs: 1 });
+        assert_eq!(db.prune(HOUR + 10, 10).expect("store"), Pruned { invites: 1, sign_outs: 0 });
+        db.sign_out(&"ef".repeat(16), HOUR * 2).expect("store");
+        assert!(db.versions().expect("store").sign_outs > seen, "a sequence number is never reused");
+    });
+}
+
+#[test]
+fn a_database_from_a_newer_duet_is_refused_in_words() {
+    let dir = TempDir::new("newer");
+    drop(Store::open(&dir.0).expect("a store"));
+    let connection = rusqlite::Connection::open(dir.0.join(DATABASE)).expect("opens");
+    connection.pragma_update(None, "user_version", 99).expect("set");
+    drop(connection);
+    let err = Store::open(&dir.0).expect_err("too new");
+    assert!(err.to_string().contains("written by a newer duet (schema 99"), "{err}");
+}
+
+#[test]
+fn the_database_is_private_and_two_processes_share_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("shared");
+    let server = Store::open(&dir.0).expect("a store");
+    let command = Store::open(&dir.0).expect("a second handle, as `duet user` opens it");
+    let mode = std::fs::metadata(dir.0.join(DATABASE)).expect("exists").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::thread::scope(|s| {
+        for i in 0..8u8 {
+            let db = if i % 2 == 0 { server.clone() } else { command.clone() };
+            s.spawn(move || {
+                db.backend().add_account(new_account(&format!("user{i}x"), i, 1)).expect("store")
+            });
+        }
+    });
+    assert_eq!(server.backend().accounts().expect("store").len(), 8, "no writer lost another's change");
+}
+
+#[test]
+fn old_access_files_are_imported_once_and_kept_as_a_backup() {
+    let dir = TempDir::new("import");
+    std::fs::create_dir_all(&dir.0).expect("made");
+    let hash = duet_access::accounts::hash_password("ann's password", &[1; 16]);
+    let accounts = format!(
+        r#"{{"accounts":{{"ann":{{"hash":"{hash}","admin":true,"created":5,"sessions_after":7}}}}}}"#
+    );
+    std::fs::write(dir.0.join("accounts.json"), accounts).expect("written");
+    let mut book = duet_access::InviteBook::default();
+    let spec = InviteSpec { room: None, name: None, ttl_ms: HOUR, uses: 3 };
+    let (record, _) = book.mint(&duet_access::Key::new([1; 32]), spec, [4; 8], "cli", 0);
+    std::fs::write(dir.0.join("invites.json"), serde_json::to_string(&book).expect("json")).expect("written");
+    let signed_out = format!(r#"{{"sessions":{{"{}":{HOUR}}}}}"#, "ab".repeat(16));
+    std::fs::write(dir.0.join("signed-out.json"), signed_out).expect("written");
+
+    let store = Store::open(&dir.0).expect("imported");
+    let db = store.backend();
+    let ann = db.accounts().expect("store").get("ann").cloned().expect("imported");
+    assert_eq!((ann.admin, ann.created, ann.sessions_after, ann.id.len()), (true, 5, 7, 32));
+    assert!(duet_access::accounts::verify_password("ann's password", &ann.hash));
+    assert_eq!(db.invites().expect("store").get(&record.id).map(|r| r.uses), Some(3));
+    assert_eq!(db.sign_outs_after(0, 10).expect("store").len(), 1);
+    for file in ["accounts.json", "invites.json", "signed-out.json"] {
+        assert!(
+            !dir.0.join(file).exists() && dir.0.join(format!("{file}.imported")).exists(),
+            "{file} kept aside"
+        );
+    }
+    std::fs::copy(dir.0.join("accounts.json.imported"), dir.0.join("accounts.json")).expect("copied back");
+    let again = Store::open(&dir.0).expect("opens");
+    assert_eq!(again.backend().accounts().expect("store").len(), 1, "never imported twice");
+}
+
+#[test]
+fn a_damaged_old_file_stops_the_start_and_imports_nothing() {
+    let dir = TempDir::new("damaged");
+    std::fs::create_dir_all(&dir.0).expect("made");
+    std::fs::write(dir.0.join("accounts.json"), r#"{"accounts":{}}"#).expect("written");
+    std::fs::write(dir.0.join("invites.json"), "{\n  \"invites\": [\n").expect("written");
+    let err = Store::open(&dir.0).expect_err("damaged");
+    assert!(err.to_string().contains("invites.json: damaged at line 2"), "{err}");
+    assert!(dir.0.join("accounts.json").exists(), "nothing moved");
+}
