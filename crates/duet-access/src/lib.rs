@@ -14,6 +14,7 @@
 //! salts) are parameters too.
 
 pub mod accounts;
+pub mod failures;
 pub mod invite;
 pub mod origin;
 pub mod seal;

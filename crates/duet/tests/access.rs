@@ -291,3 +291,34 @@ async fn invite_links_made_by_a_removed_admin_stop_working() {
     let (status, answer, _) = sign_in(&server, json!({"invite": token})).await;
     assert_eq!((status, answer["error"].as_str()), (410, Some("revoked")));
 }
+
+#[tokio::test]
+async fn an_account_guessed_from_many_addresses_waits_while_its_owner_still_gets_in() {
+    let dir = state_dir("guessed", &[("ann", "ann's password", false)]);
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (status, _, _) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    assert_eq!(status, 200, "ann signs in from home (127.0.0.1)");
+    let budget = AccessConfig::open().failures_per_account.burst;
+    for n in 0..budget {
+        let guess = json!({"account": "ann", "password": format!("guess number {n}")});
+        assert_eq!(
+            common::post_from(&format!("127.0.4.{n}"), server.addr, "/api/sign-in", &guess).await,
+            401
+        );
+    }
+    let guess = json!({"account": "ann", "password": "one more guess"});
+    assert_eq!(common::post_from("127.0.4.200", server.addr, "/api/sign-in", &guess).await, 429);
+    let headers = [("Content-Type", "application/json")];
+    let body = json!({"account": "ann", "password": "one more guess"}).to_string();
+    let (status, headers, answer) = http_request(server.addr, "POST", "/api/sign-in", &headers, &body).await;
+    assert_eq!(status, 401, "home still gets an answer: {answer}");
+    assert!(!headers.iter().any(|(n, _)| n == "retry-after"));
+    let (status, _, _) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    assert_eq!(status, 200, "and the real ann gets in");
+    let ann_elsewhere = json!({"account": "ann", "password": "ann's password"});
+    assert_eq!(
+        common::post_from("127.0.4.201", server.addr, "/api/sign-in", &ann_elsewhere).await,
+        429,
+        "from a new address even the right password waits: a guess is not checked"
+    );
+}

@@ -111,6 +111,7 @@ export default {
   "error-wrong-password": "Wrong name or password.",
   "error-too-many-attempts": "Too many attempts from your address: wait a minute and try again.",
   "error-busy": "The server is busy checking passwords: try again in a moment.",
+  "error-account-resting": "Too many wrong passwords for this account lately: try again in a few minutes, or from a device you signed in on before.",
   "error-expired": "This invite link has expired.",
   "error-used": "This invite link has already been used.",
   "error-revoked": "This invite link has been revoked.",
@@ -118,7 +119,7 @@ export default {
   "error-tampered": "This invite link is damaged or was not made by this server.",
   "error-foreign-origin": "This page is not duet's own, so the server does not let it in.",
   "error-not-admin": "Only an admin can make invite links.",
-  "error-unavailable": "The server cannot read its account files; the operator has been told.",
+  "error-unavailable": "The server cannot reach its account store; the operator has been told.",
 
   // calls (main.js, call.js)
   "ended-busy": "{name} is in another call. Try again later.",

@@ -110,6 +110,7 @@ export default {
   "error-wrong-password": "이름 또는 비밀번호가 틀렸습니다.",
   "error-too-many-attempts": "이 주소에서 시도가 너무 많았습니다. 1분 뒤에 다시 해 보세요.",
   "error-busy": "서버가 비밀번호를 확인하느라 바쁩니다. 잠시 뒤에 다시 해 보세요.",
+  "error-account-resting": "최근 이 계정에 틀린 비밀번호가 너무 많았습니다. 몇 분 뒤에 다시 하거나, 전에 로그인했던 기기에서 해 보세요.",
   "error-expired": "이 초대 링크는 기한이 지났습니다.",
   "error-used": "이 초대 링크는 이미 사용되었습니다.",
   "error-revoked": "이 초대 링크는 취소되었습니다.",
@@ -117,7 +118,7 @@ export default {
   "error-tampered": "이 초대 링크가 손상되었거나 이 서버가 만든 것이 아닙니다.",
   "error-foreign-origin": "duet의 페이지가 아니어서 서버가 들여보내지 않습니다.",
   "error-not-admin": "관리자만 초대 링크를 만들 수 있습니다.",
-  "error-unavailable": "서버가 계정 파일을 읽을 수 없습니다. 운영자에게 알렸습니다.",
+  "error-unavailable": "서버가 계정 저장소에 닿을 수 없습니다. 운영자에게 알렸습니다.",
 
   // 통화 (main.js, call.js)
   "ended-busy": "{name} 님은 다른 통화 중입니다. 나중에 다시 걸어 보세요.",

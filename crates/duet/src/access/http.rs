@@ -82,7 +82,7 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
 impl From<&SignInRefusal> for ApiError {
     fn from(refusal: &SignInRefusal) -> Self {
         let retry_after = match refusal {
-            SignInRefusal::TooMany { retry_after } => {
+            SignInRefusal::TooMany { retry_after } | SignInRefusal::Resting { retry_after, .. } => {
                 Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
             }
             _ => None,

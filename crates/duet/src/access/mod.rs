@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::http::{HeaderMap, StatusCode, header};
+use duet_access::failures::{Failures, Wait};
 use duet_access::{Admitted, Gate, InviteError, Key, Mode, Session, SessionError, Who};
 use duet_signal::{RoomName, UserName};
 
@@ -54,6 +55,8 @@ pub struct Access {
     store: Option<Store>,
     books: Mutex<Books>,
     attempts: Mutex<PerAddressRate>,
+    /// Wrong passwords per account and for everyone.
+    failures: Mutex<Failures>,
     hashing: tokio::sync::Semaphore,
 }
 
@@ -78,6 +81,11 @@ pub enum SignInRefusal {
     },
     /// Too many password hashes are waiting already.
     Busy,
+    /// Too many wrong passwords lately: for this account (`account`), or for everyone.
+    Resting {
+        retry_after: Duration,
+        account: bool,
+    },
     /// The store could not be read or written.
     Unavailable(String),
 }
@@ -89,7 +97,7 @@ impl SignInRefusal {
             Self::NotOffered(_) => StatusCode::FORBIDDEN,
             Self::WrongPassword => StatusCode::UNAUTHORIZED,
             Self::Invite(_) => StatusCode::GONE,
-            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooMany { .. } | Self::Resting { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,7 +111,8 @@ impl SignInRefusal {
             Self::WrongPassword => "wrong-password",
             Self::Invite(e) => e.code(),
             Self::TooMany { .. } => "too-many-attempts",
-            Self::Busy => "busy",
+            Self::Busy | Self::Resting { account: false, .. } => "busy",
+            Self::Resting { account: true, .. } => "account-resting",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -120,7 +129,13 @@ impl SignInRefusal {
                     retry_after.as_secs().max(1)
                 )
             }
-            Self::Busy => "The server is busy checking passwords: try again in a moment.".into(),
+            Self::Busy | Self::Resting { account: false, .. } => {
+                "The server is busy checking passwords: try again in a moment.".into()
+            }
+            Self::Resting { account: true, retry_after } => format!(
+                "Too many wrong passwords for this account lately: try again in {} seconds, or from a device you signed in on before.",
+                retry_after.as_secs().max(1)
+            ),
             Self::Unavailable(_) => {
                 "The server cannot reach its account store; the operator has been told.".into()
             }
@@ -181,6 +196,7 @@ impl Access {
         Ok(Self {
             lists,
             attempts: Mutex::new(PerAddressRate::new(config.sign_ins)),
+            failures: Mutex::new(Failures::new(config.failures_per_account, config.failures)),
             hashing: tokio::sync::Semaphore::new(config.password_hashes),
             config,
             key,
@@ -245,6 +261,8 @@ impl Access {
             }
         }
         self.books().prune(now, ttl);
+        let accounts = Arc::clone(&self.books().accounts);
+        self.failures().forget(|name| accounts.get(name).is_some(), Instant::now());
         Ok(())
     }
 
@@ -432,11 +450,22 @@ impl Access {
         Ok(Who::Password { tag })
     }
 
+    /// Checks an account's password: within the failure budgets (before any hashing),
+    /// with a hashing permit, on a blocking thread.
     async fn check_account(&self, name: String, password: String, ip: IpAddr) -> Result<Who, SignInRefusal> {
+        let client = crate::limits::key(ip);
+        let account = UserName::new(&name)
+            .ok()
+            .map(|n| n.to_string())
+            .filter(|n| self.books().accounts.get(n).is_some());
+        self.within_failure_budget(account.as_deref(), client, ip)?;
         let permit = tokio::time::timeout(HASHING_QUEUE_WAIT, self.hashing.acquire())
             .await
             .map_err(|_| SignInRefusal::Busy)?
             .map_err(|_| SignInRefusal::Busy)?;
+        // Asked again: the budget may have run out while this attempt queued, and the
+        // queue then drains at once instead of hashing for strangers.
+        self.within_failure_budget(account.as_deref(), client, ip)?;
         // An account made a moment ago by `duet user add` signs in at once.
         if let Err(e) = self.refresh().await {
             tracing::error!("cannot read the store: {e}");
@@ -451,10 +480,38 @@ impl Access {
         .await
         .map_err(|e| SignInRefusal::Unavailable(e.to_string()))?;
         drop(permit);
-        checked.ok_or_else(|| {
-            tracing::warn!("failed sign-in from {ip}: wrong password for account {shown:?}");
-            SignInRefusal::WrongPassword
+        match checked {
+            Some(who) => {
+                if let Who::Account { name, .. } = &who {
+                    self.failures().succeeded(name, client, Instant::now());
+                }
+                Ok(who)
+            }
+            None => {
+                self.failures().failed(account.as_deref(), Instant::now());
+                tracing::warn!("failed sign-in from {ip}: wrong password for account {shown:?}");
+                Err(SignInRefusal::WrongPassword)
+            }
+        }
+    }
+
+    fn within_failure_budget(
+        &self,
+        account: Option<&str>,
+        client: IpAddr,
+        ip: IpAddr,
+    ) -> Result<(), SignInRefusal> {
+        self.failures().may_try(account, client, Instant::now()).map_err(|wait| {
+            tracing::warn!("failed sign-in from {ip}: too many wrong passwords ({wait:?})");
+            match wait {
+                Wait::Account(retry_after) => SignInRefusal::Resting { retry_after, account: true },
+                Wait::Everyone(retry_after) => SignInRefusal::Resting { retry_after, account: false },
+            }
         })
+    }
+
+    fn failures(&self) -> MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Uses an invite link once. The token is checked against the books first, so a

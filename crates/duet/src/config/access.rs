@@ -64,6 +64,19 @@ pub struct AccessArgs {
     #[arg(long, env = "DUET_LIMIT_SIGN_INS", default_value = "10,6/m")]
     pub limit_sign_ins: RateArg,
 
+    /// Wrong passwords one account may get from addresses it has not signed in from
+    /// lately: a burst, then a rate (BURST,N/h). Past it, attempts at that account wait
+    /// (HTTP 429 with Retry-After) without a password being checked; its owner's cookie
+    /// and the addresses it signed in from in the last 30 days still get in.
+    #[arg(long, env = "DUET_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT", default_value = "10,12/h")]
+    pub limit_sign_in_failures_per_account: RateArg,
+
+    /// Wrong passwords for everyone together (BURST,N/s): past it, password attempts
+    /// from addresses not known to their account wait, so strangers cannot keep the
+    /// password hashing busy.
+    #[arg(long, env = "DUET_LIMIT_SIGN_IN_FAILURES", default_value = "20,5/s")]
+    pub limit_sign_in_failures: RateArg,
+
     /// Password hashes computed at once (each takes 19 MiB and tens of milliseconds);
     /// more sign-ins wait their turn. Default: one per core.
     #[arg(long, env = "DUET_LIMIT_PASSWORD_HASHES")]
@@ -84,6 +97,10 @@ pub struct AccessConfig {
     pub trusted_proxies: Vec<Cidr>,
     pub session_ttl: Duration,
     pub sign_ins: Rate,
+    /// Wrong passwords per account (from addresses it has not signed in from lately).
+    pub failures_per_account: Rate,
+    /// Wrong passwords for everyone together.
+    pub failures: Rate,
     pub password_hashes: usize,
 }
 
@@ -97,6 +114,8 @@ impl AccessConfig {
             trusted_proxies: Vec::new(),
             session_ttl: Duration::from_secs(30 * 86_400),
             sign_ins: Rate::every(10, Duration::from_secs(10)),
+            failures_per_account: Rate::every(10, Duration::from_secs(300)),
+            failures: Rate::per_second(20, 5),
             password_hashes: 1,
         }
     }
@@ -152,6 +171,8 @@ impl AccessArgs {
             trusted_proxies: self.trusted_proxies,
             session_ttl: self.session_ttl,
             sign_ins: self.limit_sign_ins.0,
+            failures_per_account: self.limit_sign_in_failures_per_account.0,
+            failures: self.limit_sign_in_failures.0,
             password_hashes,
         })
     }

@@ -56,8 +56,9 @@ impl std::str::FromStr for RateArg {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let wrong =
-            || format!("\"{text}\" is not a rate like 8,1/s (a burst of 8, then 1 a second) or 30,6/m");
+        let wrong = || {
+            format!("\"{text}\" is not a rate like 8,1/s (a burst of 8, then 1 a second), 30,6/m or 10,12/h")
+        };
         let (burst, pace) = text.split_once(',').ok_or_else(wrong)?;
         let (count, unit) = pace.trim().split_once('/').ok_or_else(wrong)?;
         let burst: u32 = burst.trim().parse().map_err(|_| wrong())?;
@@ -65,6 +66,7 @@ impl std::str::FromStr for RateArg {
         let per = match unit.trim() {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
             _ => return Err(wrong()),
         };
         if burst == 0 || count == 0 {

@@ -306,6 +306,26 @@ pub async fn http_request(
     (status, headers, body.to_owned())
 }
 
+/// POSTs the JSON `body` to `path` from the loopback address `source` (another person,
+/// to the server's per-address limits); the status, or 0 when the connection failed.
+pub async fn post_from(source: &str, server: SocketAddr, path: &str, body: &Value) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(format!("{source}:0").parse().expect("an address")).expect("bind the source");
+    let Ok(mut stream) = socket.connect(server).await else { return 0 };
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
 impl Client {
     /// A WebSocket with these request headers (Cookie, Origin...), or the HTTP status it
     /// was refused with.
