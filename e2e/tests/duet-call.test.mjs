@@ -91,3 +91,43 @@ test("duet call waits for a browser to call it, and says why when the browser de
   assert.match(result.stderr, /bo declined the call/);
   await closeCleanly(bo);
 });
+
+/** The safety code `duet call` printed, once it did. */
+async function printedCode(call) {
+  let code = null;
+  await eventually("duet call to print its safety code", () => {
+    code = call.stdout.match(/safety code (\d{4} \d{4} \d{4})/)?.[1] ?? null;
+    return code;
+  });
+  return code;
+}
+
+test("a peer listing sha-256, sha-384 and sha-512 fingerprints and the page read the same safety code, both ways", async () => {
+  const ann = await openPage(env.browser, env.duet.url);
+  await signIn(ann, "ann");
+  const listing = ["--fingerprints", "sha-384,sha-512", "--play", join(fixtures, "pattern.ivf"), "--loop"];
+  // It calls the page.
+  const caller = duetCall(["--server", env.duet.url, "--name", "stack", "--to", "ann", ...listing]);
+  await ann.locator("#incoming", { hasText: "stack is calling you" }).waitFor();
+  await acceptCall(ann);
+  await assertMediaFlows(ann, "ann receives the peer that lists three fingerprints", { audio: false });
+  const theirs = await printedCode(caller);
+  await ann.locator("#safety-code", { hasText: theirs }).waitFor({ timeout: 5_000 }).catch(async () => {
+    assert.fail(`the page shows ${JSON.stringify(await ann.textContent("#safety-code"))}, the peer ${theirs}`);
+  });
+  await ann.click("#hangup-button");
+  assert.equal((await caller.exited).code, 0);
+
+  // The page calls it.
+  const callee = duetCall(["--server", env.duet.url, "--name", "stack2", ...listing]);
+  await eventually("duet call to be waiting", () => /waiting for a call/.test(callee.stdout));
+  await ann.locator("#userlistbox li", { hasText: /^stack2$/ }).click();
+  await assertMediaFlows(ann, "ann receives the called peer", { audio: false });
+  const code = await printedCode(callee);
+  await ann.locator("#safety-code", { hasText: code }).waitFor({ timeout: 5_000 }).catch(async () => {
+    assert.fail(`the page shows ${JSON.stringify(await ann.textContent("#safety-code"))}, the peer ${code}`);
+  });
+  await ann.click("#hangup-button");
+  callee.proc.kill();
+  await closeCleanly(ann);
+});

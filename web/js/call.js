@@ -37,6 +37,10 @@ export class Call {
     this.state = "new";
     this.pendingCandidates = [];
     this.tracksAdded = false;
+    // The descriptions as they crossed signaling: the safety code is made from these
+    // texts, not from pc.remoteDescription, which a browser may rewrite (Chromium keeps
+    // only the last of several a=fingerprint lines).
+    this.sdp = { sent: null, received: null };
     this.pc = new RTCPeerConnection({
       iceServers,
       bundlePolicy: "max-bundle",
@@ -72,26 +76,39 @@ export class Call {
     const offer = await this.pc.createOffer();
     if (this.ended) return;
     await this.pc.setLocalDescription(offer);
-    this.send({ type: "video-offer", target: this.peer, sdp: this.pc.localDescription.toJSON() });
+    this.#sendDescription("video-offer");
+  }
+
+  /** Sends our local description as `type`, keeping the text that was sent. */
+  #sendDescription(type) {
+    const sdp = this.pc.localDescription.toJSON();
+    this.sdp.sent = sdp.sdp;
+    this.send({ type, target: this.peer, sdp });
+  }
+
+  /** Applies the peer's description `sdp`, keeping the text that was received. */
+  async #receiveDescription(sdp) {
+    this.sdp.received = sdp?.sdp ?? null;
+    await this.pc.setRemoteDescription(sdp);
   }
 
   /** Callee side (or a renegotiation): applies the offer and answers it. */
   async answer(sdp, localStream) {
     if (this.state === "new") this.#setState("answering");
-    await this.pc.setRemoteDescription(sdp);
+    await this.#receiveDescription(sdp);
     await this.#flushCandidates();
     if (localStream && !this.tracksAdded) this.#addTracks(localStream);
     if (this.ended) return;
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
-    this.send({ type: "video-answer", target: this.peer, sdp: this.pc.localDescription.toJSON() });
+    this.#sendDescription("video-answer");
     if (this.state === "answering") this.#setState("connecting");
   }
 
   /** Caller side: the callee's answer arrived. */
   async accept(sdp) {
     if (this.ended) return;
-    await this.pc.setRemoteDescription(sdp);
+    await this.#receiveDescription(sdp);
     await this.#flushCandidates();
     if (this.state === "calling") this.#setState("connecting");
   }
@@ -128,7 +145,7 @@ export class Call {
     const offer = await this.pc.createOffer({ iceRestart: true });
     if (this.ended) return;
     await this.pc.setLocalDescription(offer);
-    this.send({ type: "video-offer", target: this.peer, sdp: this.pc.localDescription.toJSON() });
+    this.#sendDescription("video-offer");
   }
 
   /** Ends the call for `reason` without telling the peer (they already know, or cannot). */

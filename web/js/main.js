@@ -442,7 +442,7 @@ function callStateChanged(call, state, detail) {
       ui.showFit();
       ui.setStatus(t("in-call-with", { name: peer }), "ok");
       quality.watch(call, () => app.call === call && !call.ended, ui.showCallInfo);
-      showSafetyCode(call.pc);
+      showSafetyCode(call);
       break;
     case "interrupted":
       ui.setStatus(t("interrupted", { name: peer }));

@@ -1,6 +1,7 @@
 // The safety code: a short number both people in a call see, made from the two DTLS
-// certificate fingerprints of the call (ours in the local description, theirs in the
-// remote one). Anyone in the middle (duet's own server included) who replaced a
+// certificate fingerprints of the call (ours in the description we sent, theirs in the
+// one we received, as their texts crossed signaling: a browser's pc.remoteDescription
+// may be rewritten, and Chromium keeps only the last of several fingerprints). Anyone in the middle (duet's own server included) who replaced a
 // fingerprint to read the media would make the two codes differ, so reading it to each
 // other proves the call is end to end.
 //
@@ -28,27 +29,11 @@ export async function safetyCode(mine, theirs) {
   return digits.match(/.{4}/g).join(" ");
 }
 
-/** Resolves once `pc` has both descriptions (ICE may connect while the answer is still
- *  being applied, before `remoteDescription` is set) or is closed. */
-function described(pc) {
-  return new Promise((resolve) => {
-    const check = () => {
-      if ((pc.localDescription && pc.remoteDescription) || pc.signalingState === "closed") {
-        pc.removeEventListener("signalingstatechange", check);
-        resolve();
-      }
-    };
-    pc.addEventListener("signalingstatechange", check);
-    check();
-  });
-}
-
-/** Shows the code of the call on `pc` (once both descriptions are set), or hides it. */
-export async function showSafetyCode(pc) {
-  if (pc) await described(pc);
-  if (pc?.signalingState === "closed") pc = null; // the call ended meanwhile
-  const mine = pc ? fingerprintOf(pc.localDescription?.sdp) : null;
-  const theirs = pc ? fingerprintOf(pc.remoteDescription?.sdp) : null;
+/** Shows the code of `call` (once both descriptions crossed signaling), or hides it. */
+export async function showSafetyCode(call) {
+  const live = call && !call.ended;
+  const mine = live ? fingerprintOf(call.sdp.sent) : null;
+  const theirs = live ? fingerprintOf(call.sdp.received) : null;
   const code = mine && theirs && crypto.subtle ? await safetyCode(mine, theirs) : null;
   $("safety-code").textContent = code ?? "";
   $("safety").hidden = !code;

@@ -24,7 +24,7 @@ pub mod signal;
 mod turn_client;
 
 pub use echo::{Echo, EchoPoll, EchoStats};
-pub use safety::safety_code;
+pub use safety::{FingerprintHash, fingerprint_in, safety_code};
 pub use session::{Kind, PeerError, Poll, Session, Transmit};
 pub use str0m;
 pub use turn_client::{TurnClient, TurnState};

@@ -11,7 +11,68 @@
 //! holds a different certificate on each side, so the two codes differ. The web client
 //! (`web/js/safety.js`) computes the same; `docs/protocol.md` is the reference.
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+/// A hash function a certificate's fingerprint is listed under (RFC 8122 §5). Browsers
+/// list one (SHA-256); other WebRTC stacks often list several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FingerprintHash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl FingerprintHash {
+    /// The name SDP uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// `der`'s fingerprint as an SDP line's value: "sha-384 AB:CD:…".
+    pub fn fingerprint(self, der: &[u8]) -> String {
+        let digest = match self {
+            Self::Sha256 => Sha256::digest(der).to_vec(),
+            Self::Sha384 => Sha384::digest(der).to_vec(),
+            Self::Sha512 => Sha512::digest(der).to_vec(),
+        };
+        let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+        format!("{} {}", self.name(), hex.join(":"))
+    }
+}
+
+impl std::str::FromStr for FingerprintHash {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "sha-256" => Ok(Self::Sha256),
+            "sha-384" => Ok(Self::Sha384),
+            "sha-512" => Ok(Self::Sha512),
+            other => Err(format!("{other:?} is not sha-256, sha-384 or sha-512")),
+        }
+    }
+}
+
+/// The fingerprint the safety code is made from in an SDP text, as docs/protocol.md says:
+/// the first `a=fingerprint:` line, a SHA-256 one preferred, as "sha-256 AB:CD:…"
+/// (algorithm lower case, hex upper case).
+pub fn fingerprint_in(sdp: &str) -> Option<String> {
+    let listed: Vec<String> = sdp
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
+        .filter_map(|value| {
+            let (algorithm, hex) = value.split_once(' ')?;
+            let hex = hex.trim();
+            let valid = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+            valid.then(|| format!("{} {}", algorithm.to_ascii_lowercase(), hex.to_ascii_uppercase()))
+        })
+        .collect();
+    listed.iter().find(|f| f.starts_with("sha-256 ")).or(listed.first()).cloned()
+}
 
 /// The safety code for two fingerprints in SDP form ("sha-256 AB:CD:…"), e.g.
 /// "0421 9983 1207"; the order of the arguments does not matter.
@@ -26,6 +87,22 @@ pub fn safety_code(mine: &str, theirs: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_code_s_fingerprint_is_the_sha_256_one_wherever_it_is_listed() {
+        let sdp = "v=0\r\na=fingerprint:SHA-512 aa:bb\r\na=fingerprint:sha-256 0a:0b\r\na=fingerprint:sha-384 cc\r\n";
+        assert_eq!(fingerprint_in(sdp).as_deref(), Some("sha-256 0A:0B"));
+        assert_eq!(fingerprint_in("a=fingerprint:sha-384 cc:dd\r\n").as_deref(), Some("sha-384 CC:DD"));
+        assert_eq!(fingerprint_in("a=fingerprint:sha-256 not hex\r\na=setup:actpass"), None);
+    }
+
+    #[test]
+    fn fingerprints_are_listed_as_sdp_writes_them() {
+        assert_eq!(FingerprintHash::Sha256.fingerprint(b"abc").len(), "sha-256 ".len() + 32 * 3 - 1);
+        assert!(FingerprintHash::Sha384.fingerprint(b"abc").starts_with("sha-384 CB:00:75:3F:"));
+        assert_eq!("SHA-512".parse(), Ok(FingerprintHash::Sha512));
+        assert!("md5".parse::<FingerprintHash>().is_err());
+    }
 
     #[test]
     fn both_ends_get_the_code_the_web_client_computes() {

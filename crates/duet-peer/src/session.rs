@@ -11,6 +11,8 @@ use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
+use crate::FingerprintHash;
+
 /// What went wrong in a session. Each is the remote side's or the network's doing, and
 /// ends only this session.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum PeerError {
     /// str0m refused input (a corrupt packet it could not skip, a broken state).
     #[error("the WebRTC session failed: {0}")]
     Rtc(#[from] str0m::RtcError),
+    /// No DTLS certificate could be made.
+    #[error("cannot make a DTLS certificate")]
+    Certificate,
 }
 
 /// Audio or video, as far as sending a frame goes.
@@ -69,14 +74,24 @@ pub struct Session {
     pending: Option<SdpPendingOffer>,
     /// The media of the session, learned from our offer or the remote one.
     media: Vec<(Mid, MediaKind)>,
+    /// Our DTLS certificate (DER), to list its fingerprint under other hash functions.
+    certificate: Vec<u8>,
+    /// The hash functions our descriptions list the fingerprint under (SHA-256 first).
+    listed: Vec<FingerprintHash>,
+    /// The fingerprints the safety code is made from, from the SDP texts as they were
+    /// sent and received (docs/protocol.md): ours, theirs.
+    fingerprints: (Option<String>, Option<String>),
 }
 
 impl Session {
     /// A session that offers `local` (bound UDP sockets' addresses) as host candidates.
     pub fn new(now: Instant, local: &[SocketAddr]) -> Result<Self, PeerError> {
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate().ok_or(PeerError::Certificate)?;
+        let certificate = cert.certificate.clone();
         let mut rtc = RtcConfig::new()
             .set_crypto_provider(crypto)
+            .set_dtls_cert(cert)
             .set_stats_interval(Some(std::time::Duration::from_secs(1)))
             .build(now);
         for &addr in local {
@@ -84,7 +99,59 @@ impl Session {
                 Candidate::host(addr, "udp").map_err(|e| PeerError::LocalAddress(addr, e.to_string()))?;
             rtc.add_local_candidate(candidate);
         }
-        Ok(Self { rtc, pending: None, media: Vec::new() })
+        Ok(Self {
+            rtc,
+            pending: None,
+            media: Vec::new(),
+            certificate,
+            listed: vec![FingerprintHash::Sha256],
+            fingerprints: (None, None),
+        })
+    }
+
+    /// Lists our certificate's fingerprint under `hashes` too (after SHA-256, in this
+    /// order), as many WebRTC stacks do; the last one is what Chromium checks.
+    pub fn list_fingerprints(&mut self, hashes: &[FingerprintHash]) {
+        self.listed = std::iter::once(FingerprintHash::Sha256)
+            .chain(hashes.iter().copied().filter(|h| *h != FingerprintHash::Sha256))
+            .collect();
+    }
+
+    /// Our description (`{type, sdp}` JSON) as it goes out: every listed fingerprint
+    /// after str0m's SHA-256 line; the fingerprint it sent is kept for the safety code.
+    fn outgoing(&mut self, description: String) -> String {
+        let mut json: serde_json::Value = serde_json::from_str(&description).expect("str0m's JSON");
+        let sdp = json["sdp"].as_str().unwrap_or_default();
+        let extra: String = self.listed[1..]
+            .iter()
+            .map(|hash| format!("\r\na=fingerprint:{}", hash.fingerprint(&self.certificate)))
+            .collect();
+        let sdp = sdp
+            .split("\r\n")
+            .map(|line| {
+                if line.starts_with("a=fingerprint:sha-256 ") {
+                    format!("{line}{extra}")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        self.fingerprints.0 = crate::fingerprint_in(&sdp);
+        json["sdp"] = serde_json::Value::String(sdp);
+        json.to_string()
+    }
+
+    /// Keeps the fingerprint of the other side's description `{type, sdp}` as received.
+    fn incoming(&mut self, description: &str) {
+        #[derive(serde::Deserialize)]
+        struct Text<'a> {
+            #[serde(borrow)]
+            sdp: std::borrow::Cow<'a, str>,
+        }
+        if let Ok(text) = serde_json::from_str::<Text<'_>>(description) {
+            self.fingerprints.1 = crate::fingerprint_in(&text.sdp);
+        }
     }
 
     /// Offers `relayed` (a TURN allocation reached from our socket `local`) as a
@@ -145,15 +212,17 @@ impl Session {
         };
         self.media.extend([(audio, MediaKind::Audio), (video, MediaKind::Video)]);
         self.pending = Some(pending);
-        Ok(serde_json::to_string(&offer).expect("an SDP offer serializes"))
+        Ok(self.outgoing(serde_json::to_string(&offer).expect("an SDP offer serializes")))
     }
 
     /// The answer to our offer.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), PeerError> {
+        let answer_text = answer;
         let answer: SdpAnswer = serde_json::from_str(answer).map_err(|e| PeerError::Answer(e.to_string()))?;
         let pending =
             self.pending.take().ok_or_else(|| PeerError::Answer("no offer of ours is open".into()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.incoming(answer_text);
         Ok(())
     }
 
@@ -190,9 +259,11 @@ impl Session {
     /// Applies the remote offer (`{type:"offer", sdp}`, as relayed by duet) and returns
     /// the answer in the same form. Our candidates are in the answer; none trickle.
     pub fn accept_offer(&mut self, offer: &str) -> Result<String, PeerError> {
+        let offer_text = offer;
         let offer: SdpOffer = serde_json::from_str(offer).map_err(|e| PeerError::Offer(e.to_string()))?;
         let answer = self.rtc.sdp_api().accept_offer(offer)?;
-        Ok(serde_json::to_string(&answer).expect("an SDP answer serializes"))
+        self.incoming(offer_text);
+        Ok(self.outgoing(serde_json::to_string(&answer).expect("an SDP answer serializes")))
     }
 
     /// A trickled remote candidate (`{candidate, sdpMid, sdpMLineIndex}`). The empty
@@ -260,13 +331,11 @@ impl Session {
         &mut self.rtc
     }
 
-    /// The call's safety code (see [`crate::safety_code`]), once the other side's
-    /// fingerprint is known from its description.
-    pub fn safety_code(&mut self) -> Option<String> {
-        let api = self.rtc.direct_api();
-        let mine = api.local_dtls_fingerprint().to_string();
-        let theirs = api.remote_dtls_fingerprint()?.to_string();
-        Some(crate::safety_code(&mine, &theirs))
+    /// The call's safety code (see [`crate::safety_code`]), made from the fingerprints
+    /// in the descriptions as sent and received, once both crossed.
+    pub fn safety_code(&self) -> Option<String> {
+        let (mine, theirs) = (self.fingerprints.0.as_ref()?, self.fingerprints.1.as_ref()?);
+        Some(crate::safety_code(mine, theirs))
     }
 
     /// Ends the session: nothing more is sent.
@@ -277,5 +346,50 @@ impl Session {
     /// Whether the session is still running (ICE not given up, not closed).
     pub fn is_alive(&self) -> bool {
         self.rtc.is_alive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(port: u16) -> Session {
+        Session::new(Instant::now(), &[SocketAddr::from(([127, 0, 0, 1], port))]).expect("a session")
+    }
+
+    fn sdp(description: &str) -> String {
+        let json: serde_json::Value = serde_json::from_str(description).expect("JSON");
+        json["sdp"].as_str().expect("an sdp").to_owned()
+    }
+
+    #[test]
+    fn a_session_listing_three_fingerprints_and_its_peer_see_the_same_code() {
+        let mut caller = session(40_000);
+        caller.list_fingerprints(&[FingerprintHash::Sha384, FingerprintHash::Sha512]);
+        let offer = caller.create_offer().expect("an offer");
+        let lines: Vec<String> = sdp(&offer)
+            .lines()
+            .filter(|l| l.starts_with("a=fingerprint:"))
+            .map(|l| l[14..21].to_owned())
+            .collect();
+        assert_eq!(
+            lines.concat(),
+            ["sha-256", "sha-384", "sha-512"].repeat(2).concat(),
+            "in each media, SHA-512 last"
+        );
+        let mut callee = session(40_001);
+        let answer = callee.accept_offer(&offer).expect("an answer");
+        caller.accept_answer(&answer).expect("accepted");
+        let code = caller.safety_code().expect("both descriptions crossed");
+        assert_eq!(callee.safety_code().as_deref(), Some(code.as_str()));
+        assert_eq!(
+            Some(code),
+            fingerprint_pair(&offer, &answer).map(|(a, b)| crate::safety_code(&a, &b)),
+            "the code of the texts as they crossed"
+        );
+    }
+
+    fn fingerprint_pair(offer: &str, answer: &str) -> Option<(String, String)> {
+        Some((crate::fingerprint_in(&sdp(offer))?, crate::fingerprint_in(&sdp(answer))?))
     }
 }

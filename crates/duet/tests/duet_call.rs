@@ -29,6 +29,7 @@ fn args(server: &TestServer, name: &str) -> CallArgs {
         looping: false,
         relay_only: false,
         wait: Duration::from_secs(10),
+        fingerprints: Vec::new(),
     }
 }
 

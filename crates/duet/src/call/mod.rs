@@ -85,6 +85,11 @@ pub struct CallArgs {
     /// How long to wait for the call to be answered, or for someone to call.
     #[arg(long, default_value = "60s", value_parser = crate::clock::parse_duration)]
     pub wait: Duration,
+    /// Hash functions to list this end's certificate fingerprint under besides SHA-256
+    /// (sha-384, sha-512; comma-separated), as many WebRTC stacks do. The safety code
+    /// stays the same.
+    #[arg(long, value_delimiter = ',', value_name = "HASH")]
+    pub fingerprints: Vec<duet_peer::FingerprintHash>,
 }
 
 /// Why `duet call` stopped early; the message is for the person at the terminal.
@@ -130,6 +135,7 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let local = socket.local_addr().map_err(|e| CallError::Network(e.to_string()))?;
     let hosts: &[SocketAddr] = if args.relay_only { &[] } else { &[local] };
     let mut session = Session::new(Instant::now(), hosts).map_err(|e| CallError::Network(e.to_string()))?;
+    session.list_fingerprints(&args.fingerprints);
     let mut relay = Relay::default();
 
     let send = |msg: Value| Message::text(msg.to_string());
