@@ -15,12 +15,14 @@
 
 pub mod accounts;
 pub mod failures;
+pub mod host;
 pub mod invite;
 pub mod origin;
 pub mod seal;
 pub mod session;
 
 pub use accounts::{Account, AccountError, Accounts, SignInError};
+pub use host::Hosts;
 pub use invite::{InviteBook, InviteError, InviteRecord, InviteSpec, InviteSpecError};
 pub use origin::{Origin, OriginCheck};
 pub use seal::{Key, TokenError};

@@ -70,6 +70,11 @@ impl Origin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The host name (or address) of the origin, without scheme and port.
+    pub fn host(&self) -> Option<String> {
+        crate::host::host_name(self.0.split_once("://").map_or("", |(_, rest)| rest))
+    }
 }
 
 /// What the check found.

@@ -322,3 +322,34 @@ async fn an_account_guessed_from_many_addresses_waits_while_its_owner_still_gets
         "from a new address even the right password waits: a guess is not checked"
     );
 }
+
+#[tokio::test]
+async fn a_request_for_a_name_duet_does_not_answer_to_gets_421_on_every_route() {
+    let config =
+        AccessConfig { hosts: duet_access::Hosts::new(["call.example.org"]), ..AccessConfig::open() };
+    let access = Arc::new(Access::new(config, None).expect("access"));
+    let server = TestServer::start_with(duet::RunOptions { access, ..duet::RunOptions::plain() }).await;
+    let port = server.addr.port();
+    for path in ["/", "/ws", "/api/access", "/js/main.js", "/healthz", "/r/team"] {
+        let foreign = format!("evil.test:{port}");
+        let (status, _, body) = http_request(server.addr, "GET", path, &[("Host", &foreign)], "").await;
+        assert_eq!(status, 421, "{path}");
+        assert!(body.contains("does not answer to the name evil.test"), "{body}");
+        for own in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "call.example.org".into()] {
+            let (status, _, _) = http_request(server.addr, "GET", path, &[("Host", &own)], "").await;
+            assert_ne!(status, 421, "{path} as {own}");
+        }
+    }
+    let foreign = format!("evil.test:{port}");
+    let headers =
+        [("Host", foreign.as_str()), ("Origin", "http://evil.test"), ("Content-Type", "application/json")];
+    let (status, _, _) =
+        http_request(server.addr, "POST", "/api/sign-in", &headers, r#"{"password":"x"}"#).await;
+    assert_eq!(status, 421);
+    let refused = Client::connect_with(
+        &server.url("/ws"),
+        &[("Host", &foreign), ("Origin", &format!("http://{foreign}"))],
+    )
+    .await;
+    assert_eq!(refused.err(), Some(421), "a rebinding page's WebSocket, Host and Origin alike, is refused");
+}

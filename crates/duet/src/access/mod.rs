@@ -62,9 +62,22 @@ pub struct Access {
 
 /// What SIGHUP can change without a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Lists {
-    allowed_origins: Vec<duet_access::Origin>,
-    trusted_proxies: Vec<duet_turn::policy::Cidr>,
+pub struct Lists {
+    pub allowed_origins: Vec<duet_access::Origin>,
+    pub trusted_proxies: Vec<duet_turn::policy::Cidr>,
+    /// The host names requests may be for.
+    pub hosts: duet_access::Hosts,
+}
+
+impl Lists {
+    /// The lists a configuration gives.
+    pub fn of(config: &AccessConfig) -> Self {
+        Self {
+            allowed_origins: config.allowed_origins.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            hosts: config.hosts.clone(),
+        }
+    }
 }
 
 /// Why a sign-in was refused, each with its HTTP status.
@@ -185,10 +198,7 @@ impl Access {
                 Key::new(crate::random::bytes::<32>().context("read random bytes")?)
             }
         };
-        let lists = std::sync::RwLock::new(Lists {
-            allowed_origins: config.allowed_origins.clone(),
-            trusted_proxies: config.trusted_proxies.clone(),
-        });
+        let lists = std::sync::RwLock::new(Lists::of(&config));
         let mut books = Books::default();
         if let Some(store) = &store {
             books.apply(books::Catch::since(store.backend(), Versions::default())?);
@@ -283,13 +293,9 @@ impl Access {
         ))
     }
 
-    /// Takes the origins and proxies of a re-read configuration; says what changed.
-    pub fn set_lists(
-        &self,
-        allowed_origins: Vec<duet_access::Origin>,
-        trusted_proxies: Vec<duet_turn::policy::Cidr>,
-    ) -> Vec<String> {
-        let new = Lists { allowed_origins, trusted_proxies };
+    /// Takes the origins, proxies and host names of a re-read configuration; says what
+    /// changed.
+    pub fn set_lists(&self, new: Lists) -> Vec<String> {
         let mut lists = self.lists.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut changed = Vec::new();
         let listed = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
@@ -304,6 +310,9 @@ impl Access {
                 "trusted proxies: {}",
                 listed(new.trusted_proxies.iter().map(ToString::to_string).collect())
             ));
+        }
+        if lists.hosts != new.hosts {
+            changed.push(format!("host names: {}", listed(new.hosts.names().map(str::to_owned).collect())));
         }
         *lists = new;
         changed
@@ -333,6 +342,17 @@ impl Access {
             get("x-forwarded-proto"),
             &self.lists().trusted_proxies,
         )
+    }
+
+    /// Whether the request is for one of the names this server answers to; `Err` with
+    /// the name it asked for when not.
+    pub fn host_allowed(&self, headers: &HeaderMap) -> Result<(), String> {
+        let host = headers.get(header::HOST).map(|v| v.to_str().unwrap_or("?"));
+        if self.lists().hosts.allows(host) {
+            return Ok(());
+        }
+        let host = host.unwrap_or_default();
+        Err(duet_access::host::host_name(host).unwrap_or_else(|| host.chars().take(100).collect()))
     }
 
     /// The request's `Origin` judged against its own and the allowed ones.

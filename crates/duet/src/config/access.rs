@@ -50,6 +50,14 @@ pub struct AccessArgs {
     #[arg(long = "allowed-origin", env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub allowed_origins: Vec<Origin>,
 
+    /// A host name people reach duet at (repeat, or separate with commas; `*.example.org`
+    /// for every name under it). duet answers to IP addresses, localhost, this machine's
+    /// name, --tls-name, --acme-domain, --turn-host, --allowed-origin's hosts and
+    /// DUET_PUBLIC_URL's host by itself; a request for any other name gets HTTP 421, so a
+    /// foreign page whose name resolves to duet's address (DNS rebinding) reads nothing.
+    #[arg(long = "allowed-host", env = "DUET_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// A reverse proxy (address or CIDR range) whose X-Forwarded-For and
     /// X-Forwarded-Proto headers duet believes (repeat, or separate with commas).
     #[arg(long = "trusted-proxy", env = "DUET_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -94,6 +102,8 @@ pub struct AccessConfig {
     /// The instance password (`password` mode only).
     pub password: Option<String>,
     pub allowed_origins: Vec<Origin>,
+    /// The host names requests may be for (besides IP addresses and localhost).
+    pub hosts: duet_access::Hosts,
     pub trusted_proxies: Vec<Cidr>,
     pub session_ttl: Duration,
     pub sign_ins: Rate,
@@ -111,6 +121,7 @@ impl AccessConfig {
             mode: Mode::Open,
             password: None,
             allowed_origins: Vec::new(),
+            hosts: duet_access::Hosts::default(),
             trusted_proxies: Vec::new(),
             session_ttl: Duration::from_secs(30 * 86_400),
             sign_ins: Rate::every(10, Duration::from_secs(10)),
@@ -123,8 +134,14 @@ impl AccessConfig {
 
 impl AccessArgs {
     /// Checks the options for a server listening on `listen`. `env_password` is
-    /// DUET_ACCESS_PASSWORD.
-    pub fn into_config(self, listen: IpAddr, env_password: Option<String>) -> anyhow::Result<AccessConfig> {
+    /// DUET_ACCESS_PASSWORD; `known_hosts` are the names duet knows from its other
+    /// options (TLS names, ACME domains, the TURN host, the public URL).
+    pub fn into_config(
+        self,
+        listen: IpAddr,
+        env_password: Option<String>,
+        known_hosts: Vec<String>,
+    ) -> anyhow::Result<AccessConfig> {
         let mode = match self.access {
             Some(ModeArg::Open) => Mode::Open,
             Some(ModeArg::Password) => Mode::Password,
@@ -164,9 +181,14 @@ impl AccessArgs {
             .limit_password_hashes
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
         anyhow::ensure!(password_hashes >= 1, "--limit-password-hashes must be at least 1");
+        let origin_hosts = self.allowed_origins.iter().filter_map(Origin::host);
+        let hosts = duet_access::Hosts::new(
+            self.allowed_hosts.into_iter().chain(origin_hosts).chain(known_hosts).chain(machine_names()),
+        );
         Ok(AccessConfig {
             mode,
             password,
+            hosts,
             allowed_origins: self.allowed_origins,
             trusted_proxies: self.trusted_proxies,
             session_ttl: self.session_ttl,
@@ -176,4 +198,15 @@ impl AccessArgs {
             password_hashes,
         })
     }
+}
+
+/// This machine's own name, and its `.local` form (mDNS), as people on a LAN type them.
+fn machine_names() -> Vec<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim();
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let short = name.split('.').next().unwrap_or(name);
+    vec![name.to_owned(), format!("{short}.local")]
 }

@@ -155,7 +155,8 @@ mod tests {
     fn rates_read_as_a_burst_and_a_pace() {
         assert_eq!("8,1/s".parse(), Ok(RateArg(Rate::every(8, Duration::from_secs(1)))));
         assert_eq!("30, 6/m".parse(), Ok(RateArg(Rate::every(30, Duration::from_secs(10)))));
-        for bad in ["8", "8,1", "8,1/h", "0,1/s", "8,0/s", "x,1/s"] {
+        assert_eq!("10,12/h".parse(), Ok(RateArg(Rate::every(10, Duration::from_secs(300)))));
+        for bad in ["8", "8,1", "8,1/d", "0,1/s", "8,0/s", "x,1/s"] {
             assert!(bad.parse::<RateArg>().is_err(), "{bad}");
         }
     }

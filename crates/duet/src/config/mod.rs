@@ -292,6 +292,18 @@ impl ServeConfig {
 }
 
 impl ServeArgs {
+    /// The host names the other options say duet is reached at: TLS names, ACME domains,
+    /// the TURN host, DUET_PUBLIC_URL's host (the address `duet invite` puts in links).
+    fn known_hosts(tls_names: &[String], acme: Option<&AcmeConfig>, turn_host: Option<&str>) -> Vec<String> {
+        let mut names = tls_names.to_vec();
+        names.extend(acme.iter().flat_map(|acme| acme.domains.iter().cloned()));
+        names.extend(turn_host.map(str::to_owned));
+        let public = std::env::var("DUET_PUBLIC_URL").unwrap_or_default();
+        let authority = public.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        names.extend(duet_access::host::host_name(authority));
+        names
+    }
+
     /// Checks the arguments against each other and fills in defaults that depend on the
     /// environment.
     pub fn into_config(self) -> anyhow::Result<ServeConfig> {
@@ -300,6 +312,7 @@ impl ServeArgs {
             None => default_state_dir().ok(),
         };
         let acme = self.acme.into_config(state_dir.as_deref(), self.listen, self.http_redirect_listen)?;
+        let known_hosts = Self::known_hosts(&self.tls_names, acme.as_ref(), self.turn.turn_host.as_deref());
         let tls = match (self.tls_cert, self.tls_key, self.tls_self_signed) {
             (Some(cert), Some(key), false) => TlsSource::Files { cert, key },
             // A domain for the CA takes the place of the self-signed stand-in.
@@ -328,7 +341,11 @@ impl ServeArgs {
         );
         let ice = IceSettings { host: self.turn.turn_host.clone(), ttl: self.turn.ice_credential_ttl };
         anyhow::ensure!(ice.ttl >= Duration::from_secs(60), "--ice-credential-ttl must be at least 1m");
-        let access = self.access.into_config(self.listen.ip(), std::env::var("DUET_ACCESS_PASSWORD").ok())?;
+        let access = self.access.into_config(
+            self.listen.ip(),
+            std::env::var("DUET_ACCESS_PASSWORD").ok(),
+            known_hosts,
+        )?;
         let peer_policy = self.turn.peer_policy(self.listen.ip());
         let turn = self.turn.into_mode(self.listen)?;
         let mut limits = self.limits.into_limits()?;

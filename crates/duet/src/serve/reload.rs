@@ -20,7 +20,7 @@ use crate::limits::Slots;
 use crate::serve::signaling::Signaling;
 
 /// The settings SIGHUP applies, as `duet config` names them.
-const RELOADABLE: [&str; 3] = ["log.level", "allowed-origin", "trusted-proxy"];
+const RELOADABLE: [&str; 4] = ["log.level", "allowed-origin", "trusted-proxy", "allowed-host"];
 
 /// Applies a new log level (`info`, `debug,duet::acme=trace`, ...).
 pub type SetLogLevel = Box<dyn Fn(&str) -> anyhow::Result<()> + Send + Sync>;
@@ -90,7 +90,7 @@ impl Reload {
             }
         }
         let access = &config.access;
-        applied.extend(self.access.set_lists(access.allowed_origins.clone(), access.trusted_proxies.clone()));
+        applied.extend(self.access.set_lists(crate::access::Lists::of(access)));
         self.slots.set_exempt(access.trusted_proxies.clone());
         let later: Vec<&str> =
             changed.iter().map(String::as_str).filter(|k| !RELOADABLE.contains(k)).collect();

@@ -14,6 +14,7 @@
 //!  GET /<file>      a file from web/, compiled into the binary
 //! ```
 //!
+//! Every request must name a host this server answers to (421 otherwise: DNS rebinding).
 //! Every WebSocket upgrade passes the access check first: a foreign Origin gets 403, no
 //! valid session (in password and members modes) 401, an invite for another room 403.
 //!
@@ -80,11 +81,33 @@ pub fn app(web: Web) -> Router {
         .fallback(get(asset))
         .with_state(web.clone())
         .merge(crate::access::http::routes(web.access.clone(), web.signaling.clone(), web.tls))
-        .layer(axum::middleware::from_fn_with_state(web.clone(), until_certified));
+        .layer(axum::middleware::from_fn_with_state(web.clone(), until_certified))
+        .layer(axum::middleware::from_fn_with_state(web.clone(), known_host));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router
+}
+
+/// Every request must be for a name this server answers to (DNS rebinding: a foreign
+/// page whose name resolves here sends its own name in `Host`); 421 Misdirected Request
+/// otherwise, on every route.
+async fn known_host(
+    State(web): State<Web>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match web.access.host_allowed(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(name) => {
+            tracing::debug!("refused a request for the host name {name:?}");
+            let words = format!(
+                "This server does not answer to the name {name}. If people reach duet by that name, \
+                 start it with --allowed-host {name}.\n"
+            );
+            (StatusCode::MISDIRECTED_REQUEST, words).into_response()
+        }
+    }
 }
 
 /// `?room=` of the WebSocket URL.

@@ -276,8 +276,8 @@ impl Client {
     }
 }
 
-/// An HTTP/1.1 request with extra headers and a body: the status, the headers (names
-/// lower-cased) and the body.
+/// An HTTP/1.1 request with extra headers (a `Host` among them replaces the server's
+/// address) and a body: the status, the headers (names lower-cased) and the body.
 pub async fn http_request(
     addr: SocketAddr,
     method: &str,
@@ -287,7 +287,9 @@ pub async fn http_request(
 ) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let own_host = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host"));
+    let host = if own_host { String::new() } else { format!("Host: {addr}\r\n") };
+    let mut request = format!("{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
