@@ -68,13 +68,17 @@ fn changes_direction(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties) and the line and
-/// paragraph separators: characters that render as nothing, or as a line break.
+/// Characters that show no glyph, so a name holding them looks like one without: Unicode's
+/// Default_Ignorable_Code_Point (DerivedCoreProperties), the line and paragraph
+/// separators, and the blank-looking characters that are neither: the Braille blank
+/// (U+2800), the Hangul fillers, the musical null notehead (U+1D159), interlinear
+/// annotation marks and Egyptian hieroglyph format controls.
 fn invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
             | '\u{034F}'
+            | '\u{061C}'
             | '\u{115F}'..='\u{1160}'
             | '\u{17B4}'..='\u{17B5}'
             | '\u{180B}'..='\u{180F}'
@@ -82,12 +86,16 @@ fn invisible(c: char) -> bool {
             | '\u{2028}'..='\u{2029}'
             | '\u{2060}'..='\u{2065}'
             | '\u{206A}'..='\u{206F}'
+            | '\u{2800}'
             | '\u{3164}'
             | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{16FE4}'
             | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D159}'
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'
     )
@@ -114,15 +122,32 @@ fn emoji_part(chars: &[char], i: usize) -> bool {
     }
 }
 
+/// `chars` with every run of white space (controls and line separators aside: those are
+/// refused later) as
+/// one U+0020.
+fn fold_spaces(chars: impl Iterator<Item = char>) -> String {
+    let mut folded = String::new();
+    let mut in_space = false;
+    for c in chars {
+        let space = c.is_whitespace() && !c.is_control() && !invisible(c);
+        if !(space && in_space) {
+            folded.push(if space { ' ' } else { c });
+        }
+        in_space = space;
+    }
+    folded
+}
+
 impl UserName {
     /// The longest name, in Unicode scalar values. Long enough for a full name, short
     /// enough that a user list of a few hundred people stays small.
     pub const MAX_CHARS: usize = 32;
 
-    /// Validates `raw` and returns it NFC-normalised and trimmed of surrounding white
-    /// space.
+    /// Validates `raw` and returns it NFC-normalised, every run of white space (any of
+    /// Unicode's spaces) folded to one U+0020, and trimmed: "Dr  Kim" and "Dr\u{3000}Kim"
+    /// are the name "Dr Kim".
     pub fn new(raw: &str) -> Result<Self, NameError> {
-        let normal: String = raw.nfc().collect();
+        let normal = fold_spaces(raw.nfc());
         let trimmed = normal.trim();
         if trimmed.is_empty() {
             return Err(NameError::Empty);
@@ -253,6 +278,30 @@ mod tests {
         assert_eq!(name("Jose\u{0301}"), name("Jos\u{00e9}"));
         assert_eq!(name("Jose\u{0301}").as_str(), "Jos\u{00e9}");
         assert_eq!(name("\u{1100}\u{1161}").as_str(), "\u{AC00}", "Hangul jamo compose to 가");
+    }
+
+    #[test]
+    fn glyphless_characters_are_invisible_even_where_unicode_calls_them_visible() {
+        for bad in [
+            "ann\u{2800}",
+            "\u{2800}\u{2800}\u{2800}",
+            "echo\u{1D159}",
+            "ann\u{3164}",
+            "\u{115F}ann",
+            "a\u{FFA0}b",
+            "a\u{FFF9}b",
+            "a\u{13430}b",
+        ] {
+            assert_eq!(UserName::new(bad), Err(NameError::Invisible), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_run_of_spaces_is_one_space_so_spaced_names_are_the_same_name() {
+        for spaced in ["Dr  Kim", "Dr\u{3000}Kim", "Dr\u{00A0}\u{2003} Kim", " Dr Kim\u{202F}"] {
+            assert_eq!(UserName::new(spaced).map(|n| n.to_string()), Ok("Dr Kim".into()), "{spaced:?}");
+        }
+        assert_eq!(UserName::new("a\tb"), Err(NameError::ControlCharacter), "a tab is no space here");
     }
 
     #[test]
