@@ -155,7 +155,8 @@ async fn join_cluster(
     let resume = duet::state::resume_key(dir)?;
     let session = duet::state::key(dir, duet::store::KEY)?;
     let keys = duet::cluster::fingerprint(&[&resume, &session]);
-    duet::cluster::Cluster::join(url, &keys, CancellationToken::new()).await
+    let key = duet::cluster::envelope::ClusterKey::derive(&session);
+    duet::cluster::Cluster::join(url, &keys, key, CancellationToken::new()).await
 }
 
 /// Who may come in, with the accounts and invites of the state directory. An open

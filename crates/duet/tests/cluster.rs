@@ -37,9 +37,15 @@ struct Node {
 
 impl Node {
     fn start(redis: &Redis, state: &Path, log: &str) -> Self {
+        Self::start_with(redis, state, log, &["--no-metrics"])
+    }
+
+    /// The same, with `extra` options (`--metrics-listen`, say).
+    fn start_with(redis: &Redis, state: &Path, log: &str, extra: &[&str]) -> Self {
         let log = std::fs::File::create(state.join(log)).expect("a log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-metrics", "--no-echo"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-echo"])
+            .args(extra)
             .args(["--redis", &redis.url(), "--state-dir"])
             .arg(state)
             .args(["--ring-timeout", "60s"])
@@ -426,4 +432,49 @@ fn a_node_with_other_keys_than_the_cluster_is_refused() {
     let other = scratch("keys-other");
     let said = refused(&["--redis", &redis.url(), "--state-dir", other.to_str().expect("a UTF-8 path")]);
     assert!(said.contains("give every node the same resume.key"), "{said}");
+}
+
+/// What `redis-cli` answers to `args` on `redis`.
+fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (Debian's redis-tools, with redis-server)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn messages_forged_on_redis_are_dropped_and_counted() {
+    let redis = Redis::start();
+    let state = scratch("forged");
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound");
+    let node = Node::start_with(&redis, &state, "one.log", &["--metrics-listen", &metrics.to_string()]);
+    let mut ann = Person::sign_in(&node.url(), "ann").await;
+    let alive = redis_cli(&redis, &["--scan", "--pattern", "duet:alive:*"]);
+    let id = alive.trim().strip_prefix("duet:alive:").expect("the node's alive key").to_owned();
+    // What anyone who can publish on this Redis could send: a client joining the lobby
+    // as a verified account through a node that does not exist, its name, a beat.
+    let fake = "feedfacefeedface";
+    let channel = format!("duet:node:{id}");
+    let forged = [
+        (channel.as_str(), format!("open\n{fake}\n1\nlobby\n127.0.0.1\naccount mallory\n")),
+        (channel.as_str(), format!("text\n{fake}\n1\n{{\"type\":\"username\",\"name\":\"mallory\"}}")),
+        ("duet:nodes", format!("beat\n{fake}")),
+        (channel.as_str(), format!("duet1 1 {} {}\nbeat\n{fake}", duet::clock::now_ms(), "00".repeat(32))),
+    ];
+    for (channel, message) in &forged {
+        assert_eq!(redis_cli(&redis, &["publish", channel, message]).trim(), "1", "the node hears it");
+    }
+    let until = Instant::now() + Duration::from_secs(2);
+    while let Some(msg) = next(&mut ann.socket, until).await {
+        assert!(!listed(&msg).contains(&"mallory".to_owned()), "a forged client joined: {msg}");
+    }
+    let page = common::http_get(metrics, "/metrics").await;
+    let refused = page
+        .lines()
+        .find(|l| l.starts_with("duet_cluster_refused_messages_total{reason=\"unsigned\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert_eq!(refused, Some(4.0), "each forged message counted: {page}");
 }

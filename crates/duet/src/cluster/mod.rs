@@ -27,6 +27,7 @@
 //! Not here: the hub (duet-signal) and the sockets (`serve::signaling`, `serve::relay`).
 
 pub mod delivery;
+pub mod envelope;
 pub mod liveness;
 pub mod rooms;
 pub mod store;
@@ -43,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::delivery::Outgoing;
+use self::envelope::{ClusterKey, Refused, Replays};
 use self::liveness::{BEAT_EVERY, Peers};
 use self::store::Store;
 use self::wire::{Message, NODES_CHANNEL, NodeId, node_channel};
@@ -76,6 +78,13 @@ pub struct Cluster {
     /// those nodes must resume ([`Cluster::take_lost`] says which nodes).
     pub(crate) lost: tokio::sync::Notify,
     lost_to: Mutex<std::collections::HashSet<NodeId>>,
+    /// Signs what this node says and checks what it hears.
+    key: ClusterKey,
+    /// The counter of this node's last message.
+    sent: AtomicU64,
+    replays: Mutex<Replays>,
+    /// Messages refused, by why: unsigned, stale, replayed.
+    refused: [AtomicU64; 3],
 }
 
 /// Who serves a room.
@@ -92,6 +101,7 @@ impl Cluster {
     pub async fn join(
         url: &str,
         keys: &str,
+        key: ClusterKey,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(std::sync::Arc<Self>, mpsc::Receiver<Message>)> {
         let node: NodeId = crate::random::bytes::<8>()
@@ -121,6 +131,10 @@ impl Cluster {
             dropped: AtomicU64::new(0),
             lost: tokio::sync::Notify::new(),
             lost_to: Mutex::default(),
+            key,
+            sent: AtomicU64::new(0),
+            replays: Mutex::default(),
+            refused: Default::default(),
         });
         tokio::spawn(std::sync::Arc::clone(&cluster).publish(queue, shutdown.clone()));
         tokio::spawn(std::sync::Arc::clone(&cluster).listen(inbound, shutdown));
@@ -148,7 +162,9 @@ impl Cluster {
     }
 
     fn queue(&self, channel: String, message: &Message) {
-        if let Err(refused) = self.outgoing.try_send((channel, message.encode())) {
+        let counter = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let sealed = self.key.seal(counter, crate::clock::now_ms(), &message.encode());
+        if let Err(refused) = self.outgoing.try_send((channel, sealed)) {
             let (channel, _) = refused.into_inner();
             self.lost([channel].iter());
         }
@@ -175,6 +191,43 @@ impl Cluster {
     /// Messages to other nodes dropped so far (Redis too slow or away).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Messages heard but refused so far: (unsigned, stale, replayed).
+    pub fn refused(&self) -> [(&'static str, u64); 3] {
+        [Refused::Unsigned, Refused::Stale, Refused::Replayed]
+            .map(|why| (why.as_str(), self.refused[why as usize].load(Ordering::Relaxed)))
+    }
+
+    /// The message in `raw` if a node of this cluster sent it and it was not heard
+    /// before; a refusal is counted and logged once in a while.
+    fn accept(&self, raw: &[u8]) -> Option<Message> {
+        let verdict = std::str::from_utf8(raw)
+            .map_err(|_| Refused::Unsigned)
+            .and_then(|raw| self.key.open(raw, crate::clock::now_ms()))
+            .and_then(|(counter, text)| Ok((counter, Message::decode(text).map_err(|_| Refused::Unsigned)?)))
+            .and_then(|(counter, message)| {
+                let mut replays = self.replays.lock().unwrap_or_else(|p| p.into_inner());
+                replays.take(message.from(), counter)?;
+                if let Message::Bye { from } = &message {
+                    replays.forget(from);
+                }
+                Ok(message)
+            });
+        match verdict {
+            Ok(message) => Some(message),
+            Err(why) => {
+                let before = self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    tracing::warn!(
+                        "refused a {} message between nodes ({} so far): is someone else publishing on this Redis?",
+                        why.as_str(),
+                        before + 1
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// Who serves `room`: this node if nobody living does.
@@ -332,16 +385,7 @@ impl Cluster {
                     tracing::warn!("the subscription to Redis broke or went silent; subscribing again");
                     break;
                 };
-                let message = match std::str::from_utf8(raw.get_payload_bytes()).map(Message::decode) {
-                    Ok(Ok(message)) => message,
-                    _ => {
-                        tracing::warn!(
-                            channel = raw.get_channel_name(),
-                            "dropped an unreadable message between nodes"
-                        );
-                        continue;
-                    }
-                };
+                let Some(message) = self.accept(raw.get_payload_bytes()) else { continue };
                 if inbound.send(message).await.is_err() {
                     return;
                 }

@@ -8,9 +8,11 @@
 //!
 //! A message is lines: its kind, the sending node, the link, then the kind's fields; the
 //! last field (a client's frame) is the rest of the message, newlines and all. Names,
-//! rooms and addresses never hold a newline (their own parsers refuse one). Anything
-//! that does not decode is dropped by the receiver with a log line: Redis is trusted,
-//! but a node of another version must not crash this one.
+//! rooms and addresses never hold a newline (their own parsers refuse one). Every
+//! message travels sealed ([`super::envelope`]: signed with the nodes' shared key, so
+//! Redis is not trusted with who says what); anything that does not open or decode is
+//! dropped by the receiver and counted, and a node of another version cannot crash this
+//! one.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -79,6 +81,19 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 impl Message {
+    /// The node that sent it.
+    pub fn from(&self) -> &NodeId {
+        match self {
+            Self::Beat { from }
+            | Self::Bye { from }
+            | Self::Open { from, .. }
+            | Self::Text { from, .. }
+            | Self::Close { from, .. }
+            | Self::Deliver { from, .. }
+            | Self::Drop { from, .. } => from,
+        }
+    }
+
     pub fn encode(&self) -> String {
         match self {
             Self::Beat { from } => format!("beat\n{from}"),

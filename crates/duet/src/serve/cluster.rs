@@ -51,6 +51,8 @@ pub struct ClusterCounts {
     pub remote: usize,
     /// Messages to other nodes lost (Redis away or too slow).
     pub lost: u64,
+    /// Messages heard but refused, by why (unsigned, stale, replayed).
+    pub refused: [(&'static str, u64); 3],
 }
 
 impl Nodes {
@@ -61,6 +63,7 @@ impl Nodes {
             relayed: self.links.len(),
             remote: self.remote.len(),
             lost: cluster.dropped(),
+            refused: cluster.refused(),
         }
     }
 }

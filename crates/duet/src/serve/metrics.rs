@@ -62,6 +62,9 @@ impl Metrics {
                     gauge!("duet_cluster_relayed_sockets").set(cluster.relayed as f64);
                     gauge!("duet_cluster_remote_clients").set(cluster.remote as f64);
                     counter!("duet_cluster_lost_messages_total").absolute(cluster.lost);
+                    for (reason, count) in cluster.refused {
+                        counter!("duet_cluster_refused_messages_total", "reason" => reason).absolute(count);
+                    }
                 }
             }
             if let Some(turn) = &self.turn {
