@@ -67,6 +67,14 @@ const handlers = {
   id() {},
   "ice-servers"(msg) {
     app.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    // A call's later ICE restarts use the fresh credentials (those of a session before
+    // a server restart no longer work there).
+    const pc = app.call && !app.call.ended ? app.call.pc : null;
+    try {
+      pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: app.iceServers });
+    } catch (err) {
+      console.warn("could not renew the call's ICE servers", err);
+    }
   },
   session(msg) {
     app.session = { name: msg.name, token: msg.token };

@@ -65,6 +65,22 @@ pub enum CredentialError {
     Expired,
     /// Neither a known static user nor a well-formed ephemeral username.
     UnknownUser,
+    /// An ephemeral username the server's own issuer made in an earlier run (see
+    /// [`Issuer`]).
+    EarlierRun,
+}
+
+/// The users a server's own signaling names: `<family><run>-…`. Usernames of that family
+/// from another run (issued before a restart) are refused, so a session that ended
+/// before the restart (its revocation forgotten with the process) cannot come back with
+/// credentials that have not expired yet. Usernames outside the family (minted by other
+/// software with the shared secret) are judged as before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    /// What every user the issuer names starts with, e.g. `duet-`.
+    pub family: String,
+    /// What the users of this run start with, e.g. `duet-1f2e3d4c-`.
+    pub run: String,
 }
 
 /// Where keys come from.
@@ -74,6 +90,8 @@ pub struct Credentials {
     pub shared_secret: Option<Vec<u8>>,
     /// Static users: name and password, from configuration.
     pub static_users: HashMap<String, String>,
+    /// The server's own issuer of ephemeral usernames, when it has one in-process.
+    pub issuer: Option<Issuer>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -81,6 +99,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("shared_secret", &self.shared_secret.as_ref().map(|_| "<secret>"))
             .field("static_users", &self.static_users.keys().collect::<Vec<_>>())
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -102,6 +121,12 @@ impl Credentials {
         // coturn accepts "<expiry>" and "<expiry>:<user>" (and the reverse order with a
         // configurable separator); browsers just pass on what they are given.
         let expiry = username.split(':').next().and_then(|e| e.parse::<u64>().ok());
+        if let Some(issuer) = &self.issuer {
+            let user = user_of(username);
+            if user.starts_with(&issuer.family) && !user.starts_with(&issuer.run) {
+                return Err(CredentialError::EarlierRun);
+            }
+        }
         match expiry {
             None => Err(CredentialError::UnknownUser),
             Some(expiry) if expiry <= unix_now => Err(CredentialError::Expired),
@@ -210,6 +235,29 @@ mod tests {
         assert_eq!(creds.key(&user, REALM, 1_000), Err(CredentialError::Expired));
         assert_eq!(creds.key("ann", REALM, 0), Err(CredentialError::UnknownUser));
         assert_eq!(creds.key("", REALM, 0), Err(CredentialError::UnknownUser));
+    }
+
+    #[test]
+    fn usernames_the_issuer_made_in_an_earlier_run_are_refused() {
+        let issuer = Issuer { family: "duet-".into(), run: "duet-aaaa-".into() };
+        let creds = Credentials {
+            shared_secret: Some(b"s3cret".to_vec()),
+            issuer: Some(issuer),
+            ..Default::default()
+        };
+        assert!(creds.key(&ephemeral_username(1_000, "duet-aaaa-17"), REALM, 0).is_ok());
+        assert_eq!(
+            creds.key(&ephemeral_username(1_000, "duet-bbbb-17"), REALM, 0),
+            Err(CredentialError::EarlierRun)
+        );
+        assert_eq!(
+            creds.key(&ephemeral_username(1_000, "duet-17"), REALM, 0),
+            Err(CredentialError::EarlierRun)
+        );
+        assert!(
+            creds.key(&ephemeral_username(1_000, "app-user"), REALM, 0).is_ok(),
+            "other software's users"
+        );
     }
 
     #[test]

@@ -153,7 +153,7 @@ async fn slow_and_idle_web_clients_are_closed_on_time_and_others_are_served() {
     // Trickles a header a line at a time, forever (slowloris).
     let mut slow = TcpStream::connect(server.addr).await.expect("connect");
     let trickle = tokio::spawn(async move {
-        let _ = slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
+        let _ = slow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").await;
         for i in 0..20 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             if slow.write_all(format!("X-{i}: y\r\n").as_bytes()).await.is_err() {
@@ -164,13 +164,13 @@ async fn slow_and_idle_web_clients_are_closed_on_time_and_others_are_served() {
     });
     // Asks once, then keeps the connection open doing nothing.
     let mut idle = TcpStream::connect(server.addr).await.expect("connect");
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
     assert!(closed_within(&mut silent, limit).await >= Duration::from_millis(900));
     assert!(closed_within(&mut idle, limit).await < limit);
     trickle.await.expect("joined");
     // A header past 16 KiB is refused outright.
     let mut big = TcpStream::connect(server.addr).await.expect("connect");
-    let header = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(20 * 1024));
+    let header = format!("GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n", "b".repeat(20 * 1024));
     let _ = big.write_all(header.as_bytes()).await;
     let mut response = String::new();
     let _ = big.read_to_string(&mut response).await;
@@ -197,7 +197,10 @@ async fn one_address_holds_its_share_of_web_connections() {
     let other = tokio::net::TcpSocket::new_v4().expect("socket");
     other.bind("127.0.0.2:0".parse().expect("literal")).expect("bind");
     let mut other = other.connect(server.addr).await.expect("connect");
-    other.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
     let mut response = String::new();
     other.read_to_string(&mut response).await.expect("read");
     assert!(response.ends_with("ok"), "another address is served: {response}");

@@ -69,3 +69,49 @@ async fn a_taken_default_turn_port_turns_turn_off_but_a_chosen_one_stops_duet() 
     let err = duet::serve::start_ice(&settings(true), &ice, None, shutdown).await.expect_err("a chosen port");
     assert!(format!("{err:#}").contains("bind TURN UDP"), "{err:#}");
 }
+
+/// The user part of the TURN username in `ice`, and the whole username and password.
+fn turn_user(ice: &serde_json::Value) -> (String, String, String) {
+    let (_, username, password) = common::turn_probe::credentials_of(ice);
+    let user = username.split_once(':').expect("expiry:user").1.to_owned();
+    (user, username, password)
+}
+
+#[tokio::test]
+async fn two_servers_never_hand_out_the_same_turn_user() {
+    let (one, two) = (TestServer::start_with_turn(SECRET).await, TestServer::start_with_turn(SECRET).await);
+    let mut users = Vec::new();
+    for server in [&one, &two] {
+        for name in ["ann", "bo"] {
+            let mut client = server.user(name).await;
+            users.push(turn_user(&client.expect_type("ice-servers").await).0);
+        }
+    }
+    let mut distinct = users.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        users.len(),
+        "the first session of each server is not the same user: {users:?}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_of_a_session_that_ended_stay_dead_after_a_restart() {
+    use common::turn_probe::{Answer, TurnProbe};
+    let before = TestServer::start_with_turn(SECRET).await;
+    let mut ann = before.user("ann").await;
+    let (_, username, password) = turn_user(&ann.expect_type("ice-servers").await);
+    ann.ws.close(None).await.expect("ann leaves: her session ends, her credentials are revoked");
+    before.shutdown.cancel();
+    // The same secret after a restart: a new process has forgotten the revocation.
+    let after = TestServer::start_with_turn(SECRET).await;
+    let mut bo = after.user("bo").await;
+    let (relay, bo_username, bo_password) =
+        common::turn_probe::credentials_of(&bo.expect_type("ice-servers").await);
+    let mut probe = TurnProbe::with_credentials("127.0.0.1:0", relay, &bo_username, &bo_password).await;
+    assert!(matches!(probe.allocate().await, Answer::Success(Some(_))), "this run's credentials work");
+    let mut stale = TurnProbe::with_credentials("127.0.0.2:0", relay, &username, &password).await;
+    assert_eq!(stale.allocate().await, Answer::Error(401), "the ended session's credentials do not");
+}

@@ -50,14 +50,14 @@ async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
         ..embedded_turn("0.0.0.0:0".parse().expect("literal"), "secret for the netns test")
     };
     let shutdown = CancellationToken::new();
-    let turn = duet::serve::start_turn(&settings, Duration::from_secs(600), None, shutdown.clone())
+    let turn = duet::serve::start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
         .await
         .expect("TURN starts on 0.0.0.0");
     let service = UdpSocket::bind(format!("{OWN}:0")).await.expect("a local UDP service");
     let service_addr = service.local_addr().expect("bound");
     let loopback_service = UdpSocket::bind("127.0.0.1:0").await.expect("a loopback service");
     let server: SocketAddr = (std::net::Ipv4Addr::LOCALHOST, turn.udp.port()).into();
-    let mut probe = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "duet-1").await;
+    let mut probe = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "probe-1").await;
     let Answer::Success(Some(relay)) = probe.allocate().await else { panic!("no allocation") };
     assert_eq!(relay.ip().to_string(), OWN, "relays are announced on the interface address");
     assert_eq!(probe.permit(service_addr).await, Answer::Error(403), "the server's own address");

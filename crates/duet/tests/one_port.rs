@@ -60,7 +60,7 @@ async fn start_with(test: &str, stream_listeners: bool) -> (OnePort, serde_json:
     let running = turn.as_ref().expect("TURN runs");
     assert_eq!(running.tcp.is_some(), stream_listeners, "TURN's own TCP listener");
     assert_eq!(running.tls.is_some(), stream_listeners, "TURN's own TLS listener");
-    let handed = ice.message(Some(&web.to_string()), "duet-1").expect("ICE servers");
+    let handed = ice.message(Some(&web.to_string()), "probe-1").expect("ICE servers");
     let handed: serde_json::Value = serde_json::from_str(&handed).expect("JSON");
     let options = duet::RunOptions { tls: Some(tls), ice, turn, ..duet::RunOptions::plain() };
     tokio::spawn(duet::run(listener, options, shutdown.clone()));

@@ -39,7 +39,7 @@ impl Relay {
     async fn start() -> Self {
         let shutdown = CancellationToken::new();
         let settings = common::embedded_turn("127.0.0.1:0".parse().expect("literal"), SECRET);
-        let turn = start_turn(&settings, Duration::from_secs(600), None, shutdown.clone())
+        let turn = start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
             .await
             .expect("TURN starts");
         let username = ephemeral_username(now_unix() + 600, "burst");

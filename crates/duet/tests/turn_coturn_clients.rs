@@ -52,8 +52,9 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
         ..common::embedded_turn(listen, SECRET)
     };
     let shutdown = CancellationToken::new();
-    let turn =
-        start_turn(&settings, Duration::from_secs(600), tls, shutdown.clone()).await.expect("TURN starts");
+    let turn = start_turn(&settings, Duration::from_secs(600), tls, None, shutdown.clone())
+        .await
+        .expect("TURN starts");
     let peer_port = free_udp_port(host);
     let peer = tool("turnutils_peer")
         .args(["-L", host, "-p", &peer_port.to_string()])

@@ -19,8 +19,9 @@ const SECRET: &str = "a secret for these tests";
 
 async fn turn_with(settings: EmbeddedTurn) -> (Turn, CancellationToken) {
     let shutdown = CancellationToken::new();
-    let turn =
-        start_turn(&settings, Duration::from_secs(600), None, shutdown.clone()).await.expect("TURN starts");
+    let turn = start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
+        .await
+        .expect("TURN starts");
     (turn, shutdown)
 }
 
@@ -35,7 +36,7 @@ async fn one_address_gets_its_share_of_allocations_whatever_credentials_it_signs
     let mut held = Vec::new();
     // Six sign-ins from one address, each with credentials of its own.
     for i in 0..6 {
-        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("duet-{i}")).await;
+        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("probe-{i}")).await;
         answers.push(probe.allocate().await);
         held.push(probe);
     }
@@ -43,7 +44,7 @@ async fn one_address_gets_its_share_of_allocations_whatever_credentials_it_signs
     assert_eq!(refused, 3, "{answers:?}");
     assert_eq!(turn.allocation_count(), 3);
     // Someone else, from another address, still gets a relay.
-    let mut other = TurnProbe::new("127.0.0.2:0", turn.udp, SECRET, "duet-99").await;
+    let mut other = TurnProbe::new("127.0.0.2:0", turn.udp, SECRET, "probe-99").await;
     assert!(matches!(other.allocate().await, Answer::Success(Some(_))));
     shutdown.cancel();
     turn.closed().await;
@@ -195,7 +196,7 @@ async fn a_full_relay_never_leaves_the_web_page_or_signaling_without_file_descri
     // 160 people from 20 addresses take every relay there is.
     for i in 0..160 {
         let source = format!("127.0.{}.{}:0", 10 + i / 8, 1 + i % 8);
-        let mut probe = TurnProbe::new(&source, duet.turn, SECRET, &format!("duet-{i}")).await;
+        let mut probe = TurnProbe::new(&source, duet.turn, SECRET, &format!("probe-{i}")).await;
         let answer = probe.allocate().await;
         *codes
             .entry(
@@ -242,7 +243,7 @@ async fn clients_spread_over_the_udp_threads_relay_both_ways_and_share_one_quota
     // Forty sockets of one address, each with credentials of its own: the kernel gives
     // each to one of the two threads; the address's quota of 32 holds over both.
     for i in 0..40 {
-        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("duet-{i}")).await;
+        let mut probe = TurnProbe::new("127.0.0.1:0", turn.udp, SECRET, &format!("probe-{i}")).await;
         match probe.allocate().await {
             Answer::Success(Some(relay)) => {
                 assert_eq!(probe.permit(peer_addr).await, Answer::Success(None));

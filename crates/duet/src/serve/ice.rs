@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::config::{IceSettings, TurnMode};
+use crate::turn::issued::Run;
 
 /// TURN on the web port (see `serve::demux`): the port the browser loaded the page from.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,8 @@ pub struct IceServers {
     kind: Kind,
     host: Option<String>,
     ttl: Duration,
+    /// Names each session's TURN user.
+    run: Run,
 }
 
 #[derive(Debug, Clone)]
@@ -58,11 +61,13 @@ impl IceServers {
         tcp: bool,
         tls_port: Option<u16>,
         secret: Vec<u8>,
+        run: Run,
     ) -> Self {
         Self {
             kind: Kind::Embedded { port, tcp, tls_port, secret, web: None },
             host: settings.host.clone(),
             ttl: settings.ttl,
+            run,
         }
     }
 
@@ -74,7 +79,7 @@ impl IceServers {
             }
             TurnMode::Embedded(_) | TurnMode::Off => Kind::Off,
         };
-        Self { kind, host: settings.host.clone(), ttl: settings.ttl }
+        Self { kind, host: settings.host.clone(), ttl: settings.ttl, run: Run::new() }
     }
 
     /// The embedded server is also reachable on the web port (over TLS when `tls`).
@@ -86,7 +91,12 @@ impl IceServers {
     }
 
     pub fn none() -> Self {
-        Self { kind: Kind::Off, host: None, ttl: Duration::from_secs(3600) }
+        Self { kind: Kind::Off, host: None, ttl: Duration::from_secs(3600), run: Run::new() }
+    }
+
+    /// The TURN user of hub session `session` (unique to this run of this server).
+    pub fn session_user(&self, session: u64) -> String {
+        self.run.session_user(session)
     }
 
     /// How often a connection's credentials are renewed, if it has any.
@@ -212,7 +222,14 @@ mod tests {
 
     #[test]
     fn embedded_servers_use_the_pages_host_and_fresh_credentials() {
-        let ice = IceServers::embedded(&settings(), 3478, true, Some(5349), b"0123456789abcdef".to_vec());
+        let ice = IceServers::embedded(
+            &settings(),
+            3478,
+            true,
+            Some(5349),
+            b"0123456789abcdef".to_vec(),
+            Run::new(),
+        );
         let msg: Value =
             serde_json::from_str(&ice.message(Some("192.168.1.5:8443"), "conn7").expect("servers"))
                 .expect("JSON");
@@ -229,8 +246,8 @@ mod tests {
 
     #[test]
     fn turn_on_the_web_port_is_offered_where_the_page_was_loaded() {
-        let ice =
-            IceServers::embedded(&settings(), 3478, true, Some(5349), b"k".to_vec()).with_web_port(true);
+        let ice = IceServers::embedded(&settings(), 3478, true, Some(5349), b"k".to_vec(), Run::new())
+            .with_web_port(true);
         let msg: Value = serde_json::from_str(&ice.message(Some("call.example.org"), "u").expect("servers"))
             .expect("JSON");
         let urls = msg["iceServers"][1]["urls"].as_array().expect("urls");
@@ -241,7 +258,8 @@ mod tests {
             msg["iceServers"][1]["urls"].as_array().and_then(|u| u.last()),
             Some(&json!("turns:[::1]:8443?transport=tcp"))
         );
-        let plain = IceServers::embedded(&settings(), 3478, true, None, b"k".to_vec()).with_web_port(false);
+        let plain = IceServers::embedded(&settings(), 3478, true, None, b"k".to_vec(), Run::new())
+            .with_web_port(false);
         let msg: Value = serde_json::from_str(&plain.message(Some("127.0.0.1:8080"), "u").expect("servers"))
             .expect("JSON");
         assert_eq!(

@@ -194,7 +194,8 @@ pub async fn start_ice(
     match mode {
         TurnMode::Embedded(embedded) => {
             let https = tls.is_some();
-            let turn = match start_turn(embedded, settings.ttl, tls, shutdown).await {
+            let run = crate::turn::issued::Run::new();
+            let turn = match start_turn(embedded, settings.ttl, tls, Some(run.issuer()), shutdown).await {
                 Ok(turn) => turn,
                 Err(e) if !embedded.listen_chosen => {
                     tracing::warn!(
@@ -212,6 +213,7 @@ pub async fn start_ice(
                 turn.tcp.is_some(),
                 tls_port,
                 embedded.secret.clone(),
+                run,
             );
             if https {
                 // HTTPS on: the web port carries TURN over TLS too (see `demux`).
@@ -223,11 +225,14 @@ pub async fn start_ice(
     }
 }
 
-/// Binds and starts the embedded TURN server.
+/// Binds and starts the embedded TURN server. `issuer`: this process's signaling, whose
+/// users of earlier runs are refused (none for a TURN-only node, which other processes
+/// hand out credentials for).
 pub async fn start_turn(
     settings: &EmbeddedTurn,
     credential_ttl: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
+    issuer: Option<duet_turn::auth::Issuer>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Turn> {
     let interfaces: Vec<IpAddr> =
@@ -244,6 +249,7 @@ pub async fn start_turn(
         credentials: duet_turn::auth::Credentials {
             shared_secret: Some(settings.secret.clone()),
             static_users: settings.static_users.clone(),
+            issuer,
         },
         nonce_secret: crate::random::bytes::<32>().context("read random bytes from /dev/urandom")?,
         policy,

@@ -290,7 +290,7 @@ impl Signaling {
         }
         if let Some(turn) = &self.turn {
             for session in ended {
-                turn.revoke(&turn_user(session));
+                turn.revoke(&self.ice.session_user(session));
             }
         }
         if timer_wanted {
@@ -473,7 +473,7 @@ impl Signaling {
         }
         let shared = self.lock();
         let session = shared.hub.session_of(conn)?;
-        let message = self.ice.message(host, &turn_user(session))?;
+        let message = self.ice.message(host, &self.ice.session_user(session))?;
         if let Some(outbox) = shared.outboxes.get(&conn) {
             // A full outbox means the client is being disconnected as too slow anyway.
             let _ = outbox.push(message.into());
@@ -493,11 +493,6 @@ impl Signaling {
             }
         }
     }
-}
-
-/// The TURN username part for a session (ephemeral credentials say `<expiry>:<this>`).
-fn turn_user(session: u64) -> String {
-    format!("duet-{session}")
 }
 
 /// A fresh nonce for a connection's resume token: 128 random bits, hex.

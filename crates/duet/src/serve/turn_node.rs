@@ -30,7 +30,7 @@ pub async fn run(config: TurnNodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = CancellationToken::new();
-    let turn = super::start_turn(&settings, TURN_NODE_CREDENTIAL_TTL, tls, shutdown.clone())
+    let turn = super::start_turn(&settings, TURN_NODE_CREDENTIAL_TTL, tls, None, shutdown.clone())
         .await
         .context("start the TURN server")?;
     if let Some(at) = config.metrics

@@ -28,6 +28,7 @@
 //! configured port range.
 
 pub mod batch;
+pub mod issued;
 mod relay;
 mod stream;
 pub use stream::TurnStreams;
