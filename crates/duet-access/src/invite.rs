@@ -12,9 +12,10 @@
 //!      ok: used += 1 ──► the record (room, name) for a session
 //! ```
 //!
-//! The token carries everything the link means, so the book could not be tricked into a
-//! different room or name; the book adds what a token cannot know: how often it was
-//! used and whether it was revoked. A record is kept until its sessions could have
+//! The token is a signed reference (the invite's id, nothing readable about room or
+//! name): the book holds what it means, how often it was used and whether it was
+//! revoked. Tokens of older versions also carried the room, name, expiry and uses; they
+//! still work while the book says the same. A record is kept until its sessions could have
 //! expired ([`InviteBook::prune`]), so a one-time link stays used and a revoked one's
 //! sessions stay ended, across restarts (the shell keeps the book in its store, and uses
 //! an invite there in one transaction after [`InviteBook::peek`] found it would let
@@ -153,13 +154,9 @@ impl InviteRecord {
 
     /// The link's token: everything the invite means, signed.
     pub fn token(&self, key: &Key) -> String {
-        let claims = Claims {
-            i: self.id.clone(),
-            r: self.room.clone(),
-            n: self.name.clone(),
-            e: self.expires,
-            u: self.uses,
-        };
+        // A reference: the room and name stay in the book, not in a link that travels
+        // through chat apps and mail.
+        let claims = Claims { i: self.id.clone(), r: None, n: None, e: None, u: None };
         seal::seal(key, Purpose::Invite, &serde_json::to_vec(&claims).expect("serializes"))
     }
 
@@ -174,12 +171,16 @@ impl InviteRecord {
 #[serde(deny_unknown_fields)]
 struct Claims {
     i: String,
+    /// Links made before tokens became references carry what the invite means too
+    /// (readable by anyone holding the link); they still work while the book agrees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     r: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     n: Option<String>,
-    e: u64,
-    u: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<u32>,
 }
 
 /// Why a link does not let someone in; each is said in words on the page.
@@ -240,8 +241,10 @@ impl InviteBook {
         let json = seal::open(key, Purpose::Invite, token).map_err(|_| InviteError::Tampered)?;
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| InviteError::Tampered)?;
         let record = self.invites.get(&claims.i).ok_or(InviteError::Unknown)?;
-        if (&record.room, &record.name, record.expires, record.uses)
-            != (&claims.r, &claims.n, claims.e, claims.u)
+        let described = claims.e.is_some() || claims.u.is_some() || claims.r.is_some() || claims.n.is_some();
+        if described
+            && (&record.room, &record.name, Some(record.expires), Some(record.uses))
+                != (&claims.r, &claims.n, claims.e, claims.u)
         {
             return Err(InviteError::Tampered); // signed, but not what the book says it made
         }
@@ -364,6 +367,31 @@ mod tests {
         book.revoke(&record.id).expect("known");
         assert_eq!(book.redeem(&key(), &token, 1), Err(InviteError::Revoked));
         assert!(!book.is_live(&record.id));
+    }
+
+    #[test]
+    fn a_link_says_nothing_of_its_room_or_name_to_whoever_reads_it() {
+        let mut book = InviteBook::default();
+        let spec = InviteSpec { name: Some(UserName::new("Dr Kim").expect("valid")), ..spec(1) };
+        let (_, token) = book.mint(&key(), spec, [1; 8], "cli", 0);
+        let payload = token.split('.').next().expect("payload");
+        use base64::Engine;
+        let readable = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64");
+        let readable = String::from_utf8_lossy(&readable);
+        assert!(!readable.contains("team") && !readable.contains("Kim"), "{readable}");
+        assert_eq!(book.redeem(&key(), &token, 1).map(|r| r.name), Ok(Some("Dr Kim".into())));
+    }
+
+    #[test]
+    fn a_link_of_the_older_kind_still_works_while_the_book_agrees() {
+        let mut book = InviteBook::default();
+        let (record, _) = book.mint(&key(), spec(2), [1; 8], "cli", 0);
+        let old = |room: &str| {
+            let claims = format!(r#"{{"i":"{}","r":"{room}","e":{},"u":2}}"#, record.id, record.expires);
+            seal::seal(&key(), Purpose::Invite, claims.as_bytes())
+        };
+        assert!(book.peek(&key(), &old("team"), 1).is_ok());
+        assert_eq!(book.peek(&key(), &old("other"), 1).err(), Some(InviteError::Tampered));
     }
 
     #[test]
