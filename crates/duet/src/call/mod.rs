@@ -293,7 +293,9 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
                         }
                     }
                     Event::PeerStats(peer_stats) => {
-                        if let Some(line) = stats.line(&peer_stats, &media) {
+                        if let Some(line) =
+                            stats.line(&peer_stats, (media.sent_frames, media.received_frames))
+                        {
                             println!("{line}");
                         }
                     }
@@ -424,7 +426,8 @@ struct Figures {
 }
 
 impl Figures {
-    fn line(&mut self, stats: &duet_peer::str0m::stats::PeerStats, media: &Media) -> Option<String> {
+    /// The line for `stats`, with the frames (sent, received) so far.
+    fn line(&mut self, stats: &duet_peer::str0m::stats::PeerStats, frames: (u64, u64)) -> Option<String> {
         let now = stats.timestamp;
         let previous = self.last.replace((now, stats.peer_bytes_tx, stats.peer_bytes_rx))?;
         let seconds = now.saturating_duration_since(previous.0).as_secs_f64();
@@ -434,16 +437,55 @@ impl Figures {
         let kbit = |bytes: u64| (bytes as f64) * 8.0 / 1000.0 / seconds;
         let rtt =
             stats.rtt.map(|r| format!("{:.1} ms", r.as_secs_f64() * 1000.0)).unwrap_or_else(|| "-".into());
+        // str0m measures loss from transport-cc feedback; a peer that sends none leaves
+        // it unknown, which is not the same as none lost.
         let loss = stats
             .ingress_loss_fraction
             .map(|l| format!("{:.1}%", l * 100.0))
-            .unwrap_or_else(|| "0.0%".into());
+            .unwrap_or_else(|| "unknown".into());
         Some(format!(
             "sent {:.0} kbit/s ({} frames) · received {:.0} kbit/s ({} frames) · round trip {rtt} · loss {loss}",
             kbit(stats.peer_bytes_tx.saturating_sub(previous.1)),
-            media.sent_frames,
+            frames.0,
             kbit(stats.peer_bytes_rx.saturating_sub(previous.2)),
-            media.received_frames,
+            frames.1,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use duet_peer::str0m::stats::PeerStats;
+
+    use super::*;
+
+    fn stats(at: Instant, bytes: u64, loss: Option<f32>) -> PeerStats {
+        PeerStats {
+            peer_bytes_rx: bytes,
+            peer_bytes_tx: bytes,
+            bytes_rx: bytes,
+            bytes_tx: bytes,
+            timestamp: at,
+            bwe_tx: None,
+            egress_loss_fraction: None,
+            ingress_loss_fraction: loss,
+            rtt: None,
+            selected_candidate_pair: None,
+        }
+    }
+
+    #[test]
+    fn loss_that_cannot_be_measured_is_said_to_be_unknown_not_zero() {
+        let t0 = Instant::now();
+        let mut figures = Figures::default();
+        assert_eq!(figures.line(&stats(t0, 0, None), (0, 0)), None, "one sample is no rate");
+        let line =
+            figures.line(&stats(t0 + Duration::from_secs(1), 125_000, None), (30, 29)).expect("a line");
+        assert!(line.ends_with("loss unknown"), "{line}");
+        assert!(line.starts_with("sent 1000 kbit/s (30 frames)"), "{line}");
+        let line = figures
+            .line(&stats(t0 + Duration::from_secs(2), 250_000, Some(0.025)), (60, 58))
+            .expect("a line");
+        assert!(line.ends_with("loss 2.5%"), "{line}");
     }
 }
