@@ -116,11 +116,18 @@ pub struct Limits {
     pub frames: Rate,
     /// Chat lines and renames, which every member of the room receives.
     pub chat: Rate,
+    /// Chat lines and renames of all the connections of one client address together, so
+    /// that opening many sockets does not multiply the budget.
+    pub chat_per_address: Rate,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { frames: Rate::per_second(200, 50), chat: Rate::per_second(8, 1) }
+        Self {
+            frames: Rate::per_second(200, 50),
+            chat: Rate::per_second(8, 1),
+            chat_per_address: Rate::per_second(16, 2),
+        }
     }
 }
 
@@ -212,6 +219,8 @@ pub struct Hub {
     ended: VecDeque<u64>,
     /// Account names: no guest takes one or a look-alike.
     reserved: Reserved,
+    /// Chat budgets per client address.
+    chat_by_address: crate::limit::PerAddress,
 }
 
 impl Hub {
@@ -227,6 +236,7 @@ impl Hub {
             outputs: VecDeque::new(),
             ended: VecDeque::new(),
             reserved: Reserved::default(),
+            chat_by_address: crate::limit::PerAddress::default(),
         }
     }
 
@@ -308,7 +318,14 @@ impl Hub {
             ClientMessage::Username { .. } => self.conns[&conn].name.is_some(), // a rename
             _ => false,
         };
-        if chatty && !self.within_budget(now, conn, |limits| limits.chat, |c| &mut c.chat) {
+        if chatty
+            && !(self.within_budget(now, conn, |limits| limits.chat, |c| &mut c.chat)
+                && self.chat_by_address.take(
+                    self.conns[&conn].address,
+                    self.config.limits.chat_per_address,
+                    now,
+                ))
+        {
             return self.rate_limited(conn);
         }
         let msg = match msg {

@@ -12,6 +12,8 @@
 //!
 //! Time is a parameter: nothing here reads a clock, so limits are tested in microseconds.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// `burst` events at once, then one every `every`.
@@ -70,9 +72,60 @@ impl Bucket {
     }
 }
 
+/// Addresses whose buckets are kept at once; past this, buckets back at a full burst are
+/// forgotten, and if none is, the address is refused until some are.
+const MAX_ADDRESSES: usize = 65_536;
+
+/// A [`Bucket`] per client address (an IPv6 client per /64, which it owns whole), in
+/// bounded memory: for what many sockets of one address share, such as chat.
+#[derive(Debug, Default)]
+pub struct PerAddress {
+    buckets: HashMap<IpAddr, Bucket>,
+}
+
+impl PerAddress {
+    /// Counts one event for `address` at `now` if `rate` allows it.
+    pub fn take(&mut self, address: IpAddr, rate: Rate, now: Instant) -> bool {
+        let key = client_key(address);
+        if self.buckets.len() >= MAX_ADDRESSES && !self.buckets.contains_key(&key) {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+            if self.buckets.len() >= MAX_ADDRESSES {
+                return false;
+            }
+        }
+        self.buckets.entry(key).or_default().take(rate, now)
+    }
+}
+
+/// One client: an IPv4 address (IPv4-mapped IPv6 too), or an IPv6 /64.
+fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_of_one_address_share_its_budget() {
+        let rate = Rate::per_second(3, 1);
+        let mut per = PerAddress::default();
+        let t0 = Instant::now();
+        let a: IpAddr = "2001:db8::1".parse().expect("literal");
+        let same: IpAddr = "2001:db8::ffff:2".parse().expect("literal");
+        assert_eq!((0..5).filter(|_| per.take(a, rate, t0)).count(), 3);
+        assert!(!per.take(same, rate, t0), "the same /64");
+        assert!(per.take("2001:db8:0:1::1".parse().expect("literal"), rate, t0), "another /64");
+        let v4: IpAddr = "192.0.2.1".parse().expect("literal");
+        assert!(per.take(v4, rate, t0));
+        assert_eq!(client_key("::ffff:192.0.2.1".parse().expect("literal")), v4);
+    }
 
     #[test]
     fn a_burst_then_the_steady_pace() {

@@ -33,6 +33,11 @@ pub struct LimitArgs {
     #[arg(long, env = "DUET_LIMIT_CHAT", default_value = "8,1/s")]
     pub limit_chat: RateArg,
 
+    /// Chat lines and renames all the connections of one client address may send
+    /// together, so many sockets do not multiply the budget.
+    #[arg(long, env = "DUET_LIMIT_CHAT_PER_ADDRESS", default_value = "16,2/s")]
+    pub limit_chat_per_address: RateArg,
+
     /// How often one client address is handed TURN credentials for a new connection.
     #[arg(long, env = "DUET_LIMIT_TURN_CREDENTIALS", default_value = "30,6/m")]
     pub limit_turn_credentials: RateArg,
@@ -137,7 +142,11 @@ impl LimitArgs {
                 credentials: self.limit_turn_credentials.0,
                 ..SignalingLimits::default()
             },
-            hub: duet_signal::Limits { frames: self.limit_messages.0, chat: self.limit_chat.0 },
+            hub: duet_signal::Limits {
+                frames: self.limit_messages.0,
+                chat: self.limit_chat.0,
+                chat_per_address: self.limit_chat_per_address.0,
+            },
             echo_calls_per_address: self.limit_echo_calls_per_address,
             turn_streams_per_address: self.limit_turn_streams_per_address,
             // Sized once the TURN mode is known (ServeConfig::size_for_open_files).

@@ -286,8 +286,11 @@ fn a_signed_in_connection_cannot_resume_another_session() {
 
 /// Chat is never rate-limited in these tests, so what is held is all that is tested.
 fn unlimited_chat() -> HubConfig {
-    let limits =
-        Limits { frames: Rate::per_second(100_000, 100_000), chat: Rate::per_second(100_000, 100_000) };
+    let limits = Limits {
+        frames: Rate::per_second(100_000, 100_000),
+        chat: Rate::per_second(100_000, 100_000),
+        chat_per_address: Rate::per_second(100_000, 100_000),
+    };
     HubConfig { resume_key: Some(RESUME_KEY), limits, ..HubConfig::default() }
 }
 
