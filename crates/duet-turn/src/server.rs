@@ -340,6 +340,12 @@ impl Server {
         }
     }
 
+    /// The server's own addresses changed (an interface came or went): they are never
+    /// peers from now on.
+    pub fn set_own_addresses(&mut self, own: Vec<IpAddr>) {
+        self.config.policy.own_addresses = own;
+    }
+
     /// Whether `username`'s user has been revoked.
     fn is_revoked(&self, username: &str) -> bool {
         self.revoked.contains_key(crate::auth::user_of(username))

@@ -21,6 +21,7 @@ pub mod call;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod interfaces;
 pub mod limits;
 pub mod random;
 pub mod serve;

@@ -128,3 +128,48 @@ async fn echo_sends_no_ice_check_to_denied_candidates() {
     assert!(loopback > 0, "the echo checks an allowed candidate");
     assert_eq!(own, 0, "never the server's own address");
 }
+
+#[tokio::test]
+async fn an_address_added_after_start_is_never_a_peer_within_seconds() {
+    if !inside_namespace("an_address_added_after_start_is_never_a_peer_within_seconds", ADD_OWN) {
+        return;
+    }
+    let settings = EmbeddedTurn {
+        peer_policy: PeerPolicy {
+            dangerous_allowed: vec!["198.51.100.0/24".parse().expect("valid")],
+            ..Default::default()
+        },
+        ..embedded_turn("0.0.0.0:0".parse().expect("literal"), "secret for the netns test")
+    };
+    let shutdown = CancellationToken::new();
+    let turn = duet::serve::start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
+        .await
+        .expect("TURN starts on 0.0.0.0");
+    let server: SocketAddr = (std::net::Ipv4Addr::LOCALHOST, turn.udp.port()).into();
+    let later: SocketAddr = "198.51.100.7:9".parse().expect("literal");
+    let mut probe = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "probe-1").await;
+    assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
+    assert_eq!(probe.permit(later).await, Answer::Success(None), "not the server's, yet");
+    // A floating IP lands on this machine.
+    let added = std::process::Command::new("ip")
+        .args(["addr", "add", "198.51.100.7/32", "dev", "lo"])
+        .status()
+        .expect("ip runs");
+    assert!(added.success());
+    let deadline = Instant::now() + duet::interfaces::REREAD_EVERY * 3;
+    let mut fresh = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "probe-2").await;
+    assert!(matches!(fresh.allocate().await, Answer::Success(Some(_))));
+    loop {
+        match fresh.permit(later).await {
+            Answer::Error(403) => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "still a peer after {:?}: {other:?}",
+                duet::interfaces::REREAD_EVERY * 3
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown.cancel();
+    turn.closed().await;
+}

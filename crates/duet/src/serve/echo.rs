@@ -45,16 +45,18 @@ pub struct EchoConfig {
     /// How long a call may take from ringing to media flowing before the echo hangs up
     /// (a caller that never offers must not hold an echo forever).
     pub setup_timeout: std::time::Duration,
-    /// Which remote candidates the echo may send to (the relay's policy).
+    /// Which remote candidates the echo may send to: the relay's policy, with this
+    /// server's own addresses added as they are when a call starts.
     pub policy: Arc<PeerPolicy>,
+    /// The address listened on (the policy's own addresses are worked out for it).
+    pub listen: IpAddr,
 }
 
 impl EchoConfig {
     /// The listen address, or every interface address when listening on all of them;
     /// remote candidates pass `base` with this server's own addresses added.
     pub fn for_listen(listen: IpAddr, base: &PeerPolicy) -> Self {
-        let interfaces: Vec<IpAddr> =
-            if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
+        let interfaces = crate::interfaces::current();
         let addresses: Vec<IpAddr> = if listen.is_unspecified() {
             interfaces
                 .iter()
@@ -65,8 +67,18 @@ impl EchoConfig {
         } else {
             vec![listen]
         };
-        let policy = crate::config::policy_for_listener(base, listen, None, &interfaces);
-        Self { addresses: addresses.into(), setup_timeout: SETUP_TIMEOUT, policy: Arc::new(policy) }
+        Self {
+            addresses: addresses.into(),
+            setup_timeout: SETUP_TIMEOUT,
+            policy: Arc::new(base.clone()),
+            listen,
+        }
+    }
+
+    /// The policy for a call starting now: this server's addresses as they are now.
+    fn policy_now(&self) -> Arc<PeerPolicy> {
+        let interfaces = crate::interfaces::current();
+        Arc::new(crate::config::policy_for_listener(&self.policy, self.listen, None, &interfaces))
     }
 }
 
@@ -119,7 +131,7 @@ pub async fn run(
         conn,
         peer: String::new(),
         echo: None,
-        policy: Arc::clone(&config.policy),
+        policy: config.policy_now(),
         candidates_left: MAX_REMOTE_CANDIDATES,
     };
     let (sockets, mut datagrams) = match bind(&config.addresses).await {

@@ -34,7 +34,7 @@ use duet_signal::HubConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::access::Access;
 use crate::acme::Acme;
@@ -235,8 +235,7 @@ pub async fn start_turn(
     issuer: Option<duet_turn::auth::Issuer>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Turn> {
-    let interfaces: Vec<IpAddr> =
-        if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
+    let interfaces = crate::interfaces::current();
     let policy = crate::config::policy_for_listener(
         &settings.peer_policy,
         settings.listen.ip(),
@@ -287,7 +286,13 @@ pub async fn start_turn(
         threads: settings.threads,
     };
     let core_own = core.policy.own_addresses.clone();
-    let turn = Turn::start(core, driver, shutdown).await?;
+    let turn = Turn::start(core, driver, shutdown.clone()).await?;
+    let (base, listen, external) = (settings.peer_policy.clone(), settings.listen.ip(), settings.external_ip);
+    let own = move || {
+        let interfaces = crate::interfaces::current();
+        crate::config::policy_for_listener(&base, listen, external, &interfaces).own_addresses
+    };
+    turn.watch_own_addresses(own, core_own.clone(), shutdown);
     tracing::info!(
         "TURN on udp+tcp {}{} ({} UDP thread{}); relay ports {}-{}; at most {} allocations, {} per client \
          address; never relaying to this server's own {}",

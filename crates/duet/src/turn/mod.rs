@@ -224,6 +224,40 @@ impl Turn {
         Ok(Self { udp, tcp, tls: tls_addr, tasks, shards })
     }
 
+    /// Keeps every shard's "never relay to this server" list up to date: every
+    /// [`crate::interfaces::REREAD_EVERY`], `own` is asked (on a blocking thread) for the
+    /// addresses as they are, and a change goes to each shard's server.
+    pub fn watch_own_addresses(
+        &self,
+        own: impl Fn() -> Vec<IpAddr> + Send + Sync + 'static,
+        mut last: Vec<IpAddr>,
+        shutdown: CancellationToken,
+    ) {
+        let shards = self.shards.clone();
+        let own = Arc::new(own);
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(crate::interfaces::REREAD_EVERY) => {}
+                }
+                let own = Arc::clone(&own);
+                let Ok(now) = tokio::task::spawn_blocking(move || own()).await else { continue };
+                if now == last {
+                    continue;
+                }
+                tracing::info!(
+                    "this server's addresses changed; never relaying to: {}",
+                    now.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                );
+                for shard in shards.iter() {
+                    shard.lock().server.set_own_addresses(now.clone());
+                }
+                last = now;
+            }
+        });
+    }
+
     /// Waits until every TURN task has stopped (after shutdown).
     pub async fn closed(&self) {
         self.tasks.close();
