@@ -6,6 +6,8 @@
 //!        │ Slots::acquire(address) ──refused──► closed at once
 //!        ▼
 //!  (stream, client, Slot) ──TLS?──► handshake within HANDSHAKE_TIMEOUT, or dropped
+//!        a Slot is "unproven" until the handshake is done (plain TCP: at once); when the
+//!        unproven hold three quarters of the total, the oldest is evicted for a newcomer
 //! ```
 
 use std::net::SocketAddr;
@@ -55,16 +57,28 @@ pub async fn next(
     }
 }
 
-/// The TLS side of `stream`, if the client completes its handshake in time.
+/// The TLS side of `stream`, if the client completes its handshake in time; its `slot`
+/// is proven then.
 pub async fn tls(
     acceptor: &tokio_rustls::TlsAcceptor,
     stream: TcpStream,
     client: SocketAddr,
+    slot: &mut Slot,
 ) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let handshake = tokio::select! {
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => done,
+        () = slot.evicted() => {
+            tracing::debug!(%client, "TLS handshake evicted to make room");
+            return None;
+        }
+    };
+    match handshake {
         // A CA checking TLS-ALPN-01: the handshake was the whole answer.
         Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() == Some(crate::acme::ALPN_ACME) => None,
-        Ok(Ok(tls)) => Some(tls),
+        Ok(Ok(tls)) => {
+            slot.prove();
+            Some(tls)
+        }
         Ok(Err(e)) => {
             tracing::debug!(%client, "TLS handshake failed: {e}");
             None

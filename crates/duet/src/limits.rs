@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use duet_signal::limit::{Bucket, Rate};
+use tokio_util::sync::CancellationToken;
 
 /// Limits on the web port.
 #[derive(Debug, Clone)]
@@ -85,6 +86,15 @@ pub enum Refused {
     Total,
 }
 
+/// The part of a total that connections which have not finished their TLS handshake may
+/// hold: a quarter is kept for those that did. Past it (or when the total is reached),
+/// the oldest unfinished one is evicted to make room, so half-sent ClientHellos from many
+/// addresses cannot keep anyone out: a real handshake takes milliseconds, and would have
+/// to be outlasted by a share's worth of newer connections to be evicted itself.
+fn unproven_share(total: usize) -> usize {
+    (total - total / 4).max(1)
+}
+
 /// Concurrent connections, per address and in all.
 #[derive(Debug)]
 pub struct Concurrent {
@@ -92,13 +102,25 @@ pub struct Concurrent {
     total: usize,
     held: HashMap<IpAddr, usize>,
     in_use: usize,
+    /// Connections that have not proven themselves yet ([`Slot::prove`]), oldest first,
+    /// each with the token that evicts it.
+    unproven: std::collections::BTreeMap<u64, CancellationToken>,
+    next_id: u64,
     /// Addresses held to the total only (trusted reverse proxies).
     exempt: Vec<duet_turn::policy::Cidr>,
 }
 
 impl Concurrent {
     pub fn new(per_address: usize, total: usize) -> Self {
-        Self { per_address, total, held: HashMap::new(), in_use: 0, exempt: Vec::new() }
+        Self {
+            per_address,
+            total,
+            held: HashMap::new(),
+            in_use: 0,
+            unproven: Default::default(),
+            next_id: 0,
+            exempt: Vec::new(),
+        }
     }
 
     /// The same, with `exempt` addresses held to the total only.
@@ -107,9 +129,11 @@ impl Concurrent {
         self
     }
 
-    /// Takes a place for `ip`, or says why there is none.
-    pub fn acquire(&mut self, ip: IpAddr) -> Result<(), Refused> {
-        if self.in_use >= self.total {
+    /// Takes a place for `ip`, not proven yet: its id and the token that is cancelled if
+    /// it is evicted before it proves itself. Or says why there is none.
+    pub fn acquire(&mut self, ip: IpAddr) -> Result<(u64, CancellationToken), Refused> {
+        let full = self.in_use >= self.total || self.unproven.len() >= unproven_share(self.total);
+        if full && self.unproven.is_empty() {
             return Err(Refused::Total);
         }
         let exempt = self.exempt.iter().any(|cidr| cidr.contains(ip));
@@ -119,11 +143,24 @@ impl Concurrent {
         }
         *held += 1;
         self.in_use += 1;
-        Ok(())
+        if full && let Some((_, oldest)) = self.unproven.pop_first() {
+            oldest.cancel(); // its task drops it, giving its place back
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let evicted = CancellationToken::new();
+        self.unproven.insert(id, evicted.clone());
+        Ok((id, evicted))
     }
 
-    /// Gives back a place `ip` took.
-    pub fn release(&mut self, ip: IpAddr) {
+    /// Connection `id` proved itself: it is no longer evicted for newcomers.
+    pub fn prove(&mut self, id: u64) {
+        self.unproven.remove(&id);
+    }
+
+    /// Gives back the place connection `id` took for `ip`.
+    pub fn release(&mut self, ip: IpAddr, id: u64) {
+        self.unproven.remove(&id);
         let key = key(ip);
         if let Some(held) = self.held.get_mut(&key) {
             *held -= 1;
@@ -163,8 +200,8 @@ impl Slots {
     }
 
     pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Refused> {
-        self.lock().acquire(ip)?;
-        Ok(Slot { slots: self.clone(), ip })
+        let (id, evicted) = self.lock().acquire(ip)?;
+        Ok(Slot { slots: self.clone(), ip, id, evicted })
     }
 
     pub fn in_use(&self) -> usize {
@@ -182,6 +219,9 @@ impl Slots {
 pub struct Slot {
     slots: Slots,
     ip: IpAddr,
+    id: u64,
+    /// Cancelled when the connection is evicted before it proved itself.
+    evicted: CancellationToken,
 }
 
 impl Slot {
@@ -189,11 +229,22 @@ impl Slot {
     pub fn ip(&self) -> IpAddr {
         self.ip
     }
+
+    /// The connection finished its TLS handshake (or needs none): it is no longer
+    /// evicted to make room for newcomers.
+    pub fn prove(&mut self) {
+        self.slots.lock().prove(self.id);
+    }
+
+    /// Resolves if the connection is evicted before it proves itself.
+    pub async fn evicted(&self) {
+        self.evicted.cancelled().await;
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.slots.lock().release(self.ip);
+        self.slots.lock().release(self.ip, self.id);
     }
 }
 
@@ -243,19 +294,24 @@ mod tests {
         s.parse().expect("literal")
     }
 
+    /// A place for a connection that then finishes its handshake.
+    fn take(limits: &mut Concurrent, ip: IpAddr) -> Result<(), Refused> {
+        limits.acquire(ip).map(|(id, _)| limits.prove(id))
+    }
+
     #[test]
     fn one_address_gets_its_share_and_others_still_get_in() {
         let mut limits = Concurrent::new(2, 5);
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::PerAddress));
-        assert_eq!(limits.acquire(ip("::ffff:192.0.2.1")), Err(Refused::PerAddress), "the same address");
-        assert_eq!(limits.acquire(ip("192.0.2.2")), Ok(()));
-        limits.release(ip("192.0.2.1"));
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()), "a place given back is free again");
-        assert_eq!(limits.acquire(ip("192.0.2.3")), Ok(()));
-        assert_eq!(limits.acquire(ip("192.0.2.4")), Ok(()));
-        assert_eq!(limits.acquire(ip("192.0.2.5")), Err(Refused::Total));
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Ok(()));
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Ok(()));
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Err(Refused::PerAddress));
+        assert_eq!(take(&mut limits, ip("::ffff:192.0.2.1")), Err(Refused::PerAddress), "the same address");
+        assert_eq!(take(&mut limits, ip("192.0.2.2")), Ok(()));
+        limits.release(ip("192.0.2.1"), 0);
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Ok(()), "a place given back is free again");
+        assert_eq!(take(&mut limits, ip("192.0.2.3")), Ok(()));
+        assert_eq!(take(&mut limits, ip("192.0.2.4")), Ok(()));
+        assert_eq!(take(&mut limits, ip("192.0.2.5")), Err(Refused::Total));
         assert_eq!(limits.in_use(), 5);
     }
 
@@ -263,20 +319,47 @@ mod tests {
     fn a_trusted_proxy_counts_against_the_total_only() {
         let proxy = "10.0.0.2/32".parse().expect("literal");
         let mut limits = Concurrent::new(1, 3).exempting(vec![proxy]);
-        assert_eq!(limits.acquire(ip("10.0.0.2")), Ok(()));
-        assert_eq!(limits.acquire(ip("10.0.0.2")), Ok(()), "everyone's connections come from the proxy");
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Ok(()));
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::Total));
-        limits.release(ip("10.0.0.2"));
-        assert_eq!(limits.acquire(ip("192.0.2.1")), Err(Refused::PerAddress), "others keep their share");
+        assert_eq!(take(&mut limits, ip("10.0.0.2")), Ok(()));
+        assert_eq!(take(&mut limits, ip("10.0.0.2")), Ok(()), "everyone's connections come from the proxy");
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Ok(()));
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Err(Refused::Total));
+        limits.release(ip("10.0.0.2"), 0);
+        assert_eq!(take(&mut limits, ip("192.0.2.1")), Err(Refused::PerAddress), "others keep their share");
     }
 
     #[test]
     fn an_ipv6_client_counts_per_64() {
         let mut limits = Concurrent::new(1, 10);
-        assert_eq!(limits.acquire(ip("2001:db8:1:2::1")), Ok(()));
-        assert_eq!(limits.acquire(ip("2001:db8:1:2:ffff::9")), Err(Refused::PerAddress));
-        assert_eq!(limits.acquire(ip("2001:db8:1:3::1")), Ok(()), "another /64");
+        assert_eq!(take(&mut limits, ip("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(take(&mut limits, ip("2001:db8:1:2:ffff::9")), Err(Refused::PerAddress));
+        assert_eq!(take(&mut limits, ip("2001:db8:1:3::1")), Ok(()), "another /64");
+    }
+
+    #[test]
+    fn unfinished_handshakes_make_room_for_newcomers_oldest_first_and_finished_ones_stay() {
+        let slots = Slots::new(100, 8);
+        let mut real = slots.acquire(ip("192.0.2.100")).expect("a place");
+        real.prove();
+        let stalled: Vec<Slot> =
+            (1..=6).map(|n| slots.acquire(ip(&format!("192.0.2.{n}"))).expect("a place")).collect();
+        assert!(stalled.iter().all(|s| !s.evicted.is_cancelled()), "within the share");
+        let newcomer = slots.acquire(ip("192.0.2.50")).expect("room is made");
+        assert!(stalled[0].evicted.is_cancelled(), "the oldest unfinished one goes");
+        assert!(stalled[1..].iter().all(|s| !s.evicted.is_cancelled()));
+        assert!(!real.evicted.is_cancelled(), "a finished one is never evicted");
+        drop(stalled);
+        drop(newcomer);
+        let proven: Vec<Slot> = (0..7)
+            .map(|n| {
+                let mut slot = slots.acquire(ip(&format!("192.0.2.{}", 200 + n))).expect("a place");
+                slot.prove();
+                slot
+            })
+            .collect();
+        assert_eq!(slots.acquire(ip("192.0.2.99")).map(|_| ()), Err(Refused::Total), "nothing to evict");
+        drop(proven);
+        drop(real);
+        assert_eq!(slots.in_use(), 0);
     }
 
     #[test]

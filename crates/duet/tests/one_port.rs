@@ -31,12 +31,16 @@ impl Drop for OnePort {
 }
 
 async fn start(test: &str) -> OnePort {
-    start_with(test, true).await.0
+    start_with(test, true, duet::limits::HttpLimits::default()).await.0
 }
 
-/// The server, with or without TURN's own TCP and TLS listeners; also the ICE servers a
-/// browser on the web port is handed.
-async fn start_with(test: &str, stream_listeners: bool) -> (OnePort, serde_json::Value) {
+/// The server, with or without TURN's own TCP and TLS listeners, with `http` limits on
+/// the web port; also the ICE servers a browser on the web port is handed.
+async fn start_with(
+    test: &str,
+    stream_listeners: bool,
+    http: duet::limits::HttpLimits,
+) -> (OnePort, serde_json::Value) {
     let state = std::env::temp_dir().join(format!("duet-one-port-{test}-{}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
     let tls = duet::serve::tls::server_config(&TlsSource::SelfSigned { dir: state.clone(), names })
@@ -62,7 +66,7 @@ async fn start_with(test: &str, stream_listeners: bool) -> (OnePort, serde_json:
     assert_eq!(running.tls.is_some(), stream_listeners, "TURN's own TLS listener");
     let handed = ice.message(Some(&web.to_string()), "probe-1").expect("ICE servers");
     let handed: serde_json::Value = serde_json::from_str(&handed).expect("JSON");
-    let options = duet::RunOptions { tls: Some(tls), ice, turn, ..duet::RunOptions::plain() };
+    let options = duet::RunOptions { tls: Some(tls), ice, turn, http, ..duet::RunOptions::plain() };
     tokio::spawn(duet::run(listener, options, shutdown.clone()));
     let peer_port = free_udp_port("127.0.0.1");
     let peer =
@@ -134,7 +138,7 @@ async fn garbage_first_bytes_close_that_connection_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_separate_listeners_off_the_web_port_is_the_only_way_in_over_tcp() {
-    let (port, urls) = start_with("web-only", false).await;
+    let (port, urls) = start_with("web-only", false, duet::limits::HttpLimits::default()).await;
     let web_turns = format!("turns:127.0.0.1:{}?transport=tcp", port.web.port());
     let udp = urls[0].as_str().expect("a URL").to_owned();
     assert!(udp.starts_with("turn:127.0.0.1:") && udp.ends_with("?transport=udp"), "{urls}");
@@ -142,4 +146,27 @@ async fn with_the_separate_listeners_off_the_web_port_is_the_only_way_in_over_tc
     assert_eq!(urls[1], serde_json::json!(web_turns));
     let run = uclient(port.web, SECRET, "127.0.0.1", port.peer_port, &["-t", "-S"]).await;
     assert_all_echoed(&run, "TURN over TLS on the web port, the only TCP way in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_tls_handshakes_from_many_addresses_never_keep_a_visitor_out() {
+    let http = duet::limits::HttpLimits { total: 40, ..Default::default() };
+    let (port, _) = start_with("half-sent", true, http).await;
+    // 33 addresses send the first bytes of a ClientHello, four connections each (more
+    // than the web port's total), and say no more.
+    let partial_hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    let mut stalled = Vec::new();
+    for a in 1..=33 {
+        for _ in 0..4 {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(format!("127.0.6.{a}:0").parse().expect("an address")).expect("bind");
+            let Ok(mut stream) = socket.connect(port.web).await else { continue };
+            let _ = stream.write_all(&partial_hello).await;
+            stalled.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let visit = tokio::time::timeout(Duration::from_secs(5), https_get(&port, "/healthz"));
+    assert_eq!(visit.await.expect("served in time"), "HTTP/1.1 200 OK", "a visitor gets in");
+    assert_eq!(https_get(&port, "/healthz").await, "HTTP/1.1 200 OK", "and the next one");
 }

@@ -51,6 +51,7 @@ pub async fn route(
     acceptor: Option<&tokio_rustls::TlsAcceptor>,
     turn: &TurnStreams,
     wait: Duration,
+    slot: &mut crate::limits::Slot,
 ) -> Option<Web> {
     let server = stream.local_addr().ok()?;
     let mut first = [0u8; 1];
@@ -63,7 +64,7 @@ pub async fn route(
         return None;
     }
     let Some(acceptor) = acceptor else { return Some(Web::Plain(stream)) };
-    let tls = crate::accept::tls(acceptor, stream, client).await?;
+    let tls = crate::accept::tls(acceptor, stream, client, slot).await?;
     match tls.get_ref().1.alpn_protocol() {
         Some(ALPN_TURN) => {
             turn.serve(tls, client, server, true);

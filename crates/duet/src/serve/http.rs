@@ -57,14 +57,21 @@ pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: 
     let WebPort { tls, limits, slots, grace, turn } = port;
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
-    while let Some((stream, client, slot)) = crate::accept::next(&listener, &slots, &shutdown, "web").await {
+    while let Some((stream, client, mut slot)) =
+        crate::accept::next(&listener, &slots, &shutdown, "web").await
+    {
         let (app, acceptor, shutdown, limits, turn) =
             (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone(), turn.clone());
         tasks.spawn(async move {
+            if acceptor.is_none() {
+                slot.prove(); // no handshake to wait for; the header timeout bounds it
+            }
             match (turn, acceptor) {
                 // One port for everything: TURN streams go to the TURN server.
                 (Some(turn), acceptor) => {
-                    match demux::route(stream, client, acceptor.as_ref(), &turn, limits.header_timeout).await
+                    let header_timeout = limits.header_timeout;
+                    match demux::route(stream, client, acceptor.as_ref(), &turn, header_timeout, &mut slot)
+                        .await
                     {
                         Some(Web::Plain(stream)) => {
                             serve_connection(stream, client, app, &limits, shutdown).await
@@ -77,7 +84,7 @@ pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: 
                 }
                 (None, None) => serve_connection(stream, client, app, &limits, shutdown).await,
                 (None, Some(acceptor)) => {
-                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
+                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client, &mut slot).await {
                         serve_connection(tls, client, app, &limits, shutdown).await;
                     }
                 }

@@ -33,13 +33,14 @@ pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Ar
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     // Every shard holds the same limits, shutdown and task tracker.
     let any = Arc::clone(shards.first());
-    while let Some((stream, client, slot)) =
+    while let Some((stream, client, mut slot)) =
         crate::accept::next(&listener, &any.stream_slots, &any.shutdown, "TURN").await
     {
         let Ok(server) = stream.local_addr() else { continue };
         let shard = Arc::clone(shards.for_client(client));
         match &acceptor {
             None => {
+                slot.prove(); // no handshake; it must hold an allocation soon anyway
                 let tuple = FiveTuple { client, server, transport: Transport::Tcp };
                 any.tasks.spawn(async move {
                     serve(shard, stream, tuple).await;
@@ -50,7 +51,7 @@ pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Ar
                 let acceptor = acceptor.clone();
                 any.tasks.spawn(async move {
                     let tuple = FiveTuple { client, server, transport: Transport::Tls };
-                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client).await {
+                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client, &mut slot).await {
                         serve(shard, tls, tuple).await;
                     }
                     drop(slot);
@@ -76,7 +77,10 @@ impl TurnStreams {
     {
         let shard = Arc::clone(self.shards.for_client(client));
         let slot = match shard.stream_slots.acquire(client.ip()) {
-            Ok(slot) => slot,
+            Ok(mut slot) => {
+                slot.prove(); // its handshake, if any, is done
+                slot
+            }
             Err(refused) => {
                 tracing::debug!(%client, "TURN stream on the web port refused: {refused:?} limit");
                 return;
