@@ -9,8 +9,10 @@
 //!                       │                     └─► serve::echo (the echo user: duet_peer per call)
 //!                       ├─► turn (STUN/TURN sockets ⇄ duet_turn::Server)
 //!                       └─► acme (certificates from a CA, renewed; the TLS resolver)
+//!  access (who comes in, wired to HTTP) ──► store (accounts, invites, sign-outs: SQLite)
 //!  call: `duet call`, calling from a terminal (a client of the above)
-//!  limits: pure policy per client address; clock and random: the shell's time and chance
+//!  limits: pure policy per client address; clock and random: the shell's time and chance;
+//!  interfaces: this machine's addresses, kept fresh for the peer policy
 //! ```
 
 pub mod accept;
