@@ -116,7 +116,7 @@ async fn sighup_reloads_the_accounts_without_dropping_anyone() {
     let pid = duet.child.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
     let line = duet.log_line("SIGHUP");
-    assert!(line.contains("reloaded the access files: 2 accounts"), "{line}");
+    assert!(line.contains("read the store again: 2 accounts"), "{line}");
     assert!(duet.child.try_wait().expect("a status").is_none(), "SIGHUP does not stop duet");
     bo.send(json!({"type": "message", "text": "still here"})).await;
     assert_eq!(bo.expect_type("message").await["text"], "still here", "bo's connection went on");
