@@ -37,7 +37,7 @@ for (const [transport, relayProtocol] of [
       ann.received.find((m) => m.type === "ice-servers"),
     );
     const turn = iceMessage.iceServers.find((s) => s.username);
-    assert.match(turn.username, /^\d+:duet-\d+$/, "an ephemeral username");
+    assert.match(turn.username, /^\d+:duet-[0-9a-f]{8}-[0-9a-f]{16}$/, "an ephemeral username");
     assert.ok(turn.credential.length > 20, "a credential");
     assert.ok(turn.urls.some((u) => u.startsWith("turns:")), "TURN over TLS is offered");
     const webPort = new URL(env.duet.url).port;

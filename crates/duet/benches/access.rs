@@ -6,6 +6,11 @@
 //!  this process: C clients ──WebSocket upgrade, read {id}, close──► duet
 //!     baseline: an open server, no cookie          measured: a session cookie checked (MAC,
 //!                                                  revocation lists, Origin)
+//!  this process: C clients ──POST /api/sign-in {invite: a bogus token}──► duet
+//!  this process: C clients ──sign in, then POST /api/sign-out──► duet
+//!     baseline: a server-password sign-in          measured: a refused invite (no store
+//!                                                  work), a sign-in and a sign-out (one
+//!                                                  insert) with SIGN_OUT_HISTORY in the store
 //! ```
 //!
 //! Sign-ins per second, their latency, and the server's CPU per sign-in; upgrades per
@@ -27,6 +32,9 @@ use tokio::net::TcpStream;
 const PASSWORD: &str = "the benchmark's server password";
 const ACCOUNT_PASSWORD: &str = "the benchmark account's password";
 const CLIENTS: usize = 8;
+/// Sign-outs already in the store: a busy server's month (the hardening issue measured
+/// 200-500 ms a sign-out at this size when they lived in a JSON file).
+const SIGN_OUT_HISTORY: usize = 20_000;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -37,6 +45,12 @@ fn main() {
     let password_file = state.join("password");
     std::fs::write(&password_file, PASSWORD).expect("write the password");
     add_account(&state);
+    let store = duet::store::Store::open(&state).expect("the store");
+    let expires = duet::clock::now_ms() + 86_400_000;
+    for n in 0..SIGN_OUT_HISTORY {
+        store.backend().sign_out(&format!("{n:032x}"), expires).expect("stored");
+    }
+    drop(store);
     let state_arg = state.to_str().expect("a UTF-8 path");
     let common_args =
         ["--listen", "127.0.0.1:0", "--no-turn", "--no-echo", "--no-metrics", "--state-dir", state_arg];
@@ -71,6 +85,15 @@ fn main() {
         println!(
             "WebSocket upgrades/s: open {open_rate:.0}, with a session checked {checked:.0}, ratio {:.2}",
             checked / open_rate
+        );
+        let bogus = requesting(&guarded_addr, post(&guarded_addr, r#"{"invite":"Ym9ndXM.AAAAAAAAAAAAAAAAAAAAAA"}"#), "HTTP/1.1 410");
+        let refused = measure("invite refused (bogus)", window, pid, bogus).await;
+        let out = measure("sign-in + sign-out", window, pid, signing_out(&guarded_addr, &server_password)).await;
+        println!(
+            "with {SIGN_OUT_HISTORY} sign-outs in the store: refused invites/s {refused:.0} ({:.2} of server-password sign-ins), \
+             sign-in + sign-out pairs/s {out:.0} ({:.2})",
+            refused / base,
+            out / base
         );
     });
     let _ = guarded.kill();
@@ -162,10 +185,37 @@ fn signing_in(
     addr: &str,
     body: &str,
 ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
-    let (addr, request) = (addr.to_owned(), post(addr, body));
+    requesting(addr, post(addr, body), "HTTP/1.1 200")
+}
+
+/// `request` again and again; a success is an answer starting with `expect`.
+fn requesting(
+    addr: &str,
+    request: String,
+    expect: &'static str,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
+    let addr = addr.to_owned();
     move || {
         let (addr, request) = (addr.clone(), request.clone());
-        Box::pin(async move { exchange(&addr, request).await.is_some_and(|r| r.starts_with("HTTP/1.1 200")) })
+        Box::pin(async move { exchange(&addr, request).await.is_some_and(|r| r.starts_with(expect)) })
+    }
+}
+
+/// A sign-in with `body`, then a sign-out of that session, again and again.
+fn signing_out(
+    addr: &str,
+    body: &str,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
+    let (addr, body) = (addr.to_owned(), body.to_owned());
+    move || {
+        let (addr, body) = (addr.clone(), body.clone());
+        Box::pin(async move {
+            let cookie = cookie(&addr, &body).await;
+            let request = format!(
+                "POST /api/sign-out HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Length: 0\r\n\r\n"
+            );
+            exchange(&addr, request).await.is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+        })
     }
 }
 
