@@ -353,3 +353,47 @@ async fn a_request_for_a_name_duet_does_not_answer_to_gets_421_on_every_route() 
     .await;
     assert_eq!(refused.err(), Some(421), "a rebinding page's WebSocket, Host and Origin alike, is refused");
 }
+
+#[tokio::test]
+async fn a_state_directory_of_the_file_days_is_imported_and_everything_in_it_still_holds() {
+    use duet_access::{InviteBook, InviteSpec, Key, Session, Who};
+    let dir = std::env::temp_dir().join(format!("duet-access-imported-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("made");
+    let key = [9u8; 32];
+    std::fs::write(dir.join("access.key"), key).expect("the key");
+    let key = Key::new(key);
+    let hash = duet_access::accounts::hash_password("ann's password", &[1; 16]);
+    let accounts = format!(r#"{{"accounts":{{"ann":{{"hash":"{hash}","admin":true,"created":1000}}}}}}"#);
+    std::fs::write(dir.join("accounts.json"), accounts).expect("accounts");
+    let now = duet::clock::now_ms();
+    let mut book = InviteBook::default();
+    let spec = |uses| InviteSpec { room: None, name: None, ttl_ms: 3_600_000, uses };
+    let (_, used_token) = book.mint(&key, spec(1), [1; 8], "ann", now);
+    book.redeem(&key, &used_token, now).expect("used once, then");
+    let (_, fresh_token) = book.mint(&key, spec(1), [2; 8], "ann", now);
+    std::fs::write(dir.join("invites.json"), serde_json::to_string(&book).expect("json")).expect("invites");
+    // Two sessions ann had then: one she signed out of, one she did not.
+    let session = |id| Session::new(id, Who::Account { name: "ann".into(), id: None }, now, 3_600_000);
+    let (kept, ended) = (session([1; 16]), session([2; 16]));
+    let signed_out = format!(r#"{{"sessions":{{"{}":{}}}}}"#, ended.id, ended.expires);
+    std::fs::write(dir.join("signed-out.json"), signed_out).expect("sign-outs");
+
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let cookie = |s: &Session| format!("duet_session={}", s.seal(&key));
+    let (mut ann, name) = join(&server, "/ws", &cookie(&kept), "ann").await;
+    assert_eq!(name, "ann", "a session from before is still ann's");
+    assert_eq!(
+        Client::connect_with(&server.url("/ws"), &[("Cookie", &cookie(&ended))]).await.err(),
+        Some(401)
+    );
+    let (status, answer, _) = sign_in(&server, json!({"invite": used_token})).await;
+    assert_eq!((status, answer["error"].as_str()), (410, Some("used")), "a used link stays used");
+    let (status, _, _) = sign_in(&server, json!({"invite": fresh_token})).await;
+    assert_eq!(status, 200, "a fresh link works once");
+    let (status, _, _) = sign_in(&server, json!({"account": "ann", "password": "ann's password"})).await;
+    assert_eq!(status, 200, "and ann's password");
+    assert!(dir.join("accounts.json.imported").exists(), "the old files are kept aside");
+    ann.send(json!({"type": "message", "text": "still here"})).await;
+    assert_eq!(ann.expect_type("message").await["text"], "still here");
+}
