@@ -36,15 +36,12 @@ async fn received(socket: &UdpSocket, window: Duration) -> usize {
     count
 }
 
-#[tokio::test]
-async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
-    if !inside_namespace("turn_on_every_interface_never_relays_to_the_servers_own_addresses", ADD_OWN) {
-        return;
-    }
-    // The operator lets the relay reach one range that holds the server's own address.
+/// The embedded TURN server on every interface, whose relay the operator lets reach
+/// `allowed` (a range): it, where its clients reach it, and what stops it.
+async fn turn_on_every_interface(allowed: &str) -> (duet::turn::Turn, SocketAddr, CancellationToken) {
     let settings = EmbeddedTurn {
         peer_policy: PeerPolicy {
-            dangerous_allowed: vec!["192.0.2.0/24".parse().expect("valid")],
+            dangerous_allowed: vec![allowed.parse().expect("valid")],
             ..Default::default()
         },
         ..embedded_turn("0.0.0.0:0".parse().expect("literal"), "secret for the netns test")
@@ -53,10 +50,20 @@ async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
     let turn = duet::serve::start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
         .await
         .expect("TURN starts on 0.0.0.0");
+    let server = (std::net::Ipv4Addr::LOCALHOST, turn.udp.port()).into();
+    (turn, server, shutdown)
+}
+
+#[tokio::test]
+async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
+    if !inside_namespace("turn_on_every_interface_never_relays_to_the_servers_own_addresses", ADD_OWN) {
+        return;
+    }
+    // The operator lets the relay reach one range that holds the server's own address.
+    let (turn, server, shutdown) = turn_on_every_interface("192.0.2.0/24").await;
     let service = UdpSocket::bind(format!("{OWN}:0")).await.expect("a local UDP service");
     let service_addr = service.local_addr().expect("bound");
     let loopback_service = UdpSocket::bind("127.0.0.1:0").await.expect("a loopback service");
-    let server: SocketAddr = (std::net::Ipv4Addr::LOCALHOST, turn.udp.port()).into();
     let mut probe = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "probe-1").await;
     let Answer::Success(Some(relay)) = probe.allocate().await else { panic!("no allocation") };
     assert_eq!(relay.ip().to_string(), OWN, "relays are announced on the interface address");
@@ -134,18 +141,7 @@ async fn an_address_added_after_start_is_never_a_peer_within_seconds() {
     if !inside_namespace("an_address_added_after_start_is_never_a_peer_within_seconds", ADD_OWN) {
         return;
     }
-    let settings = EmbeddedTurn {
-        peer_policy: PeerPolicy {
-            dangerous_allowed: vec!["198.51.100.0/24".parse().expect("valid")],
-            ..Default::default()
-        },
-        ..embedded_turn("0.0.0.0:0".parse().expect("literal"), "secret for the netns test")
-    };
-    let shutdown = CancellationToken::new();
-    let turn = duet::serve::start_turn(&settings, Duration::from_secs(600), None, None, shutdown.clone())
-        .await
-        .expect("TURN starts on 0.0.0.0");
-    let server: SocketAddr = (std::net::Ipv4Addr::LOCALHOST, turn.udp.port()).into();
+    let (turn, server, shutdown) = turn_on_every_interface("198.51.100.0/24").await;
     let later: SocketAddr = "198.51.100.7:9".parse().expect("literal");
     let mut probe = TurnProbe::new("127.0.0.1:0", server, "secret for the netns test", "probe-1").await;
     assert!(matches!(probe.allocate().await, Answer::Success(Some(_))));
