@@ -33,7 +33,7 @@ use duet_signal::{RoomName, UserName};
 use crate::clock::now_ms;
 use crate::config::AccessConfig;
 use crate::limits::PerAddressRate;
-use crate::store::{AccountChange, Store, StoreError, Versions};
+use crate::store::{AccountChange, Store, StoreError};
 
 mod books;
 pub mod cookie;
@@ -199,10 +199,10 @@ impl Access {
             }
         };
         let lists = std::sync::RwLock::new(Lists::of(&config));
-        let mut books = Books::default();
-        if let Some(store) = &store {
-            books.apply(books::Catch::since(store.backend(), Versions::default())?);
-        }
+        let books = match &store {
+            Some(store) => Books::read_all(store.backend())?,
+            None => Books::default(),
+        };
         Ok(Self {
             lists,
             attempts: Mutex::new(PerAddressRate::new(config.sign_ins)),
@@ -279,10 +279,8 @@ impl Access {
     /// Reads the whole store again (SIGHUP); returns what it holds, for the log.
     pub async fn reload(&self) -> Result<String, StoreError> {
         if let Some(store) = &self.store {
-            let catch = store.run(|db| books::Catch::since(db, Versions::default())).await?;
-            let mut books = self.books();
-            *books = Books::default();
-            books.apply(catch);
+            let read = store.run(Books::read_all).await?;
+            *self.books() = read;
         }
         let books = self.books();
         let live = books.invites.iter().filter(|i| !i.revoked).count();
