@@ -106,7 +106,35 @@ impl Sqlite {
             .map_err(|e| fail(e.to_string()))?;
         let db = Self { path, connection: Mutex::new(connection) };
         db.migrate()?;
+        db.canonical_names()?;
         Ok(db)
+    }
+
+    /// Accounts stored under a name that is not its canonical form today (name rules grow:
+    /// runs of spaces became one space) are renamed to it, so they still sign in; one
+    /// whose canonical name another account holds is left as it is, and said.
+    fn canonical_names(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let names: Vec<String> = {
+                let mut query = tx.prepare("SELECT name FROM accounts")?;
+                query.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            for name in names {
+                let Ok(canonical) = UserName::new(&name) else { continue };
+                if canonical.as_str() == name {
+                    continue;
+                }
+                let renamed = tx.execute(
+                    "UPDATE accounts SET name = ? WHERE name = ? AND NOT EXISTS (SELECT 1 FROM accounts WHERE name = ?)",
+                    params![canonical.as_str(), name, canonical.as_str()],
+                )?;
+                match renamed {
+                    0 => tracing::warn!("the account {name:?} cannot be called {canonical}: another account is"),
+                    _ => tracing::info!("the account {name:?} is called {canonical} now"),
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The connection. A panic while it was held cannot leave a transaction half done

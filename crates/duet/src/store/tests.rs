@@ -239,3 +239,19 @@ fn a_damaged_old_file_stops_the_start_and_imports_nothing() {
     assert!(err.to_string().contains("invites.json: damaged at line 2"), "{err}");
     assert!(dir.0.join("accounts.json").exists(), "nothing moved");
 }
+
+#[test]
+fn an_account_stored_under_a_name_today_s_rules_fold_is_renamed_to_its_canonical_form() {
+    let dir = TempDir::new("canonical");
+    drop(Store::open(&dir.0).expect("a store"));
+    let connection = rusqlite::Connection::open(dir.0.join(DATABASE)).expect("opens");
+    for (id, name) in [("a", "Dr  Kim"), ("b", "ann  lee"), ("c", "ann lee")] {
+        connection
+            .execute("INSERT INTO accounts (id, name, hash, created) VALUES (?, ?, 'h', 1)", [id, name])
+            .expect("inserted");
+    }
+    drop(connection);
+    let accounts = Store::open(&dir.0).expect("opens").backend().accounts().expect("store");
+    assert!(accounts.get("Dr Kim").is_some_and(|a| a.id == "a"), "renamed");
+    assert!(accounts.get("ann  lee").is_some_and(|a| a.id == "b"), "left: ann lee is taken");
+}
