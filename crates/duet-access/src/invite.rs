@@ -27,8 +27,6 @@ use duet_signal::{RoomName, UserName};
 use serde::{Deserialize, Serialize};
 
 use crate::seal::{self, Key, Purpose};
-use crate::session::Who;
-
 /// What an invite allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteSpec {
@@ -158,11 +156,6 @@ impl InviteRecord {
         // through chat apps and mail.
         let claims = Claims { i: self.id.clone(), r: None, n: None, e: None, u: None };
         seal::seal(key, Purpose::Invite, &serde_json::to_vec(&claims).expect("serializes"))
-    }
-
-    /// What a session earned with this invite is.
-    pub fn who(&self) -> Who {
-        Who::Invite { id: self.id.clone(), room: self.room.clone(), name: self.name.clone() }
     }
 }
 

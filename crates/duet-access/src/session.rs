@@ -89,6 +89,13 @@ pub enum SessionError {
     InviteRevoked,
 }
 
+impl Who {
+    /// What a session earned with the invite `record` is.
+    pub fn invited(record: &crate::invite::InviteRecord) -> Self {
+        Self::Invite { id: record.id.clone(), room: record.room.clone(), name: record.name.clone() }
+    }
+}
+
 impl Session {
     /// A session for `who` from `now_ms`, lasting `ttl_ms`. `id` comes from the shell's
     /// random source.
@@ -433,7 +440,7 @@ mod tests {
         };
         let (record, token) = world.invites.mint(&world.key, spec, [4; 8], "ann", 0);
         let redeemed = world.invites.redeem(&world.key, &token, 1).expect("fresh");
-        let who = redeemed.who();
+        let who = Who::invited(&redeemed);
         let cookie = Session::new([3; 16], who, 1, HOUR).seal(&world.key);
         let admitted = world.gate().check(&cookie, 2).expect("admitted");
         assert!(admitted.may_join(&RoomName::new("clinic").expect("valid")));

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::Quotas;
-use crate::server::ratelimit::PerSource;
+use crate::ratelimit::PerSource;
 
 /// Allocation counts shared by the servers holding a clone.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod framing;
 pub mod ledger;
 pub mod policy;
+mod ratelimit;
 pub mod server;
 
 pub use allocation::ChannelNumber;

@@ -41,7 +41,6 @@ use crate::stun::{
 };
 
 mod methods;
-pub(crate) mod ratelimit;
 
 /// Bytes the driver leaves free before a peer's payload, for the header written in
 /// place: a Data indication over IPv6 needs 20 + 24 + 4.

@@ -1,34 +1,64 @@
 //! The duet binary's library half: everything that touches a socket, a file or the
-//! clock. The protocol and its rules live in `duet-signal`, TURN's in `duet-turn`, a
-//! WebRTC peer in `duet-peer`; this crate drives them. Grouped by role:
+//! clock. The protocol and its rules live in `duet-signal`, TURN's in `duet-turn`, who
+//! may come in in `duet-access`, a WebRTC peer in `duet-peer`; this crate drives them.
 //!
 //! ```text
-//!  config ──► serve::run ──► serve::http (accept, per-address limits, TLS)
-//!                       │         └─► serve::web (routes, embedded files)
-//!                       │               └─► serve::signaling (WebSocket ⇄ duet_signal::Hub)
-//!                       │                     └─► serve::echo (the echo user: duet_peer per call)
-//!                       ├─► turn (STUN/TURN sockets ⇄ duet_turn::Server)
-//!                       └─► acme (certificates from a CA, renewed; the TLS resolver)
+//!  cli ──► config (settings, a leaf) ──► serve::run ──► net::http (accept, limits, TLS,
+//!                                               │       one-port demux)
+//!                                               │   └─► serve::web (routes, files)
+//!                                               │         └─► signaling (WebSocket ⇄ Hub)
+//!                                               │               └─► signaling::echo
+//!                                               ├─► turn (STUN/TURN sockets ⇄ Server)
+//!                                               └─► acme (certificates, the resolver)
 //!  access (who comes in, wired to HTTP) ──► store (accounts, invites, sign-outs: SQLite)
-//!  call: `duet call`, calling from a terminal (a client of the above)
-//!  limits: pure policy per client address; clock and random: the shell's time and chance;
-//!  interfaces: this machine's addresses, kept fresh for the peer policy
+//!  cluster (several nodes on Redis) ◄── signaling::nodes, signaling::relayed
+//!  turn_node: `duet turn`; call: `duet call`; admin: `duet user`, `duet invite`
 //! ```
+//!
+//! # Layout
+//!
+//! Each room holds one role; a module never imports one that imports it back, and
+//! `tests/layout.rs` fails the test command when one does.
+//!
+//! | room | what it holds |
+//! |---|---|
+//! | `cli`, `config` | the command line; the settings it fills (imports nothing of the shell) |
+//! | `net` | taking connections within limits, the HTTP(S) loop, one-port demux, TLS |
+//! | `serve` | `duet serve`: starting everything, the routes (`web`), metrics, SIGHUP |
+//! | `signaling` | the WebSocket driver around the hub: sockets, upkeep, ICE servers, services (echo), its side of several nodes (`nodes`, `relayed`) |
+//! | `access`, `store` | who may come in (HTTP side); what outlives a process |
+//! | `cluster` | Redis: messages between nodes, liveness, room ownership (knows nothing of signaling) |
+//! | `turn`, `turn_node` | TURN sockets and threads; `duet turn` |
+//! | `acme`, `call`, `admin` | certificates; `duet call`; `duet user` and `duet invite` |
+//! | `limits`, `clock`, `random`, `interfaces`, `state` | small shared pieces |
+//!
+//! Where the next features go:
+//! - **Call history**: a table in `store` (a migration and `Backend` methods), written by a
+//!   task in `signaling` that listens to the hub's call events; read by routes beside
+//!   `access::http` (`/api/calls`).
+//! - **Push ringing**: subscriptions in `store`; the Web Push client (VAPID, RFC 8291, the
+//!   HTTP request) in a room of its own, `push`, which `signaling` calls when the hub says
+//!   an account is rung; nothing in `push` knows the hub.
+//! - **A recorder** (or any participant that is not a socket): a service beside
+//!   `signaling::echo`, joining the hub through the same extension point.
 
-pub mod accept;
 pub mod access;
 pub mod acme;
 pub mod admin;
 pub mod call;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod interfaces;
 pub mod limits;
+pub mod net;
 pub mod random;
 pub mod serve;
+pub mod signaling;
 pub mod state;
 pub mod store;
 pub mod turn;
+pub mod turn_node;
 
 pub use serve::{RunOptions, run};

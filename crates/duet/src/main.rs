@@ -3,8 +3,10 @@
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use duet::access::Access;
-use duet::config::{Cli, Command, LogFormat, ServeConfig};
-use duet::serve::{self, tls};
+use duet::cli::{Cli, Command};
+use duet::config::{LogFormat, ServeConfig};
+use duet::net::tls;
+use duet::serve;
 use duet::{RunOptions, run};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -49,12 +51,12 @@ fn duet() -> anyhow::Result<()> {
         Some(Command::Turn(args)) => {
             let config = (*args).into_config()?;
             let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-            return runtime.block_on(duet::serve::turn_node::run(config));
+            return runtime.block_on(duet::turn_node::run(config));
         }
         None => cli.serve.into_config()?,
     };
     // SIGHUP reads the same command line (and the file it names) again.
-    let reconfigure = duet::config::serve_config_from(&started_with).ok().map(|(_, effective)| {
+    let reconfigure = duet::cli::serve_config_from(&started_with).ok().map(|(_, effective)| {
         duet::serve::reload::Reconfigure {
             argv: started_with,
             effective: std::sync::Mutex::new(effective),
@@ -264,7 +266,7 @@ async fn serve(
         keepalive: config.keepalive,
         echo: config
             .echo
-            .then(|| duet::serve::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
+            .then(|| duet::signaling::echo::EchoConfig::for_listen(config.listen.ip(), &config.peer_policy)),
         http: config.limits.http.clone(),
         signaling: config.limits.signaling.clone(),
         access,

@@ -139,9 +139,9 @@ async fn a_wrong_resume_token_gets_a_clear_refusal_and_the_client_can_sign_in_in
 
 #[tokio::test]
 async fn echo_is_listed_as_a_service_answers_at_once_and_hangs_up_on_a_caller_that_never_offers() {
-    let echo = duet::serve::echo::EchoConfig {
+    let echo = duet::signaling::echo::EchoConfig {
         setup_timeout: std::time::Duration::from_millis(500),
-        ..duet::serve::echo::EchoConfig::for_listen(
+        ..duet::signaling::echo::EchoConfig::for_listen(
             "127.0.0.1".parse().expect("literal"),
             &Default::default(),
         )
@@ -165,7 +165,7 @@ async fn echo_is_listed_as_a_service_answers_at_once_and_hangs_up_on_a_caller_th
 #[tokio::test]
 async fn a_burst_of_two_thousand_candidates_to_an_echo_call_harms_nothing() {
     let policy = duet_turn::policy::PeerPolicy { dangerous_allow_loopback_peers: true, ..Default::default() };
-    let echo = duet::serve::echo::EchoConfig::for_listen("127.0.0.1".parse().expect("literal"), &policy);
+    let echo = duet::signaling::echo::EchoConfig::for_listen("127.0.0.1".parse().expect("literal"), &policy);
     let server =
         TestServer::start_with(duet::RunOptions { echo: Some(echo), ..duet::RunOptions::plain() }).await;
     let (mut ann, _) = server.ringing_user("", "ann").await;

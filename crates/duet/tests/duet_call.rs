@@ -143,10 +143,9 @@ async fn a_broken_file_an_unreachable_server_and_a_declined_call_each_say_what_w
 async fn over_https_a_self_signed_server_is_trusted_with_ca_and_refused_without() {
     let dir = std::env::temp_dir().join(format!("duet-call-tls-{}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
-    let tls =
-        duet::serve::tls::server_config(&duet::config::TlsSource::SelfSigned { dir: dir.clone(), names })
-            .expect("a self-signed certificate")
-            .expect("TLS on");
+    let tls = duet::net::tls::server_config(&duet::config::TlsSource::SelfSigned { dir: dir.clone(), names })
+        .expect("a self-signed certificate")
+        .expect("TLS on");
     let server =
         TestServer::start_with(duet::RunOptions { tls: Some(tls), ..duet::RunOptions::plain() }).await;
     let https = |name: &str, ca: bool| CallArgs {

@@ -90,7 +90,7 @@ async fn turn_on_every_interface_never_relays_to_the_servers_own_addresses() {
 /// service received.
 async fn echo_checks_sent_to_local_services(policy: PeerPolicy) -> (usize, usize) {
     let listen: std::net::IpAddr = "0.0.0.0".parse().expect("literal");
-    let echo = duet::serve::echo::EchoConfig::for_listen(listen, &policy);
+    let echo = duet::signaling::echo::EchoConfig::for_listen(listen, &policy);
     let options = duet::RunOptions { echo: Some(echo), ..duet::RunOptions::plain() };
     let server = TestServer::start_with(options).await;
     let loopback_service = UdpSocket::bind("127.0.0.1:0").await.expect("bind");

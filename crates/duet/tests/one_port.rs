@@ -43,7 +43,7 @@ async fn start_with(
 ) -> (OnePort, serde_json::Value) {
     let state = std::env::temp_dir().join(format!("duet-one-port-{test}-{}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
-    let tls = duet::serve::tls::server_config(&TlsSource::SelfSigned { dir: state.clone(), names })
+    let tls = duet::net::tls::server_config(&TlsSource::SelfSigned { dir: state.clone(), names })
         .expect("a certificate")
         .expect("TLS on");
     let shutdown = CancellationToken::new();

@@ -129,7 +129,7 @@ async fn strangers_hammering_every_sign_in_path_neither_slow_members_nor_write_a
         "every attempt answered: {statuses:?}"
     );
     assert!(
-        median(&under_attack) <= median(&baseline) + Duration::from_millis(25),
+        median(&under_attack) <= median(&baseline) + Duration::from_millis(50),
         "a member's round trip stays near its baseline"
     );
     assert!(worst(&under_attack) < Duration::from_millis(250), "no stall");

@@ -44,7 +44,7 @@ async fn start_on(host: &str, dangerous_allow_loopback_peers: bool) -> Fixture {
     let state = std::env::temp_dir().join(format!("duet-turn-tls-{}-{n}", std::process::id()));
     let names = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
     let tls =
-        duet::serve::tls::server_config(&TlsSource::SelfSigned { dir: state, names }).expect("a certificate");
+        duet::net::tls::server_config(&TlsSource::SelfSigned { dir: state, names }).expect("a certificate");
     let listen = SocketAddr::new(host.parse().expect("an IP"), 0);
     let settings = EmbeddedTurn {
         relay_ports: PortRange(20_000..=30_000),

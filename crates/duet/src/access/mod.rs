@@ -482,7 +482,7 @@ impl Access {
         if let Err(e) = self.refresh().await {
             tracing::error!("cannot read the store: {e}");
         }
-        used.map(|record| record.who()).map_err(refused)
+        used.map(|record| Who::invited(&record)).map_err(refused)
     }
 
     /// Ends one session for good (sign out).

@@ -24,7 +24,7 @@
 //! or a node came back from a pause) sends that room's clients to reconnect, so no name
 //! is ever held twice once the nodes have beaten again.
 //!
-//! Not here: the hub (duet-signal) and the sockets (`serve::signaling`, `serve::relay`).
+//! Not here: the hub (duet-signal) and the sockets (`signaling`, `signaling::relayed`).
 
 pub mod delivery;
 pub mod envelope;

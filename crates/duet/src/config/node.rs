@@ -90,7 +90,7 @@ impl TurnNodeArgs {
 mod tests {
     use clap::Parser;
 
-    use crate::config::{Cli, Command};
+    use crate::cli::{Cli, Command};
 
     fn node(args: &[&str]) -> anyhow::Result<super::TurnNodeConfig> {
         let cli = Cli::try_parse_from(["duet", "turn"].iter().chain(args))?;

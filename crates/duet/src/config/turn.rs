@@ -3,17 +3,37 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::Context;
 use clap::Args;
 use duet_turn::policy::{Cidr, PeerPolicy};
 
 use crate::clock::parse_duration;
-use crate::turn::PortRange;
 
 /// The STUN/TURN choices of `duet serve`: the embedded server (its settings), an external
 /// one (or several TURN nodes), or none.
+/// The UDP ports relay sockets may use (`--turn-relay-ports 49152-65535`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (low, high) =
+            s.split_once('-').ok_or_else(|| format!("\"{s}\" is not a range like 49152-65535"))?;
+        let low: u16 = low.trim().parse().map_err(|_| format!("\"{low}\" is not a port"))?;
+        let high: u16 = high.trim().parse().map_err(|_| format!("\"{high}\" is not a port"))?;
+        if low == 0 || low > high {
+            return Err(format!("\"{s}\": the range must be low-high with 0 < low <= high"));
+        }
+        Ok(Self(low..=high))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TurnArgs {
     /// Do not run the embedded STUN/TURN server (calls then work only where direct
@@ -330,6 +350,15 @@ fn others_may_read(mode: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_refuse_nonsense() {
+        assert_eq!("49152-65535".parse(), Ok(PortRange(49152..=65535)));
+        assert_eq!("5000 - 5000".parse(), Ok(PortRange(5000..=5000)));
+        for bad in ["", "5000", "0-10", "10-5", "a-b", "1-70000"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_secret_file_others_can_read_is_noticed() {

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MetricsListen;
-use crate::serve::signaling::Signaling;
+use crate::signaling::Signaling;
 use crate::turn::TurnMonitor;
 
 /// What a scrape reads.

@@ -14,19 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub mod cluster;
-pub mod demux;
-pub mod echo;
-pub mod http;
-pub mod ice;
 pub mod metrics;
-pub mod relay;
 pub mod reload;
-pub mod signaling;
-mod socket;
-pub mod tls;
-pub mod turn_node;
-mod upkeep;
 pub mod web;
 
 use anyhow::Context;
@@ -43,9 +32,9 @@ use crate::cluster::Cluster;
 use crate::config::{EmbeddedTurn, IceSettings, TurnMode};
 use crate::limits::HttpLimits;
 use crate::limits::SignalingLimits;
-use crate::serve::echo::EchoConfig;
-use crate::serve::ice::IceServers;
-use crate::serve::signaling::Signaling;
+use crate::signaling::Signaling;
+use crate::signaling::echo::EchoConfig;
+use crate::signaling::ice::IceServers;
 use crate::turn::{DriverConfig, Turn};
 
 /// What `run` needs besides the listener.
@@ -117,7 +106,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
-    let setup = crate::serve::signaling::Setup {
+    let setup = crate::signaling::Setup {
         ice: options.ice,
         keepalive: options.keepalive,
         echo: options.echo,
@@ -148,13 +137,13 @@ pub async fn run(
         certificates,
     });
     // The web port carries TURN too: TLS clients that ask for it by ALPN get it.
-    let turn_streams = turn.as_ref().map(Turn::streams);
+    let turn_streams = turn.as_ref().map(|turn| Arc::new(turn.streams()) as Arc<dyn crate::net::TurnHandoff>);
     let tls = match (options.tls, &turn_streams) {
         (Some(tls), Some(_)) => {
             let mut config = (*tls).clone();
             // rustls picks the first of ours the client offers: a TURN client that offers
             // both (coturn's does) means TURN; browsers never offer stun.turn.
-            config.alpn_protocols.insert(0, demux::ALPN_TURN.to_vec());
+            config.alpn_protocols.insert(0, crate::net::demux::ALPN_TURN.to_vec());
             Some(Arc::new(config))
         }
         (tls, _) => tls,
@@ -169,9 +158,14 @@ pub async fn run(
         };
         tokio::spawn(reload.on_sighup(shutdown.clone()));
     }
-    let port =
-        http::WebPort { tls, limits: options.http, slots, grace: options.shutdown_grace, turn: turn_streams };
-    crate::serve::http::serve(listener, app, port, shutdown.clone()).await;
+    let port = crate::net::http::WebPort {
+        tls,
+        limits: options.http,
+        slots,
+        grace: options.shutdown_grace,
+        turn: turn_streams,
+    };
+    crate::net::http::serve(listener, app, port, shutdown.clone()).await;
     // The HTTP server has stopped accepting; WebSocket tasks are saying goodbye.
     if tokio::time::timeout(options.shutdown_grace, signaling.closed()).await.is_err() {
         tracing::warn!("some connections did not close within {:?}", options.shutdown_grace);

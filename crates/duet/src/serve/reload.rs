@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::Access;
 use crate::limits::Slots;
-use crate::serve::signaling::Signaling;
+use crate::signaling::Signaling;
 
 /// The settings SIGHUP applies, as `duet config` names them.
 const RELOADABLE: [&str; 4] = ["log.level", "allowed-origin", "trusted-proxy", "allowed-host"];
@@ -73,7 +73,7 @@ impl Reload {
 
     /// Reads the configuration again and applies what can change while running.
     fn apply(&self, reconfigure: &Reconfigure) {
-        let (config, effective) = match crate::config::serve_config_from(&reconfigure.argv) {
+        let (config, effective) = match crate::cli::serve_config_from(&reconfigure.argv) {
             Ok(read) => read,
             Err(e) => {
                 tracing::error!("SIGHUP: the configuration has an error, nothing in it changed: {e:#}");

@@ -36,7 +36,7 @@ use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::access::Access;
-use crate::serve::signaling::Signaling;
+use crate::signaling::Signaling;
 
 /// The web client (`web/` at the top of the repository).
 #[derive(RustEmbed)]

@@ -46,7 +46,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use relay::PortRange;
+pub use crate::config::PortRange;
 
 /// Largest datagram read from a peer or client (RFC 8656 allows up to 65535 bytes of
 /// DATA; browsers send at most about 1200).

@@ -2,8 +2,6 @@
 //! task that reads what peers send and hands it to the server.
 
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
-use std::ops::RangeInclusive;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,25 +10,6 @@ use tokio::task::AbortHandle;
 
 use super::batch::{Batch, BatchSocket};
 use super::{Outcome, Shared};
-
-/// The UDP ports relay sockets may use (`--turn-relay-ports 49152-65535`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortRange(pub RangeInclusive<u16>);
-
-impl FromStr for PortRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (low, high) =
-            s.split_once('-').ok_or_else(|| format!("\"{s}\" is not a range like 49152-65535"))?;
-        let low: u16 = low.trim().parse().map_err(|_| format!("\"{low}\" is not a port"))?;
-        let high: u16 = high.trim().parse().map_err(|_| format!("\"{high}\" is not a port"))?;
-        if low == 0 || low > high {
-            return Err(format!("\"{s}\": the range must be low-high with 0 < low <= high"));
-        }
-        Ok(Self(low..=high))
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct Relay {
@@ -202,18 +181,4 @@ fn from_peers(shared: &Shared, relay: SocketAddr, batch: &mut Batch, n: usize) {
         });
     }
     batch.sends.flush();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_ranges_parse_and_refuse_nonsense() {
-        assert_eq!("49152-65535".parse(), Ok(PortRange(49152..=65535)));
-        assert_eq!("5000 - 5000".parse(), Ok(PortRange(5000..=5000)));
-        for bad in ["", "5000", "0-10", "10-5", "a-b", "1-70000"] {
-            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
-        }
-    }
 }

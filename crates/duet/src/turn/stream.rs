@@ -34,7 +34,7 @@ pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Ar
     // Every shard holds the same limits, shutdown and task tracker.
     let any = Arc::clone(shards.first());
     while let Some((stream, client, mut slot)) =
-        crate::accept::next(&listener, &any.stream_slots, &any.shutdown, "TURN").await
+        crate::net::accept::next(&listener, &any.stream_slots, &any.shutdown, "TURN").await
     {
         let Ok(server) = stream.local_addr() else { continue };
         let shard = Arc::clone(shards.for_client(client));
@@ -51,7 +51,7 @@ pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Ar
                 let acceptor = acceptor.clone();
                 any.tasks.spawn(async move {
                     let tuple = FiveTuple { client, server, transport: Transport::Tls };
-                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client, &mut slot).await {
+                    if let Some(tls) = crate::net::accept::tls(&acceptor, stream, client, &mut slot).await {
                         serve(shard, tls, tuple).await;
                     }
                     drop(slot);
@@ -66,6 +66,18 @@ pub(super) async fn accept(shards: Shards, listener: TcpListener, tls: Option<Ar
 #[derive(Debug, Clone)]
 pub struct TurnStreams {
     pub(super) shards: Shards,
+}
+
+impl crate::net::TurnHandoff for TurnStreams {
+    fn serve(
+        &self,
+        stream: Box<dyn crate::net::Stream>,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+        tls: bool,
+    ) {
+        TurnStreams::serve(self, stream, client, server, tls);
+    }
 }
 
 impl TurnStreams {

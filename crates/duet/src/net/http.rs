@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::TurnHandoff;
 use crate::limits::{HttpLimits, Slots};
-use crate::serve::demux::{self, Web};
-use crate::turn::TurnStreams;
+use crate::net::demux::{self, Web};
 
 /// Request headers larger than this are refused (431): duet's own requests carry a few
 /// hundred bytes. It is also what an unfinished request can make duet hold.
@@ -48,7 +48,7 @@ pub struct WebPort {
     /// How long open requests may finish after shutdown.
     pub grace: Duration,
     /// TURN streams on the same port, when the embedded server runs.
-    pub turn: Option<TurnStreams>,
+    pub turn: Option<std::sync::Arc<dyn TurnHandoff>>,
 }
 
 /// Serves `app` on `listener` until `shutdown`, then waits at most `port.grace` for open
@@ -58,7 +58,7 @@ pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: 
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
     while let Some((stream, client, mut slot)) =
-        crate::accept::next(&listener, &slots, &shutdown, "web").await
+        crate::net::accept::next(&listener, &slots, &shutdown, "web").await
     {
         let (app, acceptor, shutdown, limits, turn) =
             (app.clone(), acceptor.clone(), shutdown.clone(), limits.clone(), turn.clone());
@@ -70,7 +70,7 @@ pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: 
                 // One port for everything: TURN streams go to the TURN server.
                 (Some(turn), acceptor) => {
                     let header_timeout = limits.header_timeout;
-                    match demux::route(stream, client, acceptor.as_ref(), &turn, header_timeout, &mut slot)
+                    match demux::route(stream, client, acceptor.as_ref(), &*turn, header_timeout, &mut slot)
                         .await
                     {
                         Some(Web::Plain(stream)) => {
@@ -84,7 +84,7 @@ pub async fn serve(listener: TcpListener, app: Router, port: WebPort, shutdown: 
                 }
                 (None, None) => serve_connection(stream, client, app, &limits, shutdown).await,
                 (None, Some(acceptor)) => {
-                    if let Some(tls) = crate::accept::tls(&acceptor, stream, client, &mut slot).await {
+                    if let Some(tls) = crate::net::accept::tls(&acceptor, stream, client, &mut slot).await {
                         serve_connection(tls, client, app, &limits, shutdown).await;
                     }
                 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use duet_access::Session;
 use duet_signal::{ConnId, Payload};
 
-use crate::serve::signaling::Signaling;
-use crate::serve::socket::{KEEPALIVE, Outbox};
+use crate::signaling::Signaling;
+use crate::signaling::socket::{KEEPALIVE, Outbox};
 
 /// How often the store is looked at for changes (`duet user`, `duet invite`, other
 /// nodes' sign-outs) and the sessions of open sockets checked again.

@@ -21,6 +21,13 @@
 //!
 //! Not done here: anything about what messages mean (the hub) or HTTP routing (`web`).
 
+pub mod echo;
+pub mod ice;
+pub mod nodes;
+pub mod relayed;
+mod socket;
+mod upkeep;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,12 +41,12 @@ use duet_signal::{Admission, ConnId, Hub, HubConfig, Payload, RoomName, UserName
 
 use crate::access::Access;
 use crate::cluster::{Cluster, wire};
-use crate::serve::cluster::Placement;
+use crate::signaling::nodes::Placement;
 
 use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
-use crate::serve::echo::{EchoConfig, ServiceLink};
-use crate::serve::ice::IceServers;
-use crate::serve::socket::{
+use crate::signaling::echo::{EchoConfig, ServiceLink};
+use crate::signaling::ice::IceServers;
+use crate::signaling::socket::{
     CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, deliver, outbox_dropped,
 };
 use crate::turn::TurnUsers;
@@ -47,7 +54,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The service user answered by [`crate::serve::echo`].
+/// The service user answered by [`crate::signaling::echo`].
 pub const ECHO: &str = "echo";
 
 /// Largest text frame or message a client may send. An SDP with many candidates is
@@ -67,11 +74,11 @@ pub struct Signaling {
     me: std::sync::Weak<Signaling>,
     /// The echo service, when on.
     echo: Option<EchoConfig>,
-    pub(super) shared: Mutex<Shared>,
+    shared: Mutex<Shared>,
     /// Woken when the hub may want an earlier timer than the one the timer task sleeps on.
     timer_changed: Notify,
-    pub(super) shutdown: CancellationToken,
-    pub(super) tasks: TaskTracker,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
     ice: IceServers,
     /// Ends what the embedded TURN server holds for sessions that ended.
     turn: Option<TurnUsers>,
@@ -80,15 +87,15 @@ pub struct Signaling {
     /// TURN credentials handed to each client address (a fresh connection's first).
     credentials: Mutex<PerAddressRate>,
     /// Messages refused with an `error` reply, for metrics.
-    pub(super) rejected: AtomicU64,
+    rejected: AtomicU64,
     /// The origin of [`Meter::heard`] times.
     epoch: Instant,
     /// Who may come in; sessions of open sockets are checked against it again.
-    pub(super) access: Arc<Access>,
+    access: Arc<Access>,
     /// Woken when sessions may have ended (a sign-out), to check them at once.
-    pub(super) sessions_changed: Notify,
+    sessions_changed: Notify,
     /// This node's part in a cluster (`--redis`).
-    pub(super) cluster: Option<Arc<Cluster>>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// What signaling is started with besides the hub's configuration.
@@ -114,17 +121,17 @@ pub struct SignalingCounts {
     pub calls: usize,
     pub rejected: u64,
     /// In a cluster: what this node holds of it.
-    pub cluster: Option<crate::serve::cluster::ClusterCounts>,
+    pub cluster: Option<crate::signaling::nodes::ClusterCounts>,
 }
 
 #[derive(Debug)]
-pub(super) struct Shared {
-    pub(super) hub: Hub,
-    pub(super) outboxes: HashMap<ConnId, Outbox>,
+struct Shared {
+    hub: Hub,
+    outboxes: HashMap<ConnId, Outbox>,
     /// The session each signed-in socket came with, checked again when sessions change.
-    pub(super) sessions: HashMap<ConnId, Session>,
+    sessions: HashMap<ConnId, Session>,
     /// In a cluster: the rooms this node serves, and the clients it relays to others'.
-    pub(super) nodes: crate::serve::cluster::Nodes,
+    nodes: crate::signaling::nodes::Nodes,
 }
 
 /// A service instance the hub just started, and the inbox of its task.
@@ -137,7 +144,7 @@ const SERVICE_INBOX: usize = 1024;
 impl Shared {
     /// Drains the hub into the outboxes. Returns the service instances that got their
     /// first message, for the caller to start their tasks.
-    pub(super) fn dispatch(&mut self) -> Vec<NewService> {
+    fn dispatch(&mut self) -> Vec<NewService> {
         let mut started = Vec::new();
         while let Some(out) = self.hub.poll_output() {
             if !self.outboxes.contains_key(&out.to) && self.hub.is_service(out.to) {
@@ -260,16 +267,16 @@ impl Signaling {
                             tasks.spawn(signaling.serve_connection(socket, host, room, slot, admitted));
                         }
                         Placement::Relayed(owner) => {
-                            let to = crate::serve::relay::Relayed { owner, room, host, admitted };
+                            let to = crate::signaling::relayed::Relayed { owner, room, host, admitted };
                             tasks.spawn(signaling.serve_relayed(socket, to, slot));
                         }
-                        Placement::Nowhere => crate::serve::relay::refuse(socket).await,
+                        Placement::Nowhere => crate::signaling::relayed::refuse(socket).await,
                     }
                 }
             })
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, Shared> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock is a bug, but the data is still consistent
         // enough to keep serving everyone else: every hub method finishes before it
         // returns and outboxes are plain senders.
@@ -278,7 +285,7 @@ impl Signaling {
 
     /// Runs `f` on the hub, delivers what it produced, starts new service instances,
     /// ends what was issued to ended sessions and re-arms the timer if needed.
-    pub(super) fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
+    fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> R {
         let mut shared = self.lock();
         let result = f(&mut shared.hub);
         let started = shared.dispatch();
@@ -302,7 +309,7 @@ impl Signaling {
     fn start_service(&self, conn: ConnId, inbox: mpsc::Receiver<Payload>) {
         match (self.me.upgrade(), &self.echo) {
             (Some(me), Some(echo)) => {
-                self.tasks.spawn(crate::serve::echo::run(me, conn, inbox, echo.clone()));
+                self.tasks.spawn(crate::signaling::echo::run(me, conn, inbox, echo.clone()));
             }
             // Shutting down (or no such service): the call ends at once.
             _ => self.ended(conn),
@@ -450,7 +457,7 @@ impl Signaling {
 
     /// Milliseconds since [`Signaling::epoch`], from 1 (0 is "never", for service
     /// instances), for [`Meter::heard`].
-    pub(super) fn millis(&self) -> u64 {
+    fn millis(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
@@ -458,7 +465,7 @@ impl Signaling {
     /// returns when to send the next ones, if they expire. A new connection's first
     /// credentials count against its address's rate ([`SignalingLimits::credentials`]);
     /// renewals for a connection that has them do not.
-    pub(super) fn send_ice_servers(
+    fn send_ice_servers(
         &self,
         host: Option<&str>,
         conn: ConnId,
@@ -496,7 +503,7 @@ impl Signaling {
 }
 
 /// A fresh nonce for a connection's resume token: 128 random bits, hex.
-pub(super) fn session_nonce() -> String {
+fn session_nonce() -> String {
     let bytes = crate::random::bytes::<16>().unwrap_or_else(|e| {
         // /dev/urandom missing is a broken system; a guessable token would be worse.
         panic!("no random source for session tokens: {e}")

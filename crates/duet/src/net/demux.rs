@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use crate::turn::TurnStreams;
+use super::TurnHandoff;
 
 /// The ALPN protocol id of TURN over TLS (RFC 7443).
 pub const ALPN_TURN: &[u8] = b"stun.turn";
@@ -49,7 +49,7 @@ pub async fn route(
     stream: TcpStream,
     client: SocketAddr,
     acceptor: Option<&tokio_rustls::TlsAcceptor>,
-    turn: &TurnStreams,
+    turn: &dyn TurnHandoff,
     wait: Duration,
     slot: &mut crate::limits::Slot,
 ) -> Option<Web> {
@@ -60,14 +60,14 @@ pub async fn route(
         _ => return None, // closed, or silent
     }
     if starts_stun(first[0]) {
-        turn.serve(stream, client, server, false);
+        turn.serve(Box::new(stream), client, server, false);
         return None;
     }
     let Some(acceptor) = acceptor else { return Some(Web::Plain(stream)) };
-    let tls = crate::accept::tls(acceptor, stream, client, slot).await?;
+    let tls = crate::net::accept::tls(acceptor, stream, client, slot).await?;
     match tls.get_ref().1.alpn_protocol() {
         Some(ALPN_TURN) => {
-            turn.serve(tls, client, server, true);
+            turn.serve(Box::new(tls), client, server, true);
             None
         }
         Some(_) => Some(Web::Tls(Box::new(Prefixed::new(tls, Vec::new())))),
@@ -80,7 +80,7 @@ pub async fn route(
             }
             let stream = Prefixed::new(tls, head);
             if starts_stun(stream.prefix[0]) {
-                turn.serve(stream, client, server, true);
+                turn.serve(Box::new(stream), client, server, true);
                 None
             } else {
                 Some(Web::Tls(Box::new(stream)))

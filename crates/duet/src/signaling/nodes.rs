@@ -22,9 +22,9 @@ use tokio::sync::mpsc;
 use crate::cluster::rooms::Owned;
 use crate::cluster::wire::{Message, NodeId, Opening};
 use crate::cluster::{Cluster, Owner, liveness::BEAT_EVERY};
-use crate::serve::relay::Link;
-use crate::serve::signaling::{Signaling, session_nonce};
-use crate::serve::socket::{KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox};
+use crate::signaling::relayed::Link;
+use crate::signaling::socket::{KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox};
+use crate::signaling::{Signaling, session_nonce};
 
 /// What a node keeps about the other nodes, under the signaling lock.
 #[derive(Debug, Default)]

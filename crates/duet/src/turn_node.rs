@@ -19,18 +19,18 @@ pub async fn run(config: TurnNodeConfig) -> anyhow::Result<()> {
     let mut settings = config.turn;
     // A relay socket per allocation and a descriptor per stream: sized so that neither
     // can take the other's (or the metrics listener's) file descriptors.
-    let open_files = super::raise_open_files();
+    let open_files = crate::serve::raise_open_files();
     let room = usize::try_from(open_files.saturating_sub(64) / 2).unwrap_or(usize::MAX).max(1);
     settings.allocations_total = settings.allocations_total.min(room);
     settings.streams_total = settings.streams_total.min(room);
     let tls = match &config.tls {
         Some((cert, key)) => {
-            crate::serve::tls::server_config(&TlsSource::Files { cert: cert.clone(), key: key.clone() })?
+            crate::net::tls::server_config(&TlsSource::Files { cert: cert.clone(), key: key.clone() })?
         }
         None => None,
     };
     let shutdown = CancellationToken::new();
-    let turn = super::start_turn(&settings, TURN_NODE_CREDENTIAL_TTL, tls, None, shutdown.clone())
+    let turn = crate::serve::start_turn(&settings, TURN_NODE_CREDENTIAL_TTL, tls, None, shutdown.clone())
         .await
         .context("start the TURN server")?;
     if let Some(at) = config.metrics
@@ -45,7 +45,7 @@ pub async fn run(config: TurnNodeConfig) -> anyhow::Result<()> {
         turn.udp,
         turn.tls.map(|a| format!(", TLS on {a}")).unwrap_or_default()
     );
-    super::shutdown_signal().await;
+    crate::serve::shutdown_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     turn.closed().await;

@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 
 use crate::cluster::wire::{self, NodeId, Opening};
 use crate::limits::Slot;
-use crate::serve::signaling::Signaling;
-use crate::serve::socket::{
+use crate::signaling::Signaling;
+use crate::signaling::socket::{
     CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, deliver, outbox_dropped,
 };
 
