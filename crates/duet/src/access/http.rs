@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -104,20 +105,45 @@ fn describe(access: &Access, admitted: Option<&Admitted>) -> serde_json::Value {
     })
 }
 
-impl Api {
-    /// The client behind the request; `Err` with a 403 when a foreign page sent it.
-    fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(IpAddr, bool), ApiError> {
-        let client = self.access.client(peer.ip(), self.tls, headers);
-        if !self.access.origin(headers, client.https).allowed() {
+/// A request from a page of duet's own origin (or an allowed one, or no browser): the
+/// client's address and whether it came over HTTPS. The rejection is the 403 answer.
+#[derive(Debug, Clone, Copy)]
+struct OwnOrigin {
+    ip: IpAddr,
+    https: bool,
+}
+
+impl FromRequestParts<Api> for OwnOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let peer =
+            peer.ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "No peer address."))?;
+        let client = api.access.client(peer.ip(), api.tls, &parts.headers);
+        if !api.access.origin(&parts.headers, client.https).allowed() {
             let message = "This page may not use duet's sign-in (its origin is not duet's own).";
             return Err(error(StatusCode::FORBIDDEN, "foreign-origin", message));
         }
-        Ok((client.ip, client.https))
+        Ok(Self { ip: client.ip, https: client.https })
     }
+}
 
-    fn signed_in(&self, headers: &HeaderMap, https: bool) -> Result<Admitted, ApiError> {
-        match self.access.session(headers, https) {
-            Some(Ok(admitted)) => Ok(admitted),
+/// A signed-in session on a request from duet's own origin. The rejection is the 403
+/// (foreign page) or 401 (no live session) answer.
+#[derive(Debug)]
+struct SignedIn {
+    admitted: Admitted,
+    https: bool,
+}
+
+impl FromRequestParts<Api> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let OwnOrigin { https, .. } = OwnOrigin::from_request_parts(parts, api).await?;
+        match api.access.session(&parts.headers, https) {
+            Some(Ok(admitted)) => Ok(Self { admitted, https }),
             Some(Err(e)) => Err(error(StatusCode::UNAUTHORIZED, "signed-out", &e.to_string())),
             None => Err(error(StatusCode::UNAUTHORIZED, "signed-out", "You are not signed in.")),
         }
@@ -138,11 +164,9 @@ async fn status(
 
 async fn sign_in(
     State(api): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    OwnOrigin { ip, https }: OwnOrigin,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (ip, https) = api.client(peer, &headers)?;
     let request: SignIn = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(_) => {
@@ -184,10 +208,9 @@ fn unavailable(what: &str, e: &anyhow::Error) -> ApiError {
 
 async fn sign_out(
     State(api): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    OwnOrigin { https, .. }: OwnOrigin,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, https) = api.client(peer, &headers)?;
     if let Some(Ok(admitted)) = api.access.session(&headers, https) {
         api.access.sign_out(&admitted.session).await.map_err(|e| unavailable("sign you out", &e.into()))?;
         api.sockets.sessions_changed();
@@ -197,11 +220,8 @@ async fn sign_out(
 
 async fn sign_out_everywhere(
     State(api): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn { admitted, https }: SignedIn,
 ) -> Result<Response, ApiError> {
-    let (_, https) = api.client(peer, &headers)?;
-    let admitted = api.signed_in(&headers, https)?;
     let Some(account) = admitted.account() else {
         let message = "Only an account can be signed out everywhere.";
         return Err(error(StatusCode::BAD_REQUEST, "no-account", message));
@@ -227,12 +247,9 @@ struct InviteRequest {
 
 async fn make_invite(
     State(api): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn { admitted, .. }: SignedIn,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (_, https) = api.client(peer, &headers)?;
-    let admitted = api.signed_in(&headers, https)?;
     let Some(by) = admitted.account().filter(|_| admitted.admin) else {
         return Err(error(StatusCode::FORBIDDEN, "not-admin", "Only an admin can make invite links."));
     };
