@@ -41,6 +41,21 @@
 //!   an account is rung; nothing in `push` knows the hub.
 //! - **A recorder** (or any participant that is not a socket): a service beside
 //!   `signaling::echo`, joining the hub through the same extension point.
+//!
+//! # Panics, errors and unwraps
+//!
+//! - Input never panics: what a client, a peer, a node or a file sends is parsed into a
+//!   precise error (one enum per boundary) that is answered or counted and dropped.
+//! - No `unwrap` outside tests; an `expect` says why it cannot fail (a literal that
+//!   parses, a serializer that cannot refuse its own types).
+//! - `anyhow` only where a program starts or a command runs, with the context a person
+//!   needs ("bind TURN UDP 0.0.0.0:3478").
+//! - A lock whose holder panicked is taken over (`unwrap_or_else(PoisonError::into_inner)`),
+//!   never propagated: every critical section here is a short in-memory step that leaves
+//!   the data whole (a counter moved, an entry put or taken, a value swapped), so what a
+//!   panic interrupted is at worst one request's work, and taking the lock over keeps
+//!   everyone else served. A section that could leave data half changed would need
+//!   another policy; none does, and a new one must say so where it takes the lock.
 
 pub mod access;
 pub mod acme;
