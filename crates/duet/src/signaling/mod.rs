@@ -333,6 +333,15 @@ impl ServiceLink for Signaling {
     }
 }
 
+/// Who is at the other end of a connection being served.
+#[derive(Debug, Clone, Copy)]
+struct Client<'a> {
+    conn: ConnId,
+    address: IpAddr,
+    /// The Host the page was loaded from (TURN is announced there).
+    host: Option<&'a str>,
+}
+
 impl Signaling {
     /// Serves one WebSocket until it ends; `slot` is its place among its address's
     /// sockets, given back when this returns.
@@ -352,106 +361,135 @@ impl Signaling {
     ) -> impl Future<Output = ()> + Send + 'static {
         async move {
             let address = slot.ip();
-            let (frames, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
-            let meter = Arc::new(Meter::default());
-            meter.heard.store(self.millis(), Ordering::Relaxed);
-            let conn = {
-                let mut shared = self.lock();
-                let (admission, session) = match admitted {
-                    Some(admitted) => (admitted.admission, Some(admitted.session)),
-                    None => (Admission::Guest, None),
-                };
-                if self.cluster.is_some() {
-                    shared.nodes.owned.claimed(room.clone());
-                }
-                let conn = shared.hub.connect_as(room, &session_nonce(), address, admission);
-                shared.outboxes.insert(conn, Outbox { frames, meter: Arc::clone(&meter) });
-                if let Some(session) = session {
-                    shared.sessions.insert(conn, session);
-                }
-                let started = shared.dispatch();
-                debug_assert!(started.is_empty(), "connecting starts no service");
-                conn
-            };
+            let (conn, mut inbox, meter) = self.admit(room, address, admitted);
             tracing::debug!(%conn, "connected");
-            // Armed once the client has signed in: when to hand it fresh TURN credentials.
-            let mut ice_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-            let mut ice_sent = false;
-            let ending = loop {
-                let ice_timer = async {
-                    match ice_due.as_mut() {
-                        Some(due) => due.await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => break Ending::ShuttingDown,
-                    () = ice_timer => {
-                        ice_due = self.send_ice_servers(host.as_deref(), conn, address, true);
-                    }
-                    out = inbox.recv() => match out {
-                        Some(payload) => {
-                            if let Err(ending) = deliver(&mut socket, payload, &mut inbox, &meter).await {
-                                break ending;
-                            }
-                        }
-                        None => break outbox_dropped(&meter),
-                    },
-                    frame = socket.recv() => {
-                        meter.heard.store(self.millis(), Ordering::Relaxed);
-                        match frame {
-                            Some(Ok(Message::Text(text))) => {
-                                let now = Instant::now();
-                                let (result, signed_in) =
-                                    self.with_hub(|hub| (hub.handle_text(now, conn, &text), hub.is_signed_in(conn)));
-                                if let Err(rejected) = result {
-                                    self.rejected.fetch_add(1, Ordering::Relaxed);
-                                    tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
-                                }
-                                if signed_in && !ice_sent {
-                                    ice_sent = true;
-                                    ice_due = self.send_ice_servers(host.as_deref(), conn, address, false);
-                                }
-                            }
-                            Some(Ok(Message::Binary(_))) => {
-                                let _ = self.with_hub(|hub| hub.handle_binary(Instant::now(), conn));
-                                self.rejected.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
-                            Some(Ok(Message::Close(_))) => break Ending::ClientLeft,
-                            None => break Ending::Lost,
-                            Some(Err(e)) => break classify(&e),
-                        }
-                    }
+            let client = Client { conn, address, host: host.as_deref() };
+            let ending = self.serve_frames(&mut socket, client, &mut inbox, &meter).await;
+            self.close(socket, conn, &ending).await;
+            drop(slot);
+        }
+    }
+
+    /// Admits a new connection to `room` into the hub: its id, the outbox the hub's
+    /// frames for it arrive in, and its meter.
+    fn admit(
+        &self,
+        room: RoomName,
+        address: IpAddr,
+        admitted: Option<Box<Admitted>>,
+    ) -> (ConnId, mpsc::Receiver<Payload>, Arc<Meter>) {
+        let (frames, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        let meter = Arc::new(Meter::default());
+        meter.heard.store(self.millis(), Ordering::Relaxed);
+        let mut shared = self.lock();
+        let (admission, session) = match admitted {
+            Some(admitted) => (admitted.admission, Some(admitted.session)),
+            None => (Admission::Guest, None),
+        };
+        if self.cluster.is_some() {
+            shared.nodes.owned.claimed(room.clone());
+        }
+        let conn = shared.hub.connect_as(room, &session_nonce(), address, admission);
+        shared.outboxes.insert(conn, Outbox { frames, meter: Arc::clone(&meter) });
+        if let Some(session) = session {
+            shared.sessions.insert(conn, session);
+        }
+        let started = shared.dispatch();
+        debug_assert!(started.is_empty(), "connecting starts no service");
+        (conn, inbox, meter)
+    }
+
+    /// Carries frames both ways (and TURN credentials when due) until the connection
+    /// ends; why it ended.
+    async fn serve_frames(
+        &self,
+        socket: &mut WebSocket,
+        client: Client<'_>,
+        inbox: &mut mpsc::Receiver<Payload>,
+        meter: &Meter,
+    ) -> Ending {
+        // Armed once the client has signed in: when to hand it fresh TURN credentials.
+        let mut ice_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut ice_sent = false;
+        loop {
+            let ice_timer = async {
+                match ice_due.as_mut() {
+                    Some(due) => due.await,
+                    None => std::future::pending().await,
                 }
             };
-            {
-                let mut shared = self.lock();
-                shared.outboxes.remove(&conn);
-                shared.sessions.remove(&conn);
-            }
-            let now = Instant::now();
-            match ending {
-                // Told to go, or going: no coming back to this session.
-                Ending::ClientLeft | Ending::TooLarge | Ending::SignedOut => {
-                    self.with_hub(|hub| hub.disconnect(now, conn));
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Ending::ShuttingDown,
+                () = ice_timer => {
+                    ice_due = self.send_ice_servers(client.host, client.conn, client.address, true);
                 }
-                // The client may reconnect (to this process or, after a restart, the next).
-                Ending::Lost
-                | Ending::TooSlow
-                | Ending::ShuttingDown
-                | Ending::Moved
-                | Ending::Unavailable => {
-                    self.with_hub(|hub| hub.connection_lost(now, conn));
+                out = inbox.recv() => match out {
+                    Some(payload) => {
+                        if let Err(ending) = deliver(socket, payload, inbox, meter).await {
+                            return ending;
+                        }
+                    }
+                    None => return outbox_dropped(meter),
+                },
+                frame = socket.recv() => {
+                    meter.heard.store(self.millis(), Ordering::Relaxed);
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            if self.on_text(client.conn, &text) && !ice_sent {
+                                ice_sent = true;
+                                ice_due = self.send_ice_servers(client.host, client.conn, client.address, false);
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            let _ = self.with_hub(|hub| hub.handle_binary(Instant::now(), client.conn));
+                            self.rejected.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {} // tungstenite answers pings
+                        Some(Ok(Message::Close(_))) => return Ending::ClientLeft,
+                        None => return Ending::Lost,
+                        Some(Err(e)) => return classify(&e),
+                    }
                 }
             }
-            tracing::debug!(%conn, "disconnected");
-            if let Some(frame) = close_frame(&ending) {
-                // The peer may be gone or not reading; nothing to do about a failed goodbye.
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    /// A text frame from `conn` into the hub; whether `conn` is signed in now.
+    fn on_text(&self, conn: ConnId, text: &str) -> bool {
+        let now = Instant::now();
+        let (result, signed_in) =
+            self.with_hub(|hub| (hub.handle_text(now, conn, text), hub.is_signed_in(conn)));
+        if let Err(rejected) = result {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%conn, code = rejected.0.as_str(), "message rejected");
+        }
+        signed_in
+    }
+
+    /// The connection ended as `ending` says: the hub is told (its session ends, or is
+    /// held for a resume) and the client gets a close frame when one is owed.
+    async fn close(&self, mut socket: WebSocket, conn: ConnId, ending: &Ending) {
+        {
+            let mut shared = self.lock();
+            shared.outboxes.remove(&conn);
+            shared.sessions.remove(&conn);
+        }
+        let now = Instant::now();
+        match ending {
+            // Told to go, or going: no coming back to this session.
+            Ending::ClientLeft | Ending::TooLarge | Ending::SignedOut => {
+                self.with_hub(|hub| hub.disconnect(now, conn));
             }
-            drop(slot);
+            // The client may reconnect (to this process or, after a restart, the next).
+            Ending::Lost | Ending::TooSlow | Ending::ShuttingDown | Ending::Moved | Ending::Unavailable => {
+                self.with_hub(|hub| hub.connection_lost(now, conn));
+            }
+        }
+        tracing::debug!(%conn, "disconnected");
+        if let Some(frame) = close_frame(ending) {
+            // The peer may be gone or not reading; nothing to do about a failed goodbye.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
         }
     }
 
