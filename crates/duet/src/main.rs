@@ -204,29 +204,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind HTTP {}", config.listen))?;
-    let redirect = match config.http_redirect {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("bind --http-redirect-listen {addr}"))?;
-            let default_host = match &config.tls {
-                duet::config::TlsSource::Acme(acme) => acme.domains.first().cloned(),
-                _ => None,
-            };
-            let certificates = acme.as_ref().map(duet::acme::Acme::certificates);
-            let port = local_port(&listener);
-            tracing::info!("plain HTTP on port {port} redirects to HTTPS");
-            Some((
-                listener,
-                duet::acme::redirect::Redirect {
-                    https_port: config.listen.port(),
-                    default_host,
-                    certificates,
-                },
-            ))
-        }
-        None => None,
-    };
+    let redirect = bind_redirect(&config, acme.as_ref()).await?;
     let local = listener.local_addr().context("read the bound address")?;
     let shutdown = CancellationToken::new();
     let (turn, ice) = serve::start_ice(&config.turn, &config.ice, tls.clone(), shutdown.clone()).await?;
@@ -238,23 +216,8 @@ async fn serve(
         Some(url) => Some(join_cluster(url, &config).await?),
         None => None,
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let shown = match &config.tls {
-        duet::config::TlsSource::Acme(acme) if local.port() == 443 => format!("https://{}", acme.domains[0]),
-        duet::config::TlsSource::Acme(acme) => format!("https://{}:{}", acme.domains[0], local.port()),
-        _ if local.ip().is_unspecified() => format!("{scheme}://localhost:{}", local.port()),
-        _ => format!("{scheme}://{local}"),
-    };
-    // Printed on stdout (logs go to stderr) so scripts and tests can read the address.
-    println!("duet is listening on {shown}");
-    tracing::info!("open {shown} in two tabs, sign in with two names, click one to call");
-
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        serve::shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-    });
+    announce(&config, local, tls.is_some());
+    stop_on_signal(shutdown.clone());
     let options = RunOptions {
         cluster,
         tls,
@@ -276,4 +239,47 @@ async fn serve(
         redirect,
     };
     run(listener, options, shutdown).await
+}
+
+/// Binds `--http-redirect-listen`, if asked: plain HTTP that sends people to HTTPS (and
+/// answers HTTP-01 challenges).
+async fn bind_redirect(
+    config: &ServeConfig,
+    acme: Option<&duet::acme::Acme>,
+) -> anyhow::Result<Option<(tokio::net::TcpListener, duet::acme::redirect::Redirect)>> {
+    let Some(addr) = config.http_redirect else { return Ok(None) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind --http-redirect-listen {addr}"))?;
+    let default_host = match &config.tls {
+        duet::config::TlsSource::Acme(acme) => acme.domains.first().cloned(),
+        _ => None,
+    };
+    let certificates = acme.map(duet::acme::Acme::certificates);
+    tracing::info!("plain HTTP on port {} redirects to HTTPS", local_port(&listener));
+    let redirect =
+        duet::acme::redirect::Redirect { https_port: config.listen.port(), default_host, certificates };
+    Ok(Some((listener, redirect)))
+}
+
+/// Says where duet is: on stdout (logs go to stderr) so scripts and tests can read it.
+fn announce(config: &ServeConfig, local: std::net::SocketAddr, https: bool) {
+    let scheme = if https { "https" } else { "http" };
+    let shown = match &config.tls {
+        duet::config::TlsSource::Acme(acme) if local.port() == 443 => format!("https://{}", acme.domains[0]),
+        duet::config::TlsSource::Acme(acme) => format!("https://{}:{}", acme.domains[0], local.port()),
+        _ if local.ip().is_unspecified() => format!("{scheme}://localhost:{}", local.port()),
+        _ => format!("{scheme}://{local}"),
+    };
+    println!("duet is listening on {shown}");
+    tracing::info!("open {shown} in two tabs, sign in with two names, click one to call");
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+fn stop_on_signal(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        serve::shutdown_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
 }
