@@ -22,15 +22,15 @@ use clap::Args;
 use duet_peer::media::MediaFileError;
 use duet_peer::media::ivf::{IvfHeader, IvfReader, IvfWriter};
 use duet_peer::media::ogg::{OggOpusReader, OggOpusWriter, opus_packet_samples};
-use duet_peer::signal::{self, SignalError};
-use duet_peer::str0m::{Event, IceConnectionState};
-use duet_peer::{Kind, Poll, Session, TurnClient, TurnState};
-use futures_util::{SinkExt, StreamExt};
+use duet_peer::signal;
+use duet_peer::{Kind, Session, TurnClient, TurnState};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
 mod connect;
+mod drive;
 mod media;
 
 use media::Media;
@@ -121,7 +121,7 @@ impl CallError {
 
 /// Runs one call to its end. Prints progress on stdout.
 pub async fn run(args: CallArgs) -> Result<(), CallError> {
-    let mut media = Media::open(&args)?;
+    let media = Media::open(&args)?;
     let signed_in = connect::sign_in(&args).await?;
     let (mut ws, local_ip) = connect::websocket(&args, &signed_in).await?;
     let Some(name) = signed_in.name.clone().or_else(|| args.name.clone()) else {
@@ -136,179 +136,12 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let hosts: &[SocketAddr] = if args.relay_only { &[] } else { &[local] };
     let mut session = Session::new(Instant::now(), hosts).map_err(|e| CallError::Network(e.to_string()))?;
     session.list_fingerprints(&args.fingerprints);
-    let mut relay = Relay::default();
-
-    let send = |msg: Value| Message::text(msg.to_string());
-    let (mut signal, hello) = signal::Client::new(&name, args.to.clone());
-    ws.send(send(hello))
+    let (signal, hello) = signal::Client::new(&name, args.to.clone());
+    ws.send(Message::text(hello.to_string()))
         .await
         .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
-
-    let mut connected_at: Option<Instant> = None;
-    let mut deadline = Some(Instant::now() + args.wait); // for the call to come about
-    let mut wake: Option<Instant> = None;
-    let mut buf = vec![0u8; 2048];
-    let mut stats = Figures::default();
-    // Once the files have been played: when to hang up (the last packets need a moment).
-    let mut hang_up_at: Option<Instant> = None;
-    loop {
-        let turn_due = relay.turn.as_ref().and_then(TurnClient::poll_timeout);
-        let next =
-            [wake, deadline, hang_up_at, turn_due, media.next_due(connected_at)].into_iter().flatten().min();
-        let sleep = crate::clock::sleep_until(next);
-        tokio::select! {
-            frame = ws.next() => {
-                let text = match frame {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None => {
-                        return Err(CallError::Server("the duet server closed the connection".into()));
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(CallError::Server(format!("the connection to the server broke: {e}"))),
-                };
-                let Ok(msg) = serde_json::from_str::<Value>(&text) else { continue };
-                if msg["type"] == "ice-servers" && relay.turn.is_none() {
-                    relay.start(&msg, Instant::now()).await;
-                    if args.relay_only && relay.turn.is_none() {
-                        return Err(CallError::Network("--relay-only, but the server offers no TURN relay".into()));
-                    }
-                }
-                let mut outcome = signal.handle(&msg).map_err(|e| match e {
-                    SignalError::NotMade(why) => CallError::NotMade(why),
-                    SignalError::BadName(why) => CallError::Usage(why),
-                    SignalError::Refused(why) => CallError::Server(why),
-                })?;
-                if let Some(answer) = outcome.remote_answer.take() {
-                    session.accept_answer(&answer).map_err(|e| CallError::Network(e.to_string()))?;
-                }
-                if let Some(candidate) = outcome.candidate.take() {
-                    // A candidate we cannot use is the other side's problem, not the call's.
-                    let _ = session.add_remote_candidate(&candidate);
-                }
-                relay.negotiation.offer |= outcome.offer;
-                if let Some(offer) = outcome.answer.take() {
-                    relay.negotiation.answer = Some(offer);
-                }
-                for reply in outcome.send {
-                    ws.send(send(reply)).await.map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
-                }
-                if let Some(line) = outcome.say {
-                    println!("{line}");
-                }
-                if outcome.ended {
-                    media.finish()?;
-                    return if connected_at.is_some() { Ok(()) } else {
-                        Err(CallError::NotMade("the call ended before it connected".into()))
-                    };
-                }
-            }
-            received = socket.recv_from(&mut buf) => {
-                if let Ok((n, source)) = received {
-                    let now = Instant::now();
-                    let from_turn = relay.turn.as_mut().filter(|t| t.server() == source);
-                    let input = match from_turn {
-                        Some(turn) => turn.handle_datagram(now, &buf[..n]).zip(turn.relayed()),
-                        None => {
-                            session.handle_datagram(now, source, local, &buf[..n])
-                                .map_err(|e| CallError::Network(e.to_string()))?;
-                            None
-                        }
-                    };
-                    if let Some(((peer_addr, data), relayed)) = input {
-                        session.handle_datagram(now, peer_addr, relayed, &data)
-                            .map_err(|e| CallError::Network(e.to_string()))?;
-                    }
-                }
-            }
-            () = sleep => {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    let what = match &args.to {
-                        Some(to) => format!("{to} did not answer within {:?}", args.wait),
-                        None => format!("nobody called within {:?}", args.wait),
-                    };
-                    return Err(CallError::NotMade(what));
-                }
-                session.handle_timeout(now).map_err(|e| CallError::Network(e.to_string()))?;
-                if let Some(turn) = relay.turn.as_mut() {
-                    turn.handle_timeout(now);
-                }
-                if hang_up_at.is_some_and(|at| now >= at) {
-                    println!("the files have been played; hanging up");
-                    ws.send(send(signal.to_peer(json!({"type": "hang-up"})))).await.ok();
-                    media.finish()?;
-                    return Ok(());
-                }
-                if let Some(started) = connected_at
-                    && hang_up_at.is_none()
-                    && !media.send_due(&mut session, started, now, args.looping)?
-                {
-                    hang_up_at = Some(now + LINGER);
-                }
-            }
-        }
-        for msg in relay.settle(&mut session, local, signal.peer(), args.relay_only)? {
-            ws.send(send(msg))
-                .await
-                .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
-        }
-        // Run the session until it waits.
-        loop {
-            match session.poll().map_err(|e| CallError::Network(e.to_string()))? {
-                Poll::Transmit(t) => {
-                    match relay.turn.as_mut().filter(|turn| turn.relayed() == Some(t.source)) {
-                        Some(turn) => turn.send_to(Instant::now(), t.destination, &t.contents),
-                        None => {
-                            let _ = socket.send_to(&t.contents, t.destination).await;
-                        }
-                    }
-                }
-                Poll::Timeout(at) => {
-                    wake = Some(at);
-                    break;
-                }
-                Poll::Event(event) => match *event {
-                    Event::Connected => {
-                        connected_at = Some(Instant::now());
-                        deadline = None;
-                        let via = if args.relay_only { " through the TURN relay" } else { "" };
-                        println!("connected to {}{via}", signal.peer());
-                        if let Some(code) = session.safety_code() {
-                            println!(
-                                "safety code {code}: read it to each other; if both see the same, nobody is listening in between"
-                            );
-                        }
-                    }
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        media.finish()?;
-                        ws.send(send(signal.to_peer(json!({"type": "hang-up"})))).await.ok();
-                        return Err(CallError::Network(format!(
-                            "the connection to {} was lost",
-                            signal.peer()
-                        )));
-                    }
-                    Event::MediaData(data) => {
-                        if let Some(kind) = session.kind_of(data.mid) {
-                            media.record(kind, data.time.numer(), &data.data)?;
-                        }
-                    }
-                    Event::PeerStats(peer_stats) => {
-                        if let Some(line) =
-                            stats.line(&peer_stats, (media.sent_frames, media.received_frames))
-                        {
-                            println!("{line}");
-                        }
-                    }
-                    _ => {}
-                },
-            }
-        }
-        if let Some(turn) = relay.turn.as_mut() {
-            while let Some(datagram) = turn.poll_transmit() {
-                let _ = socket.send_to(&datagram, turn.server()).await;
-            }
-        }
-    }
+    let deadline = Some(Instant::now() + args.wait);
+    drive::Call::new(args, ws, socket, local, session, signal, media, deadline).run().await
 }
 
 /// How long an offer or answer waits for the TURN allocation, so the relay candidate
