@@ -412,12 +412,7 @@ impl Signaling {
         let mut ice_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let mut ice_sent = false;
         loop {
-            let ice_timer = async {
-                match ice_due.as_mut() {
-                    Some(due) => due.await,
-                    None => std::future::pending().await,
-                }
-            };
+            let ice_timer = renewal(&mut ice_due);
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => return Ending::ShuttingDown,
@@ -537,6 +532,15 @@ impl Signaling {
                 () = sleep => self.with_hub(|hub| hub.handle_timeout(Instant::now())),
             }
         }
+    }
+}
+
+/// Waits for the next renewal of a connection's TURN credentials, or for ever while none
+/// is armed (the client has not signed in yet).
+pub(crate) async fn renewal(due: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match due.as_mut() {
+        Some(due) => due.await,
+        None => std::future::pending().await,
     }
 }
 

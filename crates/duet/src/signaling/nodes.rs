@@ -24,7 +24,7 @@ use crate::cluster::wire::{Message, NodeId, Opening};
 use crate::cluster::{Cluster, Owner, liveness::BEAT_EVERY};
 use crate::signaling::relayed::Link;
 use crate::signaling::socket::{KEEPALIVE, Meter, OUTBOX_CAPACITY, Outbox};
-use crate::signaling::{Signaling, session_nonce};
+use crate::signaling::{Signaling, renewal, session_nonce};
 
 /// What a node keeps about the other nodes, under the signaling lock.
 #[derive(Debug, Default)]
@@ -236,12 +236,7 @@ impl Signaling {
         let mut ice_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let mut ice_sent = false;
         loop {
-            let ice_timer = async {
-                match ice_due.as_mut() {
-                    Some(due) => due.await,
-                    None => std::future::pending().await,
-                }
-            };
+            let ice_timer = renewal(&mut ice_due);
             tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 () = ice_timer => {
