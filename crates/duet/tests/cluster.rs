@@ -478,3 +478,63 @@ async fn messages_forged_on_redis_are_dropped_and_counted() {
         .and_then(|n| n.parse::<f64>().ok());
     assert_eq!(refused, Some(4.0), "each forged message counted: {page}");
 }
+
+/// The count of `metric` (with its labels) on the metrics page at `at`.
+async fn metric(at: SocketAddr, metric: &str) -> Option<f64> {
+    let page = common::http_get(at, "/metrics").await;
+    page.lines()
+        .find(|l| l.starts_with(metric))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[tokio::test]
+async fn ten_calls_across_nodes_sending_at_once_lose_no_candidate() {
+    let redis = Redis::start();
+    let state = scratch("burst");
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound");
+    let fast = ["--limit-messages", "1000000,1000000/s"];
+    let one = Node::start_with(&redis, &state, "one.log", &[&fast[..], &["--no-metrics"]].concat());
+    let listen = metrics.to_string();
+    let two =
+        Node::start_with(&redis, &state, "two.log", &[&fast[..], &["--metrics-listen", &listen]].concat());
+    const EACH: usize = 2_000;
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let mut caller = Person::sign_in(&one.url(), &format!("caller{i}")).await;
+        let mut callee = Person::sign_in(&two.url(), &format!("callee{i}")).await;
+        call(&mut caller, &mut callee).await;
+        calls.push(tokio::spawn(async move {
+            let target = callee.name.clone();
+            let line = |n| format!("candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host", 1024 + n);
+            let send = async {
+                for n in 0..EACH {
+                    if n % 20 == 0 {
+                        // 2,000 a second from each caller: 20,000 a second between the nodes.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    let candidate = json!({"candidate": line(n), "sdpMid": "0", "sdpMLineIndex": 0});
+                    caller
+                        .send(json!({"type": "new-ice-candidate", "target": target, "candidate": candidate}))
+                        .await;
+                }
+            };
+            let heard = async {
+                let mut heard = 0;
+                while heard < EACH && callee.expect("new-ice-candidate").await.is_some() {
+                    heard += 1;
+                }
+                heard
+            };
+            tokio::join!(send, heard).1
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.expect("the call's task"), EACH, "every candidate crosses to the other node");
+    }
+    for reason in ["replayed", "stale", "unsigned"] {
+        let refused =
+            metric(metrics, &format!("duet_cluster_refused_messages_total{{reason=\"{reason}\"}}")).await;
+        assert_eq!(refused.unwrap_or(0.0), 0.0, "no message between the nodes refused as {reason}");
+    }
+}

@@ -12,8 +12,9 @@
 //! The key is derived from the session key every node already shares (the cluster
 //! refuses a node whose keys differ), so nothing new is configured. Counters start at
 //! one when a node starts; node ids are random per start, so (node, counter) names one
-//! message for ever. A message published again by `delivery` (nobody heard it) keeps its
-//! counter and is taken once.
+//! message for ever. Only the publishing task numbers messages, as it sends them, so they
+//! reach Redis in counter order; a message published again by `delivery` (nobody heard
+//! it) is numbered again, as it would otherwise fall out of the window behind newer ones.
 
 use std::collections::HashMap;
 

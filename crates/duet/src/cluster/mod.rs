@@ -80,8 +80,6 @@ pub struct Cluster {
     lost_to: Mutex<std::collections::HashSet<NodeId>>,
     /// Signs what this node says and checks what it hears.
     key: ClusterKey,
-    /// The counter of this node's last message.
-    sent: AtomicU64,
     replays: Mutex<Replays>,
     /// Messages refused, by why: unsigned, stale, replayed.
     refused: [AtomicU64; 3],
@@ -132,7 +130,6 @@ impl Cluster {
             lost: tokio::sync::Notify::new(),
             lost_to: Mutex::default(),
             key,
-            sent: AtomicU64::new(0),
             replays: Mutex::default(),
             refused: Default::default(),
         });
@@ -162,9 +159,7 @@ impl Cluster {
     }
 
     fn queue(&self, channel: String, message: &Message) {
-        let counter = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        let sealed = self.key.seal(counter, crate::clock::now_ms(), &message.encode());
-        if let Err(refused) = self.outgoing.try_send((channel, sealed)) {
+        if let Err(refused) = self.outgoing.try_send((channel, message.encode())) {
             let (channel, _) = refused.into_inner();
             self.lost([channel].iter());
         }
@@ -288,13 +283,16 @@ impl Cluster {
     }
 
     /// Publishes what is queued, in order, a batch per round trip; what nobody heard
-    /// goes again first (see [`delivery`]).
+    /// goes again first (see [`delivery`]). Only this task numbers and seals messages,
+    /// as it publishes them, so counters reach Redis in order whatever thread queued a
+    /// message, and a message sent again gets a new one (its first was never heard).
     async fn publish(
         self: std::sync::Arc<Self>,
         mut queue: mpsc::Receiver<(String, String)>,
         shutdown: CancellationToken,
     ) {
         let mut failing = false;
+        let mut counter = 0u64;
         let mut again: Vec<Outgoing> = Vec::new();
         loop {
             let mut batch = std::mem::take(&mut again);
@@ -323,7 +321,16 @@ impl Cluster {
                     Err(_) => break,
                 }
             }
-            let lost = match self.store.publish(&batch).await {
+            let sealed: Vec<(&str, String)> = batch
+                .iter()
+                .map(|message| {
+                    counter += 1;
+                    (message.channel.as_str(), self.key.seal(counter, crate::clock::now_ms(), &message.text))
+                })
+                .collect();
+            let published = self.store.publish(&sealed).await;
+            drop(sealed);
+            let lost = match published {
                 Ok(heard) => {
                     if failing {
                         failing = false;

@@ -20,7 +20,6 @@ use duet_signal::RoomName;
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{AsyncConnectionConfig, Client, Script};
 
-use super::delivery::Outgoing;
 use super::liveness::DEAD_AFTER;
 use super::wire::NodeId;
 
@@ -189,18 +188,20 @@ impl Store {
         self.run("leave", |mut c| async move { redis::cmd("DEL").arg(alive).query_async(&mut c).await }).await
     }
 
-    /// Publishes `messages` in order, in one round trip; returns how many subscribers
-    /// heard each. A connection found broken before Redis could run them (Redis
-    /// restarted) is replaced and the batch sent again, twice at most; a timeout is not
-    /// retried, as Redis may still run the batch (a paused Redis does, once it continues).
-    pub async fn publish(&self, messages: &[Outgoing]) -> anyhow::Result<Vec<u64>> {
+    /// Publishes each `(channel, text)` in order, in one round trip; returns how many
+    /// subscribers heard each. A connection found broken before Redis could run them
+    /// (Redis restarted) is replaced and the batch sent again, twice at most (sealed
+    /// texts: what was heard the first time is refused by its receivers as a replay); a
+    /// timeout is not retried, as Redis may still run the batch (a paused Redis does,
+    /// once it continues).
+    pub async fn publish(&self, messages: &[(&str, String)]) -> anyhow::Result<Vec<u64>> {
         let mut attempts = 0;
         loop {
             let result = self
                 .run("publish", |mut c| async move {
                     let mut pipe = redis::pipe();
-                    for message in messages {
-                        pipe.cmd("PUBLISH").arg(&message.channel).arg(&message.text);
+                    for (channel, text) in messages {
+                        pipe.cmd("PUBLISH").arg(*channel).arg(text);
                     }
                     pipe.query_async(&mut c).await
                 })
