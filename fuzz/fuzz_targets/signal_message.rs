@@ -53,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
         while let Some(out) = hub.poll_output() {
             assert!(out.payload.starts_with("{\"type\":\""), "{}", out.payload);
         }
-        while hub.poll_ended_session().is_some() {}
+        while let Some(happened) = hub.poll_event() {
+            assert!(happened.at <= now, "an event from the future: {happened:?}");
+        }
     }
     for &conn in &conns {
         hub.disconnect(now, conn);

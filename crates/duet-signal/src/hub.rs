@@ -37,10 +37,13 @@ use crate::room::RoomName;
 
 mod calls;
 use calls::Claim;
+mod events;
 mod names;
 mod placement;
+mod presence;
 mod sessions;
 
+pub use events::{Event, Happened, Party, SessionEnd, Side};
 pub use names::Admission;
 use names::{Names, Reserved};
 use sessions::{Detached, Held};
@@ -215,8 +218,8 @@ pub struct Hub {
     calls: HashMap<CallId, calls::Call>,
     timers: BTreeSet<(Instant, Timer)>,
     outputs: VecDeque<Output>,
-    /// Sessions that ended since the shell last asked ([`Hub::poll_ended_session`]).
-    ended: VecDeque<u64>,
+    /// What happened since the shell last asked ([`Hub::poll_event`]).
+    events: VecDeque<Happened>,
     /// Account names: no guest takes one or a look-alike.
     reserved: Reserved,
     /// Chat budgets per client address.
@@ -234,7 +237,7 @@ impl Hub {
             calls: HashMap::new(),
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
-            ended: VecDeque::new(),
+            events: VecDeque::new(),
             reserved: Reserved::default(),
             chat_by_address: crate::limit::PerAddress::default(),
         }
@@ -290,7 +293,7 @@ impl Hub {
     /// The client left on purpose (it closed the socket). Its call ends (the partner is
     /// told), its name is freed and its room gets a new user list. Harmless twice.
     pub fn disconnect(&mut self, now: Instant, conn: ConnId) {
-        self.end_session(now, conn);
+        self.end_session(now, conn, SessionEnd::Left);
     }
 
     /// A binary frame arrived: the protocol is text only.
@@ -353,7 +356,7 @@ impl Hub {
                 Ok(())
             }
             ClientMessage::Call { target } => self.call(now, conn, &sender, &target),
-            ClientMessage::Accept { call_id } => self.accept(conn, CallId(call_id)),
+            ClientMessage::Accept { call_id } => self.accept(now, conn, CallId(call_id)),
             ClientMessage::Decline { call_id } => self.decline(now, conn, CallId(call_id)),
             ClientMessage::HangUp { target } => self.hang_up(now, conn, target.as_deref()),
             ClientMessage::VideoOffer { target, sdp } => {
@@ -405,7 +408,7 @@ impl Hub {
                 }
                 Timer::Grace(conn) => {
                     if self.conns.get(&conn).is_some_and(|c| c.detached.is_some()) {
-                        self.end_session(now, conn);
+                        self.end_session(now, conn, SessionEnd::Lost);
                     }
                 }
                 Timer::Claim(conn) => self.claim_expired(conn),
@@ -449,12 +452,6 @@ impl Hub {
         self.conns.get(&conn).map(|c| c.session)
     }
 
-    /// A session that ended for good since the last call (its name is free, its call
-    /// over): what the shell issued for it, such as TURN credentials, ends too.
-    pub fn poll_ended_session(&mut self) -> Option<u64> {
-        self.ended.pop_front()
-    }
-
     /// Whether `conn` is an instance of a service user: the shell hands its messages to
     /// the service and feeds the service's replies to [`Hub::handle_text`] as from `conn`.
     pub fn is_service(&self, conn: ConnId) -> bool {
@@ -467,7 +464,7 @@ impl Hub {
     }
 
     /// Ends a session for good: its call, its claim, its name.
-    fn end_session(&mut self, now: Instant, conn: ConnId) {
+    fn end_session(&mut self, now: Instant, conn: ConnId, why: SessionEnd) {
         let Some(state) = self.conns.get(&conn) else { return };
         let room_name = state.room.clone();
         // Out of the room first, so the user list the ended call triggers leaves it out.
@@ -481,10 +478,11 @@ impl Hub {
             self.end_call(now, id, EndReason::Disconnected, Some(conn));
         }
         // A service instance is gone with its call already.
-        let Some(gone) = self.conns.remove(&conn) else { return };
-        if !gone.service && gone.name.is_some() {
-            self.ended.push_back(gone.session);
+        if self.conns.get(&conn).is_some_and(|c| !c.service && c.name.is_some()) {
+            let who = self.party(conn);
+            self.emit(now, Event::SessionEnded { room: room_name.clone(), who, why });
         }
+        let Some(gone) = self.conns.remove(&conn) else { return };
         if let Some(detached) = &gone.detached {
             self.timers.remove(&(detached.timer_at, Timer::Grace(conn)));
         }
@@ -533,65 +531,6 @@ impl Hub {
 
     fn name_of(&self, conn: ConnId) -> String {
         self.conns.get(&conn).and_then(|c| c.name.as_ref()).map(|n| n.as_str().to_owned()).unwrap_or_default()
-    }
-
-    fn presence_changed(&mut self, now: Instant, room_name: &RoomName) {
-        let interval = self.config.userlist_interval;
-        let Some(room) = self.rooms.get_mut(room_name) else { return };
-        if room.userlist_dirty {
-            return; // a list is on its way and will be current when it goes
-        }
-        match room.userlist_last {
-            Some(last) if now < last + interval => {
-                room.userlist_dirty = true;
-                self.timers.insert((last + interval, Timer::UserList(room_name.clone())));
-            }
-            _ => self.broadcast_userlist(now, room_name),
-        }
-    }
-
-    fn userlist_payload(&self, room_name: &RoomName) -> Payload {
-        let names = self.rooms.get(room_name).map(|r| &r.names);
-        let mut users: Vec<&str> = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
-        users.extend(self.config.services.iter().map(UserName::as_str));
-        users.sort_unstable();
-        // The names whose session `holds`, in list order.
-        let whose = |holds: fn(&Conn) -> bool| -> Vec<&str> {
-            names
-                .into_iter()
-                .flatten()
-                .filter(|(_, conn)| self.conns.get(conn).is_some_and(holds))
-                .map(|(name, _)| name.as_str())
-                .collect()
-        };
-        let in_call = whose(|c| c.call.is_some());
-        let verified = whose(|c| c.admission.is_verified());
-        let services = self.config.services.iter().map(UserName::as_str).collect();
-        ServerMessage::UserList { users, in_call, services, verified }.to_json().into()
-    }
-
-    fn broadcast_userlist(&mut self, now: Instant, room_name: &RoomName) {
-        let payload = self.userlist_payload(room_name);
-        let Some(room) = self.rooms.get_mut(room_name) else { return };
-        room.userlist_dirty = false;
-        room.userlist_last = Some(now);
-        // A detached session is sent a fresh list when it resumes instead.
-        let attached: Vec<ConnId> = room
-            .names
-            .values()
-            .copied()
-            .filter(|conn| self.conns.get(conn).is_some_and(|c| c.detached.is_none()))
-            .collect();
-        self.outputs.extend(attached.into_iter().map(|to| Output { to, payload: payload.clone() }));
-    }
-
-    /// A chat line to every signed-in session in `room`.
-    fn broadcast_chat(&mut self, room: &RoomName, payload: Payload) {
-        let members: Vec<ConnId> =
-            self.rooms.get(room).map(|r| r.names.values().copied().collect()).unwrap_or_default();
-        for to in members {
-            self.deliver(to, payload.clone(), Held::Chat);
-        }
     }
 
     fn send(&mut self, to: ConnId, msg: &ServerMessage<'_>) {

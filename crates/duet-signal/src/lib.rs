@@ -19,8 +19,9 @@
 //!    [`Hub::connection_lost`] (it may come back and `resume`), once.
 //! 3. After every call above, drain [`Hub::poll_output`] until it returns `None` and send
 //!    each [`Output::payload`] to the connection named by [`Output::to`]; drain
-//!    [`Hub::poll_ended_session`] and end what was issued to those sessions (TURN
-//!    credentials).
+//!    [`Hub::poll_event`] and act on what happened ([`Event`]: sessions started and
+//!    ended, calls ringing, answered and ended, with why): end what was issued to an
+//!    ended session (TURN credentials), count, keep history, ring elsewhere.
 //! 4. Ask [`Hub::poll_timeout`] when to wake next; at that instant call
 //!    [`Hub::handle_timeout`] and go back to step 3.
 //!
@@ -35,7 +36,10 @@ pub mod name;
 pub mod protocol;
 pub mod room;
 
-pub use hub::{Admission, ConnId, Hub, HubConfig, Limits, Output, Payload, Rejected};
+pub use hub::{
+    Admission, ConnId, Event, Happened, Hub, HubConfig, Limits, Output, Party, Payload, Rejected, SessionEnd,
+    Side,
+};
 pub use name::{NameError, Skeleton, UserName};
 pub use protocol::{ClientMessage, EndReason, ErrorCode, ProtocolError, valid_token};
 pub use room::{RoomError, RoomName};

@@ -406,6 +406,23 @@ pub enum EndReason {
     Disconnected,
 }
 
+impl EndReason {
+    pub const ALL: [Self; 6] =
+        [Self::Busy, Self::Declined, Self::Cancelled, Self::Missed, Self::HungUp, Self::Disconnected];
+
+    /// The word on the wire (`hung-up`), for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::Missed => "missed",
+            Self::HungUp => "hung-up",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
 impl ServerMessage<'_> {
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages hold only strings, numbers and valid raw JSON")
@@ -415,6 +432,13 @@ impl ServerMessage<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_reason_reads_in_logs_and_metrics_as_on_the_wire() {
+        for reason in EndReason::ALL {
+            assert_eq!(serde_json::to_value(reason).expect("serializes"), reason.as_str());
+        }
+    }
 
     fn parse_err(text: &str) -> ProtocolError {
         ClientMessage::parse(text).expect_err("must be rejected")

@@ -34,11 +34,12 @@
 //!
 //! Where the next features go:
 //! - **Call history**: a table in `store` (a migration and `Backend` methods), written by a
-//!   task in `signaling` that listens to the hub's call events; read by routes beside
-//!   `access::http` (`/api/calls`).
+//!   task that a [`signaling::events::Listener`] feeds (`Signaling::listen`): the hub's
+//!   `CallRinging`, `CallAnswered` and `CallEnded` carry both parties' sessions, the
+//!   times and why a call ended; read by routes beside `access::http` (`/api/calls`).
 //! - **Push ringing**: subscriptions in `store`; the Web Push client (VAPID, RFC 8291, the
-//!   HTTP request) in a room of its own, `push`, which `signaling` calls when the hub says
-//!   an account is rung; nothing in `push` knows the hub.
+//!   HTTP request) in a room of its own, `push`, which a listener in `signaling` hands
+//!   each `CallRinging` for a callee with no open page; nothing in `push` knows the hub.
 //! - **A recorder** (or any participant that is not a socket): a service beside
 //!   `signaling::echo`, joining the hub through the same extension point.
 //!

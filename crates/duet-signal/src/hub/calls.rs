@@ -50,6 +50,8 @@ pub(super) struct Call {
     /// Begun by a `video-offer` (an MDN-style caller): the caller's offer and candidates
     /// pass to the callee while it rings, for its client to hold until accepted.
     pub(super) offered: bool,
+    /// When the callee answered (at once, for a callee that cannot ring).
+    pub(super) answered: Option<Instant>,
 }
 
 impl Call {
@@ -77,7 +79,8 @@ enum Tell {
     Caller,
     /// Both, after glare: the callee asked to call too.
     Both,
-    /// Nobody: a call restored after a restart, which both sides know is on.
+    /// Nobody: a call restored after a restart, which both sides know is on (and which
+    /// was answered before).
     Neither,
 }
 
@@ -87,8 +90,8 @@ enum Service {
     NotOne,
     /// A new instance of the service, for this call.
     Instance(ConnId),
-    /// The caller's address has its share of service calls already.
-    Busy,
+    /// The caller's address has its share of calls to this service already.
+    Busy(UserName),
 }
 
 /// What a relayed call message is, for the checks in [`Hub::call_route`].
@@ -110,7 +113,8 @@ impl Hub {
     ) -> Result<(), Rejected> {
         let to = match self.new_service_instance(conn, target) {
             Service::Instance(instance) => instance,
-            Service::Busy => {
+            Service::Busy(service) => {
+                self.service_busy(now, conn, service);
                 self.tell_ended(conn, None, target, EndReason::Busy);
                 return Ok(());
             }
@@ -120,7 +124,7 @@ impl Hub {
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
             if call.is_ringing() && call.callee == conn && call.caller == to {
-                self.activate(id, Tell::Both); // glare: this call answers the one ringing here
+                self.activate(now, id, Tell::Both); // glare: this call answers the one ringing here
                 return Ok(());
             }
             return Err(self.reject(
@@ -131,10 +135,12 @@ impl Hub {
             ));
         }
         if self.conns[&to].call.is_some() {
+            self.call_busy(now, conn, to);
             self.tell_ended(conn, None, target, EndReason::Busy);
             return Ok(());
         }
         let id = self.start_call(now, conn, to, false);
+        self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
             self.send(conn, &ServerMessage::Ringing { call_id: id.0, target });
             self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
@@ -145,9 +151,9 @@ impl Hub {
     }
 
     /// `accept`: the callee picks up a ringing call.
-    pub(super) fn accept(&mut self, conn: ConnId, id: CallId) -> Result<(), Rejected> {
+    pub(super) fn accept(&mut self, now: Instant, conn: ConnId, id: CallId) -> Result<(), Rejected> {
         self.ringing_for(conn, id)?;
-        self.activate(id, Tell::Caller);
+        self.activate(now, id, Tell::Caller);
         Ok(())
     }
 
@@ -202,7 +208,8 @@ impl Hub {
     ) -> Result<Option<ConnId>, Rejected> {
         let to = match self.new_service_instance(conn, target) {
             Service::Instance(instance) => instance,
-            Service::Busy => {
+            Service::Busy(service) => {
+                self.service_busy(now, conn, service);
                 self.tell_ended(conn, None, target, EndReason::Busy);
                 return Ok(None);
             }
@@ -221,10 +228,12 @@ impl Hub {
             return Ok(Some(to));
         }
         if self.conns[&to].call.is_some() {
+            self.call_busy(now, conn, to);
             self.tell_ended(conn, None, target, EndReason::Busy);
             return Ok(None);
         }
         let id = self.start_call(now, conn, to, true);
+        self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
             self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
         }
@@ -265,7 +274,8 @@ impl Hub {
         if let Some(until) = ringing_until {
             self.timers.insert((until, Timer::Ring(id)));
         }
-        self.calls.insert(id, Call { caller, callee, ringing_until, offered });
+        let answered = ringing_until.is_none().then_some(now);
+        self.calls.insert(id, Call { caller, callee, ringing_until, offered, answered });
         for party in [caller, callee] {
             self.conns.get_mut(&party).expect("both signed in").call = Some(id);
         }
@@ -275,8 +285,12 @@ impl Hub {
     }
 
     /// Ringing ends in a conversation, and `tell` says who hears `call-accepted`.
-    fn activate(&mut self, id: CallId, tell: Tell) {
+    fn activate(&mut self, now: Instant, id: CallId, tell: Tell) {
         self.stop_ringing(id);
+        if tell != Tell::Neither {
+            self.calls.get_mut(&id).expect("activated calls exist").answered = Some(now);
+            self.call_answered(now, id);
+        }
         let call = &self.calls[&id];
         let (caller, callee, offered) = (call.caller, call.callee, call.offered);
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(callee));
@@ -303,6 +317,7 @@ impl Hub {
     pub(super) fn end_call(&mut self, now: Instant, id: CallId, reason: EndReason, by: Option<ConnId>) {
         self.stop_ringing(id);
         let Some(call) = self.calls.remove(&id) else { return };
+        self.call_ended(now, id, &call, reason, by);
         let (caller_name, callee_name) = (self.name_of(call.caller), self.name_of(call.callee));
         for party in [call.caller, call.callee] {
             if let Some(state) = self.conns.get_mut(&party) {
@@ -345,7 +360,7 @@ impl Hub {
             .filter(|call| self.conns.get(&call.caller).is_some_and(|c| c.address == address))
             .count();
         if from_there >= self.config.service_calls_per_address {
-            return Service::Busy;
+            return Service::Busy(service);
         }
         let instance = ConnId(self.next_conn);
         self.next_conn += 1;
@@ -400,7 +415,9 @@ impl Hub {
                     self.tell_ended(conn, None, partner.as_str(), EndReason::HungUp);
                 } else {
                     let id = self.start_call(now, other, conn, false);
-                    self.activate(id, Tell::Neither); // both know the call is on
+                    self.calls.get_mut(&id).expect("just made").answered = Some(now);
+                    self.call_began(now, id, true);
+                    self.activate(now, id, Tell::Neither); // both know the call is on
                 }
                 return;
             }

@@ -167,6 +167,7 @@ impl Hub {
         let old = state.name.replace(granted.clone());
         state.token = token.clone();
         let ringing = state.ringing;
+        let first = old.is_none();
         let room = self.rooms.entry(room_name.clone()).or_default();
         if let Some(old) = old {
             room.names.remove(&old);
@@ -174,6 +175,10 @@ impl Hub {
         room.names.insert(granted.clone(), conn);
         if ringing {
             self.send(conn, &ServerMessage::Session { name: granted.as_str(), token: &token });
+        }
+        if first {
+            let (who, admission) = (self.party(conn), self.conns[&conn].admission.clone());
+            self.emit(now, super::Event::SessionStarted { room: room_name.clone(), who, admission });
         }
         self.presence_changed(now, &room_name);
         Ok(())
@@ -223,7 +228,7 @@ impl Hub {
                 let payload = ServerMessage::Replaced {}.to_json().into();
                 self.outputs.push_back(Output { to: holder, payload });
             }
-            self.end_session(now, holder);
+            self.end_session(now, holder, super::SessionEnd::Replaced);
         }
         Ok(name)
     }

@@ -4,10 +4,12 @@
 //! ```text
 //!  rooms_in_use ──► the node keeps owning these (sockets, held sessions, services)
 //!  evict_room(r) ──► every session in r forgotten without a word to anyone: its clients
-//!                    reconnect to the room's new owner and resume there
+//!                    reconnect to the room's new owner and resume there (the shell
+//!                    hears SessionEnded{Moved} for each)
 //! ```
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use super::{ConnId, Hub, Timer};
 use crate::room::RoomName;
@@ -21,7 +23,7 @@ impl Hub {
     /// Forgets `room`: its sessions, calls and timers, silently (nobody is told a call
     /// ended: the room goes on on another node, where these clients resume). Returns
     /// the connections that had a socket (or a service), for the shell to close.
-    pub fn evict_room(&mut self, room: &RoomName) -> Vec<ConnId> {
+    pub fn evict_room(&mut self, now: Instant, room: &RoomName) -> Vec<ConnId> {
         let gone: Vec<ConnId> =
             self.conns.iter().filter(|(_, c)| &c.room == room).map(|(id, _)| *id).collect();
         let mut open = Vec::new();
@@ -33,7 +35,13 @@ impl Hub {
             if conn.detached.is_none() {
                 open.push(*id);
             }
-            self.ended.push_back(conn.session);
+            if let (false, Some(name)) = (conn.service, conn.name) {
+                let who = super::Party { session: conn.session, name };
+                self.emit(
+                    now,
+                    super::Event::SessionEnded { room: room.clone(), who, why: super::SessionEnd::Moved },
+                );
+            }
         }
         self.rooms.remove(room);
         let (conns, calls) = (&self.conns, &self.calls);

@@ -111,7 +111,7 @@ impl Hub {
             return;
         }
         if state.name.is_none() || !state.ringing {
-            self.end_session(now, conn);
+            self.end_session(now, conn, super::SessionEnd::Lost);
             return;
         }
         let timer_at = now + self.config.resume_grace;
@@ -153,6 +153,7 @@ impl Hub {
                 if exact && same_secret(&self.conns[&old].token, token) && self.may_hold(conn, &name) =>
             {
                 self.take_over(old, conn);
+                self.emit(now, super::Event::SessionResumed { room, who: self.party(conn) });
                 Ok(())
             }
             Some(_) => {
@@ -180,6 +181,7 @@ impl Hub {
                 state.token = token.into();
                 self.rooms.entry(room.clone()).or_default().names.insert(name.clone(), conn);
                 self.send(conn, &ServerMessage::Resumed { name: name.as_str(), token, partner: None });
+                self.emit(now, super::Event::SessionResumed { room: room.clone(), who: self.party(conn) });
                 if let Some(partner) = partner.and_then(|p| UserName::new(p).ok()) {
                     self.claim(now, conn, partner);
                 }

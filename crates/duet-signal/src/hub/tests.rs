@@ -4,11 +4,13 @@
 //! This file: presence, rooms, chat, bad input, and a long random-traffic test of the
 //! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
 //! dropped sockets and resuming. `tests/names.rs`: look-alike names, accounts, invites.
+//! `tests/events.rs`: what the shell is told happened.
 
 use super::*;
 use serde_json::{Value, json};
 
 mod calls;
+mod events;
 mod names;
 mod sessions;
 
@@ -19,6 +21,8 @@ struct Harness {
     hub: Hub,
     now: Instant,
     inbox: HashMap<ConnId, Vec<Value>>,
+    /// What the hub said happened, in order.
+    events: Vec<Happened>,
     tokens: u64,
     /// Where the next connection comes from.
     address: IpAddr,
@@ -32,7 +36,8 @@ impl Harness {
 
     fn with_config(config: HubConfig) -> Self {
         let address = IpAddr::from([192, 0, 2, 1]);
-        Self { hub: Hub::new(config), now: Instant::now(), inbox: HashMap::new(), tokens: 0, address }
+        let (inbox, events) = (HashMap::new(), Vec::new());
+        Self { hub: Hub::new(config), now: Instant::now(), inbox, events, tokens: 0, address }
     }
 
     fn drain(&mut self) {
@@ -40,6 +45,7 @@ impl Harness {
             let value = serde_json::from_str(&out.payload).expect("the hub sends JSON");
             self.inbox.entry(out.to).or_default().push(value);
         }
+        self.events.extend(std::iter::from_fn(|| self.hub.poll_event()));
     }
 
     fn connect_to(&mut self, room: &str) -> ConnId {
@@ -630,6 +636,7 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
     let mut seen = std::collections::HashSet::new();
     let mut services = std::collections::HashSet::new();
     let mut tokens: Vec<(String, String)> = Vec::new();
+    let mut story = events::Storyline::default();
     h.hub.reserve_names([UserName::new("ann").expect("valid")]);
     let account = Admission::Named { name: UserName::new("ann").expect("valid"), verified: true };
     let invited = Admission::Named { name: UserName::new("bo").expect("valid"), verified: false };
@@ -673,6 +680,7 @@ fn random_and_mangled_traffic_never_panics_and_keeps_the_hub_consistent() {
             h.drain();
         }
         assert_consistent(&h.hub);
+        story.follow(std::mem::take(&mut h.events));
         services.extend(h.hub.conns.iter().filter(|(_, c)| c.service).map(|(conn, _)| *conn));
         // Play the service first: an instance answers what rings for it (and what that
         // sends is checked below with everything else).

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Nothing is recorded on the hot paths: every figure is read from the state that exists
-//! anyway (the hub, the TURN server's counters) at scrape time.
+//! anyway (the hub, the TURN server's counters, the tally of the hub's events) at scrape
+//! time.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::MetricsListen;
 use crate::signaling::Signaling;
+use crate::signaling::events::EventCounts;
 use crate::turn::TurnMonitor;
 
 /// What a scrape reads.
@@ -56,6 +58,7 @@ impl Metrics {
                 gauge!("duet_signaling_users").set(signaling.users as f64);
                 gauge!("duet_signaling_calls").set(signaling.calls as f64);
                 counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
+                render_events(&signaling.events);
                 if let Some(cluster) = signaling.cluster {
                     gauge!("duet_cluster_nodes").set(cluster.nodes as f64);
                     gauge!("duet_cluster_rooms").set(cluster.rooms as f64);
@@ -87,6 +90,23 @@ impl Metrics {
         });
         self.handle.render()
     }
+}
+
+/// Sessions and calls by how they went, from the hub's events.
+fn render_events(events: &EventCounts) {
+    counter!("duet_signaling_sessions_total", "event" => "started").absolute(events.sessions_started);
+    counter!("duet_signaling_sessions_total", "event" => "resumed").absolute(events.sessions_resumed);
+    for &(why, count) in &events.sessions_ended {
+        counter!("duet_signaling_sessions_ended_total", "why" => why).absolute(count);
+    }
+    counter!("duet_signaling_calls_total", "event" => "rung").absolute(events.calls_rung);
+    counter!("duet_signaling_calls_total", "event" => "answered").absolute(events.calls_answered);
+    counter!("duet_signaling_calls_total", "event" => "restored").absolute(events.calls_restored);
+    for &(reason, count) in &events.calls_ended {
+        counter!("duet_signaling_calls_ended_total", "reason" => reason).absolute(count);
+    }
+    counter!("duet_signaling_service_calls_total", "event" => "started").absolute(events.service_calls);
+    counter!("duet_signaling_service_calls_total", "event" => "busy").absolute(events.service_calls_busy);
 }
 
 /// Binds the metrics listener: a chosen address that is taken stops duet, the default

@@ -22,6 +22,7 @@
 //! Not done here: anything about what messages mean (the hub) or HTTP routing (`web`).
 
 pub mod echo;
+pub mod events;
 pub mod ice;
 pub mod nodes;
 pub mod relayed;
@@ -45,6 +46,7 @@ use crate::signaling::nodes::Placement;
 
 use crate::limits::{PerAddressRate, SignalingLimits, Slot, Slots};
 use crate::signaling::echo::{EchoConfig, ServiceLink};
+use crate::signaling::events::{EventCounts, Listener, Tally};
 use crate::signaling::ice::IceServers;
 use crate::signaling::socket::{
     CLOSE_TIMEOUT, Ending, Meter, OUTBOX_CAPACITY, Outbox, classify, close_frame, deliver, outbox_dropped,
@@ -88,6 +90,8 @@ pub struct Signaling {
     credentials: Mutex<PerAddressRate>,
     /// Messages refused with an `error` reply, for metrics.
     rejected: AtomicU64,
+    /// What happened, counted (for metrics).
+    tally: Arc<Tally>,
     /// The origin of [`Meter::heard`] times.
     epoch: Instant,
     /// Who may come in; sessions of open sockets are checked against it again.
@@ -114,12 +118,14 @@ pub struct Setup {
 }
 
 /// Figures for metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SignalingCounts {
     pub connections: usize,
     pub users: usize,
     pub calls: usize,
     pub rejected: u64,
+    /// Sessions and calls since the start, by how they went.
+    pub events: EventCounts,
     /// In a cluster: what this node holds of it.
     pub cluster: Option<crate::signaling::nodes::ClusterCounts>,
 }
@@ -132,6 +138,11 @@ struct Shared {
     sessions: HashMap<ConnId, Session>,
     /// In a cluster: the rooms this node serves, and the clients it relays to others'.
     nodes: crate::signaling::nodes::Nodes,
+    /// Who hears what happens in the hub ([`events`]).
+    listeners: Vec<Arc<dyn Listener>>,
+    /// Sessions that ended since [`Signaling::with_hub`] last looked: what was issued to
+    /// them (TURN credentials) ends.
+    ended: Vec<u64>,
 }
 
 /// A service instance the hub just started, and the inbox of its task.
@@ -160,6 +171,12 @@ impl Shared {
                 self.outboxes.remove(&out.to);
             }
         }
+        while let Some(happened) = self.hub.poll_event() {
+            self.listeners.iter().for_each(|listener| listener.heard(&happened));
+            if let duet_signal::Event::SessionEnded { who, .. } = happened.event {
+                self.ended.push(who.session);
+            }
+        }
         started
     }
 }
@@ -184,6 +201,8 @@ impl Signaling {
                 outboxes: HashMap::new(),
                 sessions: HashMap::new(),
                 nodes: Default::default(),
+                listeners: Vec::new(),
+                ended: Vec::new(),
             }),
             timer_changed: Notify::new(),
             shutdown,
@@ -193,11 +212,13 @@ impl Signaling {
             sockets: Slots::new(limits.sockets_per_address, limits.sockets_total),
             credentials: Mutex::new(PerAddressRate::new(limits.credentials)),
             rejected: AtomicU64::new(0),
+            tally: Arc::default(),
             epoch: Instant::now(),
             access,
             sessions_changed: Notify::new(),
             cluster,
         });
+        signaling.listen(Arc::clone(&signaling.tally) as Arc<dyn Listener>);
         if let Some(heard) = heard {
             signaling.tasks.spawn(Arc::clone(&signaling).run_cluster(heard));
         }
@@ -222,8 +243,15 @@ impl Signaling {
             users: shared.hub.user_count(),
             calls: shared.hub.call_count(),
             rejected: self.rejected.load(Ordering::Relaxed),
+            events: self.tally.read(),
             cluster: self.cluster.as_ref().map(|cluster| shared.nodes.counts(cluster)),
         }
+    }
+
+    /// From now on, `listener` hears everything that happens in the hub, in order (see
+    /// [`events`]).
+    pub fn listen(&self, listener: Arc<dyn Listener>) {
+        self.lock().listeners.push(listener);
     }
 
     /// Signed-in names in the lobby, for tests and diagnostics.
@@ -289,7 +317,7 @@ impl Signaling {
         let mut shared = self.lock();
         let result = f(&mut shared.hub);
         let started = shared.dispatch();
-        let ended: Vec<u64> = std::iter::from_fn(|| shared.hub.poll_ended_session()).collect();
+        let ended = std::mem::take(&mut shared.ended);
         let timer_wanted = shared.hub.poll_timeout().is_some();
         drop(shared);
         for (conn, inbox) in started {

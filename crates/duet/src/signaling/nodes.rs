@@ -268,7 +268,7 @@ impl Signaling {
     /// there), and nothing of it is kept.
     fn evict(&self, room: &RoomName) {
         tracing::warn!("room {room:?} is served by another node now; its clients here reconnect there");
-        let open = self.with_hub(|hub| hub.evict_room(room));
+        let open = self.with_hub(|hub| hub.evict_room(Instant::now(), room));
         let mut shared = self.lock();
         shared.nodes.owned.lost(room);
         for conn in open {

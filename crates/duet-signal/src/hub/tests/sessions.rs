@@ -330,15 +330,24 @@ fn a_session_ends_for_the_shell_when_it_is_over_not_while_it_may_come_back() {
     let mut h = Harness::new();
     let (ann, token, _bo) = in_a_call(&mut h);
     let session = h.hub.session_of(ann).expect("a session");
+    let ended = |h: &mut Harness| -> Vec<(u64, SessionEnd)> {
+        std::mem::take(&mut h.events)
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::SessionEnded { who, why, .. } => Some((who.session, why)),
+                _ => None,
+            })
+            .collect()
+    };
+    ended(&mut h);
     h.lose(ann);
-    assert_eq!(h.hub.poll_ended_session(), None, "a dropped socket may come back");
+    assert_eq!(ended(&mut h), [], "a dropped socket may come back");
     let again = h.connect();
     h.send(again, resume("ann", &token)).expect("resumed");
     assert_eq!(h.hub.session_of(again), Some(session), "the session keeps its id across sockets");
     h.lose(again);
     h.advance(HubConfig::default().resume_grace);
-    assert_eq!(h.hub.poll_ended_session(), Some(session), "not resumed in time: over");
-    assert_eq!(h.hub.poll_ended_session(), None);
+    assert_eq!(ended(&mut h), [(session, SessionEnd::Lost)], "not resumed in time: over");
 }
 
 #[test]
@@ -352,7 +361,7 @@ fn a_room_moved_to_another_node_is_forgotten_silently_and_its_people_resume_ther
     h.inbox.clear();
     let family = RoomName::new("family").expect("a room");
     assert!(h.hub.rooms_in_use().contains(&family));
-    let open = h.hub.evict_room(&family);
+    let open = h.hub.evict_room(h.now, &family);
     h.drain();
     assert_eq!(open, vec![ann], "the sockets to close; bo's had dropped already");
     assert!(h.inbox.is_empty(), "nobody is told anything: {:?}", h.inbox);
