@@ -139,10 +139,13 @@ pub enum Event {
         caller: Party,
         callee: Party,
     },
+    /// A call to a service: `instance` is the connection without a socket made for it,
+    /// whose frames the shell hands to the service (see [`Hub::is_service`]).
     ServiceCallStarted {
         call: u64,
         room: RoomName,
         service: UserName,
+        instance: ConnId,
         caller: Party,
     },
     ServiceCallEnded {
@@ -184,7 +187,13 @@ impl Hub {
         let (caller, callee, ringing) = (self.party(call.caller), self.party(call.callee), call.is_ringing());
         let room = self.conns[&call.caller].room.clone();
         let event = if self.is_service(call.callee) {
-            Event::ServiceCallStarted { call: id.0, room, service: callee.name, caller }
+            Event::ServiceCallStarted {
+                call: id.0,
+                room,
+                service: callee.name,
+                instance: call.callee,
+                caller,
+            }
         } else if restored {
             Event::CallRestored { call: id.0, room, caller, callee }
         } else if ringing {

@@ -153,28 +153,30 @@ type NewService = (ConnId, mpsc::Receiver<Payload>);
 const SERVICE_INBOX: usize = 1024;
 
 impl Shared {
-    /// Drains the hub into the outboxes. Returns the service instances that got their
-    /// first message, for the caller to start their tasks.
+    /// Drains the hub: what happened to the listeners, frames into the outboxes. Returns
+    /// the service instances that calls just started, for the caller to start their
+    /// tasks (their outboxes exist before their first frame is queued).
     fn dispatch(&mut self) -> Vec<NewService> {
         let mut started = Vec::new();
-        while let Some(out) = self.hub.poll_output() {
-            if !self.outboxes.contains_key(&out.to) && self.hub.is_service(out.to) {
-                let (frames, inbox) = mpsc::channel(SERVICE_INBOX);
-                self.outboxes.insert(out.to, Outbox { frames, meter: Arc::default() });
-                started.push((out.to, inbox));
+        while let Some(happened) = self.hub.poll_event() {
+            self.listeners.iter().for_each(|listener| listener.heard(&happened));
+            match happened.event {
+                duet_signal::Event::ServiceCallStarted { instance, .. } => {
+                    let (frames, inbox) = mpsc::channel(SERVICE_INBOX);
+                    self.outboxes.insert(instance, Outbox { frames, meter: Arc::default() });
+                    started.push((instance, inbox));
+                }
+                duet_signal::Event::SessionEnded { who, .. } => self.ended.push(who.session),
+                _ => {}
             }
+        }
+        while let Some(out) = self.hub.poll_output() {
             let Some(outbox) = self.outboxes.get(&out.to) else { continue };
             if !outbox.push(out.payload) {
                 // Full (too slow) or closed (already leaving): dropping the sender ends
                 // that connection's task, which then leaves the hub in the normal way.
                 tracing::debug!(conn = %out.to, "outbox full; disconnecting slow client");
                 self.outboxes.remove(&out.to);
-            }
-        }
-        while let Some(happened) = self.hub.poll_event() {
-            self.listeners.iter().for_each(|listener| listener.heard(&happened));
-            if let duet_signal::Event::SessionEnded { who, .. } = happened.event {
-                self.ended.push(who.session);
             }
         }
         started
