@@ -24,6 +24,7 @@
 //! Every deadline (a coalesced user list, a ring timeout, a resume grace period) is one
 //! entry in an ordered set of timers, removed as soon as the state it guards changes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
@@ -350,7 +351,12 @@ impl Hub {
             ClientMessage::Username { .. } | ClientMessage::Resume { .. } => unreachable!("handled above"),
             ClientMessage::Message { text, date } => {
                 let id = conn.get();
-                let msg = ServerMessage::Message { id, name: sender.as_str(), text: &text, date };
+                let msg = ServerMessage::Message {
+                    id,
+                    name: sender.as_str().into(),
+                    text: Cow::Borrowed(&text),
+                    date,
+                };
                 let room = self.conns[&conn].room.clone();
                 self.broadcast_chat(&room, msg.to_json().into());
                 Ok(())
@@ -362,24 +368,46 @@ impl Hub {
             ClientMessage::VideoOffer { target, sdp } => {
                 let to = self.offer_route(now, conn, &sender, &target)?;
                 let Some(to) = to else { return Ok(()) }; // busy: answered already
-                self.send(to, &ServerMessage::VideoOffer { name: sender.as_str(), target: &target, sdp });
+                self.send(
+                    to,
+                    &ServerMessage::VideoOffer {
+                        name: sender.as_str().into(),
+                        target: Cow::Borrowed(&target),
+                        sdp,
+                    },
+                );
                 Ok(())
             }
             ClientMessage::VideoAnswer { target, sdp } => {
                 let to = self.call_route(conn, &target, calls::Relay::Answer)?;
-                self.send(to, &ServerMessage::VideoAnswer { name: sender.as_str(), target: &target, sdp });
+                self.send(
+                    to,
+                    &ServerMessage::VideoAnswer {
+                        name: sender.as_str().into(),
+                        target: Cow::Borrowed(&target),
+                        sdp,
+                    },
+                );
                 Ok(())
             }
             ClientMessage::NewIceCandidate { target, candidate } => {
                 let to = self.call_route(conn, &target, calls::Relay::Candidate)?;
-                let msg =
-                    ServerMessage::NewIceCandidate { name: sender.as_str(), target: &target, candidate };
+                let msg = ServerMessage::NewIceCandidate {
+                    name: sender.as_str().into(),
+                    target: Cow::Borrowed(&target),
+                    candidate,
+                };
                 self.send(to, &msg);
                 Ok(())
             }
             ClientMessage::MediaState { target, audio, video } => {
                 let to = self.call_route(conn, &target, calls::Relay::MediaState)?;
-                let msg = ServerMessage::MediaState { name: sender.as_str(), target: &target, audio, video };
+                let msg = ServerMessage::MediaState {
+                    name: sender.as_str().into(),
+                    target: Cow::Borrowed(&target),
+                    audio,
+                    video,
+                };
                 self.send(to, &msg);
                 Ok(())
             }
@@ -555,7 +583,10 @@ impl Hub {
     }
 
     fn reject(&mut self, conn: ConnId, code: ErrorCode, message: &str, target: Option<&str>) -> Rejected {
-        self.send(conn, &ServerMessage::Error { code, message, target });
+        self.send(
+            conn,
+            &ServerMessage::Error { code, message: message.into(), target: target.map(Cow::Borrowed) },
+        );
         Rejected(code)
     }
 }

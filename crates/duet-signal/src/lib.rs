@@ -41,5 +41,7 @@ pub use hub::{
     Side,
 };
 pub use name::{NameError, Skeleton, UserName};
-pub use protocol::{ClientMessage, EndReason, ErrorCode, ProtocolError, valid_token};
+pub use protocol::{
+    ClientMessage, EndReason, ErrorCode, IceServer, ProtocolError, Role, ServerMessage, valid_token,
+};
 pub use room::{RoomError, RoomName};

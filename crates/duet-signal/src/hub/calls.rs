@@ -25,6 +25,7 @@
 //! Offers, answers, candidates and media states go only to the sender's call partner,
 //! and an answer only once the callee has accepted.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::Rejected;
@@ -142,10 +143,13 @@ impl Hub {
         let id = self.start_call(now, conn, to, false);
         self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
-            self.send(conn, &ServerMessage::Ringing { call_id: id.0, target });
-            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
+            self.send(conn, &ServerMessage::Ringing { call_id: id.0, target: target.into() });
+            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
         } else {
-            self.send(conn, &ServerMessage::CallAccepted { call_id: id.0, name: target, role: Role::Caller });
+            self.send(
+                conn,
+                &ServerMessage::CallAccepted { call_id: id.0, name: target.into(), role: Role::Caller },
+            );
         }
         Ok(())
     }
@@ -235,7 +239,7 @@ impl Hub {
         let id = self.start_call(now, conn, to, true);
         self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
-            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str() });
+            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
         }
         Ok(Some(to))
     }
@@ -296,11 +300,19 @@ impl Hub {
         let (caller_name, callee_name) = (self.name_of(caller), self.name_of(callee));
         // A caller that offered first (MDN's client) is waiting for the answer, not this.
         if tell != Tell::Neither && self.conns[&caller].ringing && !offered {
-            let msg = ServerMessage::CallAccepted { call_id: id.0, name: &callee_name, role: Role::Caller };
+            let msg = ServerMessage::CallAccepted {
+                call_id: id.0,
+                name: Cow::Borrowed(&callee_name),
+                role: Role::Caller,
+            };
             self.send(caller, &msg);
         }
         if tell == Tell::Both {
-            let msg = ServerMessage::CallAccepted { call_id: id.0, name: &caller_name, role: Role::Callee };
+            let msg = ServerMessage::CallAccepted {
+                call_id: id.0,
+                name: Cow::Borrowed(&caller_name),
+                role: Role::Callee,
+            };
             self.send(callee, &msg);
         }
     }
@@ -388,10 +400,13 @@ impl Hub {
     pub(super) fn tell_ended(&mut self, to: ConnId, id: Option<CallId>, peer: &str, reason: EndReason) {
         let Some(state) = self.conns.get(&to) else { return };
         if state.ringing {
-            self.send(to, &ServerMessage::CallEnded { call_id: id.map(|id| id.0), name: peer, reason });
+            self.send(
+                to,
+                &ServerMessage::CallEnded { call_id: id.map(|id| id.0), name: peer.into(), reason },
+            );
         } else {
             let own = self.name_of(to);
-            self.send(to, &ServerMessage::HangUp { name: peer, target: &own });
+            self.send(to, &ServerMessage::HangUp { name: peer.into(), target: Cow::Borrowed(&own) });
         }
     }
 

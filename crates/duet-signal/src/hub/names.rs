@@ -11,6 +11,7 @@
 //! The shell decides the admission (a signed session cookie, an invite); the hub keeps
 //! the promise it implies, so a client cannot talk its way into another name.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -174,7 +175,10 @@ impl Hub {
         }
         room.names.insert(granted.clone(), conn);
         if ringing {
-            self.send(conn, &ServerMessage::Session { name: granted.as_str(), token: &token });
+            self.send(
+                conn,
+                &ServerMessage::Session { name: granted.as_str().into(), token: Cow::Borrowed(&token) },
+            );
         }
         if first {
             let (who, admission) = (self.party(conn), self.conns[&conn].admission.clone());
@@ -202,7 +206,7 @@ impl Hub {
         // finitely many names are taken or reserved.
         let free =
             (2u32..).map(|n| requested.with_suffix(n)).find(|c| !taken(c)).expect("some suffix is free");
-        self.send(conn, &ServerMessage::RejectUsername { id: conn.get(), name: free.as_str() });
+        self.send(conn, &ServerMessage::RejectUsername { id: conn.get(), name: free.as_str().into() });
         free
     }
 

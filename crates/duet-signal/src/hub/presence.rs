@@ -7,11 +7,11 @@
 //!                                   └─no───► one list at the end of the interval (timer)
 //! ```
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::sessions::Held;
 use super::{Conn, ConnId, Hub, Output, Payload, Timer};
-use crate::name::UserName;
 use crate::protocol::ServerMessage;
 use crate::room::RoomName;
 
@@ -33,21 +33,22 @@ impl Hub {
 
     pub(super) fn userlist_payload(&self, room_name: &RoomName) -> Payload {
         let names = self.rooms.get(room_name).map(|r| &r.names);
-        let mut users: Vec<&str> = names.into_iter().flat_map(|n| n.keys().map(UserName::as_str)).collect();
-        users.extend(self.config.services.iter().map(UserName::as_str));
+        let mut users: Vec<Cow<'_, str>> =
+            names.into_iter().flat_map(|n| n.keys().map(|n| n.as_str().into())).collect();
+        users.extend(self.config.services.iter().map(|s| s.as_str().into()));
         users.sort_unstable();
         // The names whose session `holds`, in list order.
-        let whose = |holds: fn(&Conn) -> bool| -> Vec<&str> {
+        let whose = |holds: fn(&Conn) -> bool| -> Vec<Cow<'_, str>> {
             names
                 .into_iter()
                 .flatten()
                 .filter(|(_, conn)| self.conns.get(conn).is_some_and(holds))
-                .map(|(name, _)| name.as_str())
+                .map(|(name, _)| name.as_str().into())
                 .collect()
         };
         let in_call = whose(|c| c.call.is_some());
         let verified = whose(|c| c.admission.is_verified());
-        let services = self.config.services.iter().map(UserName::as_str).collect();
+        let services = self.config.services.iter().map(|s| s.as_str().into()).collect();
         ServerMessage::UserList { users, in_call, services, verified }.to_json().into()
     }
 

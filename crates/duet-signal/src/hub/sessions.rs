@@ -16,6 +16,7 @@
 //! from a guess, without having stored anything. Without a key the token is the nonce,
 //! and a name nobody holds cannot be resumed at all.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -180,7 +181,14 @@ impl Hub {
                 state.ringing = true;
                 state.token = token.into();
                 self.rooms.entry(room.clone()).or_default().names.insert(name.clone(), conn);
-                self.send(conn, &ServerMessage::Resumed { name: name.as_str(), token, partner: None });
+                self.send(
+                    conn,
+                    &ServerMessage::Resumed {
+                        name: name.as_str().into(),
+                        token: token.into(),
+                        partner: None,
+                    },
+                );
                 self.emit(now, super::Event::SessionResumed { room: room.clone(), who: self.party(conn) });
                 if let Some(partner) = partner.and_then(|p| UserName::new(p).ok()) {
                     self.claim(now, conn, partner);
@@ -230,7 +238,11 @@ impl Hub {
         let partner = call.map(|id| self.name_of(self.calls[&id].other(new)));
         self.send(
             new,
-            &ServerMessage::Resumed { name: name.as_str(), token: &token, partner: partner.as_deref() },
+            &ServerMessage::Resumed {
+                name: name.as_str().into(),
+                token: Cow::Borrowed(&token),
+                partner: partner.as_deref().map(Cow::Borrowed),
+            },
         );
         for (kind, payload) in held {
             self.deliver(new, payload, kind);

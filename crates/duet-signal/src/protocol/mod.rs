@@ -21,38 +21,62 @@ use serde_json::value::RawValue;
 
 use crate::name::{NameError, UserName};
 
-/// A message a client may send, checked and ready for the hub.
-#[derive(Debug)]
+mod server;
+pub use server::{EndReason, ErrorCode, IceServer, Role, ServerMessage};
+
+/// A message a client may send, checked and ready for the hub; a client written in
+/// Rust builds these and sends [`ClientMessage::to_json`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ClientMessage<'a> {
     /// `{type:"username", name, ringing?}`: sign in, or change name. `ringing: true` says
     /// the client takes part in ringing (`incoming-call`, `accept`, ...) and may resume.
-    Username { name: UserName, ringing: bool },
+    Username {
+        name: UserName,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        ringing: bool,
+    },
     /// `{type:"resume", name, token, partner?}`: take back a session after the socket
     /// dropped (or the server restarted), instead of signing in afresh. `partner` is who
     /// the client is still in a call with, as far as it knows.
-    Resume { name: UserName, token: Cow<'a, str>, partner: Option<Cow<'a, str>> },
+    Resume {
+        name: UserName,
+        token: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partner: Option<Cow<'a, str>>,
+    },
     /// `{type:"call", target}`: ring `target`.
     Call { target: Cow<'a, str> },
     /// `{type:"accept", callId}`: the callee picks up.
-    Accept { call_id: u64 },
+    Accept {
+        #[serde(rename = "callId")]
+        call_id: u64,
+    },
     /// `{type:"decline", callId}`: the callee refuses.
-    Decline { call_id: u64 },
+    Decline {
+        #[serde(rename = "callId")]
+        call_id: u64,
+    },
     /// `{type:"message", text, date?}`: a chat line for everyone signed in.
     Message {
         text: Cow<'a, str>,
         /// The client's clock (milliseconds since the epoch), passed on when it is a
         /// number so receivers can show when the line was written.
+        #[serde(skip_serializing_if = "Option::is_none")]
         date: Option<f64>,
     },
     /// `{type:"video-offer", target, sdp}`.
-    VideoOffer { target: Cow<'a, str>, sdp: &'a RawValue },
+    VideoOffer { target: Cow<'a, str>, sdp: Cow<'a, RawValue> },
     /// `{type:"video-answer", target, sdp}`.
-    VideoAnswer { target: Cow<'a, str>, sdp: &'a RawValue },
+    VideoAnswer { target: Cow<'a, str>, sdp: Cow<'a, RawValue> },
     /// `{type:"new-ice-candidate", target, candidate}`.
-    NewIceCandidate { target: Cow<'a, str>, candidate: &'a RawValue },
+    NewIceCandidate { target: Cow<'a, str>, candidate: Cow<'a, RawValue> },
     /// `{type:"hang-up", target?}`: MDN's client sends `target: null` at times; the hub
     /// then sends the hang-up to the call partner.
-    HangUp { target: Option<Cow<'a, str>> },
+    HangUp {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<Cow<'a, str>>,
+    },
     /// `{type:"media-state", target, audio, video}`: whether the sender's microphone and
     /// camera are on, so the other side can show it instead of silence or a still frame.
     MediaState { target: Cow<'a, str>, audio: bool, video: bool },
@@ -144,65 +168,10 @@ impl ProtocolError {
     }
 }
 
-/// The `code` of an `{type:"error"}` reply; `docs/protocol.md` lists them all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    InvalidJson,
-    InvalidField,
-    MissingType,
-    UnknownType,
-    MissingField,
-    InvalidName,
-    /// Anything but `username` before signing in.
-    NotSignedIn,
-    /// The `target` is not signed in (any more).
-    NoSuchUser,
-    /// The `target` is the sender.
-    CannotCallSelf,
-    /// A call message (answer, candidate, hang-up...) for someone the sender is in no
-    /// call with.
-    NotInCall,
-    /// A binary WebSocket frame: the protocol is text only.
-    BinaryFrame,
-    /// `call` or an offer from someone already in a call with someone else.
-    AlreadyInCall,
-    /// `accept` or `decline` for a call that is not ringing for the sender.
-    NoSuchCall,
-    /// An answer (or an offer from a ringing-aware caller) before the callee accepted.
-    CallNotAccepted,
-    /// `resume` was refused: the name is someone else's now, or the token is malformed.
-    /// The client signs in with `username` instead.
-    CannotResume,
-    /// The connection sent more than its budget (see `HubConfig::limits`); the message was
-    /// dropped.
-    RateLimited,
-    /// A field is longer than the protocol allows (a chat line over 4 KiB).
-    TooLong,
-}
-
-impl ErrorCode {
-    /// The code as it appears on the wire, for logs and metrics labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidJson => "invalid-json",
-            Self::InvalidField => "invalid-field",
-            Self::MissingType => "missing-type",
-            Self::UnknownType => "unknown-type",
-            Self::MissingField => "missing-field",
-            Self::InvalidName => "invalid-name",
-            Self::NotSignedIn => "not-signed-in",
-            Self::NoSuchUser => "no-such-user",
-            Self::CannotCallSelf => "cannot-call-self",
-            Self::NotInCall => "not-in-call",
-            Self::BinaryFrame => "binary-frame",
-            Self::AlreadyInCall => "already-in-call",
-            Self::NoSuchCall => "no-such-call",
-            Self::CallNotAccepted => "call-not-accepted",
-            Self::CannotResume => "cannot-resume",
-            Self::RateLimited => "rate-limited",
-            Self::TooLong => "too-long",
-        }
+impl ClientMessage<'_> {
+    /// The frame to send.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages hold only strings, numbers and valid raw JSON")
     }
 }
 
@@ -249,15 +218,15 @@ impl<'a> ClientMessage<'a> {
             }
             "video-offer" => Ok(Self::VideoOffer {
                 target: required("video-offer", "target", incoming.target)?,
-                sdp: required("video-offer", "sdp", incoming.sdp)?,
+                sdp: Cow::Borrowed(required("video-offer", "sdp", incoming.sdp)?),
             }),
             "video-answer" => Ok(Self::VideoAnswer {
                 target: required("video-answer", "target", incoming.target)?,
-                sdp: required("video-answer", "sdp", incoming.sdp)?,
+                sdp: Cow::Borrowed(required("video-answer", "sdp", incoming.sdp)?),
             }),
             "new-ice-candidate" => Ok(Self::NewIceCandidate {
                 target: required("new-ice-candidate", "target", incoming.target)?,
-                candidate: required("new-ice-candidate", "candidate", incoming.candidate)?,
+                candidate: Cow::Borrowed(required("new-ice-candidate", "candidate", incoming.candidate)?),
             }),
             "hang-up" => Ok(Self::HangUp { target: incoming.target }),
             "media-state" => Ok(Self::MediaState {
@@ -287,145 +256,6 @@ fn truncated(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),
-    }
-}
-
-/// Everything the server sends. Field names are the ones MDN's client reads.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type")]
-pub(crate) enum ServerMessage<'a> {
-    #[serde(rename = "id")]
-    Id { id: u64 },
-    #[serde(rename = "rejectusername")]
-    RejectUsername { id: u64, name: &'a str },
-    #[serde(rename = "userlist")]
-    UserList {
-        users: Vec<&'a str>,
-        /// Who is ringing or talking now: calling them answers "busy".
-        #[serde(rename = "inCall")]
-        in_call: Vec<&'a str>,
-        /// Which of `users` are services of the server (`echo`), not people.
-        services: Vec<&'a str>,
-        /// Which of `users` signed in with an account: the only names that are verified.
-        verified: Vec<&'a str>,
-    },
-    /// After a ringing-aware sign-in: the secret that lets this session be resumed.
-    #[serde(rename = "session")]
-    Session { name: &'a str, token: &'a str },
-    /// `resume` worked: the client holds `name` again (and its call, if any).
-    #[serde(rename = "resumed")]
-    Resumed {
-        name: &'a str,
-        token: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        partner: Option<&'a str>,
-    },
-    /// Another connection resumed this session; this one is no longer heard.
-    #[serde(rename = "replaced")]
-    Replaced {},
-    /// To the caller: `target` was told of the call and is being rung.
-    #[serde(rename = "ringing")]
-    Ringing {
-        #[serde(rename = "callId")]
-        call_id: u64,
-        target: &'a str,
-    },
-    /// To the callee: `name` is calling.
-    #[serde(rename = "incoming-call")]
-    IncomingCall {
-        #[serde(rename = "callId")]
-        call_id: u64,
-        name: &'a str,
-    },
-    /// The call is on: the `caller` sends the offer, the `callee` waits for it.
-    #[serde(rename = "call-accepted")]
-    CallAccepted {
-        #[serde(rename = "callId")]
-        call_id: u64,
-        name: &'a str,
-        role: Role,
-    },
-    /// The call with `name` is over, or never began, for `reason`.
-    #[serde(rename = "call-ended")]
-    CallEnded {
-        #[serde(rename = "callId", skip_serializing_if = "Option::is_none")]
-        call_id: Option<u64>,
-        name: &'a str,
-        reason: EndReason,
-    },
-    #[serde(rename = "message")]
-    Message {
-        id: u64,
-        name: &'a str,
-        text: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        date: Option<f64>,
-    },
-    #[serde(rename = "video-offer")]
-    VideoOffer { name: &'a str, target: &'a str, sdp: &'a RawValue },
-    #[serde(rename = "video-answer")]
-    VideoAnswer { name: &'a str, target: &'a str, sdp: &'a RawValue },
-    #[serde(rename = "new-ice-candidate")]
-    NewIceCandidate { name: &'a str, target: &'a str, candidate: &'a RawValue },
-    #[serde(rename = "hang-up")]
-    HangUp { name: &'a str, target: &'a str },
-    #[serde(rename = "media-state")]
-    MediaState { name: &'a str, target: &'a str, audio: bool, video: bool },
-    #[serde(rename = "error")]
-    Error {
-        code: ErrorCode,
-        message: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        target: Option<&'a str>,
-    },
-}
-
-/// Which side of a call a client is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Role {
-    Caller,
-    Callee,
-}
-
-/// Why a call ended; `docs/protocol.md` says who hears which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EndReason {
-    /// The callee was already ringing or talking; their call was left alone.
-    Busy,
-    /// The callee said no.
-    Declined,
-    /// The caller gave up before an answer.
-    Cancelled,
-    /// Nobody answered before the ring timeout.
-    Missed,
-    /// One side hung up.
-    HungUp,
-    /// One side left duet (closed the page, or lost its connection for good).
-    Disconnected,
-}
-
-impl EndReason {
-    pub const ALL: [Self; 6] =
-        [Self::Busy, Self::Declined, Self::Cancelled, Self::Missed, Self::HungUp, Self::Disconnected];
-
-    /// The word on the wire (`hung-up`), for logs and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Busy => "busy",
-            Self::Declined => "declined",
-            Self::Cancelled => "cancelled",
-            Self::Missed => "missed",
-            Self::HungUp => "hung-up",
-            Self::Disconnected => "disconnected",
-        }
-    }
-}
-
-impl ServerMessage<'_> {
-    pub(crate) fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("server messages hold only strings, numbers and valid raw JSON")
     }
 }
 
@@ -507,10 +337,43 @@ mod tests {
     #[test]
     fn relayed_messages_serialize_with_raw_sdp() {
         let sdp = RawValue::from_string(r#"{"type":"offer","sdp":"v=0"}"#.into()).expect("valid");
-        let json = ServerMessage::VideoOffer { name: "ann", target: "bo", sdp: &sdp }.to_json();
+        let json =
+            ServerMessage::VideoOffer { name: "ann".into(), target: "bo".into(), sdp: Cow::Owned(sdp) }
+                .to_json();
         assert_eq!(
             json,
             r#"{"type":"video-offer","name":"ann","target":"bo","sdp":{"type":"offer","sdp":"v=0"}}"#
         );
+        let ServerMessage::VideoOffer { sdp, .. } = ServerMessage::parse(&json).expect("reads back") else {
+            panic!("an offer")
+        };
+        assert_eq!(sdp.get(), r#"{"type":"offer","sdp":"v=0"}"#, "a client reads the SDP verbatim");
+    }
+
+    #[test]
+    fn a_client_message_built_in_rust_is_what_the_hub_parses() {
+        let sdp = RawValue::from_string(r#"{"type":"answer","sdp":"v=0\r\n"}"#.into()).expect("valid");
+        let sent = ClientMessage::VideoAnswer { target: "bo \"b\"".into(), sdp: Cow::Owned(sdp) }.to_json();
+        let ClientMessage::VideoAnswer { target, sdp } = ClientMessage::parse(&sent).expect("parses") else {
+            panic!("an answer")
+        };
+        assert_eq!((&*target, sdp.get()), ("bo \"b\"", r#"{"type":"answer","sdp":"v=0\r\n"}"#));
+        let hello = ClientMessage::Username { name: UserName::new("ann").expect("valid"), ringing: false };
+        assert_eq!(hello.to_json(), r#"{"type":"username","name":"ann"}"#, "MDN's own sign-in");
+    }
+
+    #[test]
+    fn a_server_frame_read_by_a_client_is_checked_like_a_client_frame() {
+        let err = |text| ServerMessage::parse(text).expect_err("refused");
+        assert_eq!(
+            err(r#"{"type":"incoming-call","name":"ann"}"#),
+            ProtocolError::MissingField { kind: "incoming-call", field: "callId" }
+        );
+        assert!(matches!(
+            err(r#"{"type":"call-ended","name":"ann","reason":"bored"}"#),
+            ProtocolError::InvalidField(_)
+        ));
+        assert_eq!(err(r#"{"type":"dance"}"#), ProtocolError::UnknownType("dance".into()));
+        assert!(matches!(err("{"), ProtocolError::InvalidJson(_)));
     }
 }
