@@ -307,13 +307,34 @@ impl Hub {
 
     /// A text frame arrived on `conn`.
     pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &str) -> Result<(), Rejected> {
+        self.handle(now, conn, || ClientMessage::parse(text))
+    }
+
+    /// A message from a participant that is not a socket (a service instance, see
+    /// [`Hub::is_service`]), already typed: the same budgets, checks and routing as a
+    /// text frame, without JSON in between.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        msg: ClientMessage<'_>,
+    ) -> Result<(), Rejected> {
+        self.handle(now, conn, || Ok(msg))
+    }
+
+    fn handle<'a>(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        msg: impl FnOnce() -> Result<ClientMessage<'a>, crate::ProtocolError>,
+    ) -> Result<(), Rejected> {
         if self.conns.get(&conn).is_none_or(|c| c.detached.is_some()) {
             return Ok(()); // closed or taken over meanwhile; nobody to answer
         }
         if !self.within_budget(now, conn, |limits| limits.frames, |c| &mut c.frames) {
             return self.rate_limited(conn);
         }
-        let msg = match ClientMessage::parse(text) {
+        let msg = match msg() {
             Ok(msg) => msg,
             Err(e) => return Err(self.reject(conn, e.code(), &e.to_string(), None)),
         };
@@ -332,6 +353,11 @@ impl Hub {
         {
             return self.rate_limited(conn);
         }
+        self.route(now, conn, msg)
+    }
+
+    /// Does what a message within its budgets asks.
+    fn route(&mut self, now: Instant, conn: ConnId, msg: ClientMessage<'_>) -> Result<(), Rejected> {
         let msg = match msg {
             ClientMessage::Username { name, ringing } => return self.sign_in(now, conn, name, ringing),
             ClientMessage::Resume { name, token, partner } => {

@@ -42,6 +42,7 @@ pub use hub::{
 };
 pub use name::{NameError, Skeleton, UserName};
 pub use protocol::{
-    ClientMessage, EndReason, ErrorCode, IceServer, ProtocolError, Role, ServerMessage, valid_token,
+    Candidate, ClientMessage, Description, EndReason, ErrorCode, IceServer, ProtocolError, Role,
+    ServerMessage, valid_token,
 };
 pub use room::{RoomError, RoomName};

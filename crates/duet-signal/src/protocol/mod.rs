@@ -21,7 +21,9 @@ use serde_json::value::RawValue;
 
 use crate::name::{NameError, UserName};
 
+mod payload;
 mod server;
+pub use payload::{Candidate, Description};
 pub use server::{EndReason, ErrorCode, IceServer, Role, ServerMessage};
 
 /// A message a client may send, checked and ready for the hub; a client written in

@@ -22,17 +22,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use duet_peer::{Echo, EchoPoll, Session};
-use duet_signal::{ConnId, Payload};
+use std::borrow::Cow;
+
+use duet_signal::{Candidate, ClientMessage, ConnId, Description, Payload, ServerMessage};
 use duet_turn::policy::PeerPolicy;
-use serde_json::Value;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-/// How an echo call talks to the hub: as if over a WebSocket of its own. Signaling
-/// implements it; echo knows nothing else of signaling.
+/// How a participant that is not a socket (echo; next a recorder, a media server)
+/// takes part in calls: it reads what the hub sends its instance as [`ServerMessage`]s
+/// (`ServerMessage::parse` on its inbox's frames) and says [`ClientMessage`]s back, which
+/// the hub takes as typed messages (`Hub::handle_message`), with no JSON in between.
+/// Signaling implements it; a service knows nothing else of signaling.
 pub trait ServiceLink: Send + Sync + 'static {
-    /// The service instance `conn` says `text` (a protocol message).
-    fn says(&self, conn: ConnId, text: &str);
+    /// The service instance `conn` says `msg`.
+    fn says(&self, conn: ConnId, msg: ClientMessage<'_>);
     /// The instance `conn` is done (its call ended, or it failed): its call ends.
     fn ended(&self, conn: ConnId);
 }
@@ -157,7 +161,10 @@ pub async fn run(
         tokio::select! {
             payload = inbox.recv() => {
                 let Some(payload) = payload else { break };
-                match call.handle_signal(&payload, &local) {
+                // What the hub sends is well-formed; a frame of a type echo does not know
+                // is none of its business.
+                let Ok(msg) = ServerMessage::parse(&payload) else { continue };
+                match call.handle_signal(msg, &local) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
@@ -214,36 +221,41 @@ struct EchoCall {
 
 impl EchoCall {
     /// Handles one message the hub sent this instance; `false` when the call is over.
-    fn handle_signal(&mut self, payload: &str, local: &[SocketAddr]) -> Result<bool, duet_peer::PeerError> {
-        let Ok(msg) = serde_json::from_str::<Value>(payload) else { return Ok(true) };
-        match msg["type"].as_str() {
-            Some("incoming-call") => {
-                self.peer = msg["name"].as_str().unwrap_or_default().to_owned();
-                self.send(serde_json::json!({"type": "accept", "callId": msg["callId"]}));
+    fn handle_signal(
+        &mut self,
+        msg: ServerMessage<'_>,
+        local: &[SocketAddr],
+    ) -> Result<bool, duet_peer::PeerError> {
+        match msg {
+            ServerMessage::IncomingCall { call_id, name } => {
+                self.peer = name.into_owned();
+                self.send(ClientMessage::Accept { call_id });
             }
-            Some("video-offer") => {
-                self.peer = msg["name"].as_str().unwrap_or_default().to_owned();
+            ServerMessage::VideoOffer { name, sdp, .. } => {
+                self.peer = name.into_owned();
                 let echo = match self.echo.as_mut() {
                     Some(echo) => echo,
                     None => self.echo.insert(Echo::new(Session::new(Instant::now(), local)?)),
                 };
-                let mut offer = msg["sdp"].clone();
-                if let Some(sdp) = offer["sdp"].as_str() {
-                    offer["sdp"] = Value::from(admitted_sdp(sdp, &self.policy, &mut self.candidates_left));
-                }
-                let answer = echo.session().accept_offer(&offer.to_string())?;
-                let answer: Value = serde_json::from_str(&answer).expect("the answer is JSON");
-                self.send(serde_json::json!({"type": "video-answer", "target": self.peer, "sdp": answer}));
+                let mut offer =
+                    Description::read(&sdp).map_err(|e| duet_peer::PeerError::Offer(e.to_string()))?;
+                offer.sdp = admitted_sdp(&offer.sdp, &self.policy, &mut self.candidates_left);
+                let answer = echo.session().accept_offer(offer.to_raw().get())?;
+                let answer = serde_json::value::RawValue::from_string(answer).expect("the answer is JSON");
+                self.send(ClientMessage::VideoAnswer {
+                    target: Cow::Borrowed(&self.peer),
+                    sdp: Cow::Owned(answer),
+                });
             }
-            Some("new-ice-candidate") => {
-                let line = msg["candidate"]["candidate"].as_str().unwrap_or_default();
+            ServerMessage::NewIceCandidate { candidate, .. } => {
+                let line = Candidate::read(&candidate).map(|c| c.candidate).unwrap_or_default();
                 if let Some(echo) = self.echo.as_mut()
-                    && admit(line, &self.policy, &mut self.candidates_left)
+                    && admit(&line, &self.policy, &mut self.candidates_left)
                 {
-                    echo.session().add_remote_candidate(&msg["candidate"].to_string())?;
+                    echo.session().add_remote_candidate(candidate.get())?;
                 }
             }
-            Some("call-ended" | "hang-up") => return Ok(false),
+            ServerMessage::CallEnded { .. } | ServerMessage::HangUp { .. } => return Ok(false),
             _ => {}
         }
         Ok(true)
@@ -273,12 +285,12 @@ impl EchoCall {
 
     fn hang_up(&self) {
         if !self.peer.is_empty() {
-            self.send(serde_json::json!({"type": "hang-up", "target": self.peer}));
+            self.send(ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)) });
         }
     }
 
-    fn send(&self, msg: Value) {
-        self.signaling.says(self.conn, &msg.to_string());
+    fn send(&self, msg: ClientMessage<'_>) {
+        self.signaling.says(self.conn, msg);
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use duet_signal::{IceServer, ServerMessage};
 
 use crate::config::{IceSettings, TurnMode};
 use crate::turn::issued::Run;
@@ -115,15 +115,15 @@ impl IceServers {
         if servers.is_empty() {
             return None;
         }
-        Some(json!({"type": "ice-servers", "ttl": self.ttl.as_secs(), "iceServers": servers}).to_string())
+        Some(ServerMessage::IceServers { ice_servers: servers, ttl: self.ttl.as_secs() }.to_json())
     }
 
-    fn servers(&self, page_host: Option<&str>, user: &str) -> Vec<Value> {
+    fn servers(&self, page_host: Option<&str>, user: &str) -> Vec<IceServer> {
         let credentials = |secret: &[u8]| {
             let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let username = duet_turn::auth::ephemeral_username(unix + self.ttl.as_secs(), user);
             let credential = duet_turn::auth::ephemeral_password(secret, &username);
-            (username, credential)
+            (Some(username), Some(credential))
         };
         match &self.kind {
             Kind::Off => vec![],
@@ -146,19 +146,20 @@ impl IceServers {
                     turn.push(format!("{scheme}:{host}:{web_port}?transport=tcp"));
                 }
                 let (username, credential) = credentials(secret);
+                let stun = vec![format!("stun:{host}:{port}")];
                 vec![
-                    json!({"urls": [format!("stun:{host}:{port}")]}),
-                    json!({"urls": turn, "username": username, "credential": credential}),
+                    IceServer { urls: stun, username: None, credential: None },
+                    IceServer { urls: turn, username, credential },
                 ]
             }
             Kind::External { nodes, secret } => {
-                let urls = node_for(nodes, user);
+                let urls = node_for(nodes, user).to_vec();
                 match secret {
                     Some(secret) => {
                         let (username, credential) = credentials(secret.as_bytes());
-                        vec![json!({"urls": urls, "username": username, "credential": credential})]
+                        vec![IceServer { urls, username, credential }]
                     }
-                    None => vec![json!({"urls": urls})],
+                    None => vec![IceServer { urls, username: None, credential: None }],
                 }
             }
         }
@@ -215,6 +216,7 @@ fn host_only(host_header: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn settings() -> IceSettings {
         IceSettings { host: None, ttl: Duration::from_secs(600) }

@@ -349,8 +349,8 @@ impl Signaling {
 
 impl ServiceLink for Signaling {
     /// A service instance says something, as if over its own WebSocket.
-    fn says(&self, conn: ConnId, text: &str) {
-        let result = self.with_hub(|hub| hub.handle_text(Instant::now(), conn, text));
+    fn says(&self, conn: ConnId, msg: duet_signal::ClientMessage<'_>) {
+        let result = self.with_hub(|hub| hub.handle_message(Instant::now(), conn, msg));
         if let Err(rejected) = result {
             tracing::debug!(%conn, code = rejected.0.as_str(), "a service message was refused");
         }
