@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use duet_signal::{Candidate as Trickled, Description};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
@@ -120,8 +121,8 @@ impl Session {
     /// Our description (`{type, sdp}` JSON) as it goes out: every listed fingerprint
     /// after str0m's SHA-256 line; the fingerprint it sent is kept for the safety code.
     fn outgoing(&mut self, description: String) -> String {
-        let mut json: serde_json::Value = serde_json::from_str(&description).expect("str0m's JSON");
-        let sdp = json["sdp"].as_str().unwrap_or_default();
+        let mut description: Description = serde_json::from_str(&description).expect("str0m's JSON");
+        let sdp = &description.sdp;
         let extra: String = self.listed[1..]
             .iter()
             .map(|hash| format!("\r\na=fingerprint:{}", hash.fingerprint(&self.certificate)))
@@ -138,19 +139,14 @@ impl Session {
             .collect::<Vec<_>>()
             .join("\r\n");
         self.fingerprints.0 = crate::fingerprint_in(&sdp);
-        json["sdp"] = serde_json::Value::String(sdp);
-        json.to_string()
+        description.sdp = sdp;
+        description.to_raw().get().to_owned()
     }
 
     /// Keeps the fingerprint of the other side's description `{type, sdp}` as received.
     fn incoming(&mut self, description: &str) {
-        #[derive(serde::Deserialize)]
-        struct Text<'a> {
-            #[serde(borrow)]
-            sdp: std::borrow::Cow<'a, str>,
-        }
-        if let Ok(text) = serde_json::from_str::<Text<'_>>(description) {
-            self.fingerprints.1 = crate::fingerprint_in(&text.sdp);
+        if let Ok(description) = serde_json::from_str::<Description>(description) {
+            self.fingerprints.1 = crate::fingerprint_in(&description.sdp);
         }
     }
 
@@ -167,7 +163,7 @@ impl Session {
         let line = candidate.to_sdp_string();
         self.rtc.add_local_candidate(candidate);
         let line = line.strip_prefix("a=").unwrap_or(&line).to_owned();
-        Ok(serde_json::json!({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}).to_string())
+        Ok(Trickled::on_first_section(line).to_raw().get().to_owned())
     }
 
     /// Offers `mapped` (our address as a STUN/TURN server saw it, through any NAT) as a
@@ -190,7 +186,7 @@ impl Session {
         let line = candidate.to_sdp_string();
         self.rtc.add_local_candidate(candidate);
         let line = line.strip_prefix("a=").unwrap_or(&line).to_owned();
-        serde_json::json!({"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}).to_string()
+        Trickled::on_first_section(line).to_raw().get().to_owned()
     }
 
     /// Our offer (`{type:"offer", sdp}`): one audio and one video media, both ways.

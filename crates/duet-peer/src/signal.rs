@@ -1,16 +1,20 @@
-//! The client side of duet's signaling protocol (`docs/protocol.md`), sans-IO: JSON
-//! messages from the server in, messages to send and what to do next out. The caller
-//! owns the WebSocket and the [`Session`](crate::Session).
+//! The client side of duet's signaling protocol (`docs/protocol.md`), sans-IO: frames
+//! from the server in, frames to send and what to do next out, every one of them typed
+//! by `duet-signal` ([`ServerMessage`] read, [`ClientMessage`] written). The caller owns
+//! the WebSocket and the [`Session`](crate::Session).
 //!
 //! ```text
 //!  Client::new ──► {username, ringing}
 //!  userlist (with our name) ──► {call target} | waiting        rejectusername ──► new name
 //!  incoming-call ──► {accept} (when waiting)                   call-accepted ──► offer: true
 //!  video-offer ──► answer: Some(sdp)     video-answer ──► remote_answer     candidates ──► candidate
-//!  call-ended / hang-up ──► ended (or an error if the call never came about)
+//!  ice-servers ──► ice_servers           call-ended / hang-up ──► ended (or an error if the call never came about)
 //! ```
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use duet_signal::{ClientMessage, EndReason, ErrorCode, IceServer, Role, ServerMessage, UserName};
+use serde_json::value::RawValue;
 
 /// Why the call could not be made, or the server turned us away.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,8 +33,8 @@ pub enum SignalError {
 /// What one server message leads to.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// Messages to send, in order.
-    pub send: Vec<Value>,
+    /// Frames to send, in order.
+    pub send: Vec<String>,
     /// A line for the person watching.
     pub say: Option<String>,
     /// The call is over.
@@ -43,6 +47,8 @@ pub struct Outcome {
     pub remote_answer: Option<String>,
     /// A candidate the other side trickled (`RTCIceCandidate.toJSON()`).
     pub candidate: Option<String>,
+    /// The STUN and TURN servers the server offers (with credentials).
+    pub ice_servers: Option<Vec<IceServer>>,
 }
 
 #[derive(Debug)]
@@ -60,10 +66,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client that signs in as `name`; returns it with the first message to send.
-    pub fn new(name: &str, to: Option<String>) -> (Self, Value) {
-        let hello = json!({"type": "username", "name": name, "ringing": true});
-        (Self { state: State::SigningIn { name: name.to_owned() }, to, peer: String::new() }, hello)
+    /// A client that signs in as `name`; returns it with the first frame to send.
+    pub fn new(name: &str, to: Option<String>) -> Result<(Self, String), SignalError> {
+        let valid = UserName::new(name)
+            .map_err(|e| SignalError::BadName(format!("that name cannot be used: {e}")))?;
+        let hello = ClientMessage::Username { name: valid, ringing: true }.to_json();
+        Ok((Self { state: State::SigningIn { name: name.to_owned() }, to, peer: String::new() }, hello))
     }
 
     /// Whom the call is with, once known (empty before).
@@ -71,150 +79,226 @@ impl Client {
         &self.peer
     }
 
-    /// A message addressed to the other side of the call.
-    pub fn to_peer(&self, mut msg: Value) -> Value {
-        msg["target"] = Value::String(self.peer.clone());
-        msg
+    /// Hangs up on the other side of the call.
+    pub fn hang_up(&self) -> String {
+        ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)) }.to_json()
     }
 
-    /// Handles one message from the server.
-    pub fn handle(&mut self, msg: &Value) -> Result<Outcome, SignalError> {
+    /// Our offer (`{type, sdp}` JSON, as [`Session::create_offer`](crate::Session::create_offer)
+    /// makes it) for the other side.
+    pub fn offer(&self, description: String) -> String {
+        ClientMessage::VideoOffer { target: Cow::Borrowed(&self.peer), sdp: raw(description) }.to_json()
+    }
+
+    /// Our answer to the other side's offer.
+    pub fn answer(&self, description: String) -> String {
+        ClientMessage::VideoAnswer { target: Cow::Borrowed(&self.peer), sdp: raw(description) }.to_json()
+    }
+
+    /// One of our candidates (`RTCIceCandidate.toJSON()`), trickled.
+    pub fn candidate(&self, candidate: String) -> String {
+        ClientMessage::NewIceCandidate { target: Cow::Borrowed(&self.peer), candidate: raw(candidate) }
+            .to_json()
+    }
+
+    /// Handles one frame from the server (frames of types it has no use for change nothing).
+    pub fn handle(&mut self, frame: &str) -> Result<Outcome, SignalError> {
         let mut out = Outcome::default();
-        let name = msg["name"].as_str().unwrap_or_default();
-        let from_peer = !self.peer.is_empty() && name == self.peer;
-        match (msg["type"].as_str().unwrap_or_default(), &mut self.state) {
-            ("rejectusername", State::SigningIn { name: wanted }) => {
+        let Ok(msg) = ServerMessage::parse(frame) else { return Ok(out) };
+        let from_peer = |name: &str| !self.peer.is_empty() && name == self.peer;
+        match (msg, &mut self.state) {
+            (ServerMessage::RejectUsername { name, .. }, State::SigningIn { name: wanted }) => {
                 out.say = Some(format!("the name {wanted} is taken; signed in as {name}"));
-                *wanted = name.to_owned();
+                *wanted = name.into_owned();
             }
-            ("userlist", State::SigningIn { name: wanted }) => {
-                let listed = msg["users"].as_array().is_some_and(|u| u.iter().any(|n| n == wanted.as_str()));
-                if listed {
-                    let me = std::mem::take(wanted);
-                    self.state = State::Ready;
-                    match &self.to {
-                        Some(to) => {
-                            out.say = Some(format!("signed in as {me}; calling {to}"));
-                            out.send.push(json!({"type": "call", "target": to}));
-                        }
-                        None => out.say = Some(format!("signed in as {me}; waiting for a call")),
-                    }
-                }
+            (ServerMessage::UserList { users, .. }, State::SigningIn { name: wanted })
+                if users.iter().any(|n| n == wanted.as_str()) =>
+            {
+                let me = std::mem::take(wanted);
+                self.state = State::Ready;
+                out.say = Some(self.signed_in(&me, &mut out.send));
             }
-            ("ringing", State::Ready) => {
-                out.say = Some(format!("ringing {}…", msg["target"].as_str().unwrap_or("")))
+            (ServerMessage::Ringing { target, .. }, State::Ready) => {
+                out.say = Some(format!("ringing {target}…"))
             }
-            ("incoming-call", State::Ready) => {
+            (ServerMessage::IncomingCall { call_id, name }, State::Ready) => {
                 if self.to.is_none() && self.peer.is_empty() {
-                    self.peer = name.to_owned();
                     out.say = Some(format!("{name} is calling; answering"));
-                    out.send.push(json!({"type": "accept", "callId": msg["callId"]}));
+                    self.peer = name.into_owned();
+                    out.send.push(ClientMessage::Accept { call_id }.to_json());
                 } else {
-                    out.send.push(json!({"type": "decline", "callId": msg["callId"]}));
+                    out.send.push(ClientMessage::Decline { call_id }.to_json());
                 }
             }
-            ("call-accepted", State::Ready) => {
-                self.peer = name.to_owned();
-                out.offer = msg["role"] == "caller";
+            (ServerMessage::CallAccepted { name, role, .. }, State::Ready) => {
+                out.offer = role == Role::Caller;
                 out.say = Some(format!("{name} answered; connecting"));
+                self.peer = name.into_owned();
             }
-            ("video-offer", State::Ready) if from_peer => out.answer = Some(msg["sdp"].to_string()),
-            ("video-answer", State::Ready) if from_peer => out.remote_answer = Some(msg["sdp"].to_string()),
-            ("new-ice-candidate", State::Ready) if from_peer => {
-                out.candidate = Some(msg["candidate"].to_string())
+            (ServerMessage::VideoOffer { name, sdp, .. }, State::Ready) if from_peer(&name) => {
+                out.answer = Some(sdp.get().to_owned());
             }
-            ("call-ended" | "hang-up", State::Ready) if self.peer.is_empty() || from_peer => {
-                let reason = msg["reason"].as_str().unwrap_or("hung-up");
-                let words = match reason {
-                    "busy" => format!("{name} is in another call"),
-                    "declined" => format!("{name} declined the call"),
-                    "missed" => format!("{name} did not answer"),
-                    "cancelled" => format!("{name} cancelled the call"),
-                    "disconnected" => format!("{name} left"),
-                    _ => format!("{name} hung up"),
-                };
-                if matches!(reason, "busy" | "declined" | "missed") {
-                    return Err(SignalError::NotMade(words));
-                }
-                out.say = Some(words);
-                out.ended = true;
+            (ServerMessage::VideoAnswer { name, sdp, .. }, State::Ready) if from_peer(&name) => {
+                out.remote_answer = Some(sdp.get().to_owned());
             }
-            ("error", _) => {
-                let code = msg["code"].as_str().unwrap_or_default();
-                let message = msg["message"].as_str().unwrap_or_default();
-                return Err(match code {
-                    "no-such-user" => SignalError::NotMade(format!(
-                        "nobody called {} is online",
-                        msg["target"].as_str().unwrap_or("")
-                    )),
-                    "invalid-name" => SignalError::BadName(format!("the server refused the name: {message}")),
-                    _ => SignalError::Refused(format!("the server refused a message ({code}): {message}")),
-                });
+            (ServerMessage::NewIceCandidate { name, candidate, .. }, State::Ready) if from_peer(&name) => {
+                out.candidate = Some(candidate.get().to_owned());
+            }
+            (ServerMessage::CallEnded { name, reason, .. }, State::Ready)
+                if self.peer.is_empty() || from_peer(&name) =>
+            {
+                return self.ended(&name, reason, out);
+            }
+            (ServerMessage::HangUp { name, .. }, State::Ready)
+                if self.peer.is_empty() || from_peer(&name) =>
+            {
+                return self.ended(&name, EndReason::HungUp, out);
+            }
+            (ServerMessage::IceServers { ice_servers, .. }, _) => out.ice_servers = Some(ice_servers),
+            (ServerMessage::Error { code, message, target }, _) => {
+                return Err(refused(code, &message, target.as_deref()));
             }
             _ => {}
         }
         Ok(out)
     }
+
+    /// Signed in as `me`: calls, or waits. Returns what to say.
+    fn signed_in(&self, me: &str, send: &mut Vec<String>) -> String {
+        match &self.to {
+            Some(to) => {
+                send.push(ClientMessage::Call { target: Cow::Borrowed(to) }.to_json());
+                format!("signed in as {me}; calling {to}")
+            }
+            None => format!("signed in as {me}; waiting for a call"),
+        }
+    }
+
+    /// The call with `name` ended for `reason`: over, or never made.
+    fn ended(&self, name: &str, reason: EndReason, mut out: Outcome) -> Result<Outcome, SignalError> {
+        let words = match reason {
+            EndReason::Busy => format!("{name} is in another call"),
+            EndReason::Declined => format!("{name} declined the call"),
+            EndReason::Missed => format!("{name} did not answer"),
+            EndReason::Cancelled => format!("{name} cancelled the call"),
+            EndReason::Disconnected => format!("{name} left"),
+            EndReason::HungUp => format!("{name} hung up"),
+        };
+        if matches!(reason, EndReason::Busy | EndReason::Declined | EndReason::Missed) {
+            return Err(SignalError::NotMade(words));
+        }
+        out.say = Some(words);
+        out.ended = true;
+        Ok(out)
+    }
+}
+
+/// The server refused a message of ours.
+fn refused(code: ErrorCode, message: &str, target: Option<&str>) -> SignalError {
+    match code {
+        ErrorCode::NoSuchUser => {
+            SignalError::NotMade(format!("nobody called {} is online", target.unwrap_or("")))
+        }
+        ErrorCode::InvalidName => SignalError::BadName(format!("the server refused the name: {message}")),
+        _ => SignalError::Refused(format!("the server refused a message ({}): {message}", code.as_str())),
+    }
+}
+
+/// A description or candidate as made by [`Session`](crate::Session) (JSON), to relay.
+fn raw(json: String) -> Cow<'static, RawValue> {
+    Cow::Owned(RawValue::from_string(json).expect("the session makes JSON"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn frame(value: serde_json::Value) -> String {
+        value.to_string()
+    }
+
+    /// A frame we send, read back for comparing.
+    fn sent(frame: &str) -> serde_json::Value {
+        serde_json::from_str(frame).expect("JSON")
+    }
+
+    fn all_sent(frames: &[String]) -> Vec<serde_json::Value> {
+        frames.iter().map(|f| sent(f)).collect()
+    }
 
     fn signed_in(name: &str, to: Option<&str>) -> (Client, Outcome) {
-        let (mut client, hello) = Client::new(name, to.map(str::to_owned));
-        assert_eq!(hello, json!({"type": "username", "name": name, "ringing": true}));
-        let out = client.handle(&json!({"type": "userlist", "users": [name, "bo"]})).expect("fine");
+        let (mut client, hello) = Client::new(name, to.map(str::to_owned)).expect("a valid name");
+        assert_eq!(sent(&hello), json!({"type": "username", "name": name, "ringing": true}));
+        let out = client.handle(&frame(json!({"type": "userlist", "users": [name, "bo"]}))).expect("fine");
         (client, out)
     }
 
     #[test]
     fn a_caller_signs_in_calls_and_offers_once_accepted() {
         let (mut ann, out) = signed_in("ann", Some("bo"));
-        assert_eq!(out.send, vec![json!({"type": "call", "target": "bo"})]);
+        assert_eq!(all_sent(&out.send), vec![json!({"type": "call", "target": "bo"})]);
         let out = ann
-            .handle(&json!({"type": "call-accepted", "callId": 1, "name": "bo", "role": "caller"}))
+            .handle(&frame(json!({"type": "call-accepted", "callId": 1, "name": "bo", "role": "caller"})))
             .expect("ok");
         assert!(out.offer);
-        assert_eq!(ann.to_peer(json!({"type": "hang-up"})), json!({"type": "hang-up", "target": "bo"}));
+        assert_eq!(sent(&ann.hang_up()), json!({"type": "hang-up", "target": "bo"}));
         let out = ann
-            .handle(&json!({"type": "video-answer", "name": "bo", "sdp": {"type": "answer"}}))
+            .handle(&frame(
+                json!({"type": "video-answer", "name": "bo", "target": "ann", "sdp": {"type": "answer"}}),
+            ))
             .expect("ok");
         assert_eq!(out.remote_answer.as_deref(), Some(r#"{"type":"answer"}"#));
-        let stranger =
-            ann.handle(&json!({"type": "new-ice-candidate", "name": "eve", "candidate": {}})).expect("ok");
+        let stranger = ann
+            .handle(&frame(
+                json!({"type": "new-ice-candidate", "name": "eve", "target": "ann", "candidate": {}}),
+            ))
+            .expect("ok");
         assert_eq!(stranger.candidate, None, "only the peer's candidates count");
-        assert!(
-            ann.handle(&json!({"type": "call-ended", "name": "bo", "reason": "hung-up"})).expect("ok").ended
-        );
+        let over =
+            ann.handle(&frame(json!({"type": "call-ended", "name": "bo", "reason": "hung-up"}))).expect("ok");
+        assert!(over.ended);
     }
 
     #[test]
     fn a_waiting_client_answers_the_first_caller_and_turns_away_others() {
         let (mut desk, out) = signed_in("desk", None);
         assert!(out.send.is_empty());
-        let out = desk.handle(&json!({"type": "incoming-call", "callId": 5, "name": "ann"})).expect("ok");
-        assert_eq!(out.send, vec![json!({"type": "accept", "callId": 5})]);
-        let out = desk.handle(&json!({"type": "incoming-call", "callId": 6, "name": "cy"})).expect("ok");
-        assert_eq!(out.send, vec![json!({"type": "decline", "callId": 6})]);
+        let out =
+            desk.handle(&frame(json!({"type": "incoming-call", "callId": 5, "name": "ann"}))).expect("ok");
+        assert_eq!(all_sent(&out.send), vec![json!({"type": "accept", "callId": 5})]);
+        let out =
+            desk.handle(&frame(json!({"type": "incoming-call", "callId": 6, "name": "cy"}))).expect("ok");
+        assert_eq!(all_sent(&out.send), vec![json!({"type": "decline", "callId": 6})]);
         let out = desk
-            .handle(&json!({"type": "video-offer", "name": "ann", "sdp": {"type": "offer"}}))
+            .handle(&frame(
+                json!({"type": "video-offer", "name": "ann", "target": "desk", "sdp": {"type": "offer"}}),
+            ))
             .expect("ok");
         assert_eq!(out.answer.as_deref(), Some(r#"{"type":"offer"}"#));
+        let answer = desk.answer(r#"{"type":"answer","sdp":"v=0"}"#.into());
+        assert_eq!(
+            sent(&answer),
+            json!({"type": "video-answer", "target": "ann", "sdp": {"type": "answer", "sdp": "v=0"}})
+        );
     }
 
     #[test]
     fn a_taken_name_is_followed_and_a_refused_call_is_an_error_in_words() {
-        let (mut ann, _) = Client::new("ann", Some("bo".into()));
-        let out = ann.handle(&json!({"type": "rejectusername", "name": "ann2"})).expect("ok");
+        let (mut ann, _) = Client::new("ann", Some("bo".into())).expect("a valid name");
+        let out = ann.handle(&frame(json!({"type": "rejectusername", "id": 1, "name": "ann2"}))).expect("ok");
         assert_eq!(out.say.as_deref(), Some("the name ann is taken; signed in as ann2"));
-        let out = ann.handle(&json!({"type": "userlist", "users": ["ann", "ann2", "bo"]})).expect("ok");
+        let out =
+            ann.handle(&frame(json!({"type": "userlist", "users": ["ann", "ann2", "bo"]}))).expect("ok");
         assert_eq!(out.say.as_deref(), Some("signed in as ann2; calling bo"));
-        let err =
-            ann.handle(&json!({"type": "call-ended", "name": "bo", "reason": "declined"})).expect_err("no");
+        let err = ann
+            .handle(&frame(json!({"type": "call-ended", "name": "bo", "reason": "declined"})))
+            .expect_err("no");
         assert_eq!(err, SignalError::NotMade("bo declined the call".into()));
-        let err =
-            ann.handle(&json!({"type": "error", "code": "no-such-user", "target": "bo"})).expect_err("no");
+        let err = ann
+            .handle(&frame(json!({"type": "error", "code": "no-such-user", "message": "", "target": "bo"})))
+            .expect_err("no");
         assert_eq!(err.to_string(), "nobody called bo is online");
+        assert!(matches!(Client::new("a\nb", None), Err(SignalError::BadName(_))));
     }
 }

@@ -118,6 +118,8 @@ pub enum ServerMessage<'a> {
 /// One `RTCIceServer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
+    /// Always a list when duet sends it; one URL alone is read too, as WebRTC allows.
+    #[serde(deserialize_with = "one_or_many")]
     pub urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -228,6 +230,19 @@ impl EndReason {
             Self::Disconnected => "disconnected",
         }
     }
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Urls::deserialize(deserializer)? {
+        Urls::One(url) => vec![url],
+        Urls::Many(urls) => urls,
+    })
 }
 
 impl ServerMessage<'_> {

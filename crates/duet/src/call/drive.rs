@@ -17,7 +17,6 @@ use duet_peer::signal::{self, SignalError};
 use duet_peer::str0m::{Event, IceConnectionState};
 use duet_peer::{Poll, Session, TurnClient};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -103,9 +102,9 @@ impl Call {
         }
     }
 
-    async fn send(&mut self, msg: Value) -> Result<(), CallError> {
+    async fn send(&mut self, frame: String) -> Result<(), CallError> {
         self.ws
-            .send(Message::text(msg.to_string()))
+            .send(Message::text(frame))
             .await
             .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))
     }
@@ -125,18 +124,19 @@ impl Call {
                 return Err(CallError::Server(format!("the connection to the server broke: {e}")));
             }
         };
-        let Ok(msg) = serde_json::from_str::<Value>(&text) else { return Ok(ControlFlow::Continue(())) };
-        if msg["type"] == "ice-servers" && self.relay.turn.is_none() {
-            self.relay.start(&msg, Instant::now()).await;
-            if self.args.relay_only && self.relay.turn.is_none() {
-                return Err(CallError::Network("--relay-only, but the server offers no TURN relay".into()));
-            }
-        }
-        let mut outcome = self.signal.handle(&msg).map_err(|e| match e {
+        let mut outcome = self.signal.handle(&text).map_err(|e| match e {
             SignalError::NotMade(why) => CallError::NotMade(why),
             SignalError::BadName(why) => CallError::Usage(why),
             SignalError::Refused(why) => CallError::Server(why),
         })?;
+        if let Some(servers) = outcome.ice_servers.take()
+            && self.relay.turn.is_none()
+        {
+            self.relay.start(&servers, Instant::now()).await;
+            if self.args.relay_only && self.relay.turn.is_none() {
+                return Err(CallError::Network("--relay-only, but the server offers no TURN relay".into()));
+            }
+        }
         if let Some(answer) = outcome.remote_answer.take() {
             self.session.accept_answer(&answer).map_err(|e| CallError::Network(e.to_string()))?;
         }
@@ -201,7 +201,7 @@ impl Call {
         }
         if self.hang_up_at.is_some_and(|at| now >= at) {
             println!("the files have been played; hanging up");
-            let _ = self.send(self.signal.to_peer(json!({"type": "hang-up"}))).await;
+            let _ = self.send(self.signal.hang_up()).await;
             self.media.finish()?;
             return Ok(ControlFlow::Break(Ok(())));
         }
@@ -217,9 +217,8 @@ impl Call {
     /// After anything happened: the relay's offer or answer when ready, the session run
     /// until it waits, and TURN's own datagrams sent.
     async fn settle(&mut self) -> Result<Next, CallError> {
-        let peer = self.signal.peer().to_owned();
-        for msg in self.relay.settle(&mut self.session, self.local, &peer, self.args.relay_only)? {
-            self.send(msg).await?;
+        for frame in self.relay.settle(&mut self.session, self.local, &self.signal, self.args.relay_only)? {
+            self.send(frame).await?;
         }
         loop {
             match self.session.poll().map_err(|e| CallError::Network(e.to_string()))? {
@@ -266,7 +265,7 @@ impl Call {
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.media.finish()?;
-                let _ = self.send(self.signal.to_peer(json!({"type": "hang-up"}))).await;
+                let _ = self.send(self.signal.hang_up()).await;
                 return Err(CallError::Network(format!("the connection to {} was lost", self.signal.peer())));
             }
             Event::MediaData(data) => {

@@ -24,8 +24,8 @@ use duet_peer::media::ivf::{IvfHeader, IvfReader, IvfWriter};
 use duet_peer::media::ogg::{OggOpusReader, OggOpusWriter, opus_packet_samples};
 use duet_peer::signal;
 use duet_peer::{Kind, Session, TurnClient, TurnState};
+use duet_signal::IceServer;
 use futures_util::SinkExt;
-use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -136,8 +136,9 @@ pub async fn run(args: CallArgs) -> Result<(), CallError> {
     let hosts: &[SocketAddr] = if args.relay_only { &[] } else { &[local] };
     let mut session = Session::new(Instant::now(), hosts).map_err(|e| CallError::Network(e.to_string()))?;
     session.list_fingerprints(&args.fingerprints);
-    let (signal, hello) = signal::Client::new(&name, args.to.clone());
-    ws.send(Message::text(hello.to_string()))
+    let (signal, hello) =
+        signal::Client::new(&name, args.to.clone()).map_err(|e| CallError::Usage(e.to_string()))?;
+    ws.send(Message::text(hello))
         .await
         .map_err(|e| CallError::Server(format!("the server closed the connection: {e}")))?;
     let deadline = Some(Instant::now() + args.wait);
@@ -169,20 +170,12 @@ struct Negotiation {
 impl Relay {
     /// Starts an allocation at the first `turn:...?transport=udp` of an `ice-servers`
     /// message, with its credentials.
-    async fn start(&mut self, msg: &Value, now: Instant) {
-        let servers = msg["iceServers"].as_array().into_iter().flatten();
+    async fn start(&mut self, servers: &[IceServer], now: Instant) {
         for server in servers {
-            let (Some(username), Some(credential)) =
-                (server["username"].as_str(), server["credential"].as_str())
-            else {
+            let (Some(username), Some(credential)) = (&server.username, &server.credential) else {
                 continue;
             };
-            let urls: Vec<&str> = match &server["urls"] {
-                Value::String(url) => vec![url.as_str()],
-                Value::Array(urls) => urls.iter().filter_map(Value::as_str).collect(),
-                _ => continue,
-            };
-            for url in urls {
+            for url in &server.urls {
                 let Some(host_port) =
                     url.strip_prefix("turn:").and_then(|u| u.strip_suffix("?transport=udp"))
                 else {
@@ -204,9 +197,9 @@ impl Relay {
         &mut self,
         session: &mut Session,
         local: SocketAddr,
-        peer: &str,
+        signal: &signal::Client,
         relay_only: bool,
-    ) -> Result<Vec<Value>, CallError> {
+    ) -> Result<Vec<String>, CallError> {
         let network = |e: duet_peer::PeerError| CallError::Network(e.to_string());
         let mut out = Vec::new();
         if let Some(TurnState::Failed(why)) = self.turn.as_ref().map(TurnClient::state)
@@ -225,10 +218,7 @@ impl Relay {
                 found.extend(session.add_reflexive_candidate(mapped, local).map_err(network)?);
             }
             if self.negotiated {
-                for candidate in found {
-                    let candidate: Value = serde_json::from_str(&candidate).expect("a candidate is JSON");
-                    out.push(json!({"type": "new-ice-candidate", "target": peer, "candidate": candidate}));
-                }
+                out.extend(found.into_iter().map(|candidate| signal.candidate(candidate)));
             }
         }
         let allocating = matches!(self.turn.as_ref().map(TurnClient::state), Some(TurnState::Allocating))
@@ -237,15 +227,11 @@ impl Relay {
             return Ok(out);
         }
         if std::mem::take(&mut self.negotiation.offer) {
-            let offer: Value =
-                serde_json::from_str(&session.create_offer().map_err(network)?).expect("an offer is JSON");
-            out.push(json!({"type": "video-offer", "target": peer, "sdp": offer}));
+            out.push(signal.offer(session.create_offer().map_err(network)?));
             self.negotiated = true;
         }
         if let Some(offer) = self.negotiation.answer.take() {
-            let answer: Value = serde_json::from_str(&session.accept_offer(&offer).map_err(network)?)
-                .expect("an answer is JSON");
-            out.push(json!({"type": "video-answer", "target": peer, "sdp": answer}));
+            out.push(signal.answer(session.accept_offer(&offer).map_err(network)?));
             self.negotiated = true;
         }
         Ok(out)
