@@ -21,6 +21,8 @@ use serde_json::value::RawValue;
 
 use crate::name::{NameError, UserName};
 
+#[cfg(test)]
+mod examples;
 mod payload;
 mod server;
 pub use payload::{Candidate, Description};
