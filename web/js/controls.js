@@ -14,39 +14,62 @@ export const DEVICE_KEYS = { video: "duet.camera", audio: "duet.microphone" };
  * `send` sends a signaling message. Returns {showDevices}, which refreshes the pickers.
  */
 export function wireCallControls(app, send) {
+  const controls = new CallControls(app, send);
+  const on = (element, event, handler) => element.addEventListener(event, handler);
+  on(ui.elements.switchCamera, "click", () => controls.nextCamera());
+  on(ui.elements.cameraSelect, "change", () => controls.switchDevice("video", ui.elements.cameraSelect.value));
+  on(ui.elements.microphoneSelect, "change", () => controls.switchDevice("audio", ui.elements.microphoneSelect.value));
+  navigator.mediaDevices?.addEventListener("devicechange", () => {
+    if (app.localStream) controls.showDevices();
+  });
+  on(ui.elements.share, "click", () => controls.toggleSharing());
+  on(ui.elements.mute, "click", () => controls.toggle("audio"));
+  on(ui.elements.camera, "click", () => controls.toggle("video"));
+  return { showDevices: () => controls.showDevices() };
+}
+
+/** What each control does, on the application's state. */
+class CallControls {
+  constructor(app, send) {
+    this.app = app;
+    this.send = send;
+  }
+
   /** Whether our microphone and camera are on (both, at the start of every call). */
-  function localMediaState() {
-    const on = (kind) => app.localStream?.getTracks().some((t) => t.kind === kind && t.enabled) ?? true;
+  localMediaState() {
+    const on = (kind) => this.app.localStream?.getTracks().some((t) => t.kind === kind && t.enabled) ?? true;
     return { audio: on("audio"), video: on("video") };
   }
 
   /** Turns our tracks of `kind` on or off and tells the other side. */
-  function toggle(kind) {
+  toggle(kind) {
+    const { app } = this;
     if (!app.call || !app.localStream) return;
-    const enabled = !localMediaState()[kind === "audio" ? "audio" : "video"];
+    const enabled = !this.localMediaState()[kind === "audio" ? "audio" : "video"];
     for (const track of app.localStream.getTracks()) if (track.kind === kind) track.enabled = enabled;
-    const state = localMediaState();
+    const state = this.localMediaState();
     ui.showLocalMediaState(state);
-    send({ type: "media-state", target: app.call.peer, ...state });
+    this.send({ type: "media-state", target: app.call.peer, ...state });
   }
 
   /** The device ids our tracks come from. */
-  function devicesInUse() {
+  devicesInUse() {
     const id = (track) => track?.getSettings().deviceId ?? null;
-    return { video: id(app.localStream?.getVideoTracks()[0]), audio: id(app.localStream?.getAudioTracks()[0]) };
+    const stream = this.app.localStream;
+    return { video: id(stream?.getVideoTracks()[0]), audio: id(stream?.getAudioTracks()[0]) };
   }
 
-  async function showDevices() {
-    ui.showDevices(await listDevices(), devicesInUse());
+  async showDevices() {
+    ui.showDevices(await listDevices(), this.devicesInUse());
   }
 
   /**
    * Uses camera or microphone `deviceId` from now on: mid-call the new track replaces the
    * old one in place (no renegotiation), muted or off if the old one was.
    */
-  async function switchDevice(kind, deviceId) {
+  async switchDevice(kind, deviceId) {
     localStorage.setItem(DEVICE_KEYS[kind], deviceId);
-    const stream = app.localStream;
+    const stream = this.app.localStream;
     if (!stream) return;
     const old = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
     if (old?.getSettings().deviceId === deviceId) return;
@@ -56,18 +79,18 @@ export function wireCallControls(app, send) {
     } catch (err) {
       // Many phones open one camera at a time: let go of this one and try again, and
       // take it back if the other still cannot be opened.
-      track = kind === "video" && old ? await openInstead(stream, old, deviceId) : null;
+      track = kind === "video" && old ? await this.openInstead(stream, old, deviceId) : null;
       if (!track) {
         ui.setStatus(err.message, "error");
-        await showDevices();
+        await this.showDevices();
         return;
       }
     }
-    if (app.localStream !== stream) {
+    if (this.app.localStream !== stream) {
       track.stop(); // the call ended meanwhile
       return;
     }
-    await putInPlace(stream, kind, old, track);
+    await this.putInPlace(stream, kind, old, track);
     ui.setStatus(t("now-using", { device: track.label || t(kind === "video" ? "another-camera" : "another-microphone") }), "ok");
   }
 
@@ -76,7 +99,8 @@ export function wireCallControls(app, send) {
    * (in place, no renegotiation; while the screen is shared a new camera waits in the
    * stream for Stop sharing) and into your own picture.
    */
-  async function putInPlace(stream, kind, old, track) {
+  async putInPlace(stream, kind, old, track) {
+    const { app } = this;
     track.enabled = old?.enabled ?? true;
     if (app.call && !(kind === "video" && app.screen)) await app.call.replaceTrack(track);
     if (old) {
@@ -89,48 +113,48 @@ export function wireCallControls(app, send) {
 
   /** Stops camera track `old` of `stream` and opens `deviceId` instead; when that fails,
    *  the old camera again in place of `old` (null if even that fails). */
-  async function openInstead(stream, old, deviceId) {
+  async openInstead(stream, old, deviceId) {
     const oldId = old.getSettings().deviceId;
     old.stop();
     try {
       return await openDevice("video", deviceId);
     } catch {
       const back = await openDevice("video", oldId).catch(() => null);
-      if (back && app.localStream === stream) await putInPlace(stream, "video", old, back);
+      if (back && this.app.localStream === stream) await this.putInPlace(stream, "video", old, back);
       else back?.stop();
       return null;
     }
   }
 
   /** The next camera in the list (front and back on a phone), instead of this one. */
-  async function nextCamera() {
+  async nextCamera() {
     const cameras = (await listDevices()).video;
     if (cameras.length < 2) return;
-    const at = cameras.findIndex((camera) => camera.deviceId === devicesInUse().video);
-    await switchDevice("video", cameras[(at + 1) % cameras.length].deviceId);
-    await showDevices();
+    const at = cameras.findIndex((camera) => camera.deviceId === this.devicesInUse().video);
+    await this.switchDevice("video", cameras[(at + 1) % cameras.length].deviceId);
+    await this.showDevices();
   }
 
-  ui.elements.switchCamera.addEventListener("click", () => nextCamera());
-  ui.elements.cameraSelect.addEventListener("change", () => switchDevice("video", ui.elements.cameraSelect.value));
-  ui.elements.microphoneSelect.addEventListener("change", () => switchDevice("audio", ui.elements.microphoneSelect.value));
-  navigator.mediaDevices?.addEventListener("devicechange", () => {
-    if (app.localStream) showDevices();
-  });
-
   /** Shares the screen instead of the camera, or goes back to the camera. */
-  async function toggleSharing() {
-    if (!app.call) return;
+  async toggleSharing() {
+    if (!this.app.call) return;
+    if (this.app.screen) await this.stopSharing();
+    else await this.startSharing();
+  }
+
+  async stopSharing() {
+    const { app } = this;
     const camera = app.localStream?.getVideoTracks()[0];
-    if (app.screen) {
-      const screen = app.screen;
-      app.screen = null;
-      screen.stop();
-      if (camera) await app.call.replaceTrack(camera);
-      ui.showLocalStream(app.localStream);
-      ui.showSharing(false);
-      return;
-    }
+    const screen = app.screen;
+    app.screen = null;
+    screen.stop();
+    if (camera) await app.call.replaceTrack(camera);
+    ui.showLocalStream(app.localStream);
+    ui.showSharing(false);
+  }
+
+  async startSharing() {
+    const { app } = this;
     try {
       const screen = await openScreen();
       app.screen = screen;
@@ -139,16 +163,10 @@ export function wireCallControls(app, send) {
       ui.showSharing(true);
       // The browser's own "Stop sharing" ends the track: go back to the camera then.
       screen.addEventListener("ended", () => {
-        if (app.screen === screen) toggleSharing();
+        if (app.screen === screen) this.toggleSharing();
       });
     } catch (err) {
       ui.setStatus(err.message, "error");
     }
   }
-
-  ui.elements.share.addEventListener("click", () => toggleSharing());
-  ui.elements.mute.addEventListener("click", () => toggle("audio"));
-  ui.elements.camera.addEventListener("click", () => toggle("video"));
-
-  return { showDevices };
 }

@@ -63,7 +63,8 @@ const ENDINGS = {
   disconnected: (name) => t("ended-disconnected", { name }),
 };
 
-const handlers = {
+/** Who we are and who is here: the session, names, the user list, chat. */
+const sessionHandlers = {
   id() {},
   "ice-servers"(msg) {
     app.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
@@ -113,6 +114,10 @@ const handlers = {
   message(msg) {
     chat.received(msg, app.me);
   },
+};
+
+/** A call being made, taken or ended. */
+const ringHandlers = {
   ringing(msg) {
     if (app.ring?.role !== "caller" || app.ring.peer !== msg.target) return;
     app.ring.callId = msg.callId;
@@ -130,29 +135,7 @@ const handlers = {
     ringTone.start(msg.name);
     ui.setStatus(`${t("is-calling-you", { name: msg.name })}.`, "ok");
   },
-  async "call-accepted"(msg) {
-    if (app.ring?.peer !== msg.name) return;
-    app.ring = null;
-    ui.showRinging(null);
-    ui.showIncoming(null);
-    const call = beginCall(msg.name, msg.role);
-    const stream = await localMedia();
-    if (!stream) {
-      call.hangUp();
-      ui.setStatus(t("media-failed-ended"), "error");
-      return;
-    }
-    if (msg.role === "caller") {
-      try {
-        await call.start(stream);
-      } catch (err) {
-        call.hangUp();
-        ui.setStatus(t("call-start-failed", { why: err.message }), "error");
-      }
-    } else {
-      ui.setStatus(t("connecting-to", { name: msg.name }));
-    }
-  },
+  "call-accepted": callAccepted,
   "call-ended"(msg) {
     const words = ENDINGS[msg.reason] ?? ((name) => t("ended-other", { name }));
     if (app.ring?.peer === msg.name) {
@@ -161,6 +144,13 @@ const handlers = {
       app.call.end(words(msg.name, app.call.role));
     }
   },
+  "hang-up"(msg) {
+    ringHandlers["call-ended"]({ name: msg.name, reason: "hung-up" });
+  },
+};
+
+/** What passes between the two sides of a call (held while ours still rings). */
+const callHandlers = {
   async "video-offer"(msg) {
     if (app.ring?.role === "callee" && app.ring.peer === msg.name) {
       app.ring.offer = msg.sdp; // a caller that offers first: held until we accept
@@ -181,46 +171,75 @@ const handlers = {
   "media-state"(msg) {
     if (app.call?.peer === msg.name) ui.showRemoteMediaState(msg);
   },
-  "hang-up"(msg) {
-    handlers["call-ended"]({ name: msg.name, reason: "hung-up" });
-  },
-  error(msg) {
-    switch (msg.code) {
-      case "cannot-resume":
-        // The name went to someone else while we were away: start a new session.
-        app.session = null;
-        app.signaling.discardQueued();
-        app.call?.end(t("server-lost-too-long"));
-        endRing(t("server-lost-too-long"));
-        if (app.me) {
-          app.requestedName = app.me;
-          app.me = null;
-          app.signaling.sendNow({ type: "username", name: app.requestedName, ringing: true });
-        }
-        return;
-      case "no-such-user":
-        if (app.ring?.peer === msg.target) endRing(t("no-longer-online", { name: msg.target }));
-        else if (app.call?.peer === msg.target) app.call.end(t("no-longer-online", { name: msg.target }));
-        else ui.setStatus(t("no-longer-online", { name: msg.target }), "error");
-        return;
-      case "rate-limited":
-        chat.refused();
-        ui.setStatus(t("too-fast"), "error");
-        return;
-      case "too-long":
-        chat.refused();
-        ui.setStatus(t("too-long"), "error");
-        return;
-      case "not-in-call":
-      case "call-not-accepted":
-      case "no-such-call":
-        // Messages that crossed an ending call on the way: nothing to tell the person.
-        if (!app.call && !app.ring) return;
-        break;
+};
+
+/** Every message the server sends, by `type` (docs/protocol.md). */
+const handlers = { ...sessionHandlers, ...ringHandlers, ...callHandlers, error: refused };
+
+/** The call is on: the caller offers, the callee waits for the offer. */
+async function callAccepted(msg) {
+  if (app.ring?.peer !== msg.name) return;
+  app.ring = null;
+  ui.showRinging(null);
+  ui.showIncoming(null);
+  const call = beginCall(msg.name, msg.role);
+  const stream = await localMedia();
+  if (!stream) {
+    call.hangUp();
+    ui.setStatus(t("media-failed-ended"), "error");
+    return;
+  }
+  if (msg.role !== "caller") {
+    ui.setStatus(t("connecting-to", { name: msg.name }));
+    return;
+  }
+  try {
+    await call.start(stream);
+  } catch (err) {
+    call.hangUp();
+    ui.setStatus(t("call-start-failed", { why: err.message }), "error");
+  }
+}
+
+/** What a refusal of the server's means here, by its code; the rest are shown as is. */
+const REFUSALS = {
+  "cannot-resume"() {
+    // The name went to someone else while we were away: start a new session.
+    app.session = null;
+    app.signaling.discardQueued();
+    app.call?.end(t("server-lost-too-long"));
+    endRing(t("server-lost-too-long"));
+    if (app.me) {
+      app.requestedName = app.me;
+      app.me = null;
+      app.signaling.sendNow({ type: "username", name: app.requestedName, ringing: true });
     }
-    ui.setStatus(t("server-refused", { why: msg.message }), "error");
+  },
+  "no-such-user"(msg) {
+    const words = t("no-longer-online", { name: msg.target });
+    if (app.ring?.peer === msg.target) endRing(words);
+    else if (app.call?.peer === msg.target) app.call.end(words);
+    else ui.setStatus(words, "error");
+  },
+  "rate-limited"() {
+    chat.refused();
+    ui.setStatus(t("too-fast"), "error");
+  },
+  "too-long"() {
+    chat.refused();
+    ui.setStatus(t("too-long"), "error");
   },
 };
+
+/** Messages that crossed an ending call on the way: nothing to tell the person. */
+const CROSSED = new Set(["not-in-call", "call-not-accepted", "no-such-call"]);
+
+function refused(msg) {
+  const known = REFUSALS[msg.code];
+  if (known) return known(msg);
+  if (CROSSED.has(msg.code) && !app.call && !app.ring) return;
+  ui.setStatus(t("server-refused", { why: msg.message }), "error");
+}
 
 function connect() {
   app.signaling = new SignalingConnection(signalingUrl(window.location), {
