@@ -51,6 +51,8 @@ pub(super) struct Call {
     /// Begun by a `video-offer` (an MDN-style caller): the caller's offer and candidates
     /// pass to the callee while it rings, for its client to hold until accepted.
     pub(super) offered: bool,
+    /// When the call was made.
+    pub(super) began: Instant,
     /// When the callee answered (at once, for a callee that cannot ring).
     pub(super) answered: Option<Instant>,
 }
@@ -279,7 +281,7 @@ impl Hub {
             self.timers.insert((until, Timer::Ring(id)));
         }
         let answered = ringing_until.is_none().then_some(now);
-        self.calls.insert(id, Call { caller, callee, ringing_until, offered, answered });
+        self.calls.insert(id, Call { caller, callee, ringing_until, offered, began: now, answered });
         for party in [caller, callee] {
             self.conns.get_mut(&party).expect("both signed in").call = Some(id);
         }

@@ -35,6 +35,8 @@ pub struct Party {
     /// The same through resumes (see [`Hub::session_of`]).
     pub session: u64,
     pub name: UserName,
+    /// Signed in with an account (the name is that account's).
+    pub verified: bool,
 }
 
 /// Which side of a call.
@@ -123,7 +125,7 @@ pub enum Event {
         callee: Party,
     },
     /// A call is over: `reason` says how, `by` which side ended it (none: the ring timed
-    /// out), `answered` when it was answered, if it was.
+    /// out), `began` when it was made, `answered` when it was answered, if it was.
     CallEnded {
         call: u64,
         room: RoomName,
@@ -131,6 +133,7 @@ pub enum Event {
         callee: Party,
         reason: EndReason,
         by: Option<Side>,
+        began: Instant,
         answered: Option<Instant>,
     },
     /// `caller` called `callee`, who was in a call: nothing else happened.
@@ -177,7 +180,8 @@ impl Hub {
     /// `conn`'s session and name; `conn` is signed in (a call's party, say).
     pub(super) fn party(&self, conn: ConnId) -> Party {
         let state = &self.conns[&conn];
-        Party { session: state.session, name: state.name.clone().expect("a party is signed in") }
+        let name = state.name.clone().expect("a party is signed in");
+        Party { session: state.session, name, verified: state.admission.is_verified() }
     }
 
     /// The event for call `id` that just began: ringing, answered at once, restored, or
@@ -245,8 +249,8 @@ impl Hub {
             Event::ServiceCallEnded { call: id.0, room, service: callee.name, caller, reason }
         } else {
             let by = by.map(|by| if by == call.caller { Side::Caller } else { Side::Callee });
-            let answered = call.answered;
-            Event::CallEnded { call: id.0, room, caller, callee, reason, by, answered }
+            let (began, answered) = (call.began, call.answered);
+            Event::CallEnded { call: id.0, room, caller, callee, reason, by, began, answered }
         };
         self.emit(at, event);
     }

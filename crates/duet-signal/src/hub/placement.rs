@@ -36,7 +36,8 @@ impl Hub {
                 open.push(*id);
             }
             if let (false, Some(name)) = (conn.service, conn.name) {
-                let who = super::Party { session: conn.session, name };
+                let who =
+                    super::Party { session: conn.session, name, verified: conn.admission.is_verified() };
                 self.emit(
                     now,
                     super::Event::SessionEnded { room: room.clone(), who, why: super::SessionEnd::Moved },

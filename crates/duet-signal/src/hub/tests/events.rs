@@ -29,10 +29,11 @@ fn story(h: &mut Harness) -> Vec<String> {
             Event::CallRestored { caller, callee, .. } => {
                 format!("{} and {} talk again", caller.name, callee.name)
             }
-            Event::CallEnded { caller, callee, reason, by, answered, .. } => {
+            Event::CallEnded { caller, callee, reason, by, began, answered, .. } => {
                 let by = by.map_or("nobody".to_owned(), |side| format!("{side:?}").to_lowercase());
-                let talked =
-                    answered.map_or("unanswered".to_owned(), |from| format!("talked {} s", secs(from, at)));
+                let talked = answered.map_or(format!("unanswered after {} s", secs(began, at)), |from| {
+                    format!("talked {} s", secs(from, at))
+                });
                 format!("{} → {}: {reason:?} by {by}, {talked}", caller.name, callee.name)
             }
             Event::CallBusy { caller, callee, .. } => format!("{} finds {} busy", caller.name, callee.name),
@@ -94,13 +95,13 @@ fn a_call_that_is_not_answered_ends_as_declined_cancelled_missed_or_disconnected
         story(&mut h),
         [
             "ann rings bo",
-            "ann → bo: Declined by callee, unanswered",
+            "ann → bo: Declined by callee, unanswered after 0 s",
             "ann rings bo",
-            "ann → bo: Cancelled by caller, unanswered",
+            "ann → bo: Cancelled by caller, unanswered after 0 s",
             "ann rings bo",
-            "ann → bo: Missed by nobody, unanswered",
+            "ann → bo: Missed by nobody, unanswered after 30 s",
             "ann rings bo",
-            "ann → bo: Disconnected by caller, unanswered",
+            "ann → bo: Disconnected by caller, unanswered after 0 s",
             "ann gone: Left",
         ]
     );
