@@ -1,6 +1,6 @@
 //! The store: what duet must remember across restarts and share between its processes
 //! (the server, `duet user`, `duet invite`): accounts, invites and their uses, sessions
-//! signed out before they expired. One interface ([`Backend`]) over a database with
+//! signed out before they expired, account holders' call history. One interface ([`Backend`]) over a database with
 //! migrations; embedded SQLite in the state directory is the default and the whole story
 //! for one node, and the next backends (PostgreSQL for several nodes) implement the same
 //! trait and pass the same suite of tests (`store/tests.rs`).
@@ -25,6 +25,9 @@ use std::sync::Arc;
 use duet_access::{AccountError, Accounts, InviteBook, InviteError, InviteRecord, Key};
 use duet_signal::UserName;
 
+pub use history::{CallEntry, CallOutcome, CallRecord};
+
+mod history;
 mod import;
 mod sqlite;
 #[cfg(test)]
@@ -142,6 +145,17 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Forgets sign-outs of sessions that have expired anyway, and invites whose sessions
     /// have all expired (expired more than `session_ttl_ms` ago).
     fn prune(&self, now_ms: u64, session_ttl_ms: u64) -> Result<Pruned, StoreError>;
+    /// Adds calls to their accounts' histories (a record for a name no account holds is
+    /// dropped); returns how many were kept.
+    fn record_calls(&self, records: &[CallRecord]) -> Result<usize, StoreError>;
+    /// `account`'s calls older than the call `before` (all, without), newest first.
+    fn calls(&self, account: &str, before: Option<i64>, limit: usize) -> Result<Vec<CallEntry>, StoreError>;
+    /// How many missed calls `account` has not seen.
+    fn unseen_calls(&self, account: &str) -> Result<u64, StoreError>;
+    fn mark_calls_seen(&self, account: &str) -> Result<usize, StoreError>;
+    fn clear_calls(&self, account: &str) -> Result<usize, StoreError>;
+    /// Forgets every call made before `before_ms`.
+    fn forget_calls_before(&self, before_ms: u64) -> Result<usize, StoreError>;
 }
 
 /// The store of a state directory.

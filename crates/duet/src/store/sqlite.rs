@@ -19,6 +19,7 @@ use duet_access::{Account, AccountError, Accounts, InviteBook, InviteError, Invi
 use duet_signal::UserName;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::history::{self, CallEntry, CallRecord};
 use super::{AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions};
 
 /// The schema, one step per release that changed it. `PRAGMA user_version` says how many
@@ -69,6 +70,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER invites_removed AFTER DELETE ON invites
         BEGIN UPDATE versions SET n = n + 1 WHERE part = 'invites'; END;
     CREATE TABLE imports (what TEXT PRIMARY KEY, at INTEGER NOT NULL) STRICT;
+    ",
+    // 2: call history, per account (gone with it).
+    r"
+    CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        peer TEXT NOT NULL,
+        peer_verified INTEGER NOT NULL,
+        outgoing INTEGER NOT NULL,
+        started INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        duration INTEGER NOT NULL,
+        seen INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX calls_by_account ON calls (account, seq);
+    CREATE INDEX calls_by_start ON calls (started);
+    CREATE INDEX calls_unseen ON calls (account) WHERE seen = 0;
     ",
 ];
 
@@ -368,5 +386,29 @@ impl Backend for Sqlite {
             let invites = tx.execute("DELETE FROM invites WHERE expires <= ?", [forgotten])?;
             Ok(Pruned { invites, sign_outs })
         })
+    }
+
+    fn record_calls(&self, records: &[CallRecord]) -> Result<usize, StoreError> {
+        self.write(|tx| history::record(tx, records))
+    }
+
+    fn calls(&self, account: &str, before: Option<i64>, limit: usize) -> Result<Vec<CallEntry>, StoreError> {
+        history::page(&self.connection(), account, before, limit)
+    }
+
+    fn unseen_calls(&self, account: &str) -> Result<u64, StoreError> {
+        history::unseen(&self.connection(), account)
+    }
+
+    fn mark_calls_seen(&self, account: &str) -> Result<usize, StoreError> {
+        self.write(|tx| history::mark_seen(tx, account))
+    }
+
+    fn clear_calls(&self, account: &str) -> Result<usize, StoreError> {
+        self.write(|tx| history::clear(tx, account))
+    }
+
+    fn forget_calls_before(&self, before_ms: u64) -> Result<usize, StoreError> {
+        self.write(|tx| history::forget_before(tx, before_ms))
     }
 }

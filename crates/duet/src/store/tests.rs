@@ -255,3 +255,59 @@ fn an_account_stored_under_a_name_today_s_rules_fold_is_renamed_to_its_canonical
     assert!(accounts.get("Dr Kim").is_some_and(|a| a.id == "a"), "renamed");
     assert!(accounts.get("ann  lee").is_some_and(|a| a.id == "b"), "left: ann lee is taken");
 }
+
+fn call(account: &str, peer: &str, outgoing: bool, started_ms: u64, outcome: CallOutcome) -> CallRecord {
+    let duration_ms = if outcome == CallOutcome::Answered { 95_000 } else { 0 };
+    CallRecord {
+        account: account.into(),
+        peer: peer.into(),
+        peer_verified: false,
+        outgoing,
+        started_ms,
+        outcome,
+        duration_ms,
+    }
+}
+
+#[test]
+fn call_history_is_kept_per_account_read_newest_first_and_forgotten_when_asked() {
+    each_backend("history", |db| {
+        db.add_account(new_account("bo", 1, 0)).expect("store").expect("added");
+        db.add_account(new_account("cy", 2, 0)).expect("store").expect("added");
+        let records = [
+            call("bo", "ann", false, 1_000, CallOutcome::Missed),
+            call("bo", "ann", false, 2_000, CallOutcome::Answered),
+            call("bo", "cy", true, 3_000, CallOutcome::Missed),
+            call("cy", "bo", false, 3_000, CallOutcome::Missed),
+            call("guest", "bo", true, 3_000, CallOutcome::Busy),
+        ];
+        assert_eq!(db.record_calls(&records).expect("store"), 4, "a name no account holds keeps nothing");
+        let page = db.calls("bo", None, 2).expect("store");
+        let read: Vec<(&str, bool, u64, CallOutcome, u64)> = page
+            .iter()
+            .map(|c| (c.peer.as_str(), c.outgoing, c.started_ms, c.outcome, c.duration_ms))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("cy", true, 3_000, CallOutcome::Missed, 0),
+                ("ann", false, 2_000, CallOutcome::Answered, 95_000)
+            ]
+        );
+        let older = db.calls("bo", Some(page[1].id), 10).expect("store");
+        assert_eq!(older.iter().map(|c| c.started_ms).collect::<Vec<_>>(), [1_000], "the next page");
+        assert_eq!(db.unseen_calls("bo").expect("store"), 1, "only a missed incoming call is news");
+        assert_eq!(db.mark_calls_seen("bo").expect("store"), 1);
+        assert_eq!(db.unseen_calls("bo").expect("store"), 0);
+        assert_eq!(db.unseen_calls("cy").expect("store"), 1, "cy's own history is untouched");
+        assert_eq!(db.forget_calls_before(2_000).expect("store"), 1, "older than the history's days");
+        assert_eq!(db.clear_calls("bo").expect("store"), 2);
+        assert!(db.calls("bo", None, 10).expect("store").is_empty());
+        db.change_account("cy", AccountChange::Remove).expect("store").expect("removed");
+        db.add_account(new_account("cy", 3, 10)).expect("store").expect("added again");
+        assert!(
+            db.calls("cy", None, 10).expect("store").is_empty(),
+            "a removed account's history goes with it"
+        );
+    });
+}
