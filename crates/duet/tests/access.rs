@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,54 +15,8 @@ use duet_signal::limit::Rate;
 use serde_json::{Value, json};
 
 const SECRET: &str = "access-test-secret";
-const PASSWORD: &str = "the server's password";
 
-/// A state directory of its own, with these accounts (name, password, admin).
-fn state_dir(test: &str, accounts: &[(&str, &str, bool)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("duet-access-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for &(name, password, admin) in accounts {
-        common::accounts::add(&dir, name, password, admin);
-    }
-    dir
-}
-
-fn options(mode: Mode, dir: &Path) -> duet::RunOptions {
-    options_with(mode, dir, Rate::every(10, Duration::from_secs(10)))
-}
-
-/// The same, with `sign_ins` attempts per address.
-fn options_with(mode: Mode, dir: &Path, sign_ins: Rate) -> duet::RunOptions {
-    let config = AccessConfig {
-        mode,
-        password: (mode == Mode::Password).then(|| PASSWORD.to_owned()),
-        sign_ins,
-        ..AccessConfig::open()
-    };
-    let access = Access::new(config, Some(dir)).expect("access starts");
-    duet::RunOptions { access: Arc::new(access), ..duet::RunOptions::plain() }
-}
-
-/// Signs in with `body`; the status, the JSON answer and the cookie (`name=value`).
-async fn sign_in(server: &TestServer, body: Value) -> (u16, Value, Option<String>) {
-    let headers = [("Content-Type", "application/json")];
-    let (status, headers, body) =
-        http_request(server.addr, "POST", "/api/sign-in", &headers, &body.to_string()).await;
-    let cookie = headers
-        .iter()
-        .find(|(n, _)| n == "set-cookie")
-        .map(|(_, v)| v.split(';').next().expect("name=value").to_owned());
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null), cookie)
-}
-
-/// A socket signed in with `cookie`, asking for `name`; returns it with the name granted.
-async fn join(server: &TestServer, path: &str, cookie: &str, name: &str) -> (Client, String) {
-    let mut client = Client::connect_with(&server.url(path), &[("Cookie", cookie)]).await.expect("upgraded");
-    client.expect_type("id").await;
-    client.send(json!({"type": "username", "name": name, "ringing": true})).await;
-    let session = client.expect_type("session").await;
-    (client, session["name"].as_str().expect("a name").to_owned())
-}
+use common::accounts::{PASSWORD, join, options, options_with, sign_in, state_dir};
 
 #[tokio::test]
 async fn without_a_session_a_password_server_answers_401_and_never_hands_out_turn() {

@@ -6,20 +6,20 @@
 //!  POST /api/sign-out             this session ends; its sockets close
 //!  POST /api/sign-out-everywhere  every session of this account ends
 //!  POST /api/invites              an admin makes an invite link: {room?, name?, ttl?, uses?}
+//!  /api/calls                     Recent calls (`calls`)
 //! ```
 //!
 //! Every POST from a browser must come from duet's own origin (or an allowed one), so
 //! another site can neither sign a visitor in or out nor make invites with their cookie.
 //! Answers are JSON: `{error, message}` on failure, the message in words for the page.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,22 +27,12 @@ use duet_access::{Admitted, InviteSpec};
 use duet_signal::{RoomName, UserName};
 use serde_json::json;
 
+pub use super::api::SessionsChanged;
+use super::api::{Api, ApiError, OwnOrigin, SignedIn, error, unavailable};
 use super::{Access, SignIn, SignInRefusal};
 
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 8 * 1024;
-
-/// Told when sessions may have ended, so their open sockets are closed at once.
-pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
-    fn sessions_changed(&self);
-}
-
-#[derive(Debug, Clone)]
-struct Api {
-    access: Arc<Access>,
-    sockets: Arc<dyn SessionsChanged>,
-    tls: bool,
-}
 
 /// The API's routes (`tls`: the listener serves HTTPS).
 pub fn routes(access: Arc<Access>, sockets: Arc<dyn SessionsChanged>, tls: bool) -> Router {
@@ -52,32 +42,10 @@ pub fn routes(access: Arc<Access>, sockets: Arc<dyn SessionsChanged>, tls: bool)
         .route("/api/sign-out", post(sign_out))
         .route("/api/sign-out-everywhere", post(sign_out_everywhere))
         .route("/api/invites", post(make_invite))
+        .route("/api/calls", get(super::calls::list).delete(super::calls::clear))
+        .route("/api/calls/seen", post(super::calls::seen))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api { access, sockets, tls })
-}
-
-/// A refused request: its status, a stable code and a message in words.
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = axum::Json(json!({ "error": self.code, "message": self.message }));
-        let mut response = (self.status, body).into_response();
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
-    ApiError { status, code, message: message.to_owned(), retry_after: None }
 }
 
 impl From<&SignInRefusal> for ApiError {
@@ -103,51 +71,6 @@ fn describe(access: &Access, admitted: Option<&Admitted>) -> serde_json::Value {
         "room": admitted.and_then(|a| a.room.as_ref()).map(RoomName::as_str),
         "accounts": access.has_accounts(),
     })
-}
-
-/// A request from a page of duet's own origin (or an allowed one, or no browser): the
-/// client's address and whether it came over HTTPS. The rejection is the 403 answer.
-#[derive(Debug, Clone, Copy)]
-struct OwnOrigin {
-    ip: IpAddr,
-    https: bool,
-}
-
-impl FromRequestParts<Api> for OwnOrigin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let peer =
-            peer.ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "No peer address."))?;
-        let client = api.access.client(peer.ip(), api.tls, &parts.headers);
-        if !api.access.origin(&parts.headers, client.https).allowed() {
-            let message = "This page may not use duet's sign-in (its origin is not duet's own).";
-            return Err(error(StatusCode::FORBIDDEN, "foreign-origin", message));
-        }
-        Ok(Self { ip: client.ip, https: client.https })
-    }
-}
-
-/// A signed-in session on a request from duet's own origin. The rejection is the 403
-/// (foreign page) or 401 (no live session) answer.
-#[derive(Debug)]
-struct SignedIn {
-    admitted: Admitted,
-    https: bool,
-}
-
-impl FromRequestParts<Api> for SignedIn {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
-        let OwnOrigin { https, .. } = OwnOrigin::from_request_parts(parts, api).await?;
-        match api.access.session(&parts.headers, https) {
-            Some(Ok(admitted)) => Ok(Self { admitted, https }),
-            Some(Err(e)) => Err(error(StatusCode::UNAUTHORIZED, "signed-out", &e.to_string())),
-            None => Err(error(StatusCode::UNAUTHORIZED, "signed-out", "You are not signed in.")),
-        }
-    }
 }
 
 async fn status(
@@ -199,11 +122,6 @@ fn signed_out_response(https: bool, access: &Access) -> Result<Response, ApiErro
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(response)
-}
-
-fn unavailable(what: &str, e: &anyhow::Error) -> ApiError {
-    tracing::error!("cannot {what}: {e:#}");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", &format!("The server could not {what}."))
 }
 
 async fn sign_out(

@@ -35,7 +35,9 @@ use crate::config::AccessConfig;
 use crate::limits::PerAddressRate;
 use crate::store::{AccountChange, Store, StoreError};
 
+mod api;
 mod books;
+mod calls;
 pub mod cookie;
 pub mod http;
 pub mod proxy;
@@ -154,6 +156,11 @@ impl Access {
         self.config.session_ttl
     }
 
+    /// How long account holders' calls are kept (zero: none are).
+    pub fn call_history(&self) -> Duration {
+        self.config.call_history
+    }
+
     fn session_ttl_ms(&self) -> u64 {
         u64::try_from(self.config.session_ttl.as_millis()).unwrap_or(u64::MAX)
     }
@@ -187,7 +194,13 @@ impl Access {
     pub async fn prune(&self) -> Result<(), StoreError> {
         let (now, ttl) = (now_ms(), self.session_ttl_ms());
         if let Some(store) = &self.store {
-            let pruned = store.run(move |db| db.prune(now, ttl)).await?;
+            let history = u64::try_from(self.config.call_history.as_millis()).unwrap_or(u64::MAX);
+            let before = now.saturating_sub(history);
+            let (pruned, calls) =
+                store.run(move |db| Ok((db.prune(now, ttl)?, db.forget_calls_before(before)?))).await?;
+            if calls > 0 {
+                tracing::debug!("forgot {calls} calls older than the call history keeps");
+            }
             if pruned != crate::store::Pruned::default() {
                 tracing::debug!(
                     "forgot {} expired sign-outs and {} old invites",

@@ -89,6 +89,11 @@ pub struct AccessArgs {
     /// more sign-ins wait their turn. Default: one per core.
     #[arg(long, env = "DUET_LIMIT_PASSWORD_HASHES")]
     pub limit_password_hashes: Option<usize>,
+
+    /// How many days account holders' calls stay in their Recent list (0: none are kept,
+    /// and what was kept is forgotten).
+    #[arg(long, env = "DUET_CALL_HISTORY_DAYS", default_value_t = 90)]
+    pub call_history_days: u32,
 }
 
 fn parse_origin(text: &str) -> Result<Origin, String> {
@@ -112,6 +117,8 @@ pub struct AccessConfig {
     /// Wrong passwords for everyone together.
     pub failures: Rate,
     pub password_hashes: usize,
+    /// How long account holders' calls are kept (none when zero).
+    pub call_history: Duration,
 }
 
 impl AccessConfig {
@@ -128,6 +135,7 @@ impl AccessConfig {
             failures_per_account: Rate::every(10, Duration::from_secs(300)),
             failures: Rate::per_second(20, 5),
             password_hashes: 1,
+            call_history: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -181,6 +189,10 @@ impl AccessArgs {
             .limit_password_hashes
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
         anyhow::ensure!(password_hashes >= 1, "--limit-password-hashes must be at least 1");
+        anyhow::ensure!(
+            self.call_history_days <= 3660,
+            "--call-history-days must be at most 3660 (ten years)"
+        );
         let origin_hosts = self.allowed_origins.iter().filter_map(Origin::host);
         let hosts = duet_access::Hosts::new(
             self.allowed_hosts.into_iter().chain(origin_hosts).chain(known_hosts).chain(machine_names()),
@@ -196,6 +208,7 @@ impl AccessArgs {
             failures_per_account: self.limit_sign_in_failures_per_account.0,
             failures: self.limit_sign_in_failures.0,
             password_hashes,
+            call_history: Duration::from_secs(u64::from(self.call_history_days) * 86_400),
         })
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod echo;
 pub mod events;
+pub mod history;
 pub mod ice;
 pub mod nodes;
 pub mod relayed;
@@ -221,6 +222,9 @@ impl Signaling {
             cluster,
         });
         signaling.listen(Arc::clone(&signaling.tally) as Arc<dyn Listener>);
+        if let Some(store) = signaling.access.store().filter(|_| !signaling.access.call_history().is_zero()) {
+            signaling.listen(Arc::new(crate::signaling::history::History::start(store.clone())));
+        }
         if let Some(heard) = heard {
             signaling.tasks.spawn(Arc::clone(&signaling).run_cluster(heard));
         }

@@ -1,0 +1,100 @@
+//! What every API route shares: its state, its refusals (JSON, with a code and words),
+//! and who is asking (axum extractors whose rejection is the answer).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use duet_access::Admitted;
+use serde_json::json;
+
+use super::Access;
+
+/// Told when sessions may have ended, so their open sockets are closed at once.
+pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
+    fn sessions_changed(&self);
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Api {
+    pub(super) access: Arc<Access>,
+    pub(super) sockets: Arc<dyn SessionsChanged>,
+    pub(super) tls: bool,
+}
+
+/// A refused request: its status, a stable code and a message in words.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+    pub(super) retry_after: Option<u64>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(json!({ "error": self.code, "message": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub(super) fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError { status, code, message: message.to_owned(), retry_after: None }
+}
+
+/// A request from a page of duet's own origin (or an allowed one, or no browser): the
+/// client's address and whether it came over HTTPS. The rejection is the 403 answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OwnOrigin {
+    pub(super) ip: IpAddr,
+    pub(super) https: bool,
+}
+
+impl FromRequestParts<Api> for OwnOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let peer =
+            peer.ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "No peer address."))?;
+        let client = api.access.client(peer.ip(), api.tls, &parts.headers);
+        if !api.access.origin(&parts.headers, client.https).allowed() {
+            let message = "This page may not use duet's sign-in (its origin is not duet's own).";
+            return Err(error(StatusCode::FORBIDDEN, "foreign-origin", message));
+        }
+        Ok(Self { ip: client.ip, https: client.https })
+    }
+}
+
+/// A signed-in session on a request from duet's own origin. The rejection is the 403
+/// (foreign page) or 401 (no live session) answer.
+#[derive(Debug)]
+pub(super) struct SignedIn {
+    pub(super) admitted: Admitted,
+    pub(super) https: bool,
+}
+
+impl FromRequestParts<Api> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let OwnOrigin { https, .. } = OwnOrigin::from_request_parts(parts, api).await?;
+        match api.access.session(&parts.headers, https) {
+            Some(Ok(admitted)) => Ok(Self { admitted, https }),
+            Some(Err(e)) => Err(error(StatusCode::UNAUTHORIZED, "signed-out", &e.to_string())),
+            None => Err(error(StatusCode::UNAUTHORIZED, "signed-out", "You are not signed in.")),
+        }
+    }
+}
+
+pub(super) fn unavailable(what: &str, e: &anyhow::Error) -> ApiError {
+    tracing::error!("cannot {what}: {e:#}");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", &format!("The server could not {what}."))
+}

@@ -1,0 +1,243 @@
+//! Account holders' call history, from the hub's events: each ended call (or call that
+//! found someone busy) becomes a row in the history of each side that signed in with an
+//! account, written to the store by a task of its own, never under the hub's lock.
+//!
+//! ```text
+//!  CallEnded / CallBusy ──► records (pure: who, which way, when, how it went, how long)
+//!        │ under the hub's lock: try_send (a full queue drops and counts, never waits)
+//!        ▼
+//!  writer task ──► Store::run(record_calls), a batch at a time
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use duet_signal::{EndReason, Event, Happened, Party, Side};
+use tokio::sync::mpsc;
+
+use crate::signaling::events::Listener;
+use crate::store::{CallOutcome, CallRecord, Store};
+
+/// Calls waiting to be written; a burst past this is dropped (and counted).
+const QUEUE: usize = 4096;
+/// Calls written in one transaction at most.
+const BATCH: usize = 256;
+
+/// The listener: turns events into records and queues them for the writer.
+#[derive(Debug)]
+pub struct History {
+    queue: mpsc::Sender<CallRecord>,
+    dropped: AtomicU64,
+}
+
+impl History {
+    /// A listener whose records a task spawned here writes into `store`.
+    pub fn start(store: Store) -> Self {
+        let (queue, records) = mpsc::channel(QUEUE);
+        tokio::spawn(write(store, records));
+        Self { queue, dropped: AtomicU64::new(0) }
+    }
+}
+
+impl Listener for History {
+    fn heard(&self, happened: &Happened) {
+        let wall = wall_clock(Instant::now(), crate::clock::now_ms());
+        for record in records(happened, wall) {
+            if self.queue.try_send(record).is_err() {
+                let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    tracing::warn!("call history is behind: {} call(s) not kept", before + 1);
+                }
+            }
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an instant, given one instant and its wall time.
+fn wall_clock(now: Instant, now_ms: u64) -> impl Fn(Instant) -> u64 {
+    move |at: Instant| {
+        let ago = u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX);
+        now_ms.saturating_sub(ago)
+    }
+}
+
+/// The history rows `happened` makes, one per side that is an account holder.
+pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRecord> {
+    match &happened.event {
+        Event::CallEnded { caller, callee, reason, by, began, answered, .. } => {
+            let duration_ms = answered.map_or(0, |from| {
+                u64::try_from(happened.at.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
+            });
+            let (mine, theirs) = match answered {
+                Some(_) => (CallOutcome::Answered, CallOutcome::Answered),
+                None => unanswered(*reason, *by),
+            };
+            let started_ms = wall(*began);
+            let side = |me: &Party, peer: &Party, outgoing: bool, outcome| CallRecord {
+                account: me.name.as_str().to_owned(),
+                peer: peer.name.as_str().to_owned(),
+                peer_verified: peer.verified,
+                outgoing,
+                started_ms,
+                outcome,
+                duration_ms,
+            };
+            both(caller, callee, |me, peer, outgoing| {
+                side(me, peer, outgoing, if outgoing { mine } else { theirs })
+            })
+        }
+        Event::CallBusy { caller, callee, .. } => {
+            let started_ms = wall(happened.at);
+            both(caller, callee, |me, peer, outgoing| CallRecord {
+                account: me.name.as_str().to_owned(),
+                peer: peer.name.as_str().to_owned(),
+                peer_verified: peer.verified,
+                outgoing,
+                started_ms,
+                // The caller found them busy; to the callee, a call came while busy.
+                outcome: if outgoing { CallOutcome::Busy } else { CallOutcome::Missed },
+                duration_ms: 0,
+            })
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// How an unanswered call went: (for the caller, for the callee).
+fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome) {
+    match reason {
+        EndReason::Declined => (CallOutcome::Declined, CallOutcome::Declined),
+        EndReason::Busy => (CallOutcome::Busy, CallOutcome::Missed),
+        // The caller gave up, or left, before an answer: a missed call for the callee.
+        EndReason::Cancelled | EndReason::HungUp => (CallOutcome::Cancelled, CallOutcome::Missed),
+        EndReason::Disconnected if by == Some(Side::Caller) => (CallOutcome::Cancelled, CallOutcome::Missed),
+        EndReason::Missed | EndReason::Disconnected => (CallOutcome::Missed, CallOutcome::Missed),
+    }
+}
+
+/// A row for the caller (outgoing) and one for the callee, for those with accounts.
+fn both(caller: &Party, callee: &Party, row: impl Fn(&Party, &Party, bool) -> CallRecord) -> Vec<CallRecord> {
+    let mut rows = Vec::new();
+    if caller.verified {
+        rows.push(row(caller, callee, true));
+    }
+    if callee.verified {
+        rows.push(row(callee, caller, false));
+    }
+    rows
+}
+
+/// Writes what is queued, a batch per transaction, until the listener is gone.
+async fn write(store: Store, mut records: mpsc::Receiver<CallRecord>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while records.recv_many(&mut batch, BATCH).await > 0 {
+        let taken = std::mem::take(&mut batch);
+        let count = taken.len();
+        if let Err(e) = store.run(move |db| db.record_calls(&taken)).await {
+            tracing::error!("cannot keep {count} call(s) in the call history: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use duet_signal::{RoomName, UserName};
+
+    use super::*;
+
+    fn party(name: &str, verified: bool) -> Party {
+        Party { session: 1, name: UserName::new(name).expect("valid"), verified }
+    }
+
+    fn ended(reason: EndReason, by: Option<Side>, talked: Option<u64>) -> Happened {
+        let began = Instant::now();
+        let answered = talked.map(|_| began + Duration::from_secs(4));
+        let at = began + Duration::from_secs(4 + talked.unwrap_or(0));
+        let (caller, callee) = (party("ann", true), party("bo", true));
+        let event = Event::CallEnded {
+            call: 1,
+            room: RoomName::lobby(),
+            caller,
+            callee,
+            reason,
+            by,
+            began,
+            answered,
+        };
+        Happened { at, event }
+    }
+
+    fn outcomes(happened: &Happened) -> Vec<(String, bool, CallOutcome, u64)> {
+        records(happened, |_| 1_000)
+            .into_iter()
+            .map(|r| (r.account, r.outgoing, r.outcome, r.duration_ms / 1_000))
+            .collect()
+    }
+
+    #[test]
+    fn every_way_a_call_goes_is_a_row_for_each_account_holder_with_its_duration() {
+        use CallOutcome::*;
+        let rows = |reason, by, talked| outcomes(&ended(reason, by, talked));
+        let as_expected = |caller, callee, secs| {
+            vec![("ann".into(), true, caller, secs), ("bo".into(), false, callee, secs)]
+        };
+        assert_eq!(
+            rows(EndReason::HungUp, Some(Side::Callee), Some(95)),
+            as_expected(Answered, Answered, 95)
+        );
+        assert_eq!(rows(EndReason::Declined, Some(Side::Callee), None), as_expected(Declined, Declined, 0));
+        assert_eq!(rows(EndReason::Cancelled, Some(Side::Caller), None), as_expected(Cancelled, Missed, 0));
+        assert_eq!(rows(EndReason::Missed, None, None), as_expected(Missed, Missed, 0));
+        assert_eq!(
+            rows(EndReason::Disconnected, Some(Side::Caller), None),
+            as_expected(Cancelled, Missed, 0)
+        );
+        assert_eq!(rows(EndReason::Disconnected, Some(Side::Callee), None), as_expected(Missed, Missed, 0));
+        assert_eq!(
+            rows(EndReason::Disconnected, Some(Side::Callee), Some(30)),
+            as_expected(Answered, Answered, 30)
+        );
+        let at = Instant::now();
+        let busy = Happened {
+            at,
+            event: Event::CallBusy {
+                room: RoomName::lobby(),
+                caller: party("ann", true),
+                callee: party("bo", true),
+            },
+        };
+        assert_eq!(outcomes(&busy), as_expected(Busy, Missed, 0));
+    }
+
+    #[test]
+    fn guests_keep_no_history_and_an_account_sees_whether_its_peer_was_verified() {
+        let began = Instant::now();
+        let event = Event::CallEnded {
+            call: 1,
+            room: RoomName::lobby(),
+            caller: party("guest", false),
+            callee: party("bo", true),
+            reason: EndReason::Missed,
+            by: None,
+            began,
+            answered: None,
+        };
+        let rows = records(&Happened { at: began + Duration::from_secs(30), event }, |_| 5_000);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].account.as_str(), rows[0].peer.as_str(), rows[0].peer_verified),
+            ("bo", "guest", false)
+        );
+        assert_eq!(rows[0].started_ms, 5_000, "when the call was made");
+    }
+
+    #[test]
+    fn an_instant_reads_as_the_wall_time_it_was() {
+        let now = Instant::now();
+        let wall = wall_clock(now, 1_000_000);
+        assert_eq!(wall(now), 1_000_000);
+        assert_eq!(wall(now - Duration::from_secs(30)), 970_000);
+    }
+}
