@@ -3,25 +3,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { acceptCall, openPage, signIn, useDuetAndBrowser, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
+import { violations } from "../lib/axe.mjs";
 
 const env = useDuetAndBrowser();
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** The serious and critical violations axe finds on `page` now, one line each. */
-async function violations(page) {
-  // Evaluated by the test driver, so the page's Content-Security-Policy does not apply.
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return result.violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
-  });
-}
 
 for (const scheme of ["light", "dark"]) {
   for (const [size, width, height] of [["phone", 390, 844], ["desktop", 1280, 800]]) {

@@ -19,6 +19,7 @@ import * as check from "./check.js";
 import { wireStage } from "./stage.js";
 import { wireChat } from "./chat.js";
 import { wireRooms } from "./rooms.js";
+import * as recent from "./recent.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -306,6 +307,7 @@ function signedOut() {
   app.call?.end(t("signed-out"));
   endRing(t("signed-out"));
   app.me = null;
+  recent.stop();
   showScreen();
   ui.setConnected(false);
   access.showSignedOut(app.access?.mode ?? "members");
@@ -331,6 +333,7 @@ function signedIn(name, { quiet = false } = {}) {
   ui.showSignedIn(name);
   showScreen();
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
+  if (app.access?.account) recent.start(startCall);
   if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
   else ui.setStatus(t("signed-in-click", { name }), "ok");
@@ -510,6 +513,7 @@ ui.elements.loginForm.addEventListener("submit", (event) => {
 /** The call rang out or ended: say how, and offer to call again (and the test call after a failure). */
 function offerAgain(peer, text, { failed }) {
   app.lastPeer = peer;
+  recent.refresh({ soon: true });
   const testCall = app.services.length > 0 && !app.services.includes(peer);
   ui.showEnded(text, { advice: failed, testCall });
   ui.elements.callAgain.hidden = !app.users.includes(peer);
@@ -585,6 +589,7 @@ async function start() {
       ui.showSignedIn(app.me);
       ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
     }
+    recent.redraw();
     access.redraw();
   });
   ui.setStatus(t("checking-access"));

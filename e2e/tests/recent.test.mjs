@@ -1,0 +1,93 @@
+// Recent calls in a browser, for account holders: a missed call is marked and counted
+// (heading and title) until the page has been in view a moment; an answered call shows
+// its length; Call back rings the other person; a Korean page says it all in Korean;
+// axe finds nothing serious in the list.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DUET_BIN, acceptCall, launchBrowser, openPage, startDuet, userItem } from "../lib/harness.mjs";
+import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
+import { violations } from "../lib/axe.mjs";
+
+const env = { duet: null, browser: null, state: null };
+
+before(async () => {
+  env.state = mkdtempSync(join(tmpdir(), "duet-recent-e2e-"));
+  for (const name of ["ann", "bo", "cy"]) {
+    const made = spawnSync(DUET_BIN, ["user", "add", name, "--state-dir", env.state], {
+      input: `${name}'s long password\n`,
+      encoding: "utf8",
+    });
+    assert.equal(made.status, 0, made.stderr);
+  }
+  env.duet = await startDuet(["--access", "members", "--state-dir", env.state]);
+  env.browser = await launchBrowser();
+});
+
+after(async () => {
+  await env.browser?.close();
+  await env.duet?.stop();
+  rmSync(env.state, { recursive: true, force: true });
+});
+
+/** A page signed in as account `name` (in `locale`), on its home screen. */
+async function accountPage(name, locale) {
+  const page = await openPage(env.browser, env.duet.url, { locale });
+  await page.fill("#account-name", name);
+  await page.fill("#account-password", `${name}'s long password`);
+  await page.click("#account-form button[type=submit]");
+  await page.locator("#recent").waitFor();
+  return page;
+}
+
+/** The rows of `page`'s Recent list, as the person reads them. */
+function rows(page) {
+  return page.locator("#recent-list li");
+}
+
+test("a missed call is marked and counted until seen, an answered one shows its length, and Call back rings", async () => {
+  const ann = await accountPage("ann");
+  const bo = await accountPage("bo");
+  await bo.locator("#recent-empty", { hasText: "No calls yet." }).waitFor();
+  // ann calls; bo does not answer; ann gives up.
+  await userItem(ann, "bo").click();
+  await bo.locator("#accept-button").waitFor();
+  await ann.click("#hangup-button");
+  await rows(bo).filter({ hasText: "Missed call" }).waitFor();
+  assert.equal(await rows(bo).first().getAttribute("data-missed"), "true");
+  assert.match(await rows(bo).first().textContent(), /^ann/);
+  await bo.locator("#recent-unseen", { hasText: "1 missed" }).waitFor();
+  assert.equal(await bo.title(), "(1) duet", "the count is in the title");
+  // bo has the page in view: the count goes, the row stays.
+  await bo.locator("#recent-unseen").waitFor({ state: "hidden" });
+  assert.equal(await bo.title(), "duet");
+  await rows(ann).filter({ hasText: "Cancelled" }).waitFor();
+  assert.deepEqual(await violations(bo), [], "Recent, with a missed call");
+
+  // bo calls back from the list; they talk a moment; bo hangs up.
+  await bo.getByRole("button", { name: "Call back ann" }).first().click();
+  await acceptCall(ann);
+  await assertMediaFlows(ann, "ann hears bo, called back from Recent");
+  await ann.waitForTimeout(1_200);
+  await bo.click("#hangup-button");
+  await rows(ann).filter({ hasText: /^boIncoming call, 0:0[1-9]/ }).waitFor();
+  await rows(bo).filter({ hasText: /^annOutgoing call, 0:0[1-9]/ }).waitFor();
+  assert.equal(await rows(bo).count(), 2, "the missed call and the call back");
+  await closeCleanly(ann, bo);
+});
+
+test("a Korean page's Recent list is in Korean: a declined call on both sides", async () => {
+  const ann = await accountPage("ann");
+  const cy = await accountPage("cy", "ko-KR");
+  await cy.locator("#recent-heading", { hasText: "최근 통화" }).waitFor();
+  await userItem(ann, "cy").click();
+  await cy.locator("#decline-button").click();
+  await rows(cy).filter({ hasText: "거절함" }).waitFor();
+  await rows(ann).filter({ hasText: "Declined" }).waitFor();
+  assert.equal(await cy.getByRole("button", { name: "ann님에게 다시 걸기" }).count(), 1);
+  await closeCleanly(ann, cy);
+});
