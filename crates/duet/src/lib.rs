@@ -32,16 +32,20 @@
 //! | `acme`, `call`, `admin` | certificates; `duet call`; `duet user` and `duet invite` |
 //! | `limits`, `clock`, `random`, `interfaces`, `state` | small shared pieces |
 //!
-//! Where the next features go:
-//! - **Call history**: a table in `store` (a migration and `Backend` methods), written by a
-//!   task that a [`signaling::events::Listener`] feeds (`Signaling::listen`): the hub's
-//!   `CallRinging`, `CallAnswered` and `CallEnded` carry both parties' sessions, the
-//!   times and why a call ended; read by routes beside `access::http` (`/api/calls`).
+//! Where features hang, with the next ones:
+//! - **Call history** (built this way): `signaling::history` is a
+//!   [`signaling::events::Listener`] (`Signaling::listen`) that turns the hub's
+//!   `CallEnded` and `CallBusy` into rows queued for a writer task; the rows live in
+//!   `store` (migration 2, `store/history.rs`); `access::calls` serves `/api/calls`.
 //! - **Push ringing**: subscriptions in `store`; the Web Push client (VAPID, RFC 8291, the
 //!   HTTP request) in a room of its own, `push`, which a listener in `signaling` hands
 //!   each `CallRinging` for a callee with no open page; nothing in `push` knows the hub.
 //! - **A recorder** (or any participant that is not a socket): a service beside
-//!   `signaling::echo`, joining the hub through the same extension point.
+//!   `signaling::echo`, joining the hub through the same extension point (`ServiceLink`:
+//!   typed messages both ways).
+//! - **Several devices per account**: in the hub (`hub/names.rs`, `hub/calls.rs`): one
+//!   name held by several sessions, a call ringing all of them; the events already name
+//!   each party's session.
 //!
 //! # Panics, errors and unwraps
 //!
