@@ -22,12 +22,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use common::http::{add_account, cookie, exchange, post};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "the benchmark's server password";
 const ACCOUNT_PASSWORD: &str = "the benchmark account's password";
@@ -44,7 +41,7 @@ fn main() {
     std::fs::create_dir_all(&state).expect("a state directory");
     let password_file = state.join("password");
     std::fs::write(&password_file, PASSWORD).expect("write the password");
-    add_account(&state);
+    add_account(&state, "bench", ACCOUNT_PASSWORD);
     let store = duet::store::Store::open(&state).expect("the store");
     let expires = duet::clock::now_ms() + 86_400_000;
     for n in 0..SIGN_OUT_HISTORY {
@@ -103,18 +100,6 @@ fn main() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
-/// `duet user add bench`, as an operator would.
-fn add_account(state: &std::path::Path) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(["user", "add", "bench", "--state-dir", state.to_str().expect("UTF-8")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("duet user add");
-    child.stdin.take().expect("piped").write_all(format!("{ACCOUNT_PASSWORD}\n").as_bytes()).expect("write");
-    assert!(child.wait().expect("ran").success(), "duet user add");
-}
-
 /// Runs `one` from CLIENTS clients for `window`; prints and returns successes per second.
 async fn measure<F, Fut>(label: &str, window: Duration, pid: u32, one: F) -> f64
 where
@@ -164,22 +149,6 @@ where
     rate
 }
 
-/// One HTTP/1.1 exchange; the whole response.
-async fn exchange(addr: &str, request: String) -> Option<String> {
-    let mut stream = TcpStream::connect(addr).await.ok()?;
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    Some(response)
-}
-
-fn post(addr: &str, body: &str) -> String {
-    format!(
-        "POST /api/sign-in HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
 /// A sign-in with `body`, again and again.
 fn signing_in(
     addr: &str,
@@ -226,14 +195,6 @@ fn upgrading(
 ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Clone + Send + 'static {
     let addr = addr.to_owned();
     move || Box::pin(upgrade(addr.clone(), cookie.clone()))
-}
-
-/// The session cookie a sign-in with `body` gets.
-async fn cookie(addr: &str, body: &str) -> String {
-    let response = exchange(addr, post(addr, body)).await.expect("signed in");
-    let line =
-        response.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
-    line.split_once(':').expect("a header").1.trim().split(';').next().expect("name=value").to_owned()
 }
 
 /// A WebSocket upgrade that reads the server's first message and closes.

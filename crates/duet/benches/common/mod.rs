@@ -3,6 +3,7 @@
 
 use std::process::{Child, Command, Stdio};
 
+pub mod http;
 pub mod routing;
 
 /// Starts `duet` with `args` (behind `prefix`, e.g. `taskset -c 0`, which execs it in
