@@ -107,7 +107,7 @@ fn record(account: String, n: usize) -> CallRecord {
     CallRecord {
         account,
         peer: format!("peer{}", n % 97),
-        peer_verified: n % 2 == 0,
+        peer_verified: n.is_multiple_of(2),
         outgoing: n % 2 == 1,
         started_ms: 1_700_000_000_000 + n as u64 * 1_000,
         outcome,
