@@ -1,7 +1,8 @@
-// Recent calls in a browser, for account holders: a missed call is marked and counted
-// (heading and title) until the page has been in view a moment; an answered call shows
-// its length; Call back rings the other person; a Korean page says it all in Korean;
-// axe finds nothing serious in the list.
+// Recent calls in a browser. An account holder's are kept by the server: a missed call
+// is marked and counted (heading and title) until the page has been in view a moment; an
+// answered call shows its length; Call back rings the other person; a Korean page says it
+// all in Korean; axe finds nothing serious in the list. A guest's are kept in their own
+// browser, and are still there after a reload.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DUET_BIN, acceptCall, launchBrowser, openPage, startDuet, userItem } from "../lib/harness.mjs";
+import { DUET_BIN, acceptCall, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { violations } from "../lib/axe.mjs";
 
@@ -90,4 +91,33 @@ test("a Korean page's Recent list is in Korean: a declined call on both sides", 
   await rows(ann).filter({ hasText: "Declined" }).waitFor();
   assert.equal(await cy.getByRole("button", { name: "ann님에게 다시 걸기" }).count(), 1);
   await closeCleanly(ann, cy);
+});
+
+test("a guest's Recent list is kept in their browser: a declined call, an answered one with its length, after a reload too", async () => {
+  const open = await startDuet([]);
+  try {
+    const dee = await openPage(env.browser, open.url);
+    const eve = await openPage(env.browser, open.url);
+    await signIn(dee, "dee");
+    await signIn(eve, "eve");
+    await eve.locator("#recent-local", { hasText: "Kept in this browser only." }).waitFor();
+    await userItem(dee, "eve").click();
+    await eve.locator("#decline-button").click();
+    await rows(eve).filter({ hasText: "You declined" }).waitFor();
+    await rows(dee).filter({ hasText: "Declined" }).waitFor();
+    await userItem(dee, "eve").click();
+    await acceptCall(eve);
+    await assertMediaFlows(eve, "eve hears dee");
+    await eve.waitForTimeout(1_200);
+    await dee.click("#hangup-button");
+    await rows(dee).filter({ hasText: /^eveOutgoing call, 0:0[1-9]/ }).waitFor();
+    await rows(eve).filter({ hasText: /^deeIncoming call, 0:0[1-9]/ }).waitFor();
+    await eve.reload();
+    await signIn(eve, "eve");
+    await rows(eve).filter({ hasText: "You declined" }).waitFor();
+    assert.equal(await rows(eve).count(), 2, "both calls, kept in eve's browser");
+    await closeCleanly(dee, eve);
+  } finally {
+    await open.stop();
+  }
 });

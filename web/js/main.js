@@ -130,7 +130,7 @@ const ringHandlers = {
       send({ type: "decline", callId: msg.callId }); // the server answers busy itself; this is a late race
       return;
     }
-    app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [] };
+    app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [], since: Date.now() };
     ui.showEnded(null);
     ui.showIncoming(msg.name);
     ringTone.start(msg.name);
@@ -140,6 +140,8 @@ const ringHandlers = {
   "call-ended"(msg) {
     const words = ENDINGS[msg.reason] ?? ((name) => t("ended-other", { name }));
     if (app.ring?.peer === msg.name) {
+      const { role, since } = app.ring;
+      recent.note({ peer: msg.name, direction: role === "caller" ? "out" : "in", at: since, outcome: ringOutcome(msg.reason, role) });
       endRing(words(msg.name, app.ring.role));
     } else if (app.call?.peer === msg.name) {
       app.call.end(words(msg.name, app.call.role));
@@ -177,13 +179,20 @@ const callHandlers = {
 /** Every message the server sends, by `type` (docs/protocol.md). */
 const handlers = { ...sessionHandlers, ...ringHandlers, ...callHandlers, error: refused };
 
+/** How a ring that ended unanswered goes into Recent, by the server's reason. */
+function ringOutcome(reason, role) {
+  if (role === "callee") return "missed"; // our own decline is noted where we decline
+  return { busy: "busy", declined: "declined", cancelled: "cancelled", "hung-up": "declined" }[reason] ?? "missed";
+}
+
 /** The call is on: the caller offers, the callee waits for the offer. */
 async function callAccepted(msg) {
   if (app.ring?.peer !== msg.name) return;
+  const since = app.ring.since;
   app.ring = null;
   ui.showRinging(null);
   ui.showIncoming(null);
-  const call = beginCall(msg.name, msg.role);
+  const call = beginCall(msg.name, msg.role, since);
   const stream = await localMedia();
   if (!stream) {
     call.hangUp();
@@ -333,7 +342,7 @@ function signedIn(name, { quiet = false } = {}) {
   ui.showSignedIn(name);
   showScreen();
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
-  if (app.access?.account) recent.start(startCall);
+  recent.start(startCall, { local: !app.access?.account });
   if (app.call || app.ring || quiet) return;
   if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
   else ui.setStatus(t("signed-in-click", { name }), "ok");
@@ -353,7 +362,7 @@ function startCall(peer) {
     ui.setStatus(t("already-in-call", { name: other }), "error");
     return;
   }
-  app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [] };
+  app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [], since: Date.now() };
   ui.showRinging(peer);
   showScreen();
   ui.setStatus(t("calling", { name: peer }));
@@ -372,7 +381,7 @@ function acceptCall() {
   ringTone.stop();
   ui.showIncoming(null);
   send({ type: "accept", callId: ring.callId });
-  const call = beginCall(ring.peer, "callee");
+  const call = beginCall(ring.peer, "callee", ring.since);
   ui.setStatus(t("connecting-to", { name: ring.peer }));
   inOrder(async () => {
     const stream = await localMedia();
@@ -393,6 +402,7 @@ function declineCall() {
   const ring = app.ring;
   if (ring?.role !== "callee") return;
   send({ type: "decline", callId: ring.callId });
+  recent.note({ peer: ring.peer, direction: "in", at: ring.since, outcome: "declined" });
   endRing(t("you-declined", { name: ring.peer }));
 }
 
@@ -401,6 +411,7 @@ function cancelRing(reason = t("you-cancelled")) {
   const ring = app.ring;
   if (ring?.role !== "caller") return;
   send({ type: "hang-up", target: ring.peer });
+  recent.note({ peer: ring.peer, direction: "out", at: ring.since, outcome: "cancelled" });
   endRing(reason);
 }
 
@@ -437,7 +448,8 @@ async function localMedia() {
   }
 }
 
-function beginCall(peer, role) {
+/** A call with `peer` begins (`since`: when it was made, as it started ringing). */
+function beginCall(peer, role, since = Date.now()) {
   const relayOnly = ui.elements.relayOnly.checked;
   if (relayOnly && !app.iceServers.some((s) => s.username)) {
     ui.setStatus(t("no-turn-for-relay"), "error");
@@ -451,6 +463,7 @@ function beginCall(peer, role) {
     onRemoteStream: (stream) => ui.showRemoteStream(stream, peer),
     onState: (state, detail) => callStateChanged(call, state, detail),
   });
+  call.madeAt = since;
   app.call = call;
   ui.setInCall(true);
   ui.showChat(false); // on a phone the call takes the screen; chat is a tap away
@@ -469,6 +482,7 @@ function callStateChanged(call, state, detail) {
       ui.setStatus(t("connecting-to", { name: peer }));
       break;
     case "connected":
+      call.connectedAt ??= Date.now();
       ui.showFit();
       ui.setStatus(t("in-call-with", { name: peer }), "ok");
       quality.watch(call, () => app.call === call && !call.ended, ui.showCallInfo);
@@ -478,6 +492,13 @@ function callStateChanged(call, state, detail) {
       ui.setStatus(t("interrupted", { name: peer }));
       break;
     case "ended":
+      recent.note({
+        peer,
+        direction: call.role === "caller" ? "out" : "in",
+        at: call.madeAt,
+        outcome: call.connectedAt ? "answered" : "failed",
+        duration: call.connectedAt ? Math.round((Date.now() - call.connectedAt) / 1000) : 0,
+      });
       app.call = null;
       showScreen();
       ui.showChat(false);

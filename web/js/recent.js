@@ -1,6 +1,7 @@
-// Recent calls, for account holders: the server keeps them (GET /api/calls, see
-// docs/protocol.md). Missed calls not yet seen are counted in the heading, the title and
-// the installed app's icon, and count as seen once the page has been in view a moment.
+// Recent calls. An account holder's are kept by the server (GET /api/calls, see
+// docs/protocol.md); a guest's only in this browser (localStorage), as the page saw them.
+// Missed calls not yet seen are counted in the heading, the title and the installed app's
+// icon, and count as seen once the page has been in view a moment.
 
 import { language, t } from "./i18n.js";
 
@@ -11,16 +12,72 @@ const SEEN_AFTER_MS = 1500;
 /** A call's row is written just after it ends: read again this much later. */
 const WRITTEN_AFTER_MS = 400;
 
-const recent = { on: false, calls: [], unseen: 0, onCall: null, wired: false, seenTimer: null };
+/** Where a guest's calls are kept, and how many. */
+const LOCAL_KEY = "duet.recent";
+const LOCAL_MOST = 200;
 
-/** Shows the Recent list of the signed-in account; `onCall(name)` calls someone back. */
-export function start(onCall) {
+const recent = { on: false, local: false, calls: [], unseen: 0, onCall: null, wired: false, seenTimer: null };
+
+/** Shows the Recent list (`local`: a guest's, kept in this browser); `onCall(name)`
+ *  calls someone back. */
+export function start(onCall, { local = false } = {}) {
   recent.onCall = onCall;
   if (!recent.wired) wire();
-  if (recent.on) return;
+  if (recent.on && recent.local === local) return;
   recent.on = true;
+  recent.local = local;
   $("recent").hidden = false;
+  $("recent-local").hidden = !local;
   refresh();
+}
+
+/** A call the page saw end: kept here for a guest (the server keeps an account's). */
+export function note({ peer, direction, at, outcome, duration = 0 }) {
+  if (!recent.on || !recent.local) return;
+  const calls = localCalls();
+  const id = (calls[0]?.id ?? 0) + 1;
+  const seen = direction === "out" || outcome !== "missed";
+  calls.unshift({ id, peer, peerVerified: false, direction, at: at ?? Date.now(), outcome, duration, seen });
+  saveLocal(calls.slice(0, LOCAL_MOST));
+  refresh();
+}
+
+function localCalls() {
+  try {
+    const calls = JSON.parse(localStorage.getItem(LOCAL_KEY) ?? "[]");
+    return Array.isArray(calls) ? calls : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveLocal(calls) {
+  try {
+    localStorage.setItem(LOCAL_KEY, JSON.stringify(calls));
+  } catch (err) {
+    console.warn("could not keep recent calls", err);
+  }
+}
+
+/** The list and its count: this browser's, or the server's. */
+async function read() {
+  if (recent.local) {
+    const calls = localCalls();
+    return { calls, unseen: calls.filter((c) => !c.seen).length };
+  }
+  const response = await fetch("/api/calls", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(String(response.status));
+  return response.json();
+}
+
+/** Every missed call seen, here or on the server. */
+async function markSeen() {
+  if (recent.local) {
+    saveLocal(localCalls().map((c) => ({ ...c, seen: true })));
+    return true;
+  }
+  const response = await fetch("/api/calls/seen", { method: "POST" }).catch(() => null);
+  return Boolean(response?.ok);
 }
 
 /** Signed out (or a guest): no list, no counts. */
@@ -39,9 +96,7 @@ export async function refresh({ soon = false } = {}) {
     return;
   }
   try {
-    const response = await fetch("/api/calls", { headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(String(response.status));
-    const answer = await response.json();
+    const answer = await read();
     recent.calls = Array.isArray(answer.calls) ? answer.calls : [];
     recent.unseen = Number(answer.unseen) || 0;
     render();
@@ -65,7 +120,8 @@ function wire() {
   });
   $("recent-clear").addEventListener("click", async () => {
     if (!window.confirm(t("recent-clear-confirm"))) return;
-    await fetch("/api/calls", { method: "DELETE" }).catch(() => null);
+    if (recent.local) saveLocal([]);
+    else await fetch("/api/calls", { method: "DELETE" }).catch(() => null);
     refresh();
   });
 }
@@ -141,8 +197,7 @@ function seeWhenInView() {
   if (recent.unseen === 0 || document.visibilityState !== "visible") return;
   recent.seenTimer = setTimeout(async () => {
     if (document.visibilityState !== "visible" || !recent.on) return;
-    const response = await fetch("/api/calls/seen", { method: "POST" }).catch(() => null);
-    if (!response?.ok) return;
+    if (!(await markSeen())) return;
     recent.unseen = 0;
     showUnseen(0);
   }, SEEN_AFTER_MS);

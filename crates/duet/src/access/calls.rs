@@ -6,7 +6,7 @@
 //!  DELETE /api/calls                 the history forgotten: {cleared}
 //! ```
 //!
-//! Guests have no history on the server (their page keeps none either, for now): 403.
+//! Guests have no history on the server (their page keeps theirs in the browser): 403.
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
