@@ -97,6 +97,8 @@ export async function refresh({ soon = false } = {}) {
   }
   try {
     const answer = await read();
+    // A server that keeps no history: nothing to show an account holder.
+    $("recent").hidden = !recent.local && answer.keptDays === 0;
     recent.calls = Array.isArray(answer.calls) ? answer.calls : [];
     recent.unseen = Number(answer.unseen) || 0;
     render();
