@@ -4,7 +4,7 @@
 // Tests run inside a network namespace that holds only `lo` (see ../run.sh), so every
 // address here is loopback and nothing can leave the machine.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { after, before } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -67,6 +67,23 @@ export async function startDuet(args = [], { env = {}, listen = "127.0.0.1:0", c
       return exited;
     },
   };
+}
+
+/** Runs `duet <args> --state-dir <state>` as an operator would (`input` on stdin); its output. */
+export function runDuet(state, args, input = "") {
+  const result = spawnSync(DUET_BIN, [...args, "--state-dir", state], { input, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`duet ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/**
+ * A members-only duet with a fresh state directory (named after `prefix`) holding these
+ * accounts, each with the password "<name>'s long password". Returns {duet, state}.
+ */
+export async function startMembers(prefix, accounts = []) {
+  const state = mkdtempSync(join(tmpdir(), prefix));
+  for (const name of accounts) runDuet(state, ["user", "add", name], `${name}'s long password\n`);
+  return { duet: await startDuet(["--access", "members", "--state-dir", state]), state };
 }
 
 /**

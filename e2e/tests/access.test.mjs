@@ -5,26 +5,20 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { DUET_BIN, acceptCall, eventually, launchBrowser, openPage, startDuet, userItem } from "../lib/harness.mjs";
+import { rmSync } from "node:fs";
+import { acceptCall, eventually, launchBrowser, openPage, runDuet, startDuet, startMembers, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 
 const env = { duet: null, browser: null, state: null };
 
 /** Runs `duet <args>` against the test's state directory, as an operator would. */
 function duet(args, input = "") {
-  const result = spawnSync(DUET_BIN, [...args, "--state-dir", env.state], { input, encoding: "utf8" });
-  assert.equal(result.status, 0, `duet ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout.trim();
+  return runDuet(env.state, args, input);
 }
 
 before(async () => {
-  env.state = mkdtempSync(join(tmpdir(), "duet-access-e2e-"));
-  env.duet = await startDuet(["--access", "members", "--state-dir", env.state]);
+  Object.assign(env, await startMembers("duet-access-e2e-"));
   env.browser = await launchBrowser();
 });
 

@@ -6,26 +6,15 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { DUET_BIN, acceptCall, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { rmSync } from "node:fs";
+import { acceptCall, launchBrowser, openPage, signIn, startDuet, startMembers, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { violations } from "../lib/axe.mjs";
 
 const env = { duet: null, browser: null, state: null };
 
 before(async () => {
-  env.state = mkdtempSync(join(tmpdir(), "duet-recent-e2e-"));
-  for (const name of ["ann", "bo", "cy"]) {
-    const made = spawnSync(DUET_BIN, ["user", "add", name, "--state-dir", env.state], {
-      input: `${name}'s long password\n`,
-      encoding: "utf8",
-    });
-    assert.equal(made.status, 0, made.stderr);
-  }
-  env.duet = await startDuet(["--access", "members", "--state-dir", env.state]);
+  Object.assign(env, await startMembers("duet-recent-e2e-", ["ann", "bo", "cy"]));
   env.browser = await launchBrowser();
 });
 

@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::http::{add_account, cookie, exchange};
-use duet::store::{CallOutcome, CallRecord, NewAccount, Store};
+use duet::store::{Call, CallOutcome, CallRecord, NewAccount, Store};
 
 const PASSWORD: &str = "the history benchmark's password";
 
@@ -104,15 +104,15 @@ fn id(n: usize) -> [u8; 16] {
 
 fn record(account: String, n: usize) -> CallRecord {
     let outcome = [CallOutcome::Answered, CallOutcome::Missed, CallOutcome::Declined][n % 3];
-    CallRecord {
-        account,
+    let call = Call {
         peer: format!("peer{}", n % 97),
         peer_verified: n.is_multiple_of(2),
         outgoing: n % 2 == 1,
         started_ms: 1_700_000_000_000 + n as u64 * 1_000,
         outcome,
         duration_ms: if outcome == CallOutcome::Answered { 60_000 } else { 0 },
-    }
+    };
+    CallRecord { account, call }
 }
 
 /// `requests` reads of `account`'s Recent (the page before `before`), one after another.

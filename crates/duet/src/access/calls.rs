@@ -39,16 +39,16 @@ fn failed(what: &str, e: StoreError) -> ApiError {
     unavailable(what, &anyhow::Error::from(e))
 }
 
-fn entry(call: &CallEntry) -> serde_json::Value {
+fn entry(CallEntry { id, call, seen }: &CallEntry) -> serde_json::Value {
     json!({
-        "id": call.id,
+        "id": id,
         "peer": call.peer,
         "peerVerified": call.peer_verified,
         "direction": if call.outgoing { "out" } else { "in" },
         "at": call.started_ms,
         "outcome": call.outcome.as_str(),
         "duration": call.duration_ms / 1_000,
-        "seen": call.seen,
+        "seen": seen,
     })
 }
 

@@ -16,7 +16,7 @@ use duet_signal::{EndReason, Event, Happened, Party, Side};
 use tokio::sync::mpsc;
 
 use crate::signaling::events::Listener;
-use crate::store::{CallOutcome, CallRecord, Store};
+use crate::store::{Call, CallOutcome, CallRecord, Store};
 
 /// Calls waiting to be written; a burst past this is dropped (and counted).
 const QUEUE: usize = 4096;
@@ -73,30 +73,16 @@ pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRe
                 None => unanswered(*reason, *by),
             };
             let started_ms = wall(*began);
-            let side = |me: &Party, peer: &Party, outgoing: bool, outcome| CallRecord {
-                account: me.name.as_str().to_owned(),
-                peer: peer.name.as_str().to_owned(),
-                peer_verified: peer.verified,
-                outgoing,
-                started_ms,
-                outcome,
-                duration_ms,
-            };
-            both(caller, callee, |me, peer, outgoing| {
-                side(me, peer, outgoing, if outgoing { mine } else { theirs })
+            both(caller, callee, |peer, outgoing| {
+                call(peer, outgoing, started_ms, if outgoing { mine } else { theirs }, duration_ms)
             })
         }
         Event::CallBusy { caller, callee, .. } => {
             let started_ms = wall(happened.at);
-            both(caller, callee, |me, peer, outgoing| CallRecord {
-                account: me.name.as_str().to_owned(),
-                peer: peer.name.as_str().to_owned(),
-                peer_verified: peer.verified,
-                outgoing,
-                started_ms,
-                // The caller found them busy; to the callee, a call came while busy.
-                outcome: if outgoing { CallOutcome::Busy } else { CallOutcome::Missed },
-                duration_ms: 0,
+            // The caller found them busy; to the callee, a call came while busy.
+            both(caller, callee, |peer, outgoing| {
+                let outcome = if outgoing { CallOutcome::Busy } else { CallOutcome::Missed };
+                call(peer, outgoing, started_ms, outcome, 0)
             })
         }
         _ => Vec::new(),
@@ -115,14 +101,20 @@ fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome)
     }
 }
 
-/// A row for the caller (outgoing) and one for the callee, for those with accounts.
-fn both(caller: &Party, callee: &Party, row: impl Fn(&Party, &Party, bool) -> CallRecord) -> Vec<CallRecord> {
+fn call(peer: &Party, outgoing: bool, started_ms: u64, outcome: CallOutcome, duration_ms: u64) -> Call {
+    let (peer, peer_verified) = (peer.name.as_str().to_owned(), peer.verified);
+    Call { peer, peer_verified, outgoing, started_ms, outcome, duration_ms }
+}
+
+/// A row for the caller (outgoing) and one for the callee, for those with accounts;
+/// `call(peer, outgoing)` tells the call from that side.
+fn both(caller: &Party, callee: &Party, call: impl Fn(&Party, bool) -> Call) -> Vec<CallRecord> {
     let mut rows = Vec::new();
     if caller.verified {
-        rows.push(row(caller, callee, true));
+        rows.push(CallRecord { account: caller.name.as_str().to_owned(), call: call(callee, true) });
     }
     if callee.verified {
-        rows.push(row(callee, caller, false));
+        rows.push(CallRecord { account: callee.name.as_str().to_owned(), call: call(caller, false) });
     }
     rows
 }
@@ -172,7 +164,7 @@ mod tests {
     fn outcomes(happened: &Happened) -> Vec<(String, bool, CallOutcome, u64)> {
         records(happened, |_| 1_000)
             .into_iter()
-            .map(|r| (r.account, r.outgoing, r.outcome, r.duration_ms / 1_000))
+            .map(|r| (r.account, r.call.outgoing, r.call.outcome, r.call.duration_ms / 1_000))
             .collect()
     }
 
@@ -227,10 +219,10 @@ mod tests {
         let rows = records(&Happened { at: began + Duration::from_secs(30), event }, |_| 5_000);
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(
-            (rows[0].account.as_str(), rows[0].peer.as_str(), rows[0].peer_verified),
+            (rows[0].account.as_str(), rows[0].call.peer.as_str(), rows[0].call.peer_verified),
             ("bo", "guest", false)
         );
-        assert_eq!(rows[0].started_ms, 5_000, "when the call was made");
+        assert_eq!(rows[0].call.started_ms, 5_000, "when the call was made");
     }
 
     #[test]

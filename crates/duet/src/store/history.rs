@@ -11,6 +11,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
+use super::sqlite::{from_ms, ms};
 
 /// How a call went, from one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +50,13 @@ impl CallOutcome {
     }
 }
 
-/// A call to write into an account's history.
+/// One call, as one side's history tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallRecord {
-    /// The account whose history this is (by name; a call of a name no account holds
-    /// is not kept).
-    pub account: String,
+pub struct Call {
     /// The other side.
     pub peer: String,
     pub peer_verified: bool,
-    /// Made by this account.
+    /// Made by this side.
     pub outgoing: bool,
     /// When it was made (ms since the epoch).
     pub started_ms: u64,
@@ -66,26 +64,22 @@ pub struct CallRecord {
     pub duration_ms: u64,
 }
 
+/// A call to write into an account's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The account whose history this is (by name; a call of a name no account holds
+    /// is not kept).
+    pub account: String,
+    pub call: Call,
+}
+
 /// A call as an account reads it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallEntry {
     /// Pages go by it: newest first, `before` the last one seen.
     pub id: i64,
-    pub peer: String,
-    pub peer_verified: bool,
-    pub outgoing: bool,
-    pub started_ms: u64,
-    pub outcome: CallOutcome,
-    pub duration_ms: u64,
+    pub call: Call,
     pub seen: bool,
-}
-
-fn ms(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn from_ms(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 /// Writes `records` (one transaction); returns how many were kept.
@@ -95,34 +89,33 @@ pub(super) fn record(tx: &Connection, records: &[CallRecord]) -> Result<usize, S
          SELECT id, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE name = ?",
     )?;
     let mut kept = 0;
-    for r in records {
+    for CallRecord { account, call: c } in records {
         // What this account did itself needs no telling: only missed calls are unseen.
-        let seen = r.outgoing || r.outcome != CallOutcome::Missed;
+        let seen = c.outgoing || c.outcome != CallOutcome::Missed;
         kept += insert.execute(params![
-            r.peer,
-            r.peer_verified,
-            r.outgoing,
-            ms(r.started_ms),
-            r.outcome.as_str(),
-            ms(r.duration_ms),
+            c.peer,
+            c.peer_verified,
+            c.outgoing,
+            ms(c.started_ms),
+            c.outcome.as_str(),
+            ms(c.duration_ms),
             seen,
-            r.account
+            account
         ])?;
     }
     Ok(kept)
 }
 
 fn entry(row: &Row<'_>) -> rusqlite::Result<CallEntry> {
-    Ok(CallEntry {
-        id: row.get("seq")?,
+    let call = Call {
         peer: row.get("peer")?,
         peer_verified: row.get("peer_verified")?,
         outgoing: row.get("outgoing")?,
         started_ms: from_ms(row.get("started")?),
         outcome: CallOutcome::parse(&row.get::<_, String>("outcome")?),
         duration_ms: from_ms(row.get("duration")?),
-        seen: row.get("seen")?,
-    })
+    };
+    Ok(CallEntry { id: row.get("seq")?, call, seen: row.get("seen")? })
 }
 
 /// `account`'s calls older than `before` (all, without), newest first, at most `limit`.

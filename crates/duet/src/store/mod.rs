@@ -25,7 +25,7 @@ use std::sync::Arc;
 use duet_access::{AccountError, Accounts, InviteBook, InviteError, InviteRecord, Key};
 use duet_signal::UserName;
 
-pub use history::{CallEntry, CallOutcome, CallRecord};
+pub use history::{Call, CallEntry, CallOutcome, CallRecord};
 
 mod history;
 mod import;

@@ -101,11 +101,11 @@ pub struct Sqlite {
 }
 
 /// Milliseconds as SQLite stores them (a signed 64-bit integer).
-fn ms(value: u64) -> i64 {
+pub(super) fn ms(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn from_ms(value: i64) -> u64 {
+pub(super) fn from_ms(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 

@@ -258,15 +258,8 @@ fn an_account_stored_under_a_name_today_s_rules_fold_is_renamed_to_its_canonical
 
 fn call(account: &str, peer: &str, outgoing: bool, started_ms: u64, outcome: CallOutcome) -> CallRecord {
     let duration_ms = if outcome == CallOutcome::Answered { 95_000 } else { 0 };
-    CallRecord {
-        account: account.into(),
-        peer: peer.into(),
-        peer_verified: false,
-        outgoing,
-        started_ms,
-        outcome,
-        duration_ms,
-    }
+    let call = Call { peer: peer.into(), peer_verified: false, outgoing, started_ms, outcome, duration_ms };
+    CallRecord { account: account.into(), call }
 }
 
 #[test]
@@ -285,7 +278,9 @@ fn call_history_is_kept_per_account_read_newest_first_and_forgotten_when_asked()
         let page = db.calls("bo", None, 2).expect("store");
         let read: Vec<(&str, bool, u64, CallOutcome, u64)> = page
             .iter()
-            .map(|c| (c.peer.as_str(), c.outgoing, c.started_ms, c.outcome, c.duration_ms))
+            .map(|e| {
+                (e.call.peer.as_str(), e.call.outgoing, e.call.started_ms, e.call.outcome, e.call.duration_ms)
+            })
             .collect();
         assert_eq!(
             read,
@@ -295,7 +290,7 @@ fn call_history_is_kept_per_account_read_newest_first_and_forgotten_when_asked()
             ]
         );
         let older = db.calls("bo", Some(page[1].id), 10).expect("store");
-        assert_eq!(older.iter().map(|c| c.started_ms).collect::<Vec<_>>(), [1_000], "the next page");
+        assert_eq!(older.iter().map(|e| e.call.started_ms).collect::<Vec<_>>(), [1_000], "the next page");
         assert_eq!(db.unseen_calls("bo").expect("store"), 1, "only a missed incoming call is news");
         assert_eq!(db.mark_calls_seen("bo").expect("store"), 1);
         assert_eq!(db.unseen_calls("bo").expect("store"), 0);
