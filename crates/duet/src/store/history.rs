@@ -10,8 +10,7 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::StoreError;
-use super::sqlite::{from_ms, ms};
+use super::{StoreError, from_ms, ms};
 
 /// How a call went, from one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

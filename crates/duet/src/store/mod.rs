@@ -33,6 +33,15 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+/// Milliseconds as SQLite stores them (a signed 64-bit integer).
+pub(crate) fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_ms(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
 /// The key file that signs sessions and invites, beside the database.
 pub const KEY: &str = "access.key";
 /// The database file in the state directory.

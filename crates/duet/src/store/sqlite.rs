@@ -20,7 +20,9 @@ use duet_signal::UserName;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::history::{self, CallEntry, CallRecord};
-use super::{AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions};
+use super::{
+    AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions, from_ms, ms,
+};
 
 /// The schema, one step per release that changed it. `PRAGMA user_version` says how many
 /// steps a database has had.
@@ -98,15 +100,6 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 pub struct Sqlite {
     path: PathBuf,
     connection: Mutex<Connection>,
-}
-
-/// Milliseconds as SQLite stores them (a signed 64-bit integer).
-pub(super) fn ms(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-pub(super) fn from_ms(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 impl Sqlite {
