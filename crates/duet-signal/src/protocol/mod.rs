@@ -1,6 +1,6 @@
 //! The wire protocol: JSON text frames, one message per frame, `type` says which.
 //!
-//! Parsing is one pass of `serde_json` into a flat, borrowed [`Incoming`] record, then a
+//! Parsing is one pass of `serde_json` into a flat, borrowed `Incoming` record, then a
 //! check per `type` that turns it into a [`ClientMessage`] or a precise
 //! [`ProtocolError`]. SDP and ICE candidates are never parsed: they stay [`RawValue`]s
 //! borrowed from the frame and are copied once, into the message that relays them.

@@ -148,7 +148,7 @@ impl Cluster {
         self.next_link.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Queues `message` for `to`; never waits (a full queue drops it, see [`OUTGOING`]).
+    /// Queues `message` for `to`; never waits (a full queue drops it, see `OUTGOING`).
     pub fn send(&self, to: &str, message: &Message) {
         self.queue(node_channel(to), message);
     }

@@ -46,7 +46,7 @@ pub struct AccessArgs {
     pub access_password_file: Option<PathBuf>,
 
     /// A page origin besides duet's own that may open its WebSocket with a visitor's
-    /// session, e.g. https://intranet.example.org (repeat, or separate with commas).
+    /// session, e.g. `https://intranet.example.org` (repeat, or separate with commas).
     #[arg(long = "allowed-origin", env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub allowed_origins: Vec<Origin>,
 

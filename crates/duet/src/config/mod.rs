@@ -207,7 +207,7 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// Sizes every total from the open-file limit (see [`limits::Limits::size_for`]).
+    /// Sizes every total from the open-file limit (see `limits::Limits::size_for`).
     pub fn size_for_open_files(&mut self, open_files: u64) {
         self.limits.size_for(open_files, matches!(self.turn, TurnMode::Embedded(_)));
         if let TurnMode::Embedded(turn) = &mut self.turn {

@@ -14,8 +14,8 @@
 //! one lock, and each connection task writes its own outbox to its own socket. Nothing
 //! but the shared state holds an outbox's sender, so dropping it ends the connection.
 //! A recipient that cannot keep up is closed (code 1008) instead of growing the
-//! server's memory or going deaf: its outbox is full ([`OUTBOX_CAPACITY`] frames or
-//! [`OUTBOX_BYTES`](socket::OUTBOX_BYTES) bytes), a write to its socket has not finished in
+//! server's memory or going deaf: its outbox is full (`OUTBOX_CAPACITY` frames or
+//! `OUTBOX_BYTES` bytes), a write to its socket has not finished in
 //! 10 s (`socket::WRITE_TIMEOUT`), or it has answered no ping for two keep-alive intervals. Its
 //! session is kept for the resume grace period, so its page reconnects and resumes.
 //!
