@@ -122,3 +122,24 @@ async fn a_server_told_to_keep_no_history_keeps_none() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_call_that_ends_just_before_the_server_stops_is_still_in_recent() {
+    let dir = server_dir("shutdown");
+    let server = TestServer::start_with(options(Mode::Members, &dir)).await;
+    let (_, _, mut ann_socket, mut bo_socket) = ann_and_bo(&server).await;
+    ann_socket.call_and_accept(&mut bo_socket, "bo").await;
+    // (A call still going when the server stops is not over: both sides resume it after
+    // the restart.) This one ends, and the server stops at once.
+    ann_socket.send(json!({"type": "hang-up", "target": "bo"})).await;
+    bo_socket.expect_type("call-ended").await;
+    server.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), server.task).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stops cleanly: {stopped:?}");
+    let store = duet::store::Store::open(&dir).expect("the store");
+    for account in ["ann", "bo"] {
+        let calls = store.backend().calls(account, None, 10).expect("read");
+        assert_eq!(calls.len(), 1, "{account}'s call is kept: {calls:?}");
+        assert_eq!(calls[0].call.outcome, duet::store::CallOutcome::Answered);
+    }
+}

@@ -6,7 +6,8 @@
 //!  CallEnded / CallBusy ──► records (pure: who, which way, when, how it went, how long)
 //!        │ under the hub's lock: try_send (a full queue drops and counts, never waits)
 //!        ▼
-//!  writer task ──► Store::run(record_calls), a batch at a time
+//!  writer task ──► Store::run(record_calls), a batch at a time; at shutdown, the calls
+//!                  the closing sockets end are written too (signaling waits for it)
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,8 @@ use std::time::Instant;
 
 use duet_signal::{EndReason, Event, Happened, Party, Side};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::signaling::events::Listener;
 use crate::store::{Call, CallOutcome, CallRecord, Store};
@@ -22,6 +25,8 @@ use crate::store::{Call, CallOutcome, CallRecord, Store};
 const QUEUE: usize = 4096;
 /// Calls written in one transaction at most.
 const BATCH: usize = 256;
+/// At shutdown, how long the writer waits for another call to end before it stops.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The listener: turns events into records and queues them for the writer.
 #[derive(Debug)]
@@ -31,10 +36,11 @@ pub struct History {
 }
 
 impl History {
-    /// A listener whose records a task spawned here writes into `store`.
-    pub fn start(store: Store) -> Self {
+    /// A listener whose records a task spawned on `tasks` writes into `store`, until
+    /// `shutdown` (after writing what was queued by then).
+    pub fn start(store: Store, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
         let (queue, records) = mpsc::channel(QUEUE);
-        tokio::spawn(write(store, records));
+        tasks.spawn(write(store, records, shutdown));
         Self { queue, dropped: AtomicU64::new(0) }
     }
 }
@@ -119,10 +125,21 @@ fn both(caller: &Party, callee: &Party, call: impl Fn(&Party, bool) -> Call) -> 
     rows
 }
 
-/// Writes what is queued, a batch per transaction, until the listener is gone.
-async fn write(store: Store, mut records: mpsc::Receiver<CallRecord>) {
+/// Writes what is queued, a batch per transaction, until the listener is gone. After
+/// `shutdown` it goes on while calls keep ending (the sockets closing end theirs), until
+/// [`QUIET`] passes without one, and then ends.
+async fn write(store: Store, mut records: mpsc::Receiver<CallRecord>, shutdown: CancellationToken) {
     let mut batch = Vec::with_capacity(BATCH);
-    while records.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        let received = tokio::select! {
+            received = records.recv_many(&mut batch, BATCH) => received,
+            () = shutdown.cancelled() => {
+                tokio::time::timeout(QUIET, records.recv_many(&mut batch, BATCH)).await.unwrap_or(0)
+            }
+        };
+        if received == 0 {
+            return;
+        }
         let taken = std::mem::take(&mut batch);
         let count = taken.len();
         if let Err(e) = store.run(move |db| db.record_calls(&taken)).await {

@@ -223,7 +223,12 @@ impl Signaling {
         });
         signaling.listen(Arc::clone(&signaling.tally) as Arc<dyn Listener>);
         if let Some(store) = signaling.access.store().filter(|_| !signaling.access.call_history().is_zero()) {
-            signaling.listen(Arc::new(crate::signaling::history::History::start(store.clone())));
+            let history = crate::signaling::history::History::start(
+                store.clone(),
+                &signaling.tasks,
+                signaling.shutdown.clone(),
+            );
+            signaling.listen(Arc::new(history));
         }
         if let Some(heard) = heard {
             signaling.tasks.spawn(Arc::clone(&signaling).run_cluster(heard));
