@@ -8,13 +8,14 @@
 //!
 //! Guests have no history on the server (their page keeps theirs in the browser): 403.
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::api::{Api, ApiError, SignedIn, error, unavailable};
-use crate::store::{CallEntry, StoreError};
+use crate::store::{Backend, CallEntry, StoreError};
 
 /// Calls in one page at most, and when the request does not say.
 const MOST: usize = 200;
@@ -27,16 +28,33 @@ pub(super) struct Page {
     limit: Option<usize>,
 }
 
-/// The account of the request, or the 403 for a guest.
-fn account(signed_in: &SignedIn) -> Result<String, ApiError> {
-    match signed_in.admitted.account() {
-        Some(account) => Ok(account.to_owned()),
-        None => Err(error(StatusCode::FORBIDDEN, "no-history", "Only account holders have a call history.")),
+/// The account a request is signed in as. The rejection is the answer: 403 for a foreign
+/// page or a guest (who has no history on the server), 401 without a live session.
+pub(super) struct AccountHolder(String);
+
+impl FromRequestParts<Api> for AccountHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let signed_in = SignedIn::from_request_parts(parts, api).await?;
+        match signed_in.admitted.account() {
+            Some(account) => Ok(Self(account.to_owned())),
+            None => {
+                Err(error(StatusCode::FORBIDDEN, "no-history", "Only account holders have a call history."))
+            }
+        }
     }
 }
 
-fn failed(what: &str, e: StoreError) -> ApiError {
-    unavailable(what, &anyhow::Error::from(e))
+/// Runs `f` against the store on a blocking thread; `None` when the server has no store.
+async fn on_store<R: Send + 'static>(
+    api: &Api,
+    what: &str,
+    f: impl FnOnce(&dyn Backend) -> Result<R, StoreError> + Send + 'static,
+) -> Result<Option<R>, ApiError> {
+    let Some(store) = api.access.store() else { return Ok(None) };
+    let done = store.run(f).await.map_err(|e| unavailable(what, &anyhow::Error::from(e)))?;
+    Ok(Some(done))
 }
 
 fn entry(CallEntry { id, call, seen }: &CallEntry) -> serde_json::Value {
@@ -54,42 +72,33 @@ fn entry(CallEntry { id, call, seen }: &CallEntry) -> serde_json::Value {
 
 pub(super) async fn list(
     State(api): State<Api>,
-    signed_in: SignedIn,
+    AccountHolder(account): AccountHolder,
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
-    let account = account(&signed_in)?;
     let limit = page.limit.unwrap_or(DEFAULT).clamp(1, MOST);
     let kept_days = api.access.call_history().as_secs() / 86_400;
-    let Some(store) = api.access.store() else {
+    let read = on_store(&api, "read the call history", move |db| {
+        Ok((db.calls(&account, page.before, limit)?, db.unseen_calls(&account)?))
+    });
+    let Some((calls, unseen)) = read.await? else {
         return Ok(axum::Json(json!({ "calls": [], "unseen": 0, "keptDays": 0 })).into_response());
     };
-    let (calls, unseen) = store
-        .run(move |db| Ok((db.calls(&account, page.before, limit)?, db.unseen_calls(&account)?)))
-        .await
-        .map_err(|e| failed("read the call history", e))?;
     let body = json!({ "calls": calls.iter().map(entry).collect::<Vec<_>>(), "unseen": unseen, "keptDays": kept_days });
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
 }
 
-pub(super) async fn seen(State(api): State<Api>, signed_in: SignedIn) -> Result<Response, ApiError> {
-    let account = account(&signed_in)?;
-    if let Some(store) = api.access.store() {
-        store
-            .run(move |db| db.mark_calls_seen(&account))
-            .await
-            .map_err(|e| failed("mark the calls seen", e))?;
-    }
+pub(super) async fn seen(
+    State(api): State<Api>,
+    AccountHolder(account): AccountHolder,
+) -> Result<Response, ApiError> {
+    on_store(&api, "mark the calls seen", move |db| db.mark_calls_seen(&account)).await?;
     Ok(axum::Json(json!({ "unseen": 0 })).into_response())
 }
 
-pub(super) async fn clear(State(api): State<Api>, signed_in: SignedIn) -> Result<Response, ApiError> {
-    let account = account(&signed_in)?;
-    let cleared = match api.access.store() {
-        Some(store) => store
-            .run(move |db| db.clear_calls(&account))
-            .await
-            .map_err(|e| failed("clear the call history", e))?,
-        None => 0,
-    };
-    Ok(axum::Json(json!({ "cleared": cleared })).into_response())
+pub(super) async fn clear(
+    State(api): State<Api>,
+    AccountHolder(account): AccountHolder,
+) -> Result<Response, ApiError> {
+    let cleared = on_store(&api, "clear the call history", move |db| db.clear_calls(&account)).await?;
+    Ok(axum::Json(json!({ "cleared": cleared.unwrap_or(0) })).into_response())
 }
