@@ -92,7 +92,8 @@ export function stop() {
 export async function refresh({ soon = false } = {}) {
   if (!recent.on) return;
   if (soon) {
-    setTimeout(() => refresh(), WRITTEN_AFTER_MS);
+    // Only the server writes a call down after it ended; a guest's list is noted at once.
+    if (!recent.local) setTimeout(() => refresh(), WRITTEN_AFTER_MS);
     return;
   }
   try {
