@@ -58,8 +58,9 @@ fn add(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-fn ended(reason: EndReason) -> usize {
-    EndReason::ALL.iter().position(|&r| r == reason).unwrap_or_default()
+/// Where `of` stands in `all` (the counters are kept in that order).
+fn index<T: PartialEq>(all: &[T], of: &T) -> usize {
+    all.iter().position(|x| x == of).unwrap_or_default()
 }
 
 impl Listener for Tally {
@@ -68,13 +69,13 @@ impl Listener for Tally {
             Event::SessionStarted { .. } => add(&self.sessions_started),
             Event::SessionResumed { .. } => add(&self.sessions_resumed),
             Event::SessionEnded { why, .. } => {
-                add(&self.sessions_ended[SessionEnd::ALL.iter().position(|w| w == why).unwrap_or_default()]);
+                add(&self.sessions_ended[index(&SessionEnd::ALL, why)]);
             }
             Event::CallRinging { .. } => add(&self.calls_rung),
             Event::CallAnswered { .. } => add(&self.calls_answered),
             Event::CallRestored { .. } => add(&self.calls_restored),
-            Event::CallEnded { reason, .. } => add(&self.calls_ended[ended(*reason)]),
-            Event::CallBusy { .. } => add(&self.calls_ended[ended(EndReason::Busy)]),
+            Event::CallEnded { reason, .. } => add(&self.calls_ended[index(&EndReason::ALL, reason)]),
+            Event::CallBusy { .. } => add(&self.calls_ended[index(&EndReason::ALL, &EndReason::Busy)]),
             Event::ServiceCallStarted { .. } => add(&self.service_calls),
             Event::ServiceBusy { .. } => add(&self.service_calls_busy),
             Event::ServiceCallEnded { .. } => {}
