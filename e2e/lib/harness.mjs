@@ -221,6 +221,19 @@ export async function signIn(page, name) {
   await page.locator("#whoami", { hasText: "Signed in as" }).waitFor();
 }
 
+/**
+ * A page signed in as account `name` (made by `startMembers`, in `locale`), on its home
+ * screen.
+ */
+export async function accountPage(browser, url, name, locale) {
+  const page = await openPage(browser, url, { locale });
+  await page.fill("#account-name", name);
+  await page.fill("#account-password", `${name}'s long password`);
+  await page.click("#account-form button[type=submit]");
+  await page.locator("#recent").waitFor();
+  return page;
+}
+
 /** The callee picks up: waits for the incoming-call panel and clicks Accept. */
 export async function acceptCall(page) {
   await page.locator("#accept-button").waitFor();

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { acceptCall, launchBrowser, openPage, signIn, startDuet, startMembers, userItem } from "../lib/harness.mjs";
+import { acceptCall, accountPage as signedInPage, launchBrowser, openPage, signIn, startDuet, startMembers, userItem } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { violations } from "../lib/axe.mjs";
 
@@ -25,13 +25,8 @@ after(async () => {
 });
 
 /** A page signed in as account `name` (in `locale`), on its home screen. */
-async function accountPage(name, locale) {
-  const page = await openPage(env.browser, env.duet.url, { locale });
-  await page.fill("#account-name", name);
-  await page.fill("#account-password", `${name}'s long password`);
-  await page.click("#account-form button[type=submit]");
-  await page.locator("#recent").waitFor();
-  return page;
+function accountPage(name, locale) {
+  return signedInPage(env.browser, env.duet.url, name, locale);
 }
 
 /** The rows of `page`'s Recent list, as the person reads them. */

@@ -62,6 +62,7 @@ const ENDINGS = {
   missed: (name, role) => t(role === "caller" ? "ended-missed-caller" : "ended-missed-callee", { name }),
   "hung-up": (name) => t("ended-hung-up", { name }),
   disconnected: (name) => t("ended-disconnected", { name }),
+  "answered-elsewhere": (name) => t("ended-answered-elsewhere", { name }),
 };
 
 /** Who we are and who is here: the session, names, the user list, chat. */
@@ -103,7 +104,10 @@ const sessionHandlers = {
   },
   userlist(msg) {
     app.users = msg.users;
+    const wasInCall = app.me && app.inCall.includes(app.me);
     app.inCall = Array.isArray(msg.inCall) ? msg.inCall : [];
+    // A call on another of our devices ended: it is in Recent now.
+    if (wasInCall && !app.inCall.includes(app.me)) recent.refresh({ soon: true });
     app.services = Array.isArray(msg.services) ? msg.services : [];
     app.verified = Array.isArray(msg.verified) ? msg.verified : [];
     // The server confirms a sign-in (or rename) by listing the name.
@@ -142,7 +146,8 @@ const ringHandlers = {
     if (app.ring?.peer === msg.name) {
       const { role, since } = app.ring;
       recent.note({ peer: msg.name, direction: role === "caller" ? "out" : "in", at: since, outcome: ringOutcome(msg.reason, role) });
-      endRing(words(msg.name, app.ring.role));
+      // Taken on another of our devices: nothing to call again, just quiet.
+      endRing(words(msg.name, app.ring.role), { again: msg.reason !== "answered-elsewhere" });
     } else if (app.call?.peer === msg.name) {
       app.call.end(words(msg.name, app.call.role));
     }
@@ -181,6 +186,7 @@ const handlers = { ...sessionHandlers, ...ringHandlers, ...callHandlers, error: 
 
 /** How a ring that ended unanswered goes into Recent, by the server's reason. */
 function ringOutcome(reason, role) {
+  if (reason === "answered-elsewhere") return "answered";
   if (role === "callee") return "missed"; // our own decline is noted where we decline
   return { busy: "busy", declined: "declined", cancelled: "cancelled", "hung-up": "declined" }[reason] ?? "missed";
 }
@@ -415,13 +421,14 @@ function cancelRing(reason = t("you-cancelled")) {
   endRing(reason);
 }
 
-function endRing(reason) {
+function endRing(reason, { again = true } = {}) {
   if (!app.ring) return;
   const peer = app.ring.peer;
   app.ring = null;
   ringTone.stop();
   showScreen();
-  offerAgain(peer, reason, { failed: false });
+  if (again) offerAgain(peer, reason, { failed: false });
+  else recent.refresh({ soon: true });
   ui.showRinging(null);
   ui.showIncoming(null);
   if (!app.call) {

@@ -183,6 +183,7 @@ impl Client {
             EndReason::Cancelled => format!("{name} cancelled the call"),
             EndReason::Disconnected => format!("{name} left"),
             EndReason::HungUp => format!("{name} hung up"),
+            EndReason::AnsweredElsewhere => format!("the call from {name} was answered on another device"),
         };
         if matches!(reason, EndReason::Busy | EndReason::Declined | EndReason::Missed) {
             return Err(SignalError::NotMade(words));

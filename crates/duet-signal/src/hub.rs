@@ -109,6 +109,9 @@ pub struct HubConfig {
     pub resume_key: Option<[u8; 32]>,
     /// Calls to a service (echo) at once from one client address; the next is "busy".
     pub service_calls_per_address: usize,
+    /// Sessions one account may have at once in a room (phone, laptop, a second tab):
+    /// all of them ring; signing in on one more ends the oldest.
+    pub devices_per_account: usize,
 }
 
 /// Per-connection rate limits. A frame over its budget is refused with a
@@ -146,6 +149,7 @@ impl Default for HubConfig {
             limits: Limits::default(),
             resume_key: None,
             service_calls_per_address: 2,
+            devices_per_account: 5,
         }
     }
 }
@@ -167,7 +171,8 @@ struct Conn {
     ringing: bool,
     /// The secret a `resume` must show to take this session over.
     token: Box<str>,
-    /// The call this session rings or talks in. Always mutual with the call's parties.
+    /// The call this session rings or talks in (each device of a callee rings in it).
+    /// Always mutual with the call's parties.
     call: Option<CallId>,
     /// Set while the session has no socket (boxed: rare, and every connection would
     /// carry its size).
@@ -441,11 +446,13 @@ impl Hub {
         // Out of the room first, so the user list the ended call triggers leaves it out.
         let room = state.name.as_ref().and_then(|name| {
             let room = self.rooms.get_mut(&room_name)?;
-            room.names.remove(name);
+            room.names.remove(name, conn);
             Some(room)
         });
         let emptied = room.is_some_and(|r| r.names.is_empty());
-        if let Some(id) = state.call {
+        if let Some(id) = state.call
+            && !self.leave_ringing(id, conn)
+        {
             self.end_call(now, id, EndReason::Disconnected, Some(conn));
         }
         // A service instance is gone with its call already.
@@ -474,30 +481,39 @@ impl Hub {
         }
     }
 
+    /// The session `target` names for `conn`: its partner when `conn` is in a call with
+    /// them, else the oldest session holding that name (see [`Hub::person`]).
     fn resolve_target(&mut self, conn: ConnId, target: &str) -> Result<ConnId, Rejected> {
         let state = &self.conns[&conn];
         let partner = state.call.map(|id| self.calls[&id].other(conn));
-        if let Some(partner) = partner.filter(|&p| self.service_name(p) == Some(target)) {
+        if let Some(partner) = partner.filter(|&p| self.name_is(p, target)) {
             return Ok(partner);
         }
-        match self.rooms.get(&state.room).and_then(|r| r.names.get(target)).copied() {
-            Some(to) if to == conn => {
-                Err(self.reject(conn, ErrorCode::CannotCallSelf, "the target is yourself", Some(target)))
-            }
-            Some(to) => Ok(to),
-            // After a restart (or a node's death), the partner this session waits for has
-            // not resumed yet: what it sends them is dropped without an error, since a page
-            // takes `no-such-user` for the end of its call.
-            None if state.claim.as_deref().is_some_and(|claim| claim.partner.as_str() == target) => {
-                Err(Rejected(ErrorCode::NotInCall))
-            }
-            None => Err(self.reject(
-                conn,
-                ErrorCode::NoSuchUser,
-                "no user of that name is signed in",
-                Some(target),
-            )),
+        Ok(self.person(conn, target)?[0])
+    }
+
+    /// Every session of the person `target` in `conn`'s room (one, or one per device of
+    /// an account), oldest first; never empty.
+    fn person(&mut self, conn: ConnId, target: &str) -> Result<Vec<ConnId>, Rejected> {
+        let state = &self.conns[&conn];
+        let sessions = self.rooms.get(&state.room).map_or(&[][..], |r| r.names.get(target));
+        if sessions.contains(&conn) {
+            return Err(self.reject(conn, ErrorCode::CannotCallSelf, "the target is yourself", Some(target)));
         }
+        if !sessions.is_empty() {
+            return Ok(sessions.to_vec());
+        }
+        // After a restart (or a node's death), the partner this session waits for has not
+        // resumed yet: what it sends them is dropped without an error, since a page takes
+        // `no-such-user` for the end of its call.
+        if state.claim.as_deref().is_some_and(|claim| claim.partner.as_str() == target) {
+            return Err(Rejected(ErrorCode::NotInCall));
+        }
+        Err(self.reject(conn, ErrorCode::NoSuchUser, "no user of that name is signed in", Some(target)))
+    }
+
+    fn name_is(&self, conn: ConnId, name: &str) -> bool {
+        self.conns.get(&conn).and_then(|c| c.name.as_ref()).is_some_and(|n| n.as_str() == name)
     }
 
     fn name_of(&self, conn: ConnId) -> String {

@@ -130,6 +130,7 @@ export default {
   "ended-missed-callee": "You missed a call from {name}.",
   "ended-hung-up": "{name} hung up.",
   "ended-disconnected": "{name} left duet.",
+  "ended-answered-elsewhere": "You took the call from {name} on another device.",
   "ended-other": "The call with {name} ended.",
   "server-restarted-ringing": "The connection to the server broke while the call was ringing. Call again.",
   "reconnected": "Reconnected.",

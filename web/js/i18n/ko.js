@@ -129,6 +129,7 @@ export default {
   "ended-missed-callee": "{name} 님의 전화를 받지 못했습니다.",
   "ended-hung-up": "{name} 님이 통화를 끝냈습니다.",
   "ended-disconnected": "{name} 님이 duet을 떠났습니다.",
+  "ended-answered-elsewhere": "{name} 님의 전화를 다른 기기에서 받았습니다.",
   "ended-other": "{name} 님과의 통화가 끝났습니다.",
   "server-restarted-ringing": "전화가 울리는 동안 서버와의 연결이 끊겼습니다. 다시 걸어 보세요.",
   "reconnected": "다시 연결되었습니다.",

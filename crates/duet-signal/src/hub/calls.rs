@@ -17,6 +17,10 @@
 //! the callee's client holds it until its user accepts), and is active at once
 //! otherwise. Such a client hears `hang-up` where a ringing-aware one hears `call-ended`.
 //!
+//! An account signed in on several devices rings on each: the first `accept` takes the
+//! call and the others hear `call-ended{answered-elsewhere}` at once; a decline on one
+//! ends the call; a ringing device that leaves lets the others ring on.
+//!
 //! Glare: when A and B call each other at the same moment, the hub handles whichever
 //! `call` arrives first as the call; the other one, from the callee of a call that rings
 //! for the very person it calls, accepts that call. Exactly one call results, and its
@@ -45,7 +49,11 @@ pub(super) struct Claim {
 #[derive(Debug)]
 pub(super) struct Call {
     pub(super) caller: ConnId,
+    /// The callee's session that answered, or, while the call rings, the first of the
+    /// callee's devices that ring.
     pub(super) callee: ConnId,
+    /// While the call rings: the callee's other devices, ringing too.
+    pub(super) also: Vec<ConnId>,
     /// While the call rings: when it ends as missed.
     pub(super) ringing_until: Option<Instant>,
     /// Begun by a `video-offer` (an MDN-style caller): the caller's offer and candidates
@@ -66,8 +74,23 @@ impl Call {
         if conn == self.caller { self.callee } else { self.caller }
     }
 
+    /// Whether the call rings on `conn` (one of the callee's devices).
+    pub(super) fn rings_for(&self, conn: ConnId) -> bool {
+        self.is_ringing() && (self.callee == conn || self.also.contains(&conn))
+    }
+
+    /// Every session in the call: the caller, the callee and its other ringing devices.
+    pub(super) fn parties(&self) -> impl Iterator<Item = ConnId> + '_ {
+        [self.caller, self.callee].into_iter().chain(self.also.iter().copied())
+    }
+
+    /// The callee's sessions the call rings or talks on.
+    pub(super) fn callees(&self) -> impl Iterator<Item = ConnId> + '_ {
+        std::iter::once(self.callee).chain(self.also.iter().copied())
+    }
+
     pub(super) fn replace(&mut self, old: ConnId, new: ConnId) {
-        for party in [&mut self.caller, &mut self.callee] {
+        for party in [&mut self.caller, &mut self.callee].into_iter().chain(self.also.iter_mut()) {
             if *party == old {
                 *party = new;
             }
@@ -115,19 +138,21 @@ impl Hub {
         target: &str,
     ) -> Result<(), Rejected> {
         let to = match self.new_service_instance(conn, target) {
-            Service::Instance(instance) => instance,
+            Service::Instance(instance) => vec![instance],
             Service::Busy(service) => {
                 self.service_busy(now, conn, service);
                 self.tell_ended(conn, None, target, EndReason::Busy);
                 return Ok(());
             }
-            Service::NotOne => self.resolve_target(conn, target)?,
+            Service::NotOne => self.person(conn, target)?,
         };
         self.conns.get_mut(&conn).expect("signed in").ringing = true;
         if let Some(id) = self.conns[&conn].call {
             let call = &self.calls[&id];
-            if call.is_ringing() && call.callee == conn && call.caller == to {
-                self.activate(now, id, Tell::Both); // glare: this call answers the one ringing here
+            if call.rings_for(conn) && to.contains(&call.caller) {
+                // Glare: this call answers the one ringing here.
+                self.answer_on(id, conn);
+                self.activate(now, id, Tell::Both);
                 return Ok(());
             }
             return Err(self.reject(
@@ -137,16 +162,20 @@ impl Hub {
                 Some(target),
             ));
         }
-        if self.conns[&to].call.is_some() {
-            self.call_busy(now, conn, to);
+        if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
+            self.call_busy(now, conn, busy);
             self.tell_ended(conn, None, target, EndReason::Busy);
             return Ok(());
         }
-        let id = self.start_call(now, conn, to, false);
+        let id = self.start_call(now, conn, &to, false);
         self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
             self.send(conn, &ServerMessage::Ringing { call_id: id.0, target: target.into() });
-            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
+            let incoming = ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() };
+            let devices: Vec<ConnId> = self.calls[&id].callees().collect();
+            for device in devices {
+                self.send(device, &incoming);
+            }
         } else {
             self.send(
                 conn,
@@ -159,8 +188,46 @@ impl Hub {
     /// `accept`: the callee picks up a ringing call.
     pub(super) fn accept(&mut self, now: Instant, conn: ConnId, id: CallId) -> Result<(), Rejected> {
         self.ringing_for(conn, id)?;
+        self.answer_on(id, conn);
         self.activate(now, id, Tell::Caller);
         Ok(())
+    }
+
+    /// The callee's device `device` takes ringing call `id`: its other devices stop
+    /// ringing at once (`call-ended{answered-elsewhere}`) and are free again.
+    fn answer_on(&mut self, id: CallId, device: ConnId) {
+        let call = self.calls.get_mut(&id).expect("ringing calls exist");
+        let mut others = std::mem::take(&mut call.also);
+        if call.callee != device {
+            others.retain(|&d| d != device);
+            others.push(std::mem::replace(&mut call.callee, device));
+        }
+        let caller = call.caller;
+        let caller = self.name_of(caller);
+        for other in others {
+            if let Some(state) = self.conns.get_mut(&other) {
+                state.call = None;
+            }
+            self.tell_ended(other, Some(id), &caller, EndReason::AnsweredElsewhere);
+        }
+    }
+
+    /// One of the callee's devices goes away while call `id` rings on others: the call
+    /// rings on there. False (nothing done) when the call does not ring on another one.
+    pub(super) fn leave_ringing(&mut self, id: CallId, conn: ConnId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        if !call.rings_for(conn) || call.also.is_empty() {
+            return false;
+        }
+        if call.callee == conn {
+            call.callee = call.also.remove(0);
+        } else {
+            call.also.retain(|&d| d != conn);
+        }
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.call = None;
+        }
+        true
     }
 
     /// `decline`: the callee refuses a ringing call.
@@ -213,15 +280,17 @@ impl Hub {
         target: &str,
     ) -> Result<Option<ConnId>, Rejected> {
         let to = match self.new_service_instance(conn, target) {
-            Service::Instance(instance) => instance,
+            Service::Instance(instance) => vec![instance],
             Service::Busy(service) => {
                 self.service_busy(now, conn, service);
                 self.tell_ended(conn, None, target, EndReason::Busy);
                 return Ok(None);
             }
-            Service::NotOne => self.resolve_target(conn, target)?,
+            Service::NotOne if self.conns[&conn].call.is_some() => vec![self.resolve_target(conn, target)?],
+            Service::NotOne => self.person(conn, target)?,
         };
         if let Some(id) = self.conns[&conn].call {
+            let to = to[0];
             let call = &self.calls[&id];
             if call.other(conn) != to {
                 let message = "you are in a call already; hang up first";
@@ -233,17 +302,18 @@ impl Hub {
             }
             return Ok(Some(to));
         }
-        if self.conns[&to].call.is_some() {
-            self.call_busy(now, conn, to);
+        if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
+            self.call_busy(now, conn, busy);
             self.tell_ended(conn, None, target, EndReason::Busy);
             return Ok(None);
         }
-        let id = self.start_call(now, conn, to, true);
+        let id = self.start_call(now, conn, &to, true);
         self.call_began(now, id, false);
+        let callee = self.calls[&id].callee;
         if self.calls[&id].is_ringing() {
-            self.send(to, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
+            self.send(callee, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
         }
-        Ok(Some(to))
+        Ok(Some(callee))
     }
 
     /// Where an answer, candidate or media state goes: the sender's call partner.
@@ -271,19 +341,30 @@ impl Hub {
         Ok(to)
     }
 
-    /// A new call between two users in no call: ringing if the callee speaks ringing,
-    /// active at once otherwise.
-    fn start_call(&mut self, now: Instant, caller: ConnId, callee: ConnId, offered: bool) -> CallId {
+    /// A new call between two people in no call: ringing on every device of the callee
+    /// that speaks ringing (on the first only for a caller that offered first: its offer
+    /// goes to one), active at once with the callee's first session if none does.
+    fn start_call(&mut self, now: Instant, caller: ConnId, callees: &[ConnId], offered: bool) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let ringing_until = self.conns[&callee].ringing.then(|| now + self.config.ring_timeout);
+        let mut ringing: Vec<ConnId> = callees.iter().copied().filter(|d| self.conns[d].ringing).collect();
+        if offered {
+            ringing.truncate(1);
+        }
+        let ringing_until = (!ringing.is_empty()).then(|| now + self.config.ring_timeout);
         if let Some(until) = ringing_until {
             self.timers.insert((until, Timer::Ring(id)));
         }
+        let (callee, also) = match ringing.split_first() {
+            Some((first, rest)) => (*first, rest.to_vec()),
+            None => (callees[0], Vec::new()),
+        };
         let answered = ringing_until.is_none().then_some(now);
-        self.calls.insert(id, Call { caller, callee, ringing_until, offered, began: now, answered });
-        for party in [caller, callee] {
-            self.conns.get_mut(&party).expect("both signed in").call = Some(id);
+        let call = Call { caller, callee, also, ringing_until, offered, began: now, answered };
+        let parties: Vec<ConnId> = call.parties().collect();
+        self.calls.insert(id, call);
+        for party in parties {
+            self.conns.get_mut(&party).expect("all signed in").call = Some(id);
         }
         let room = self.conns[&caller].room.clone();
         self.presence_changed(now, &room);
@@ -333,13 +414,13 @@ impl Hub {
         let Some(call) = self.calls.remove(&id) else { return };
         self.call_ended(now, id, &call, reason, by);
         let (caller_name, callee_name) = (self.name_of(call.caller), self.name_of(call.callee));
-        for party in [call.caller, call.callee] {
+        for party in call.parties() {
             if let Some(state) = self.conns.get_mut(&party) {
                 state.call = None;
             }
         }
-        if by != Some(call.callee) {
-            self.tell_ended(call.callee, Some(id), &caller_name, reason);
+        for device in call.callees().filter(|&d| by != Some(d)) {
+            self.tell_ended(device, Some(id), &caller_name, reason);
         }
         if by != Some(call.caller) {
             self.tell_ended(call.caller, Some(id), &callee_name, reason);
@@ -419,25 +500,24 @@ impl Hub {
     pub(super) fn claim(&mut self, now: Instant, conn: ConnId, partner: UserName) {
         let room = &self.conns[&conn].room;
         let own = self.conns[&conn].name.clone().expect("claims come from a resumed session");
-        let found = self.rooms.get(room).and_then(|r| r.names.get(partner.as_str())).copied();
-        if let Some(other) = found.filter(|&other| other != conn) {
+        let sessions = self.rooms.get(room).map_or(&[][..], |r| r.names.get(partner.as_str()));
+        let claimed = sessions.iter().copied().filter(|&other| other != conn).find_map(|other| {
             let state = &self.conns[&other];
-            let theirs = state.claim.as_deref().filter(|claim| claim.partner == own);
-            if let Some(&Claim { until, hung_up, .. }) = theirs
-                && (hung_up || state.call.is_none())
-            {
-                self.conns.get_mut(&other).expect("found").claim = None;
-                self.timers.remove(&(until, Timer::Claim(other)));
-                if hung_up {
-                    self.tell_ended(conn, None, partner.as_str(), EndReason::HungUp);
-                } else {
-                    let id = self.start_call(now, other, conn, false);
-                    self.calls.get_mut(&id).expect("just made").answered = Some(now);
-                    self.call_began(now, id, true);
-                    self.activate(now, id, Tell::Neither); // both know the call is on
-                }
-                return;
+            let theirs = state.claim.as_deref().filter(|claim| claim.partner == own)?;
+            (theirs.hung_up || state.call.is_none()).then_some((other, theirs.until, theirs.hung_up))
+        });
+        if let Some((other, until, hung_up)) = claimed {
+            self.conns.get_mut(&other).expect("found").claim = None;
+            self.timers.remove(&(until, Timer::Claim(other)));
+            if hung_up {
+                self.tell_ended(conn, None, partner.as_str(), EndReason::HungUp);
+            } else {
+                let id = self.start_call(now, other, &[conn], false);
+                self.calls.get_mut(&id).expect("just made").answered = Some(now);
+                self.call_began(now, id, true);
+                self.activate(now, id, Tell::Neither); // both know the call is on
             }
+            return;
         }
         let until = now + self.config.resume_grace;
         let claim = Claim { partner, until, hung_up: false };
@@ -459,7 +539,7 @@ impl Hub {
     /// Checks that call `id` rings for `conn` as its callee.
     fn ringing_for(&mut self, conn: ConnId, id: CallId) -> Result<(), Rejected> {
         match self.calls.get(&id) {
-            Some(call) if call.callee == conn && call.is_ringing() => Ok(()),
+            Some(call) if call.rings_for(conn) => Ok(()),
             _ => Err(self.reject(conn, ErrorCode::NoSuchCall, "no call of that id is ringing for you", None)),
         }
     }

@@ -4,8 +4,10 @@
 //! ```text
 //!  connect_as(Admission) ──► Guest: picks a name; a taken or reserved look-alike gets a suffix
 //!                        └─► Named{name, verified}: always that name (an account, or an
-//!                            invite that fixed it); whoever held a look-alike is replaced
-//!  Names: by name (sorted, for the user list) + by skeleton (who holds a look-alike)
+//!                            invite that fixed it); whoever held a look-alike is replaced,
+//!                            except the account's own other devices (up to a cap)
+//!  Names: by name (sorted, for the user list; each with its sessions, oldest first)
+//!         + by skeleton (who holds a look-alike)
 //! ```
 //!
 //! The shell decides the admission (a signed session cookie, an invite); the hub keeps
@@ -47,35 +49,50 @@ impl Admission {
     }
 }
 
-/// The signed-in names of one room.
+/// The signed-in names of one room, each with the sessions that hold it: one for a
+/// guest or a named invite, one per device for an account (oldest first).
 #[derive(Debug, Default)]
 pub(super) struct Names {
-    by_name: BTreeMap<UserName, ConnId>,
+    by_name: BTreeMap<UserName, Vec<ConnId>>,
     by_look: HashMap<Skeleton, UserName>,
 }
 
 impl Names {
-    /// The holder of exactly `name`.
-    pub(super) fn get(&self, name: &str) -> Option<&ConnId> {
-        self.by_name.get(name)
+    /// The sessions holding exactly `name` (none when nobody does).
+    pub(super) fn get(&self, name: &str) -> &[ConnId] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
     }
 
-    /// Who holds `name` or a name that looks like it.
-    pub(super) fn alike(&self, name: &UserName) -> Option<ConnId> {
+    /// The name that looks like `name` (or is it), with its sessions.
+    pub(super) fn alike(&self, name: &UserName) -> Option<(&UserName, &[ConnId])> {
         let held = self.by_look.get(&name.skeleton())?;
-        self.by_name.get(held).copied()
+        self.by_name.get_key_value(held).map(|(name, conns)| (name, conns.as_slice()))
     }
 
-    /// Gives `name` to `conn`. A look-alike held by someone else must have been freed
-    /// first; the same name moves to the new connection (a resumed session).
+    /// Adds `conn` to the holders of `name`. A look-alike held by someone else must have
+    /// been freed first.
     pub(super) fn insert(&mut self, name: UserName, conn: ConnId) {
         let previous = self.by_look.insert(name.skeleton(), name.clone());
         debug_assert!(previous.is_none_or(|p| p == name), "a look-alike was freed first");
-        self.by_name.insert(name, conn);
+        let conns = self.by_name.entry(name).or_default();
+        if !conns.contains(&conn) {
+            conns.push(conn);
+        }
     }
 
-    pub(super) fn remove(&mut self, name: &UserName) {
-        if self.by_name.remove(name).is_some() {
+    /// A session moved to a new socket: `new` holds `name` where `old` did.
+    pub(super) fn swap(&mut self, name: &UserName, old: ConnId, new: ConnId) {
+        if let Some(slot) = self.by_name.get_mut(name).and_then(|c| c.iter_mut().find(|c| **c == old)) {
+            *slot = new;
+        }
+    }
+
+    /// `conn` no longer holds `name`; the name is free once nobody does.
+    pub(super) fn remove(&mut self, name: &UserName, conn: ConnId) {
+        let Some(conns) = self.by_name.get_mut(name) else { return };
+        conns.retain(|&c| c != conn);
+        if conns.is_empty() {
+            self.by_name.remove(name);
             self.by_look.remove(&name.skeleton());
         }
     }
@@ -84,6 +101,7 @@ impl Names {
         self.by_name.is_empty()
     }
 
+    /// How many names (people), not sessions.
     pub(super) fn len(&self) -> usize {
         self.by_name.len()
     }
@@ -92,17 +110,14 @@ impl Names {
         self.by_name.keys()
     }
 
-    pub(super) fn values(&self) -> impl Iterator<Item = &ConnId> {
-        self.by_name.values()
+    /// Every session of every name.
+    pub(super) fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.by_name.values().flatten().copied()
     }
-}
 
-impl<'a> IntoIterator for &'a Names {
-    type Item = (&'a UserName, &'a ConnId);
-    type IntoIter = std::collections::btree_map::Iter<'a, UserName, ConnId>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.by_name.iter()
+    /// Each name with its sessions, in name order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&UserName, &[ConnId])> {
+        self.by_name.iter().map(|(name, conns)| (name, conns.as_slice()))
     }
 }
 
@@ -171,7 +186,7 @@ impl Hub {
         let first = old.is_none();
         let room = self.rooms.entry(room_name.clone()).or_default();
         if let Some(old) = old {
-            room.names.remove(&old);
+            room.names.remove(&old, conn);
         }
         room.names.insert(granted.clone(), conn);
         if ringing {
@@ -195,7 +210,7 @@ impl Hub {
         let services = &self.config.services;
         let reserved = &self.reserved;
         let taken = |name: &UserName| {
-            room.names.alike(name).is_some_and(|holder| holder != conn)
+            room.names.alike(name).is_some_and(|(_, holders)| holders != [conn])
                 || services.iter().any(|s| s.looks_like(name))
                 || reserved.owner_of(name).is_some()
         };
@@ -210,8 +225,10 @@ impl Hub {
         free
     }
 
-    /// Makes room for a fixed name: whoever holds it or a look-alike is replaced. A
-    /// named invite may not carry an account's name (nor a service's).
+    /// Makes room for a fixed name: whoever holds it or a look-alike is replaced, except
+    /// the same account's other devices (up to [`super::HubConfig::devices_per_account`];
+    /// past it, the oldest goes). A named invite may not carry an account's name (nor a
+    /// service's).
     fn free_fixed_name(
         &mut self,
         now: Instant,
@@ -226,15 +243,28 @@ impl Hub {
             let message = "that name belongs to an account or to this server";
             return Err(self.reject(conn, ErrorCode::InvalidName, message, None));
         }
-        let holder = self.rooms.get(room_name).and_then(|r| r.names.alike(&name)).filter(|&h| h != conn);
-        if let Some(holder) = holder {
+        self.displace(now, conn, room_name, &name);
+        Ok(name)
+    }
+
+    /// Ends the sessions that `conn` taking its fixed `name` displaces.
+    pub(super) fn displace(&mut self, now: Instant, conn: ConnId, room_name: &RoomName, name: &UserName) {
+        let Some((held, holders)) = self.rooms.get(room_name).and_then(|r| r.names.alike(name)) else {
+            return;
+        };
+        let others: Vec<ConnId> = holders.iter().copied().filter(|&h| h != conn).collect();
+        let devices = held == name
+            && self.conns[&conn].admission.is_verified()
+            && others.iter().all(|h| self.conns[h].admission.is_verified());
+        let keep = if devices { self.config.devices_per_account.max(1) - 1 } else { 0 };
+        let oldest = others.len().saturating_sub(keep);
+        for holder in others.into_iter().take(oldest) {
             if self.conns.get(&holder).is_some_and(|c| c.detached.is_none()) {
                 let payload = ServerMessage::Replaced {}.to_json().into();
                 self.outputs.push_back(Output { to: holder, payload });
             }
             self.end_session(now, holder, super::SessionEnd::Replaced);
         }
-        Ok(name)
     }
 
     /// Whether `conn` may take `name` by resuming it: a fixed name only, a guest no

@@ -37,12 +37,12 @@ impl Hub {
             names.into_iter().flat_map(|n| n.keys().map(|n| n.as_str().into())).collect();
         users.extend(self.config.services.iter().map(|s| s.as_str().into()));
         users.sort_unstable();
-        // The names whose session `holds`, in list order.
+        // The names one of whose sessions `holds`, in list order.
         let whose = |holds: fn(&Conn) -> bool| -> Vec<Cow<'_, str>> {
             names
                 .into_iter()
-                .flatten()
-                .filter(|(_, conn)| self.conns.get(conn).is_some_and(holds))
+                .flat_map(|n| n.iter())
+                .filter(|(_, conns)| conns.iter().any(|conn| self.conns.get(conn).is_some_and(holds)))
                 .map(|(name, _)| name.as_str().into())
                 .collect()
         };
@@ -60,8 +60,7 @@ impl Hub {
         // A detached session is sent a fresh list when it resumes instead.
         let attached: Vec<ConnId> = room
             .names
-            .values()
-            .copied()
+            .conns()
             .filter(|conn| self.conns.get(conn).is_some_and(|c| c.detached.is_none()))
             .collect();
         self.outputs.extend(attached.into_iter().map(|to| Output { to, payload: payload.clone() }));
@@ -70,7 +69,7 @@ impl Hub {
     /// A chat line to every signed-in session in `room`.
     pub(super) fn broadcast_chat(&mut self, room: &RoomName, payload: Payload) {
         let members: Vec<ConnId> =
-            self.rooms.get(room).map(|r| r.names.values().copied().collect()).unwrap_or_default();
+            self.rooms.get(room).map(|r| r.names.conns().collect()).unwrap_or_default();
         for to in members {
             self.deliver(to, payload.clone(), Held::Chat);
         }

@@ -147,35 +147,39 @@ impl Hub {
             ));
         }
         let room = state.room.clone();
-        let holder = self.rooms.get(&room).and_then(|r| r.names.alike(&name));
-        let exact = holder.is_some_and(|old| self.conns[&old].name.as_ref() == Some(&name));
-        match holder {
-            Some(old)
-                if exact && same_secret(&self.conns[&old].token, token) && self.may_hold(conn, &name) =>
-            {
+        let alike = self.rooms.get(&room).and_then(|r| r.names.alike(&name));
+        let exact = alike.filter(|(held, _)| **held == name).map_or(&[][..], |(_, sessions)| sessions);
+        let own = exact.iter().copied().find(|s| same_secret(&self.conns[s].token, token));
+        // Another device of the same account: this one comes back beside it.
+        let beside = !exact.is_empty()
+            && self.conns[&conn].admission.is_verified()
+            && exact.iter().all(|s| self.conns[s].admission.is_verified());
+        match (own, alike.is_some() && !beside) {
+            (Some(old), _) if self.may_hold(conn, &name) => {
                 self.take_over(old, conn);
                 self.emit(now, super::Event::SessionResumed { room, who: self.party(conn) });
                 Ok(())
             }
-            Some(_) => {
+            (Some(_), _) | (None, true) => {
                 Err(self.reject(conn, ErrorCode::CannotResume, "that name is someone else's now", None))
             }
-            None if self.config.services.contains(&name) => {
+            _ if self.config.services.contains(&name) => {
                 Err(self.reject(conn, ErrorCode::CannotResume, "that name belongs to this server", None))
             }
-            None if !self.may_hold(conn, &name) => Err(self.reject(
+            _ if !self.may_hold(conn, &name) => Err(self.reject(
                 conn,
                 ErrorCode::CannotResume,
                 "that name belongs to an account; sign in with it",
                 None,
             )),
-            None if !self.signed_by_us(&room, &name, token) => Err(self.reject(
+            _ if !self.signed_by_us(&room, &name, token) => Err(self.reject(
                 conn,
                 ErrorCode::CannotResume,
                 "this server cannot confirm that name was yours",
                 None,
             )),
-            None => {
+            _ => {
+                self.displace(now, conn, &room, &name);
                 let state = self.conns.get_mut(&conn).expect("checked by handle_text");
                 state.name = Some(name.clone());
                 state.ringing = true;
@@ -234,7 +238,7 @@ impl Hub {
         session.chat = fresh.chat;
         let (room, token, call) = (session.room.clone(), session.token.clone(), session.call);
         *fresh = session;
-        self.rooms.get_mut(&room).expect("the name is in it").names.insert(name.clone(), new);
+        self.rooms.get_mut(&room).expect("the name is in it").names.swap(&name, old, new);
         let partner = call.map(|id| self.name_of(self.calls[&id].other(new)));
         self.send(
             new,

@@ -4,12 +4,14 @@
 //! This file: presence, rooms, chat, bad input, and a long random-traffic test of the
 //! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
 //! dropped sockets and resuming. `tests/names.rs`: look-alike names, accounts, invites.
+//! `tests/devices.rs`: one account on several devices, all ringing.
 //! `tests/events.rs`: what the shell is told happened.
 
 use super::*;
 use serde_json::{Value, json};
 
 mod calls;
+mod devices;
 mod events;
 mod names;
 mod sessions;
@@ -497,10 +499,18 @@ fn assert_consistent(hub: &Hub) {
         assert!(!room.names.is_empty(), "empty rooms are dropped");
         let looks: std::collections::HashSet<_> = room.names.keys().map(UserName::skeleton).collect();
         assert_eq!(looks.len(), room.names.len(), "no two names in {room_name} look alike");
-        for (name, conn) in &room.names {
-            let state = &hub.conns[conn];
-            assert_eq!(state.name.as_ref(), Some(name), "names[{name}] points at its holder");
-            assert_eq!(&state.room, room_name);
+        for (name, conns) in room.names.iter() {
+            assert!(!conns.is_empty(), "a name is held by someone");
+            for conn in conns {
+                let state = &hub.conns[conn];
+                assert_eq!(state.name.as_ref(), Some(name), "names[{name}] points at its holders");
+                assert_eq!(&state.room, room_name);
+            }
+            if conns.len() > 1 {
+                let verified = conns.iter().all(|c| hub.conns[c].admission.is_verified());
+                assert!(verified, "only an account has several devices");
+                assert!(conns.len() <= hub.config.devices_per_account);
+            }
         }
         if room.userlist_dirty {
             let due = room.userlist_last.expect("dirty after a list") + hub.config.userlist_interval;
@@ -511,9 +521,8 @@ fn assert_consistent(hub: &Hub) {
         if state.service {
             assert!(state.call.is_some(), "a service instance lives for its call only");
         } else if let Some(name) = &state.name {
-            assert_eq!(
-                hub.rooms[&state.room].names.get(name.as_str()),
-                Some(conn),
+            assert!(
+                hub.rooms[&state.room].names.get(name.as_str()).contains(conn),
                 "{conn} is findable by its name"
             );
             if let Some(fixed) = state.admission.fixed_name() {
@@ -523,7 +532,7 @@ fn assert_consistent(hub: &Hub) {
         if let Some(id) = state.call {
             assert!(state.name.is_some(), "only signed-in users are in calls");
             let call = &hub.calls[&id];
-            assert!(call.caller == *conn || call.callee == *conn, "calls are mutual");
+            assert!(call.parties().any(|p| p == *conn), "calls are mutual");
         }
         if let Some(detached) = &state.detached {
             assert!(
@@ -537,8 +546,13 @@ fn assert_consistent(hub: &Hub) {
     }
     for (id, call) in &hub.calls {
         assert_ne!(call.caller, call.callee);
-        for party in [call.caller, call.callee] {
-            assert_eq!(hub.conns[&party].call, Some(*id), "both parties know their call");
+        for party in call.parties() {
+            assert_eq!(hub.conns[&party].call, Some(*id), "every party knows its call");
+        }
+        assert!(call.also.is_empty() || call.is_ringing(), "only a ringing call rings on other devices");
+        for device in &call.also {
+            let same = hub.conns[device].name == hub.conns[&call.callee].name;
+            assert!(same && *device != call.callee, "other devices are the callee's own");
         }
         if let Some(until) = call.ringing_until {
             assert!(hub.timers.contains(&(until, Timer::Ring(*id))), "a ringing call times out");

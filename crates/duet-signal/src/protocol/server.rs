@@ -213,11 +213,20 @@ pub enum EndReason {
     HungUp,
     /// One side left duet (closed the page, or lost its connection for good).
     Disconnected,
+    /// To the callee's other devices: one of them took the call.
+    AnsweredElsewhere,
 }
 
 impl EndReason {
-    pub const ALL: [Self; 6] =
-        [Self::Busy, Self::Declined, Self::Cancelled, Self::Missed, Self::HungUp, Self::Disconnected];
+    pub const ALL: [Self; 7] = [
+        Self::Busy,
+        Self::Declined,
+        Self::Cancelled,
+        Self::Missed,
+        Self::HungUp,
+        Self::Disconnected,
+        Self::AnsweredElsewhere,
+    ];
 
     /// The word on the wire (`hung-up`), for logs and metric labels.
     pub fn as_str(self) -> &'static str {
@@ -228,6 +237,7 @@ impl EndReason {
             Self::Missed => "missed",
             Self::HungUp => "hung-up",
             Self::Disconnected => "disconnected",
+            Self::AnsweredElsewhere => "answered-elsewhere",
         }
     }
 }

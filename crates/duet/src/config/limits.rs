@@ -46,6 +46,12 @@ pub struct LimitArgs {
     #[arg(long, env = "DUET_LIMIT_ECHO_CALLS_PER_ADDRESS", default_value_t = 2)]
     pub limit_echo_calls_per_address: usize,
 
+    /// Devices (browsers, tabs) one account may be signed in on at once; all of them
+    /// ring. Signing in on one more ends the oldest.
+    #[arg(long, env = "DUET_LIMIT_DEVICES_PER_ACCOUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit_devices_per_account: u16,
+
     /// How long a client has to send a request's headers (and to start its next request
     /// on a kept-alive connection) before the connection is closed.
     #[arg(long, env = "DUET_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -89,6 +95,7 @@ pub struct Limits {
     pub signaling: SignalingLimits,
     pub hub: duet_signal::Limits,
     pub echo_calls_per_address: usize,
+    pub devices_per_account: usize,
     pub turn_streams_per_address: usize,
     /// TCP/TLS TURN connections in all.
     pub turn_streams_total: usize,
@@ -148,6 +155,7 @@ impl LimitArgs {
                 chat_per_address: self.limit_chat_per_address.0,
             },
             echo_calls_per_address: self.limit_echo_calls_per_address,
+            devices_per_account: self.limit_devices_per_account.into(),
             turn_streams_per_address: self.limit_turn_streams_per_address,
             // Sized once the TURN mode is known (ServeConfig::size_for_open_files).
             turn_streams_total: 0,

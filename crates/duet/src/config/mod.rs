@@ -294,6 +294,7 @@ impl ServeArgs {
             resume_grace: self.resume_grace,
             limits: limits.hub,
             service_calls_per_address: limits.echo_calls_per_address,
+            devices_per_account: limits.devices_per_account,
             ..duet_signal::HubConfig::default()
         };
         let mut config = ServeConfig {

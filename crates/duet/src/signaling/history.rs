@@ -104,7 +104,10 @@ fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome)
         // The caller gave up, or left, before an answer: a missed call for the callee.
         EndReason::Cancelled | EndReason::HungUp => (CallOutcome::Cancelled, CallOutcome::Missed),
         EndReason::Disconnected if by == Some(Side::Caller) => (CallOutcome::Cancelled, CallOutcome::Missed),
-        EndReason::Missed | EndReason::Disconnected => (CallOutcome::Missed, CallOutcome::Missed),
+        // (Answered elsewhere is said to a callee's other devices, never of a call.)
+        EndReason::Missed | EndReason::Disconnected | EndReason::AnsweredElsewhere => {
+            (CallOutcome::Missed, CallOutcome::Missed)
+        }
     }
 }
 

@@ -172,7 +172,8 @@ fn signed_in(h: &mut Harness, name: &str, admission: Admission) -> (ConnId, Stri
 
 #[test]
 fn a_session_starts_resumes_and_ends_as_left_lost_replaced_or_moved() {
-    let mut h = Harness::new();
+    let config = HubConfig { resume_key: Some(RESUME_KEY), devices_per_account: 1, ..HubConfig::default() };
+    let mut h = Harness::with_config(config);
     let (ann, token) = signed_in(&mut h, "ann", Admission::Guest);
     h.lose(ann);
     let again = h.connect();
@@ -181,7 +182,7 @@ fn a_session_starts_resumes_and_ends_as_left_lost_replaced_or_moved() {
     h.advance(HubConfig::default().resume_grace);
     let cy = Admission::Named { name: UserName::new("cy").expect("valid"), verified: true };
     let (first, _) = signed_in(&mut h, "cy", cy.clone());
-    signed_in(&mut h, "cy", cy); // the same account in another browser
+    signed_in(&mut h, "cy", cy); // the same account in another browser, one too many
     h.close(first); // the replaced socket closing ends nothing more
     let dee = h.user_in("family", "dee", true);
     let _ = h.hub.evict_room(h.now, &RoomName::new("family").expect("a room"));

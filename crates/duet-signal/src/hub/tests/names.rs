@@ -4,7 +4,7 @@
 use super::*;
 
 /// A connection admitted as `admission`, signed in asking for `asked`, inbox emptied.
-fn admitted(h: &mut Harness, admission: Admission, asked: &str) -> ConnId {
+pub(super) fn admitted(h: &mut Harness, admission: Admission, asked: &str) -> ConnId {
     h.tokens += 1;
     let token = format!("token-{:016}", h.tokens);
     let conn = h.hub.connect_as(RoomName::lobby(), &token, h.address, admission);
@@ -14,7 +14,7 @@ fn admitted(h: &mut Harness, admission: Admission, asked: &str) -> ConnId {
     conn
 }
 
-fn account(name: &str) -> Admission {
+pub(super) fn account(name: &str) -> Admission {
     Admission::Named { name: UserName::new(name).expect("valid"), verified: true }
 }
 
@@ -115,18 +115,6 @@ fn a_named_invite_cannot_carry_an_accounts_name() {
     let refused = h.send(conn, json!({"type": "username", "name": "ANN"}));
     assert_eq!(refused, Err(Rejected(ErrorCode::InvalidName)));
     assert!(h.hub.users_in(&RoomName::lobby()).is_empty());
-}
-
-#[test]
-fn a_second_tab_of_the_same_account_replaces_the_first() {
-    let mut h = Harness::new();
-    let first = admitted(&mut h, account("ann"), "ann");
-    h.inbox.clear();
-    let second = admitted(&mut h, account("ann"), "ann");
-    assert!(h.take(first).iter().any(|m| m["type"] == "replaced"));
-    assert!(h.hub.is_signed_in(second));
-    assert_eq!(h.hub.users_in(&RoomName::lobby()), ["ann"]);
-    assert_consistent(&h.hub);
 }
 
 /// The resume token `Ann` got from a server that has since restarted.
