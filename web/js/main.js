@@ -20,6 +20,7 @@ import { wireStage } from "./stage.js";
 import { wireChat } from "./chat.js";
 import { wireRooms } from "./rooms.js";
 import * as recent from "./recent.js";
+import * as quiet from "./quiet.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -63,6 +64,7 @@ const ENDINGS = {
   "hung-up": (name) => t("ended-hung-up", { name }),
   disconnected: (name) => t("ended-disconnected", { name }),
   "answered-elsewhere": (name) => t("ended-answered-elsewhere", { name }),
+  unavailable: (name) => t("ended-unavailable", { name }),
 };
 
 /** Who we are and who is here: the session, names, the user list, chat. */
@@ -86,7 +88,7 @@ const sessionHandlers = {
   resumed(msg) {
     app.session = { name: msg.name, token: msg.token };
     app.requestedName = msg.name;
-    signedIn(msg.name, { quiet: true });
+    signedIn(msg.name, { silent: true });
     app.signaling.flush();
     if (app.ring && msg.partner !== app.ring.peer) {
       // The server restarted while it rang: that call is gone.
@@ -119,6 +121,9 @@ const sessionHandlers = {
   message(msg) {
     chat.received(msg, app.me);
   },
+  quiet(msg) {
+    quiet.heard(msg);
+  },
 };
 
 /** A call being made, taken or ended. */
@@ -150,6 +155,10 @@ const ringHandlers = {
       endRing(words(msg.name, app.ring.role), { again: msg.reason !== "answered-elsewhere" });
     } else if (app.call?.peer === msg.name) {
       app.call.end(words(msg.name, app.call.role));
+    } else if (msg.reason === "unavailable") {
+      // They called while we wanted quiet: nothing rang, but it is a missed call.
+      recent.note({ peer: msg.name, direction: "in", outcome: "missed" });
+      recent.refresh({ soon: true });
     }
   },
   "hang-up"(msg) {
@@ -188,7 +197,8 @@ const handlers = { ...sessionHandlers, ...ringHandlers, ...callHandlers, error: 
 function ringOutcome(reason, role) {
   if (reason === "answered-elsewhere") return "answered";
   if (role === "callee") return "missed"; // our own decline is noted where we decline
-  return { busy: "busy", declined: "declined", cancelled: "cancelled", "hung-up": "declined" }[reason] ?? "missed";
+  const outcomes = { busy: "busy", declined: "declined", cancelled: "cancelled", "hung-up": "declined", unavailable: "unavailable" };
+  return outcomes[reason] ?? "missed";
 }
 
 /** The call is on: the caller offers, the callee waits for the offer. */
@@ -341,7 +351,7 @@ function showScreen() {
   ui.setScreen(screen);
 }
 
-function signedIn(name, { quiet = false } = {}) {
+function signedIn(name, { silent = false } = {}) {
   app.me = name;
   app.renaming = false;
   localStorage.setItem(NAME_KEY, name);
@@ -349,7 +359,8 @@ function signedIn(name, { quiet = false } = {}) {
   showScreen();
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   recent.start(startCall, { local: !app.access?.account });
-  if (app.call || app.ring || quiet) return;
+  quiet.start(send, { resend: !app.access?.account });
+  if (app.call || app.ring || silent) return;
   if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
   else ui.setStatus(t("signed-in-click", { name }), "ok");
 }

@@ -184,8 +184,12 @@ impl Client {
             EndReason::Disconnected => format!("{name} left"),
             EndReason::HungUp => format!("{name} hung up"),
             EndReason::AnsweredElsewhere => format!("the call from {name} was answered on another device"),
+            EndReason::Unavailable => format!("{name} isn't taking calls right now"),
         };
-        if matches!(reason, EndReason::Busy | EndReason::Declined | EndReason::Missed) {
+        if matches!(
+            reason,
+            EndReason::Busy | EndReason::Declined | EndReason::Missed | EndReason::Unavailable
+        ) {
             return Err(SignalError::NotMade(words));
         }
         out.say = Some(words);

@@ -42,12 +42,14 @@ mod events;
 mod names;
 mod placement;
 mod presence;
+mod quiet;
 mod route;
 mod sessions;
 
 pub use events::{Event, Happened, Party, SessionEnd, Side};
 pub use names::Admission;
 use names::{Names, Reserved};
+pub use quiet::{DoNotDisturb, Quiet};
 use sessions::{Detached, Held};
 
 /// Identifies one WebSocket connection for the life of the hub. It is also the `id` the
@@ -193,6 +195,8 @@ struct Conn {
     frames: Bucket,
     /// Chat lines and renames ([`Limits::chat`]).
     chat: Bucket,
+    /// A guest's do not disturb (an account's is in [`Hub::quiet`], one for all devices).
+    quiet: quiet::Quiet,
 }
 
 #[derive(Debug, Default)]
@@ -231,6 +235,8 @@ pub struct Hub {
     reserved: Reserved,
     /// Chat budgets per client address.
     chat_by_address: crate::limit::PerAddress,
+    /// Accounts' do not disturb, by account name.
+    quiet: HashMap<UserName, quiet::Quiet>,
 }
 
 impl Hub {
@@ -247,6 +253,7 @@ impl Hub {
             events: VecDeque::new(),
             reserved: Reserved::default(),
             chat_by_address: crate::limit::PerAddress::default(),
+            quiet: HashMap::new(),
         }
     }
 
@@ -284,6 +291,7 @@ impl Hub {
             session: conn.0,
             frames: Bucket::default(),
             chat: Bucket::default(),
+            quiet: quiet::Quiet::default(),
         };
         self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
@@ -345,7 +353,7 @@ impl Hub {
             Err(e) => return Err(self.reject(conn, e.code(), &e.to_string(), None)),
         };
         let chatty = match &msg {
-            ClientMessage::Message { .. } => true,
+            ClientMessage::Message { .. } | ClientMessage::Quiet { .. } => true,
             ClientMessage::Username { .. } => self.conns[&conn].name.is_some(), // a rename
             _ => false,
         };

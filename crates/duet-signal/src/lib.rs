@@ -37,8 +37,8 @@ pub mod protocol;
 pub mod room;
 
 pub use hub::{
-    Admission, ConnId, Event, Happened, Hub, HubConfig, Limits, Output, Party, Payload, Rejected, SessionEnd,
-    Side,
+    Admission, ConnId, DoNotDisturb, Event, Happened, Hub, HubConfig, Limits, Output, Party, Payload, Quiet,
+    Rejected, SessionEnd, Side,
 };
 pub use name::{NameError, Skeleton, UserName};
 pub use protocol::{

@@ -43,9 +43,11 @@
 //! - **A recorder** (or any participant that is not a socket): a service beside
 //!   `signaling::echo`, joining the hub through the same extension point (`ServiceLink`:
 //!   typed messages both ways).
-//! - **Several devices per account**: in the hub (`hub/names.rs`, `hub/calls.rs`): one
-//!   name held by several sessions, a call ringing all of them; the events already name
-//!   each party's session.
+//! - **Several devices per account** (built this way): in the hub (`hub/names.rs`,
+//!   `hub/calls.rs`): one name held by several sessions, a call ringing all of them.
+//! - **Do not disturb** (built this way): the policy in the hub (`hub/quiet.rs`); an
+//!   account's setting kept by `signaling::quiet` (a listener and a writer task, like
+//!   history) in `store` (migration 3, `store/quiet.rs`), given back to the hub at start.
 //!
 //! # Panics, errors and unwraps
 //!

@@ -162,9 +162,7 @@ impl Hub {
                 Some(target),
             ));
         }
-        if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
-            self.call_busy(now, conn, busy);
-            self.tell_ended(conn, None, target, EndReason::Busy);
+        if self.not_now(now, conn, &to, target) {
             return Ok(());
         }
         let id = self.start_call(now, conn, &to, false);
@@ -183,6 +181,29 @@ impl Hub {
             );
         }
         Ok(())
+    }
+
+    /// Whether the person `to` (their sessions) takes no call from `conn` now: they want
+    /// quiet, or are busy. The caller has been told.
+    fn not_now(&mut self, now: Instant, conn: ConnId, to: &[ConnId], target: &str) -> bool {
+        if self.refuses_call(now, conn, to[0]) {
+            self.call_unavailable(now, conn, to[0]);
+            self.tell_ended(conn, None, target, EndReason::Unavailable);
+            // The callee's devices hear it too, without ringing: a call for Recent.
+            let caller = self.name_of(conn);
+            for &device in to {
+                if self.conns[&device].ringing {
+                    self.tell_ended(device, None, &caller, EndReason::Unavailable);
+                }
+            }
+            return true;
+        }
+        if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
+            self.call_busy(now, conn, busy);
+            self.tell_ended(conn, None, target, EndReason::Busy);
+            return true;
+        }
+        false
     }
 
     /// `accept`: the callee picks up a ringing call.
@@ -302,9 +323,7 @@ impl Hub {
             }
             return Ok(Some(to));
         }
-        if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
-            self.call_busy(now, conn, busy);
-            self.tell_ended(conn, None, target, EndReason::Busy);
+        if self.not_now(now, conn, &to, target) {
             return Ok(None);
         }
         let id = self.start_call(now, conn, &to, true);
@@ -473,6 +492,7 @@ impl Hub {
             session: instance.0,
             frames: Default::default(),
             chat: Default::default(),
+            quiet: Default::default(),
         };
         self.conns.insert(instance, conn);
         Service::Instance(instance)

@@ -142,6 +142,18 @@ pub enum Event {
         caller: Party,
         callee: Party,
     },
+    /// `caller` called `callee`, who is not taking calls (do not disturb, or calls from
+    /// guests silenced): nothing rang.
+    CallUnavailable {
+        room: RoomName,
+        caller: Party,
+        callee: Party,
+    },
+    /// `who` changed their do not disturb (for an account: for all its devices).
+    QuietChanged {
+        who: Party,
+        quiet: super::Quiet,
+    },
     /// A call to a service: `instance` is the connection without a socket made for it,
     /// whose frames the shell hands to the service (see [`Hub::is_service`]).
     ServiceCallStarted {
@@ -224,6 +236,13 @@ impl Hub {
         let room = self.conns[&caller].room.clone();
         let (caller, callee) = (self.party(caller), self.party(callee));
         self.emit(at, Event::CallBusy { room, caller, callee });
+    }
+
+    /// `caller` found `callee` not taking calls.
+    pub(super) fn call_unavailable(&mut self, at: Instant, caller: ConnId, callee: ConnId) {
+        let room = self.conns[&caller].room.clone();
+        let (caller, callee) = (self.party(caller), self.party(callee));
+        self.emit(at, Event::CallUnavailable { room, caller, callee });
     }
 
     /// `caller`'s address has its share of calls to `service` already.

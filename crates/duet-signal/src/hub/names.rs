@@ -196,6 +196,7 @@ impl Hub {
             );
         }
         if first {
+            self.tell_quiet(now, conn);
             let (who, admission) = (self.party(conn), self.conns[&conn].admission.clone());
             self.emit(now, super::Event::SessionStarted { room: room_name.clone(), who, admission });
         }

@@ -47,6 +47,10 @@ impl Hub {
                 Ok(())
             }
             ClientMessage::Call { target } => self.call(now, conn, &sender, &target),
+            ClientMessage::Quiet { on, seconds, guests } => {
+                self.change_quiet(now, conn, on, seconds, guests);
+                Ok(())
+            }
             ClientMessage::Accept { call_id } => self.accept(now, conn, CallId(call_id)),
             ClientMessage::Decline { call_id } => self.decline(now, conn, CallId(call_id)),
             ClientMessage::HangUp { target } => self.hang_up(now, conn, target.as_deref()),

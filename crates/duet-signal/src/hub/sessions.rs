@@ -194,6 +194,7 @@ impl Hub {
                     },
                 );
                 self.emit(now, super::Event::SessionResumed { room: room.clone(), who: self.party(conn) });
+                self.tell_quiet(now, conn);
                 if let Some(partner) = partner.and_then(|p| UserName::new(p).ok()) {
                     self.claim(now, conn, partner);
                 }

@@ -4,7 +4,8 @@
 //! This file: presence, rooms, chat, bad input, and a long random-traffic test of the
 //! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
 //! dropped sockets and resuming. `tests/names.rs`: look-alike names, accounts, invites.
-//! `tests/devices.rs`: one account on several devices, all ringing.
+//! `tests/devices.rs`: one account on several devices, all ringing. `tests/quiet.rs`: do
+//! not disturb.
 //! `tests/events.rs`: what the shell is told happened.
 
 use super::*;
@@ -14,6 +15,7 @@ mod calls;
 mod devices;
 mod events;
 mod names;
+mod quiet;
 mod sessions;
 
 /// The resume key the tests' hubs keep "in their state directory".
@@ -591,7 +593,7 @@ fn random_message(rng: &mut Rng, call_ids: u64, tokens: &[(String, String)]) -> 
     let name = *rng.pick(&NAMES);
     let target = *rng.pick(&NAMES);
     let call_id = rng.below(call_ids as usize + 2);
-    let valid = match rng.below(12) {
+    let valid = match rng.below(13) {
         0 => json!({"type": "username", "name": name, "ringing": rng.below(2) == 0}),
         1 => json!({"type": "message", "text": "hi", "date": 1}),
         2 => offer(target),
@@ -613,7 +615,9 @@ fn random_message(rng: &mut Rng, call_ids: u64, tokens: &[(String, String)]) -> 
             _ => json!({"type": "resume", "name": name, "token": format!("token-{:016}", rng.below(30)),
                         "partner": target}),
         },
-        _ => json!({"type": "media-state", "target": target, "audio": true, "video": false}),
+        11 => json!({"type": "media-state", "target": target, "audio": true, "video": false}),
+        // Quiet now and then, for a moment: most calls still ring.
+        _ => json!({"type": "quiet", "on": rng.below(3) == 0, "for": 1 + rng.below(2), "guests": rng.below(4) == 0}),
     }
     .to_string();
     if rng.below(4) > 0 {

@@ -84,7 +84,19 @@ pub enum ClientMessage<'a> {
     /// `{type:"media-state", target, audio, video}`: whether the sender's microphone and
     /// camera are on, so the other side can show it instead of silence or a still frame.
     MediaState { target: Cow<'a, str>, audio: bool, video: bool },
+    /// `{type:"quiet", on, for?, guests?}`: do not disturb (`on`), for `for` seconds or
+    /// until turned off; `guests`: calls from guests never ring, whatever `on` says.
+    Quiet {
+        on: bool,
+        #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+        seconds: Option<u32>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        guests: bool,
+    },
 }
+
+/// The longest "do not disturb" with an end, in seconds (a week).
+pub const MAX_QUIET_SECONDS: u32 = 7 * 24 * 3600;
 
 /// Every field any client message may carry. Unknown fields are ignored, so a client
 /// that adds its own (MDN's sends `id` and `date` everywhere) keeps working.
@@ -113,6 +125,10 @@ struct Incoming<'a> {
     token: Option<Cow<'a, str>>,
     #[serde(borrow)]
     partner: Option<Cow<'a, str>>,
+    on: Option<bool>,
+    #[serde(rename = "for")]
+    seconds: Option<u32>,
+    guests: Option<bool>,
 }
 
 /// Why a text frame is not a message duet understands. Each becomes an `error` reply to
@@ -238,6 +254,15 @@ impl<'a> ClientMessage<'a> {
                 audio: required("media-state", "audio", incoming.audio)?,
                 video: required("media-state", "video", incoming.video)?,
             }),
+            "quiet" => {
+                let seconds = incoming.seconds;
+                if seconds.is_some_and(|s| !(1..=MAX_QUIET_SECONDS).contains(&s)) {
+                    let why = format!("\"for\" is 1 to {MAX_QUIET_SECONDS} seconds");
+                    return Err(ProtocolError::InvalidField(why));
+                }
+                let on = required("quiet", "on", incoming.on)?;
+                Ok(Self::Quiet { on, seconds, guests: incoming.guests == Some(true) })
+            }
             other => Err(ProtocolError::UnknownType(truncated(other))),
         }
     }

@@ -98,6 +98,16 @@ pub enum ServerMessage<'a> {
     HangUp { name: Cow<'a, str>, target: Cow<'a, str> },
     #[serde(rename = "media-state")]
     MediaState { name: Cow<'a, str>, target: Cow<'a, str>, audio: bool, video: bool },
+    /// This person's "do not disturb" now (to each of an account's devices when one
+    /// changes it, and to a device that signs in while it is on): `for` the seconds left.
+    #[serde(rename = "quiet")]
+    Quiet {
+        on: bool,
+        #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+        seconds: Option<u32>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        guests: bool,
+    },
     #[serde(rename = "error")]
     Error {
         code: ErrorCode,
@@ -215,10 +225,13 @@ pub enum EndReason {
     Disconnected,
     /// To the callee's other devices: one of them took the call.
     AnsweredElsewhere,
+    /// The callee is not taking calls (do not disturb, or calls from guests silenced):
+    /// nothing rang. No call was made.
+    Unavailable,
 }
 
 impl EndReason {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Busy,
         Self::Declined,
         Self::Cancelled,
@@ -226,6 +239,7 @@ impl EndReason {
         Self::HungUp,
         Self::Disconnected,
         Self::AnsweredElsewhere,
+        Self::Unavailable,
     ];
 
     /// The word on the wire (`hung-up`), for logs and metric labels.
@@ -238,6 +252,7 @@ impl EndReason {
             Self::HungUp => "hung-up",
             Self::Disconnected => "disconnected",
             Self::AnsweredElsewhere => "answered-elsewhere",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -300,6 +315,10 @@ struct Heard<'a> {
     #[serde(rename = "iceServers")]
     ice_servers: Option<Vec<IceServer>>,
     ttl: Option<u64>,
+    on: Option<bool>,
+    #[serde(rename = "for")]
+    seconds: Option<u32>,
+    guests: Option<bool>,
 }
 
 impl<'a> ServerMessage<'a> {
@@ -382,6 +401,11 @@ impl<'a> ServerMessage<'a> {
                 target: heard.target.unwrap_or_default(),
                 audio: required("media-state", "audio", heard.audio)?,
                 video: required("media-state", "video", heard.video)?,
+            },
+            "quiet" => Self::Quiet {
+                on: required("quiet", "on", heard.on)?,
+                seconds: heard.seconds,
+                guests: heard.guests == Some(true),
             },
             "error" => Self::Error {
                 code: required("error", "code", heard.code)?,

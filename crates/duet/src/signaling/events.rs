@@ -30,12 +30,12 @@ pub struct Tally {
     sessions_started: AtomicU64,
     sessions_resumed: AtomicU64,
     /// By [`SessionEnd::ALL`]'s order.
-    sessions_ended: [AtomicU64; 4],
+    sessions_ended: [AtomicU64; SessionEnd::ALL.len()],
     calls_rung: AtomicU64,
     calls_answered: AtomicU64,
     calls_restored: AtomicU64,
     /// By [`EndReason::ALL`]'s order; `busy` counts calls to someone in a call.
-    calls_ended: [AtomicU64; 6],
+    calls_ended: [AtomicU64; EndReason::ALL.len()],
     service_calls: AtomicU64,
     service_calls_busy: AtomicU64,
 }
@@ -76,6 +76,10 @@ impl Listener for Tally {
             Event::CallRestored { .. } => add(&self.calls_restored),
             Event::CallEnded { reason, .. } => add(&self.calls_ended[index(&EndReason::ALL, reason)]),
             Event::CallBusy { .. } => add(&self.calls_ended[index(&EndReason::ALL, &EndReason::Busy)]),
+            Event::CallUnavailable { .. } => {
+                add(&self.calls_ended[index(&EndReason::ALL, &EndReason::Unavailable)])
+            }
+            Event::QuietChanged { .. } => {}
             Event::ServiceCallStarted { .. } => add(&self.service_calls),
             Event::ServiceBusy { .. } => add(&self.service_calls_busy),
             Event::ServiceCallEnded { .. } => {}

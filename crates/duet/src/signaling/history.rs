@@ -84,16 +84,23 @@ pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRe
                 call(peer, outgoing, started_ms, if outgoing { mine } else { theirs }, duration_ms)
             })
         }
-        Event::CallBusy { caller, callee, .. } => {
+        Event::CallBusy { caller, callee, .. } | Event::CallUnavailable { caller, callee, .. } => {
             let started_ms = wall(happened.at);
-            // The caller found them busy; to the callee, a call came while busy.
+            // The caller found them busy (or not taking calls); to the callee, a call came
+            // and did not ring: missed.
+            let (mine, _) = unanswered(reason_of(&happened.event), None);
             both(caller, callee, |peer, outgoing| {
-                let outcome = if outgoing { CallOutcome::Busy } else { CallOutcome::Missed };
+                let outcome = if outgoing { mine } else { CallOutcome::Missed };
                 call(peer, outgoing, started_ms, outcome, 0)
             })
         }
         _ => Vec::new(),
     }
+}
+
+/// Why a call that never rang did not.
+fn reason_of(event: &Event) -> EndReason {
+    if matches!(event, Event::CallUnavailable { .. }) { EndReason::Unavailable } else { EndReason::Busy }
 }
 
 /// How an unanswered call went: (for the caller, for the callee).
@@ -104,6 +111,7 @@ fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome)
         // The caller gave up, or left, before an answer: a missed call for the callee.
         EndReason::Cancelled | EndReason::HungUp => (CallOutcome::Cancelled, CallOutcome::Missed),
         EndReason::Disconnected if by == Some(Side::Caller) => (CallOutcome::Cancelled, CallOutcome::Missed),
+        EndReason::Unavailable => (CallOutcome::Unavailable, CallOutcome::Missed),
         // (Answered elsewhere is said to a callee's other devices, never of a call.)
         EndReason::Missed | EndReason::Disconnected | EndReason::AnsweredElsewhere => {
             (CallOutcome::Missed, CallOutcome::Missed)

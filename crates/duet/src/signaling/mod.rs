@@ -26,6 +26,7 @@ pub mod events;
 pub mod history;
 pub mod ice;
 pub mod nodes;
+pub mod quiet;
 pub mod relayed;
 mod socket;
 mod upkeep;
@@ -229,6 +230,15 @@ impl Signaling {
                 signaling.shutdown.clone(),
             );
             signaling.listen(Arc::new(history));
+        }
+        if let Some(store) = signaling.access.store().cloned() {
+            let kept = quiet::KeptQuiet::start(store.clone(), &signaling.tasks, signaling.shutdown.clone());
+            signaling.listen(Arc::new(kept));
+            let me = Arc::clone(&signaling);
+            signaling.tasks.spawn(async move {
+                let settings = quiet::kept(&store).await;
+                me.with_hub(|hub| settings.into_iter().for_each(|(name, quiet)| hub.set_quiet(name, quiet)));
+            });
         }
         if let Some(heard) = heard {
             signaling.tasks.spawn(Arc::clone(&signaling).run_cluster(heard));

@@ -25,6 +25,8 @@ pub enum CallOutcome {
     Busy,
     /// The caller gave up (from the caller's side).
     Cancelled,
+    /// The other side was not taking calls (do not disturb), from the caller's side.
+    Unavailable,
 }
 
 impl CallOutcome {
@@ -35,6 +37,7 @@ impl CallOutcome {
             Self::Declined => "declined",
             Self::Busy => "busy",
             Self::Cancelled => "cancelled",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -44,6 +47,7 @@ impl CallOutcome {
             "declined" => Self::Declined,
             "busy" => Self::Busy,
             "cancelled" => Self::Cancelled,
+            "unavailable" => Self::Unavailable,
             _ => Self::Missed,
         }
     }

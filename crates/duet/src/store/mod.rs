@@ -1,6 +1,6 @@
 //! The store: what duet must remember across restarts and share between its processes
 //! (the server, `duet user`, `duet invite`): accounts, invites and their uses, sessions
-//! signed out before they expired, account holders' call history. One interface ([`Backend`]) over a database with
+//! signed out before they expired, account holders' call history and do not disturb. One interface ([`Backend`]) over a database with
 //! migrations; embedded SQLite in the state directory is the default and the whole story
 //! for one node, and the next backends (PostgreSQL for several nodes) implement the same
 //! trait and pass the same suite of tests (`store/tests.rs`).
@@ -26,9 +26,11 @@ use duet_access::{AccountError, Accounts, InviteBook, InviteError, InviteRecord,
 use duet_signal::UserName;
 
 pub use history::{Call, CallEntry, CallOutcome, CallRecord};
+pub use quiet::QuietSetting;
 
 mod history;
 mod import;
+mod quiet;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -165,6 +167,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn clear_calls(&self, account: &str) -> Result<usize, StoreError>;
     /// Forgets every call made before `before_ms`.
     fn forget_calls_before(&self, before_ms: u64) -> Result<usize, StoreError>;
+    /// Keeps `account`'s do not disturb (false: no such account).
+    fn set_quiet(&self, account: &str, setting: QuietSetting) -> Result<bool, StoreError>;
+    /// Every account's do not disturb that is not off at `now_ms`, by account name.
+    fn quiet_settings(&self, now_ms: u64) -> Result<Vec<(String, QuietSetting)>, StoreError>;
 }
 
 /// The store of a state directory.

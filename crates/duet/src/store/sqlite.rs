@@ -20,6 +20,7 @@ use duet_signal::UserName;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::history::{self, CallEntry, CallRecord};
+use super::quiet::{self, QuietSetting};
 use super::{
     AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions, from_ms, ms,
 };
@@ -89,6 +90,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_by_account ON calls (account, seq);
     CREATE INDEX calls_by_start ON calls (started);
     CREATE INDEX calls_unseen ON calls (account) WHERE seen = 0;
+    ",
+    // 3: do not disturb, per account (gone with it).
+    r"
+    CREATE TABLE quiet (
+        account TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+        dnd_until INTEGER,
+        guests INTEGER NOT NULL
+    ) STRICT;
     ",
 ];
 
@@ -403,5 +412,13 @@ impl Backend for Sqlite {
 
     fn forget_calls_before(&self, before_ms: u64) -> Result<usize, StoreError> {
         self.write(|tx| history::forget_before(tx, before_ms))
+    }
+
+    fn set_quiet(&self, account: &str, setting: QuietSetting) -> Result<bool, StoreError> {
+        self.write(|tx| quiet::set(tx, account, setting))
+    }
+
+    fn quiet_settings(&self, now_ms: u64) -> Result<Vec<(String, QuietSetting)>, StoreError> {
+        quiet::all(&self.connection(), now_ms)
     }
 }

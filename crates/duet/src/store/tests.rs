@@ -306,3 +306,31 @@ fn call_history_is_kept_per_account_read_newest_first_and_forgotten_when_asked()
         );
     });
 }
+
+#[test]
+fn do_not_disturb_is_kept_per_account_runs_out_and_goes_with_the_account() {
+    each_backend("quiet", |db| {
+        db.add_account(new_account("bo", 1, 0)).expect("store").expect("added");
+        db.add_account(new_account("cy", 2, 0)).expect("store").expect("added");
+        let forever = QuietSetting { dnd_until_ms: Some(QuietSetting::FOREVER), guests: false };
+        let an_hour = QuietSetting { dnd_until_ms: Some(3_600_000), guests: true };
+        assert!(db.set_quiet("bo", forever).expect("store"));
+        assert!(db.set_quiet("cy", an_hour).expect("store"));
+        assert!(!db.set_quiet("guest", forever).expect("store"), "no account, nothing kept");
+        let mut kept = db.quiet_settings(1_000).expect("store");
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(kept, [("bo".to_owned(), forever), ("cy".to_owned(), an_hour)]);
+        let later = db.quiet_settings(3_600_000).expect("store");
+        assert_eq!(
+            later,
+            [
+                ("bo".to_owned(), forever),
+                ("cy".to_owned(), QuietSetting { dnd_until_ms: Some(3_600_000), guests: true })
+            ],
+            "cy's hour ran out but guests stay silenced"
+        );
+        assert!(db.set_quiet("cy", QuietSetting::default()).expect("store"), "turned off");
+        db.change_account("bo", AccountChange::Remove).expect("store").expect("removed");
+        assert!(db.quiet_settings(1_000).expect("store").is_empty(), "off, and gone with bo");
+    });
+}

@@ -37,6 +37,10 @@ fn story(h: &mut Harness) -> Vec<String> {
                 format!("{} → {}: {reason:?} by {by}, {talked}", caller.name, callee.name)
             }
             Event::CallBusy { caller, callee, .. } => format!("{} finds {} busy", caller.name, callee.name),
+            Event::CallUnavailable { caller, callee, .. } => {
+                format!("{} finds {} not taking calls", caller.name, callee.name)
+            }
+            Event::QuietChanged { who, quiet } => format!("{} wants quiet: {quiet:?}", who.name),
             Event::ServiceCallStarted { service, caller, .. } => format!("{} calls {service}", caller.name),
             Event::ServiceCallEnded { service, caller, reason, .. } => {
                 format!("{} leaves {service}: {reason:?}", caller.name)
@@ -266,7 +270,10 @@ impl Storyline {
                 Event::ServiceCallEnded { call, .. } => {
                     assert!(self.calls.remove(&call).is_some(), "service call {call} ended unbegun");
                 }
-                Event::CallBusy { caller, callee, .. } => self.live(&[caller, callee]),
+                Event::CallBusy { caller, callee, .. } | Event::CallUnavailable { caller, callee, .. } => {
+                    self.live(&[caller, callee])
+                }
+                Event::QuietChanged { who, .. } => self.live(&[who]),
                 Event::ServiceBusy { caller, .. } => self.live(&[caller]),
             }
         }
