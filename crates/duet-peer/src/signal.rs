@@ -121,7 +121,7 @@ impl Client {
             (ServerMessage::Ringing { target, .. }, State::Ready) => {
                 out.say = Some(format!("ringing {target}…"))
             }
-            (ServerMessage::IncomingCall { call_id, name }, State::Ready) => {
+            (ServerMessage::IncomingCall { call_id, name, .. }, State::Ready) => {
                 if self.to.is_none() && self.peer.is_empty() {
                     out.say = Some(format!("{name} is calling; answering"));
                     self.peer = name.into_owned();
@@ -167,7 +167,7 @@ impl Client {
     fn signed_in(&self, me: &str, send: &mut Vec<String>) -> String {
         match &self.to {
             Some(to) => {
-                send.push(ClientMessage::Call { target: Cow::Borrowed(to) }.to_json());
+                send.push(ClientMessage::Call { target: Cow::Borrowed(to), voice: false }.to_json());
                 format!("signed in as {me}; calling {to}")
             }
             None => format!("signed in as {me}; waiting for a call"),

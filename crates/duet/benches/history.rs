@@ -111,6 +111,7 @@ fn record(account: String, n: usize) -> CallRecord {
         started_ms: 1_700_000_000_000 + n as u64 * 1_000,
         outcome,
         duration_ms: if outcome == CallOutcome::Answered { 60_000 } else { 0 },
+        voice: n.is_multiple_of(5),
     };
     CallRecord { account, call }
 }

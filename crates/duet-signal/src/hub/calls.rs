@@ -63,6 +63,8 @@ pub(super) struct Call {
     pub(super) began: Instant,
     /// When the callee answered (at once, for a callee that cannot ring).
     pub(super) answered: Option<Instant>,
+    /// A voice call (as the caller asked; the media may change mid-call).
+    pub(super) voice: bool,
 }
 
 impl Call {
@@ -136,6 +138,7 @@ impl Hub {
         conn: ConnId,
         sender: &UserName,
         target: &str,
+        voice: bool,
     ) -> Result<(), Rejected> {
         let to = match self.new_service_instance(conn, target) {
             Service::Instance(instance) => vec![instance],
@@ -162,14 +165,15 @@ impl Hub {
                 Some(target),
             ));
         }
-        if self.not_now(now, conn, &to, target) {
+        if self.not_now(now, conn, &to, target, voice) {
             return Ok(());
         }
         let id = self.start_call(now, conn, &to, false);
+        self.calls.get_mut(&id).expect("just made").voice = voice;
         self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
             self.send(conn, &ServerMessage::Ringing { call_id: id.0, target: target.into() });
-            let incoming = ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() };
+            let incoming = ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into(), voice };
             let devices: Vec<ConnId> = self.calls[&id].callees().collect();
             for device in devices {
                 self.send(device, &incoming);
@@ -185,9 +189,9 @@ impl Hub {
 
     /// Whether the person `to` (their sessions) takes no call from `conn` now: they want
     /// quiet, or are busy. The caller has been told.
-    fn not_now(&mut self, now: Instant, conn: ConnId, to: &[ConnId], target: &str) -> bool {
+    fn not_now(&mut self, now: Instant, conn: ConnId, to: &[ConnId], target: &str, voice: bool) -> bool {
         if self.refuses_call(now, conn, to[0]) {
-            self.call_unavailable(now, conn, to[0]);
+            self.call_unavailable(now, conn, to[0], voice);
             self.tell_ended(conn, None, target, EndReason::Unavailable);
             // The callee's devices hear it too, without ringing: a call for Recent.
             let caller = self.name_of(conn);
@@ -199,7 +203,7 @@ impl Hub {
             return true;
         }
         if let Some(&busy) = to.iter().find(|d| self.conns[d].call.is_some()) {
-            self.call_busy(now, conn, busy);
+            self.call_busy(now, conn, busy, voice);
             self.tell_ended(conn, None, target, EndReason::Busy);
             return true;
         }
@@ -323,14 +327,16 @@ impl Hub {
             }
             return Ok(Some(to));
         }
-        if self.not_now(now, conn, &to, target) {
+        if self.not_now(now, conn, &to, target, false) {
             return Ok(None);
         }
         let id = self.start_call(now, conn, &to, true);
         self.call_began(now, id, false);
         let callee = self.calls[&id].callee;
         if self.calls[&id].is_ringing() {
-            self.send(callee, &ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into() });
+            let incoming =
+                ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into(), voice: false };
+            self.send(callee, &incoming);
         }
         Ok(Some(callee))
     }
@@ -379,7 +385,7 @@ impl Hub {
             None => (callees[0], Vec::new()),
         };
         let answered = ringing_until.is_none().then_some(now);
-        let call = Call { caller, callee, also, ringing_until, offered, began: now, answered };
+        let call = Call { caller, callee, also, ringing_until, offered, began: now, answered, voice: false };
         let parties: Vec<ConnId> = call.parties().collect();
         self.calls.insert(id, call);
         for party in parties {

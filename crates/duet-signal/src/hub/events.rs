@@ -102,12 +102,13 @@ pub enum Event {
         who: Party,
         why: SessionEnd,
     },
-    /// A call rings for its callee.
+    /// A call rings for its callee (on each of its devices; `callee` is the first).
     CallRinging {
         call: u64,
         room: RoomName,
         caller: Party,
         callee: Party,
+        voice: bool,
     },
     /// The callee picked up (or, for a callee whose client cannot ring, the call began).
     CallAnswered {
@@ -135,12 +136,15 @@ pub enum Event {
         by: Option<Side>,
         began: Instant,
         answered: Option<Instant>,
+        /// Made as a voice call.
+        voice: bool,
     },
     /// `caller` called `callee`, who was in a call: nothing else happened.
     CallBusy {
         room: RoomName,
         caller: Party,
         callee: Party,
+        voice: bool,
     },
     /// `caller` called `callee`, who is not taking calls (do not disturb, or calls from
     /// guests silenced): nothing rang.
@@ -148,6 +152,7 @@ pub enum Event {
         room: RoomName,
         caller: Party,
         callee: Party,
+        voice: bool,
     },
     /// `who` changed their do not disturb (for an account: for all its devices).
     QuietChanged {
@@ -213,7 +218,7 @@ impl Hub {
         } else if restored {
             Event::CallRestored { call: id.0, room, caller, callee }
         } else if ringing {
-            Event::CallRinging { call: id.0, room, caller, callee }
+            Event::CallRinging { call: id.0, room, caller, callee, voice: call.voice }
         } else {
             Event::CallAnswered { call: id.0, room, caller, callee }
         };
@@ -232,17 +237,17 @@ impl Hub {
     }
 
     /// `caller` found `callee` busy.
-    pub(super) fn call_busy(&mut self, at: Instant, caller: ConnId, callee: ConnId) {
+    pub(super) fn call_busy(&mut self, at: Instant, caller: ConnId, callee: ConnId, voice: bool) {
         let room = self.conns[&caller].room.clone();
         let (caller, callee) = (self.party(caller), self.party(callee));
-        self.emit(at, Event::CallBusy { room, caller, callee });
+        self.emit(at, Event::CallBusy { room, caller, callee, voice });
     }
 
     /// `caller` found `callee` not taking calls.
-    pub(super) fn call_unavailable(&mut self, at: Instant, caller: ConnId, callee: ConnId) {
+    pub(super) fn call_unavailable(&mut self, at: Instant, caller: ConnId, callee: ConnId, voice: bool) {
         let room = self.conns[&caller].room.clone();
         let (caller, callee) = (self.party(caller), self.party(callee));
-        self.emit(at, Event::CallUnavailable { room, caller, callee });
+        self.emit(at, Event::CallUnavailable { room, caller, callee, voice });
     }
 
     /// `caller`'s address has its share of calls to `service` already.
@@ -268,8 +273,8 @@ impl Hub {
             Event::ServiceCallEnded { call: id.0, room, service: callee.name, caller, reason }
         } else {
             let by = by.map(|by| if by == call.caller { Side::Caller } else { Side::Callee });
-            let (began, answered) = (call.began, call.answered);
-            Event::CallEnded { call: id.0, room, caller, callee, reason, by, began, answered }
+            let (began, answered, voice) = (call.began, call.answered, call.voice);
+            Event::CallEnded { call: id.0, room, caller, callee, reason, by, began, answered, voice }
         };
         self.emit(at, event);
     }

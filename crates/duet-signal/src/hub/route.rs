@@ -46,7 +46,7 @@ impl Hub {
                 self.broadcast_chat(&room, msg.to_json().into());
                 Ok(())
             }
-            ClientMessage::Call { target } => self.call(now, conn, &sender, &target),
+            ClientMessage::Call { target, voice } => self.call(now, conn, &sender, &target, voice),
             ClientMessage::Quiet { on, seconds, guests } => {
                 self.change_quiet(now, conn, on, seconds, guests);
                 Ok(())

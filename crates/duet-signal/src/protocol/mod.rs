@@ -49,8 +49,13 @@ pub enum ClientMessage<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         partner: Option<Cow<'a, str>>,
     },
-    /// `{type:"call", target}`: ring `target`.
-    Call { target: Cow<'a, str> },
+    /// `{type:"call", target, voice?}`: ring `target`; `voice`: a voice call (no camera
+    /// at first; either side may turn one on).
+    Call {
+        target: Cow<'a, str>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        voice: bool,
+    },
     /// `{type:"accept", callId}`: the callee picks up.
     Accept {
         #[serde(rename = "callId")]
@@ -129,6 +134,7 @@ struct Incoming<'a> {
     #[serde(rename = "for")]
     seconds: Option<u32>,
     guests: Option<bool>,
+    voice: Option<bool>,
 }
 
 /// Why a text frame is not a message duet understands. Each becomes an `error` reply to
@@ -225,7 +231,10 @@ impl<'a> ClientMessage<'a> {
                 }
                 Ok(Self::Resume { name: UserName::new(&name)?, token, partner: incoming.partner })
             }
-            "call" => Ok(Self::Call { target: required("call", "target", incoming.target)? }),
+            "call" => Ok(Self::Call {
+                target: required("call", "target", incoming.target)?,
+                voice: incoming.voice == Some(true),
+            }),
             "accept" => Ok(Self::Accept { call_id: required("accept", "callId", incoming.call_id)? }),
             "decline" => Ok(Self::Decline { call_id: required("decline", "callId", incoming.call_id)? }),
             "message" => {

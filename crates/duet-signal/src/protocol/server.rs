@@ -63,6 +63,9 @@ pub enum ServerMessage<'a> {
         #[serde(rename = "callId")]
         call_id: u64,
         name: Cow<'a, str>,
+        /// A voice call: answer without the camera.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        voice: bool,
     },
     /// The call is on: the `caller` sends the offer, the `callee` waits for it.
     #[serde(rename = "call-accepted")]
@@ -319,6 +322,7 @@ struct Heard<'a> {
     #[serde(rename = "for")]
     seconds: Option<u32>,
     guests: Option<bool>,
+    voice: Option<bool>,
 }
 
 impl<'a> ServerMessage<'a> {
@@ -360,6 +364,7 @@ impl<'a> ServerMessage<'a> {
             "incoming-call" => Self::IncomingCall {
                 call_id: required("incoming-call", "callId", heard.call_id)?,
                 name: required("incoming-call", "name", heard.name)?,
+                voice: heard.voice == Some(true),
             },
             "call-accepted" => Self::CallAccepted {
                 call_id: required("call-accepted", "callId", heard.call_id)?,

@@ -65,6 +65,7 @@ fn entry(CallEntry { id, call, seen }: &CallEntry) -> serde_json::Value {
         "direction": if call.outgoing { "out" } else { "in" },
         "at": call.started_ms,
         "outcome": call.outcome.as_str(),
+        "voice": call.voice,
         "duration": call.duration_ms / 1_000,
         "seen": seen,
     })

@@ -227,7 +227,7 @@ impl EchoCall {
         local: &[SocketAddr],
     ) -> Result<bool, duet_peer::PeerError> {
         match msg {
-            ServerMessage::IncomingCall { call_id, name } => {
+            ServerMessage::IncomingCall { call_id, name, .. } => {
                 self.peer = name.into_owned();
                 self.send(ClientMessage::Accept { call_id });
             }

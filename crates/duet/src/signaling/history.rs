@@ -71,7 +71,7 @@ fn wall_clock(now: Instant, now_ms: u64) -> impl Fn(Instant) -> u64 {
 /// The history rows `happened` makes, one per side that is an account holder.
 pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRecord> {
     match &happened.event {
-        Event::CallEnded { caller, callee, reason, by, began, answered, .. } => {
+        Event::CallEnded { caller, callee, reason, by, began, answered, voice, .. } => {
             let duration_ms = answered.map_or(0, |from| {
                 u64::try_from(happened.at.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
             });
@@ -79,23 +79,26 @@ pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRe
                 Some(_) => (CallOutcome::Answered, CallOutcome::Answered),
                 None => unanswered(*reason, *by),
             };
-            let started_ms = wall(*began);
-            both(caller, callee, |peer, outgoing| {
-                call(peer, outgoing, started_ms, if outgoing { mine } else { theirs }, duration_ms)
-            })
+            let made = Made { started_ms: wall(*began), voice: *voice };
+            both(caller, callee, made, |outgoing| (if outgoing { mine } else { theirs }, duration_ms))
         }
-        Event::CallBusy { caller, callee, .. } | Event::CallUnavailable { caller, callee, .. } => {
-            let started_ms = wall(happened.at);
+        Event::CallBusy { caller, callee, voice, .. }
+        | Event::CallUnavailable { caller, callee, voice, .. } => {
+            let made = Made { started_ms: wall(happened.at), voice: *voice };
             // The caller found them busy (or not taking calls); to the callee, a call came
             // and did not ring: missed.
             let (mine, _) = unanswered(reason_of(&happened.event), None);
-            both(caller, callee, |peer, outgoing| {
-                let outcome = if outgoing { mine } else { CallOutcome::Missed };
-                call(peer, outgoing, started_ms, outcome, 0)
-            })
+            both(caller, callee, made, |outgoing| (if outgoing { mine } else { CallOutcome::Missed }, 0))
         }
         _ => Vec::new(),
     }
+}
+
+/// When a call was made, and how.
+#[derive(Debug, Clone, Copy)]
+struct Made {
+    started_ms: u64,
+    voice: bool,
 }
 
 /// Why a call that never rang did not.
@@ -119,20 +122,33 @@ fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome)
     }
 }
 
-fn call(peer: &Party, outgoing: bool, started_ms: u64, outcome: CallOutcome, duration_ms: u64) -> Call {
-    let (peer, peer_verified) = (peer.name.as_str().to_owned(), peer.verified);
-    Call { peer, peer_verified, outgoing, started_ms, outcome, duration_ms }
-}
-
 /// A row for the caller (outgoing) and one for the callee, for those with accounts;
-/// `call(peer, outgoing)` tells the call from that side.
-fn both(caller: &Party, callee: &Party, call: impl Fn(&Party, bool) -> Call) -> Vec<CallRecord> {
+/// `how(outgoing)` is how it went from that side, and for how long.
+fn both(
+    caller: &Party,
+    callee: &Party,
+    made: Made,
+    how: impl Fn(bool) -> (CallOutcome, u64),
+) -> Vec<CallRecord> {
+    let row = |account: &Party, peer: &Party, outgoing: bool| {
+        let (outcome, duration_ms) = how(outgoing);
+        let call = Call {
+            peer: peer.name.as_str().to_owned(),
+            peer_verified: peer.verified,
+            outgoing,
+            started_ms: made.started_ms,
+            outcome,
+            duration_ms,
+            voice: made.voice,
+        };
+        CallRecord { account: account.name.as_str().to_owned(), call }
+    };
     let mut rows = Vec::new();
     if caller.verified {
-        rows.push(CallRecord { account: caller.name.as_str().to_owned(), call: call(callee, true) });
+        rows.push(row(caller, callee, true));
     }
     if callee.verified {
-        rows.push(CallRecord { account: callee.name.as_str().to_owned(), call: call(caller, false) });
+        rows.push(row(callee, caller, false));
     }
     rows
 }
@@ -186,6 +202,7 @@ mod tests {
             by,
             began,
             answered,
+            voice: false,
         };
         Happened { at, event }
     }
@@ -227,9 +244,21 @@ mod tests {
                 room: RoomName::lobby(),
                 caller: party("ann", true),
                 callee: party("bo", true),
+                voice: false,
             },
         };
         assert_eq!(outcomes(&busy), as_expected(Busy, Missed, 0));
+        let quiet = Happened {
+            at,
+            event: Event::CallUnavailable {
+                room: RoomName::lobby(),
+                caller: party("ann", true),
+                callee: party("bo", true),
+                voice: true,
+            },
+        };
+        assert_eq!(outcomes(&quiet), as_expected(Unavailable, Missed, 0));
+        assert!(records(&quiet, |_| 0).iter().all(|r| r.call.voice), "a voice call is kept as one");
     }
 
     #[test]
@@ -244,6 +273,7 @@ mod tests {
             by: None,
             began,
             answered: None,
+            voice: false,
         };
         let rows = records(&Happened { at: began + Duration::from_secs(30), event }, |_| 5_000);
         assert_eq!(rows.len(), 1, "{rows:?}");

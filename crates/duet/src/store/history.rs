@@ -65,6 +65,8 @@ pub struct Call {
     pub started_ms: u64,
     pub outcome: CallOutcome,
     pub duration_ms: u64,
+    /// Made as a voice call.
+    pub voice: bool,
 }
 
 /// A call to write into an account's history.
@@ -88,8 +90,8 @@ pub struct CallEntry {
 /// Writes `records` (one transaction); returns how many were kept.
 pub(super) fn record(tx: &Connection, records: &[CallRecord]) -> Result<usize, StoreError> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO calls (account, peer, peer_verified, outgoing, started, outcome, duration, seen)
-         SELECT id, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE name = ?",
+        "INSERT INTO calls (account, peer, peer_verified, outgoing, started, outcome, duration, seen, voice)
+         SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE name = ?",
     )?;
     let mut kept = 0;
     for CallRecord { account, call: c } in records {
@@ -103,6 +105,7 @@ pub(super) fn record(tx: &Connection, records: &[CallRecord]) -> Result<usize, S
             c.outcome.as_str(),
             ms(c.duration_ms),
             seen,
+            c.voice,
             account
         ])?;
     }
@@ -117,6 +120,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<CallEntry> {
         started_ms: from_ms(row.get("started")?),
         outcome: CallOutcome::parse(&row.get::<_, String>("outcome")?),
         duration_ms: from_ms(row.get("duration")?),
+        voice: row.get("voice")?,
     };
     Ok(CallEntry { id: row.get("seq")?, call, seen: row.get("seen")? })
 }

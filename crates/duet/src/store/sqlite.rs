@@ -99,6 +99,10 @@ const MIGRATIONS: &[&str] = &[
         guests INTEGER NOT NULL
     ) STRICT;
     ",
+    // 4: voice calls in the history.
+    r"
+    ALTER TABLE calls ADD COLUMN voice INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// How long a write waits for another process's transaction to end.

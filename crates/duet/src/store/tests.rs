@@ -258,7 +258,9 @@ fn an_account_stored_under_a_name_today_s_rules_fold_is_renamed_to_its_canonical
 
 fn call(account: &str, peer: &str, outgoing: bool, started_ms: u64, outcome: CallOutcome) -> CallRecord {
     let duration_ms = if outcome == CallOutcome::Answered { 95_000 } else { 0 };
-    let call = Call { peer: peer.into(), peer_verified: false, outgoing, started_ms, outcome, duration_ms };
+    let voice = peer == "cy";
+    let call =
+        Call { peer: peer.into(), peer_verified: false, outgoing, started_ms, outcome, duration_ms, voice };
     CallRecord { account: account.into(), call }
 }
 
@@ -282,6 +284,8 @@ fn call_history_is_kept_per_account_read_newest_first_and_forgotten_when_asked()
                 (e.call.peer.as_str(), e.call.outgoing, e.call.started_ms, e.call.outcome, e.call.duration_ms)
             })
             .collect();
+        let voice: Vec<bool> = page.iter().map(|e| e.call.voice).collect();
+        assert_eq!(voice, [true, false], "a voice call reads back as one");
         assert_eq!(
             read,
             [

@@ -172,3 +172,21 @@ fn a_guest_with_an_accounts_session_name_never_becomes_one_of_its_devices() {
     assert!(!h.hub.is_signed_in(guest) && h.hub.is_signed_in(account));
     assert_consistent(&h.hub);
 }
+
+#[test]
+fn a_voice_call_rings_every_device_as_a_voice_call_and_is_told_as_one() {
+    let mut h = Harness::new();
+    let (ann, bo) = ann_and_bo(&mut h, 2);
+    h.send(ann, json!({"type": "call", "target": "bo", "voice": true})).expect("rings");
+    let id = h.take_calls(ann)[0]["callId"].clone();
+    for &device in &bo {
+        let incoming = json!({"type": "incoming-call", "callId": id, "name": "ann", "voice": true});
+        assert_eq!(h.take_calls(device), vec![incoming]);
+    }
+    h.send(bo[0], json!({"type": "decline", "callId": id})).expect("declined");
+    let voice = |e: &Happened| match &e.event {
+        Event::CallRinging { voice, .. } | Event::CallEnded { voice, .. } => Some(*voice),
+        _ => None,
+    };
+    assert_eq!(h.events.iter().filter_map(voice).collect::<Vec<_>>(), [true, true], "rung and ended as one");
+}
