@@ -92,16 +92,22 @@ export async function firefoxSignIn(page, name) {
   await page.waitForFunction(() => /Signed in as/.test(document.getElementById("whoami")?.textContent ?? ""));
 }
 
-/** Clicks the `<li>` whose whole text is `name` in the user list. */
-export async function firefoxCall(page, name) {
+/** Clicks the `<li>` whose whole text is `name` in the user list (`voice`: its voice
+ *  call button). */
+export async function firefoxCall(page, name, { voice = false } = {}) {
   await page.waitForFunction(
     (n) => [...document.querySelectorAll("#userlistbox li")].some((li) => li.textContent === n),
     {},
     name,
   );
-  await page.evaluate((n) => {
-    [...document.querySelectorAll("#userlistbox li")].find((li) => li.textContent === n).click();
-  }, name);
+  await page.evaluate(
+    (n, voice) => {
+      const li = [...document.querySelectorAll("#userlistbox li")].find((li) => li.textContent === n);
+      (voice ? li.querySelector(".call-button.voice") : li).click();
+    },
+    name,
+    voice,
+  );
 }
 
 /** Waits for the incoming call and clicks Accept. */

@@ -4,7 +4,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { acceptCall, eventually, launchBrowser, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
+import { acceptCall, eventually, launchBrowser, mediaSample, openPage, signIn, startDuet, userItem } from "../lib/harness.mjs";
 import { assertCallEnded, assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { firefoxAccept, firefoxCall, firefoxSignIn, launchFirefox, openFirefoxPage } from "../lib/firefox.mjs";
 
@@ -65,6 +65,28 @@ test("Firefox calls Chromium, relay only, through duet's TURN", async () => {
   assert.equal(foxSide, "relay", "Firefox sends through the relay");
   await bo.click("#hangup-button");
   await assertCallEnded(fox, "Firefox");
+  await closeCleanly(fox, bo);
+});
+
+test("Firefox makes a voice call to Chromium: sound both ways, no camera, then Chromium's camera on", async () => {
+  const fox = await openFirefoxPage(env.firefox, env.duet.url);
+  const bo = await openPage(env.chromium, env.duet.url);
+  await firefoxSignIn(fox, "fox-voice");
+  await signIn(bo, "bo-voice");
+  await firefoxCall(fox, "bo-voice", { voice: true });
+  await bo.locator("#incoming-text", { hasText: "Voice call from fox-voice" }).waitFor();
+  await acceptCall(bo);
+  await eventually("Chromium hears Firefox", async () => {
+    const s = await mediaSample(bo);
+    return s && s.audioPackets > 20 && s.audioEnergy > 0;
+  });
+  await eventually("Firefox hears Chromium", async () => (await mediaSample(fox))?.audioPackets > 20);
+  assert.equal((await mediaSample(bo)).framesDecoded, 0, "no video in a voice call");
+  assert.equal(await fox.evaluate(() => document.getElementById("local_video").srcObject.getVideoTracks().length), 0);
+  await bo.getByRole("button", { name: "Camera on" }).click();
+  await assertMediaFlows(fox, "Firefox sees Chromium's camera, turned on mid-call");
+  await fox.click("#hangup-button");
+  await assertCallEnded(bo, "Chromium");
   await closeCleanly(fox, bo);
 });
 

@@ -76,7 +76,7 @@ test("a call can be made and ended with the keyboard alone", async () => {
   const bo = await openPage(env.browser, env.duet.url);
   await signIn(ann, "key-ann");
   await signIn(bo, "key-bo");
-  await userItem(ann, "key-bo").focus();
+  await userItem(ann, "key-bo").getByRole("button", { name: "Video call key-bo" }).focus();
   await ann.keyboard.press("Enter");
   // The incoming call takes the callee's focus to Accept: Enter picks up.
   await bo.locator("#accept-button:focus").waitFor();
@@ -86,8 +86,8 @@ test("a call can be made and ended with the keyboard alone", async () => {
   await ann.keyboard.press("Enter");
   await assertCallEnded(bo, "key-bo");
   // Once the call is over, the list no longer says key-bo is in one.
-  await eventually("key-bo's label to be a plain Call again", async () =>
-    (await userItem(ann, "key-bo").getAttribute("aria-label")) === "Call key-bo",
+  await eventually("key-bo's label to be a plain Video call again", async () =>
+    (await userItem(ann, "key-bo").locator(".call-button.video").getAttribute("aria-label")) === "Video call key-bo",
   );
   assertNoProblems(ann, bo);
   await ann.context().close();

@@ -24,9 +24,10 @@ export class Call {
    *          send: (msg: object) => void, onState: (state: string, detail?: string) => void,
    *          onRemoteStream: (stream: MediaStream) => void}} options
    */
-  constructor({ peer, role, iceServers = [], relayOnly = false, send, onState, onRemoteStream }) {
+  constructor({ peer, role, iceServers = [], relayOnly = false, voice = false, send, onState, onRemoteStream }) {
     this.peer = peer;
     this.role = role;
+    this.voice = voice;
     this.everConnected = false;
     this.iceRestarts = 0;
     this.restartTimer = null;
@@ -52,16 +53,7 @@ export class Call {
         this.send({ type: "new-ice-candidate", target: this.peer, candidate: event.candidate.toJSON() });
       }
     });
-    this.pc.addEventListener("track", (event) => {
-      // A peer that names no stream (a=msid) still gets one picture with its sound.
-      let stream = event.streams[0];
-      if (!stream) {
-        this.remoteStream ??= new MediaStream();
-        this.remoteStream.addTrack(event.track);
-        stream = this.remoteStream;
-      }
-      this.onRemoteStream(stream);
-    });
+    this.pc.addEventListener("track", (event) => this.#received(event.track));
     this.pc.addEventListener("iceconnectionstatechange", () => this.#iceStateChanged());
   }
 
@@ -73,6 +65,9 @@ export class Call {
   async start(localStream) {
     this.#setState("calling");
     this.#addTracks(localStream);
+    // A voice call offers a video line with nothing on it, so that either side can turn
+    // its camera on (and off) later by putting a track on it, without renegotiating.
+    if (this.voice) this.pc.addTransceiver("video", { direction: "sendrecv" });
     const offer = await this.pc.createOffer();
     if (this.ended) return;
     await this.pc.setLocalDescription(offer);
@@ -98,6 +93,7 @@ export class Call {
     await this.#receiveDescription(sdp);
     await this.#flushCandidates();
     if (localStream && !this.tracksAdded) this.#addTracks(localStream);
+    if (this.voice) this.#readyToSendVideo();
     if (this.ended) return;
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
@@ -131,6 +127,21 @@ export class Call {
     await sender.replaceTrack(track);
   }
 
+  /** Stops sending `kind` (a camera turned off in a voice call), without renegotiating. */
+  async stopSending(kind) {
+    const sender = this.pc.getSenders().find((s) => s.track?.kind === kind);
+    await sender?.replaceTrack(null);
+  }
+
+  /** Our side of the offered video line sends too (once a camera is put on it). */
+  #readyToSendVideo() {
+    for (const transceiver of this.pc.getTransceivers()) {
+      if (transceiver.receiver.track.kind === "video" && transceiver.direction === "recvonly") {
+        transceiver.direction = "sendrecv";
+      }
+    }
+  }
+
   /** We hang up: tell the peer, then end. */
   hangUp() {
     if (this.ended) return;
@@ -154,6 +165,22 @@ export class Call {
     this.#clearRecovery();
     this.pc.close();
     this.#setState("ended", reason);
+  }
+
+  /**
+   * One stream of everything the peer sends, whatever streams it named (a=msid) or did
+   * not. A video track joins it once its first frames arrive: a picture that never comes
+   * (a voice call's empty video line) would hold the sound back in the element playing
+   * it; a camera turned on mid-call then joins the sound already playing.
+   */
+  #received(track) {
+    this.remoteStream ??= new MediaStream();
+    const show = () => {
+      if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
+      this.onRemoteStream(this.remoteStream);
+    };
+    if (track.kind === "video" && track.muted) track.addEventListener("unmute", show, { once: true });
+    else show();
   }
 
   #addTracks(stream) {

@@ -2,7 +2,7 @@
 // sharing the screen instead of the camera. They act on the application's state (its
 // local stream, its call, the shared screen) and tell the other side what changed.
 
-import { listDevices, openDevice, openScreen } from "./media.js";
+import { listDevices, openCamera, openDevice, openScreen } from "./media.js";
 import * as ui from "./ui.js";
 import { t } from "./i18n.js";
 
@@ -42,14 +42,55 @@ class CallControls {
   }
 
   /** Turns our tracks of `kind` on or off and tells the other side. */
-  toggle(kind) {
+  async toggle(kind) {
     const { app } = this;
     if (!app.call || !app.localStream) return;
-    const enabled = !this.localMediaState()[kind === "audio" ? "audio" : "video"];
-    for (const track of app.localStream.getTracks()) if (track.kind === kind) track.enabled = enabled;
+    if (kind === "video" && app.call.voice) {
+      await this.toggleCamera();
+    } else {
+      const enabled = !this.localMediaState()[kind === "audio" ? "audio" : "video"];
+      for (const track of app.localStream.getTracks()) if (track.kind === kind) track.enabled = enabled;
+    }
+    this.tellMediaState();
+  }
+
+  /** Shows and tells the other side whether our microphone and camera are on. */
+  tellMediaState() {
     const state = this.localMediaState();
     ui.showLocalMediaState(state);
-    this.send({ type: "media-state", target: app.call.peer, ...state });
+    if (this.app.call) this.send({ type: "media-state", target: this.app.call.peer, ...state });
+  }
+
+  /**
+   * In a voice call the camera is opened when turned on and let go of when turned off
+   * (its light goes out); it goes on the call's video line in place, no renegotiation.
+   */
+  async toggleCamera() {
+    const { app } = this;
+    const stream = app.localStream;
+    const camera = stream.getVideoTracks().find((track) => track.readyState === "live");
+    if (camera) {
+      await app.call.stopSending("video");
+      stream.removeTrack(camera);
+      camera.stop();
+      ui.showLocalStream(stream);
+      return;
+    }
+    let track;
+    try {
+      track = await openCamera(localStorage.getItem(DEVICE_KEYS.video));
+    } catch (err) {
+      ui.setStatus(err.message, "error");
+      return;
+    }
+    if (app.localStream !== stream || !app.call) {
+      track.stop(); // the call ended meanwhile
+      return;
+    }
+    await app.call.replaceTrack(track);
+    stream.addTrack(track);
+    ui.showLocalStream(stream);
+    await this.showDevices();
   }
 
   /** The device ids our tracks come from. */

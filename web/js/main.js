@@ -139,18 +139,20 @@ const ringHandlers = {
       send({ type: "decline", callId: msg.callId }); // the server answers busy itself; this is a late race
       return;
     }
-    app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [], since: Date.now() };
+    const voice = msg.voice === true;
+    app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [], since: Date.now(), voice };
     ui.showEnded(null);
-    ui.showIncoming(msg.name);
+    ui.showIncoming(msg.name, { voice });
     ringTone.start(msg.name);
-    ui.setStatus(`${t("is-calling-you", { name: msg.name })}.`, "ok");
+    ui.setStatus(`${t(voice ? "voice-call-from" : "is-calling-you", { name: msg.name })}.`, "ok");
   },
   "call-accepted": callAccepted,
   "call-ended"(msg) {
     const words = ENDINGS[msg.reason] ?? ((name) => t("ended-other", { name }));
     if (app.ring?.peer === msg.name) {
-      const { role, since } = app.ring;
-      recent.note({ peer: msg.name, direction: role === "caller" ? "out" : "in", at: since, outcome: ringOutcome(msg.reason, role) });
+      const { role, since, voice } = app.ring;
+      const outcome = ringOutcome(msg.reason, role);
+      recent.note({ peer: msg.name, direction: role === "caller" ? "out" : "in", at: since, outcome, voice });
       // Taken on another of our devices: nothing to call again, just quiet.
       endRing(words(msg.name, app.ring.role), { again: msg.reason !== "answered-elsewhere" });
     } else if (app.call?.peer === msg.name) {
@@ -204,12 +206,12 @@ function ringOutcome(reason, role) {
 /** The call is on: the caller offers, the callee waits for the offer. */
 async function callAccepted(msg) {
   if (app.ring?.peer !== msg.name) return;
-  const since = app.ring.since;
+  const { since, voice } = app.ring;
   app.ring = null;
   ui.showRinging(null);
   ui.showIncoming(null);
-  const call = beginCall(msg.name, msg.role, since);
-  const stream = await localMedia();
+  const call = beginCall(msg.name, msg.role, since, { voice });
+  const stream = await localMedia({ voice });
   if (!stream) {
     call.hangUp();
     ui.setStatus(t("media-failed-ended"), "error");
@@ -367,8 +369,9 @@ function signedIn(name, { silent = false } = {}) {
 
 // ---- ringing -----------------------------------------------------------------------
 
-/** Click on a name: ring them. The camera opens meanwhile, so the call starts at once. */
-function startCall(peer) {
+/** Click on a name: ring them (`voice`: a voice call, without the camera). The camera
+ *  and microphone open meanwhile, so the call starts at once. */
+function startCall(peer, { voice = false } = {}) {
   if (!app.me) return;
   if (app.ring?.role === "callee" && app.ring.peer === peer) {
     acceptCall(); // they called first: calling them back is answering
@@ -379,13 +382,13 @@ function startCall(peer) {
     ui.setStatus(t("already-in-call", { name: other }), "error");
     return;
   }
-  app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [], since: Date.now() };
+  app.ring = { peer, role: "caller", callId: null, offer: null, candidates: [], since: Date.now(), voice };
   ui.showRinging(peer);
   showScreen();
   ui.setStatus(t("calling", { name: peer }));
-  send({ type: "call", target: peer });
+  send(voice ? { type: "call", target: peer, voice } : { type: "call", target: peer });
   inOrder(async () => {
-    const stream = await localMedia();
+    const stream = await localMedia({ voice });
     if (!stream && app.ring?.peer === peer) cancelRing(t("media-failed-not-started"));
   });
 }
@@ -398,10 +401,10 @@ function acceptCall() {
   ringTone.stop();
   ui.showIncoming(null);
   send({ type: "accept", callId: ring.callId });
-  const call = beginCall(ring.peer, "callee", ring.since);
+  const call = beginCall(ring.peer, "callee", ring.since, { voice: ring.voice });
   ui.setStatus(t("connecting-to", { name: ring.peer }));
   inOrder(async () => {
-    const stream = await localMedia();
+    const stream = await localMedia({ voice: ring.voice });
     if (!stream) {
       call.hangUp();
       ui.setStatus(t("media-failed-ended"), "error");
@@ -419,7 +422,7 @@ function declineCall() {
   const ring = app.ring;
   if (ring?.role !== "callee") return;
   send({ type: "decline", callId: ring.callId });
-  recent.note({ peer: ring.peer, direction: "in", at: ring.since, outcome: "declined" });
+  recent.note({ peer: ring.peer, direction: "in", at: ring.since, outcome: "declined", voice: ring.voice });
   endRing(t("you-declined", { name: ring.peer }));
 }
 
@@ -428,7 +431,7 @@ function cancelRing(reason = t("you-cancelled")) {
   const ring = app.ring;
   if (ring?.role !== "caller") return;
   send({ type: "hang-up", target: ring.peer });
-  recent.note({ peer: ring.peer, direction: "out", at: ring.since, outcome: "cancelled" });
+  recent.note({ peer: ring.peer, direction: "out", at: ring.since, outcome: "cancelled", voice: ring.voice });
   endRing(reason);
 }
 
@@ -452,11 +455,12 @@ function endRing(reason, { again = true } = {}) {
 
 // ---- calls -------------------------------------------------------------------------
 
-async function localMedia() {
+/** Our microphone and (unless `voice`) camera, opened once per call. */
+async function localMedia({ voice = false } = {}) {
   if (app.localStream) return app.localStream;
   try {
     const preferred = { video: localStorage.getItem(DEVICE_KEYS.video), audio: localStorage.getItem(DEVICE_KEYS.audio) };
-    app.localStream = await openCameraAndMicrophone(preferred);
+    app.localStream = await openCameraAndMicrophone(preferred, { video: !voice });
     ui.showLocalStream(app.localStream);
     await showDevices();
     return app.localStream;
@@ -466,8 +470,9 @@ async function localMedia() {
   }
 }
 
-/** A call with `peer` begins (`since`: when it was made, as it started ringing). */
-function beginCall(peer, role, since = Date.now()) {
+/** A call with `peer` begins (`since`: when it was made, as it started ringing; `voice`:
+ *  without cameras, until one is turned on). */
+function beginCall(peer, role, since = Date.now(), { voice = false } = {}) {
   const relayOnly = ui.elements.relayOnly.checked;
   if (relayOnly && !app.iceServers.some((s) => s.username)) {
     ui.setStatus(t("no-turn-for-relay"), "error");
@@ -477,6 +482,7 @@ function beginCall(peer, role, since = Date.now()) {
     role,
     iceServers: app.iceServers,
     relayOnly: relayOnly && app.iceServers.some((s) => s.username),
+    voice,
     send,
     onRemoteStream: (stream) => ui.showRemoteStream(stream, peer),
     onState: (state, detail) => callStateChanged(call, state, detail),
@@ -484,6 +490,12 @@ function beginCall(peer, role, since = Date.now()) {
   call.madeAt = since;
   app.call = call;
   ui.setInCall(true);
+  ui.setVoice(voice);
+  ui.showPeer(peer);
+  if (voice) {
+    ui.showRemoteMediaState({ audio: true, video: false });
+    ui.showLocalMediaState({ audio: true, video: false });
+  }
   ui.showChat(false); // on a phone the call takes the screen; chat is a tap away
   showScreen();
   // In a call, the keyboard starts on the control bar.
@@ -516,6 +528,7 @@ function callStateChanged(call, state, detail) {
         at: call.madeAt,
         outcome: call.connectedAt ? "answered" : "failed",
         duration: call.connectedAt ? Math.round((Date.now() - call.connectedAt) / 1000) : 0,
+        voice: call.voice,
       });
       app.call = null;
       showScreen();

@@ -5,11 +5,12 @@ import { t } from "./i18n.js";
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
 
 /**
- * Asks for camera and microphone, preferring the devices chosen before (a device that is
- * gone is simply not preferred); throws an Error whose message a person can act on.
+ * Asks for camera (unless `video` is false: a voice call) and microphone, preferring the
+ * devices chosen before (a device that is gone is simply not preferred); throws an Error
+ * whose message a person can act on.
  * @param {{video?: string | null, audio?: string | null}} preferred device ids
  */
-export async function openCameraAndMicrophone(preferred = {}) {
+export async function openCameraAndMicrophone(preferred = {}, { video = true } = {}) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error(t("insecure-camera"));
   }
@@ -17,8 +18,19 @@ export async function openCameraAndMicrophone(preferred = {}) {
   try {
     return await navigator.mediaDevices.getUserMedia({
       audio: { ...prefer(preferred.audio) },
-      video: { ...VIDEO, ...prefer(preferred.video) },
+      video: video ? { ...VIDEO, ...prefer(preferred.video) } : false,
     });
+  } catch (err) {
+    throw new Error(describeMediaError(err));
+  }
+}
+
+/** A camera track, from `preferredId` if that camera is still there. */
+export async function openCamera(preferredId) {
+  const prefer = preferredId ? { deviceId: { ideal: preferredId } } : {};
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, ...prefer } });
+    return stream.getVideoTracks()[0];
   } catch (err) {
     throw new Error(describeMediaError(err));
   }

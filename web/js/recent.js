@@ -32,12 +32,12 @@ export function start(onCall, { local = false } = {}) {
 }
 
 /** A call the page saw end: kept here for a guest (the server keeps an account's). */
-export function note({ peer, direction, at, outcome, duration = 0 }) {
+export function note({ peer, direction, at, outcome, duration = 0, voice = false }) {
   if (!recent.on || !recent.local) return;
   const calls = localCalls();
   const id = (calls[0]?.id ?? 0) + 1;
   const seen = direction === "out" || outcome !== "missed";
-  calls.unshift({ id, peer, peerVerified: false, direction, at: at ?? Date.now(), outcome, duration, seen });
+  calls.unshift({ id, peer, peerVerified: false, direction, at: at ?? Date.now(), outcome, duration, seen, voice });
   saveLocal(calls.slice(0, LOCAL_MOST));
   refresh();
 }
@@ -151,13 +151,14 @@ function row(call) {
   const what = t(`recent-${call.direction === "out" ? "out" : "in"}-${call.outcome}`, {
     duration: duration(Number(call.duration) || 0),
   });
-  how.textContent = `${what} · ${when(Number(call.at) || 0)}`;
+  const kind = call.voice === true ? ` · ${t("recent-voice")}` : "";
+  how.textContent = `${what}${kind} · ${when(Number(call.at) || 0)}`;
   const back = document.createElement("button");
   back.type = "button";
   back.className = "secondary small";
   back.textContent = t("recent-call-back");
   back.setAttribute("aria-label", t("recent-call-back-label", { name: call.peer }));
-  back.addEventListener("click", () => recent.onCall?.(call.peer));
+  back.addEventListener("click", () => recent.onCall?.(call.peer, { voice: call.voice === true }));
   if (call.peerVerified) {
     // As in the user list: a mark drawn from an attribute, so the name stays the text.
     const mark = document.createElement("span");

@@ -33,6 +33,7 @@ export const elements = {
   localVideo: $("local_video"),
   remoteVideo: $("received_video"),
   peerLabel: $("peer-label"),
+  avatar: $("peer-avatar"),
   hangUp: $("hangup-button"),
   mute: $("mute-button"),
   share: $("share-button"),
@@ -210,8 +211,6 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
   const items = others.map((name) => {
     const li = document.createElement("li");
     li.textContent = name;
-    li.tabIndex = 0;
-    li.setAttribute("role", "button");
     li.dataset.busy = String(busy.has(name));
     li.dataset.service = String(service.has(name));
     li.dataset.verified = String(account.has(name));
@@ -226,19 +225,30 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
     if (busy.has(name)) mark("note", t("busy-note"));
     else if (service.has(name)) mark("note", t("echo-note"));
     const who = account.has(name) ? t("verified-account-label", { name }) : name;
+    // Two buttons without text (icons drawn by CSS), so the item's text stays the name:
+    // a voice call (not to a service) and a video call, which a click anywhere else on
+    // the person also makes.
+    const button = (kind, label, voice) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = `call-button ${kind}`;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", (event) => {
+        event.stopPropagation();
+        onCall(name, { voice });
+      });
+      li.append(b);
+    };
+    if (!service.has(name)) {
+      button("voice", t(busy.has(name) ? "voice-call-busy-label" : "voice-call-label", { name: who }), true);
+    }
     const label = service.has(name)
       ? t("call-echo-label", { name })
       : busy.has(name)
         ? t("call-busy-label", { name: who })
         : t("call-label", { name: who });
-    li.setAttribute("aria-label", label);
-    li.addEventListener("click", () => onCall(name));
-    li.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        onCall(name);
-      }
-    });
+    button("video", label, false);
+    li.addEventListener("click", () => onCall(name, { voice: false }));
     return li;
   });
   elements.users.replaceChildren(...items);
@@ -247,11 +257,12 @@ export function renderUserList(users, me, inCall, services, verified, onCall) {
   elements.peopleHint.textContent = t(elements.peopleHint.dataset.i18n);
 }
 
-/** Someone is calling: the Accept / Decline panel, or `null` to put it away. */
-export function showIncoming(caller) {
+/** Someone is calling (`voice`: a voice call): the Accept / Decline panel, or `null` to
+ *  put it away. */
+export function showIncoming(caller, { voice = false } = {}) {
   const ringing = caller !== null;
   elements.incoming.hidden = !ringing;
-  elements.incomingText.textContent = ringing ? t("is-calling-you", { name: caller }) : "";
+  elements.incomingText.textContent = ringing ? t(voice ? "voice-call-from" : "is-calling-you", { name: caller }) : "";
   document.title = ringing ? t("title-call-from", { name: caller }) : t("title");
   if (ringing) elements.accept.focus();
 }
@@ -280,12 +291,31 @@ export function showRoom(room, link) {
 
 export function showLocalStream(stream) {
   elements.localVideo.srcObject = stream;
+  // Without a camera (a voice call) there is no picture of ourselves to show.
+  elements.localVideo.hidden = Boolean(stream) && stream.getVideoTracks().every((t) => t.readyState === "ended");
 }
 
 export function showRemoteStream(stream, peer) {
   if (elements.remoteVideo.srcObject !== stream) elements.remoteVideo.srcObject = stream;
   elements.peerLabel.textContent = peer;
   elements.peerLabel.hidden = false;
+}
+
+/** The other person as initials, shown over their picture while their camera is off. */
+export function showPeer(peer) {
+  elements.avatar.textContent = initials(peer);
+}
+
+/** Up to two letters of `name` (its words' first, or its first two), upper-cased. */
+export function initials(name) {
+  const words = name.trim().split(/[\s._-]+/u).filter(Boolean);
+  const letters = words.length > 1 ? words.slice(0, 2).map((w) => [...w][0]) : [...(words[0] ?? "")].slice(0, 2);
+  return letters.join("").toLocaleUpperCase();
+}
+
+/** A voice call (no video at first) or not: the call screen is laid out for it. */
+export function setVoice(voice) {
+  document.body.dataset.voice = String(voice);
 }
 
 export function setInCall(inCall) {
@@ -338,6 +368,7 @@ export function showLocalMediaState({ audio, video }) {
 export function showRemoteMediaState({ audio, video }) {
   elements.remoteMuted.hidden = audio;
   elements.remoteCameraOff.hidden = video;
+  elements.avatar.hidden = video;
 }
 
 /**
@@ -369,6 +400,7 @@ export function clearCall() {
   }
   elements.peerLabel.hidden = true;
   elements.peerLabel.textContent = "";
+  setVoice(false);
   showRemoteMediaState({ audio: true, video: true });
   showLocalMediaState({ audio: true, video: true });
   showCallInfo(null, null);
