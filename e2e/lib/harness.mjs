@@ -144,6 +144,21 @@ export async function launchBrowser(extra = []) {
 }
 
 /**
+ * A Chromium profile of its own as one browser context (`locale`: its language): unlike
+ * the contexts of `launchBrowser`, not off the record, so it can install an app and
+ * keep a service worker. Close it with `context.close()`.
+ */
+export async function launchProfile({ locale } = {}) {
+  return chromium.launchPersistentContext("", {
+    executablePath: CHROMIUM,
+    headless: true,
+    locale,
+    args: chromiumArgs("", []).filter((a) => !/^--(headless|remote-debugging-pipe|no-startup-window|user-data-dir)/.test(a)),
+    timeout: 30_000,
+  });
+}
+
+/**
  * Records every RTCPeerConnection the page makes, so tests can read getStats(). With
  * `turnTransport` ("udp", "tcp", "tls" or "tls-web": TURN over TLS on the page's own
  * port), keeps only that TURN URL of the ICE servers the page passes in (which still

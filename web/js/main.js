@@ -21,6 +21,7 @@ import { wireChat } from "./chat.js";
 import { wireRooms } from "./rooms.js";
 import * as recent from "./recent.js";
 import * as quiet from "./quiet.js";
+import { setUpApp } from "./install.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -572,6 +573,7 @@ function offerAgain(peer, text, { failed }) {
 }
 
 check.wire();
+setUpApp();
 ui.elements.callAgain.addEventListener("click", () => {
   ui.showEnded(null);
   if (app.lastPeer) startCall(app.lastPeer);

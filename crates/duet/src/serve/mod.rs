@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub mod metrics;
 pub mod reload;
+pub mod shell;
 pub mod web;
 
 use anyhow::Context;

@@ -11,6 +11,7 @@
 //!  GET /healthz     "ok" while the process serves
 //!  GET /readyz      200 "ready" once every listener is bound; 503 once shutdown began, so
 //!                   a load balancer stops sending people here while calls are handed off
+//!  GET /sw.js       the service worker, told this build's app shell (serve::shell)
 //!  GET /<file>      a file from web/, compiled into the binary
 //! ```
 //!
@@ -32,16 +33,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use duet_signal::RoomName;
-use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::shell::{serve_file, service_worker};
 use crate::access::Access;
 use crate::signaling::Signaling;
-
-/// The web client (`web/` at the top of the repository).
-#[derive(RustEmbed)]
-#[folder = "../../web/"]
-struct Assets;
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
@@ -76,6 +72,7 @@ pub fn app(web: Web) -> Router {
         .route("/ws", get(websocket))
         .route("/r/{room}", get(room_page))
         .route("/i/{token}", get(|headers: HeaderMap| async move { serve_file("index.html", &headers) }))
+        .route("/sw.js", get(|| async { service_worker() }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(get(asset))
@@ -211,28 +208,4 @@ fn host(headers: &HeaderMap) -> Option<String> {
 
 async fn asset(uri: Uri, headers: HeaderMap) -> Response {
     serve_file(uri.path().trim_start_matches('/'), &headers)
-}
-
-fn serve_file(path: &str, request: &HeaderMap) -> Response {
-    let Some(file) = Assets::get(path) else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
-    };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
-    let cached = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
-    let headers = [
-        (header::CONTENT_TYPE, file.metadata.mimetype().to_owned()),
-        (header::CACHE_CONTROL, "no-cache".to_owned()),
-        (header::ETAG, etag),
-    ];
-    if cached {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    (headers, file.data).into_response()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
