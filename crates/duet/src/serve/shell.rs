@@ -51,7 +51,8 @@ pub fn service_worker() -> Response {
     static SCRIPT: OnceLock<String> = OnceLock::new();
     let script = SCRIPT.get_or_init(|| {
         let (version, shell) = shell();
-        let worker = Assets::get(WORKER).map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
+        let worker =
+            Assets::get(WORKER).map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
         let list = serde_json::to_string(&shell).expect("paths serialize");
         format!("self.DUET = {{ version: \"{version}\", shell: {list} }};\n{worker}")
     });
@@ -97,7 +98,9 @@ mod tests {
         let (version, kept) = shell();
         assert_eq!(version.len(), 12);
         assert!(version.bytes().all(|b| b.is_ascii_hexdigit()));
-        for wanted in ["/js/main.js", "/style.css", "/offline.html", "/manifest.webmanifest", "/icons/icon-512.png"] {
+        for wanted in
+            ["/js/main.js", "/style.css", "/offline.html", "/manifest.webmanifest", "/icons/icon-512.png"]
+        {
             assert!(kept.iter().any(|p| p == wanted), "{wanted} is kept");
         }
         for never in ["/index.html", "/sw.js"] {
@@ -114,6 +117,8 @@ mod tests {
     fn the_worker_is_told_its_shell_and_version_and_is_never_cached() {
         let response = service_worker();
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache, no-store");
-        assert!(response.headers()[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/javascript")));
+        assert!(
+            response.headers()[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/javascript"))
+        );
     }
 }
