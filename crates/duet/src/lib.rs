@@ -75,6 +75,7 @@ pub mod config;
 pub mod interfaces;
 pub mod limits;
 pub mod net;
+pub mod push;
 pub mod random;
 pub mod serve;
 pub mod signaling;

@@ -237,8 +237,17 @@ async fn serve(
         reconfigure,
         acme,
         redirect,
+        push: Some((config.push.clone(), push_policy(&config))),
     };
     run(listener, options, shutdown).await
+}
+
+/// Where pushes may go: where TURN peers may (no loopback, private or link-local
+/// addresses unless allowed), and never to this machine's own addresses.
+fn push_policy(config: &ServeConfig) -> duet_turn::policy::PeerPolicy {
+    let mut policy = config.peer_policy.clone();
+    policy.own_addresses.extend(duet::interfaces::current().iter().copied());
+    policy
 }
 
 /// Binds `--http-redirect-listen`, if asked: plain HTTP that sends people to HTTPS (and

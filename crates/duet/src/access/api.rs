@@ -12,6 +12,7 @@ use duet_access::Admitted;
 use serde_json::json;
 
 use super::Access;
+use crate::store::{Backend, StoreError};
 
 /// Told when sessions may have ended, so their open sockets are closed at once.
 pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
@@ -23,6 +24,8 @@ pub(super) struct Api {
     pub(super) access: Arc<Access>,
     pub(super) sockets: Arc<dyn SessionsChanged>,
     pub(super) tls: bool,
+    /// Rings account holders' devices by push (a server with a store).
+    pub(super) pusher: Option<Arc<crate::push::Pusher>>,
 }
 
 /// A refused request: its status, a stable code and a message in words.
@@ -97,4 +100,35 @@ impl FromRequestParts<Api> for SignedIn {
 pub(super) fn unavailable(what: &str, e: &anyhow::Error) -> ApiError {
     tracing::error!("cannot {what}: {e:#}");
     error(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", &format!("The server could not {what}."))
+}
+
+/// The account a request is signed in as. The rejection is the answer: 403 for a foreign
+/// page or a guest (who keeps no history or devices on the server), 401 without a live
+/// session.
+pub(super) struct AccountHolder(pub(super) String);
+
+impl FromRequestParts<Api> for AccountHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let signed_in = SignedIn::from_request_parts(parts, api).await?;
+        match signed_in.admitted.account() {
+            Some(account) => Ok(Self(account.to_owned())),
+            None => {
+                let message = "Only account holders keep calls and devices on the server.";
+                Err(error(StatusCode::FORBIDDEN, "account-only", message))
+            }
+        }
+    }
+}
+
+/// Runs `f` against the store on a blocking thread; `None` when the server has no store.
+pub(super) async fn on_store<R: Send + 'static>(
+    api: &Api,
+    what: &str,
+    f: impl FnOnce(&dyn Backend) -> Result<R, StoreError> + Send + 'static,
+) -> Result<Option<R>, ApiError> {
+    let Some(store) = api.access.store() else { return Ok(None) };
+    let done = store.run(f).await.map_err(|e| unavailable(what, &anyhow::Error::from(e)))?;
+    Ok(Some(done))
 }

@@ -8,14 +8,13 @@
 //!
 //! Guests have no history on the server (their page keeps theirs in the browser): 403.
 
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::api::{Api, ApiError, SignedIn, error, unavailable};
-use crate::store::{Backend, CallEntry, StoreError};
+use super::api::{AccountHolder, Api, ApiError, on_store};
+use crate::store::CallEntry;
 
 /// Calls in one page at most, and when the request does not say.
 const MOST: usize = 200;
@@ -26,35 +25,6 @@ pub(super) struct Page {
     /// The `id` of the oldest call already shown.
     before: Option<i64>,
     limit: Option<usize>,
-}
-
-/// The account a request is signed in as. The rejection is the answer: 403 for a foreign
-/// page or a guest (who has no history on the server), 401 without a live session.
-pub(super) struct AccountHolder(String);
-
-impl FromRequestParts<Api> for AccountHolder {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
-        let signed_in = SignedIn::from_request_parts(parts, api).await?;
-        match signed_in.admitted.account() {
-            Some(account) => Ok(Self(account.to_owned())),
-            None => {
-                Err(error(StatusCode::FORBIDDEN, "no-history", "Only account holders have a call history."))
-            }
-        }
-    }
-}
-
-/// Runs `f` against the store on a blocking thread; `None` when the server has no store.
-async fn on_store<R: Send + 'static>(
-    api: &Api,
-    what: &str,
-    f: impl FnOnce(&dyn Backend) -> Result<R, StoreError> + Send + 'static,
-) -> Result<Option<R>, ApiError> {
-    let Some(store) = api.access.store() else { return Ok(None) };
-    let done = store.run(f).await.map_err(|e| unavailable(what, &anyhow::Error::from(e)))?;
-    Ok(Some(done))
 }
 
 fn entry(CallEntry { id, call, seen }: &CallEntry) -> serde_json::Value {

@@ -35,7 +35,12 @@ use super::{Access, SignIn, SignInRefusal};
 const MAX_BODY_BYTES: usize = 8 * 1024;
 
 /// The API's routes (`tls`: the listener serves HTTPS).
-pub fn routes(access: Arc<Access>, sockets: Arc<dyn SessionsChanged>, tls: bool) -> Router {
+pub fn routes(
+    access: Arc<Access>,
+    sockets: Arc<dyn SessionsChanged>,
+    tls: bool,
+    pusher: Option<Arc<crate::push::Pusher>>,
+) -> Router {
     Router::new()
         .route("/api/access", get(status))
         .route("/api/sign-in", post(sign_in))
@@ -44,8 +49,11 @@ pub fn routes(access: Arc<Access>, sockets: Arc<dyn SessionsChanged>, tls: bool)
         .route("/api/invites", post(make_invite))
         .route("/api/calls", get(super::calls::list).delete(super::calls::clear))
         .route("/api/calls/seen", post(super::calls::seen))
+        .route("/api/push", get(super::push::status))
+        .route("/api/push/subscriptions", post(super::push::subscribe).delete(super::push::unsubscribe))
+        .route("/api/push/test", post(super::push::test))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Api { access, sockets, tls })
+        .with_state(Api { access, sockets, tls, pusher })
 }
 
 impl From<&SignInRefusal> for ApiError {

@@ -41,6 +41,7 @@ mod calls;
 pub mod cookie;
 pub mod http;
 pub mod proxy;
+mod push;
 mod refusal;
 
 use books::Books;

@@ -24,8 +24,8 @@ use toml::de::{DeTable, DeValue};
 /// The sections: a flag that starts with one of these words (`--turn-…`) is written in
 /// that section; others stand at the top. Longer names first, so `external-turn` wins
 /// over nothing and `turn` over nothing.
-pub const SECTIONS: [&str; 9] =
-    ["external-turn", "access", "limit", "metrics", "turn", "tls", "log", "acme", "http"];
+pub const SECTIONS: [&str; 10] =
+    ["external-turn", "access", "limit", "metrics", "turn", "tls", "log", "acme", "http", "push"];
 
 /// A flag named like a section is written as `mode` inside it: `[access] mode = "members"`
 /// for `--access members` (TOML cannot have both a key and a table called `access`).

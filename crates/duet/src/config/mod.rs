@@ -18,6 +18,7 @@ mod acme;
 pub mod file;
 mod limits;
 mod node;
+pub mod push;
 mod turn;
 
 pub use crate::clock::parse_duration;
@@ -130,6 +131,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub push: push::PushArgs,
 }
 
 /// How log lines are written.
@@ -204,6 +208,8 @@ pub struct ServeConfig {
     pub log_level: String,
     /// The Redis of a cluster of nodes.
     pub redis: Option<String>,
+    /// How account holders' devices are rung by push.
+    pub push: push::PushConfig,
 }
 
 impl ServeConfig {
@@ -314,6 +320,7 @@ impl ServeArgs {
             access,
             log_level: self.log_level,
             redis: self.redis,
+            push: self.push.into_config()?,
         };
         config.size_for_open_files(1024);
         Ok(config)

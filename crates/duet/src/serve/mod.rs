@@ -73,6 +73,9 @@ pub struct RunOptions {
     pub redirect: Option<(TcpListener, Redirect)>,
     /// With `--redis`: the cluster this node joined (see [`Cluster::join`]).
     pub cluster: Option<(Arc<Cluster>, tokio::sync::mpsc::Receiver<crate::cluster::wire::Message>)>,
+    /// How account holders' devices are rung by push, and which addresses pushes may go
+    /// to (needs the access's store).
+    pub push: Option<(crate::push::PushConfig, duet_turn::policy::PeerPolicy)>,
 }
 
 impl RunOptions {
@@ -95,6 +98,7 @@ impl RunOptions {
             acme: None,
             redirect: None,
             cluster: None,
+            push: None,
         }
     }
 }
@@ -123,6 +127,13 @@ pub async fn run(
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Some(Arc::clone(&signaling)), monitor));
         tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
+    let pusher = match (options.push, access.store()) {
+        (Some((config, policy)), Some(store)) => {
+            let tasks = tokio_util::task::TaskTracker::new();
+            Some(crate::push::Pusher::start(store.clone(), config, Arc::new(policy), tasks).await?)
+        }
+        _ => None,
+    };
     let certificates = options.acme.as_ref().map(Acme::certificates);
     if let Some(acme) = options.acme {
         tokio::spawn(acme.run(shutdown.clone()));
@@ -136,6 +147,7 @@ pub async fn run(
         tls: options.tls.is_some(),
         shutdown: shutdown.clone(),
         certificates,
+        pusher,
     });
     // The web port carries TURN too: TLS clients that ask for it by ALPN get it.
     let turn_streams = turn.as_ref().map(|turn| Arc::new(turn.streams()) as Arc<dyn crate::net::TurnHandoff>);

@@ -54,6 +54,8 @@ pub struct Web {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// With ACME: until the CA's certificate is in place, /readyz and every page say why.
     pub certificates: Option<Arc<crate::acme::Certificates>>,
+    /// Rings account holders' devices by push.
+    pub pusher: Option<Arc<crate::push::Pusher>>,
 }
 
 /// The whole HTTP surface, ready for `axum::serve` or a test.
@@ -77,7 +79,12 @@ pub fn app(web: Web) -> Router {
         .route("/readyz", get(ready))
         .fallback(get(asset))
         .with_state(web.clone())
-        .merge(crate::access::http::routes(web.access.clone(), web.signaling.clone(), web.tls))
+        .merge(crate::access::http::routes(
+            web.access.clone(),
+            web.signaling.clone(),
+            web.tls,
+            web.pusher.clone(),
+        ))
         .layer(axum::middleware::from_fn_with_state(web.clone(), until_certified))
         .layer(axum::middleware::from_fn_with_state(web.clone(), known_host));
     for (name, value) in headers {

@@ -1,6 +1,7 @@
 //! The store: what duet must remember across restarts and share between its processes
 //! (the server, `duet user`, `duet invite`): accounts, invites and their uses, sessions
-//! signed out before they expired, account holders' call history and do not disturb. One interface ([`Backend`]) over a database with
+//! signed out before they expired, account holders' call history, do not disturb and push
+//! subscriptions, and secrets every node shares. One interface ([`Backend`]) over a database with
 //! migrations; embedded SQLite in the state directory is the default and the whole story
 //! for one node, and the next backends (PostgreSQL for several nodes) implement the same
 //! trait and pass the same suite of tests (`store/tests.rs`).
@@ -26,10 +27,12 @@ use duet_access::{AccountError, Accounts, InviteBook, InviteError, InviteRecord,
 use duet_signal::UserName;
 
 pub use history::{Call, CallEntry, CallOutcome, CallRecord};
+pub use push::{NewPushDevice, PushDevice};
 pub use quiet::QuietSetting;
 
 mod history;
 mod import;
+mod push;
 mod quiet;
 mod sqlite;
 #[cfg(test)]
@@ -171,6 +174,23 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn set_quiet(&self, account: &str, setting: QuietSetting) -> Result<bool, StoreError>;
     /// Every account's do not disturb that is not off at `now_ms`, by account name.
     fn quiet_settings(&self, now_ms: u64) -> Result<Vec<(String, QuietSetting)>, StoreError>;
+    /// Keeps a device's push subscription for `account` (at most `most` per account, the
+    /// least recently used going first); `None`: no such account.
+    fn add_push_device(
+        &self,
+        account: &str,
+        device: &NewPushDevice,
+        now_ms: u64,
+        most: usize,
+    ) -> Result<Option<i64>, StoreError>;
+    /// `account`'s devices, most recently used first.
+    fn push_devices(&self, account: &str) -> Result<Vec<PushDevice>, StoreError>;
+    fn remove_push_device(&self, account: &str, endpoint: &str) -> Result<bool, StoreError>;
+    /// A push service said the subscription is gone.
+    fn forget_push_endpoint(&self, endpoint: &str) -> Result<bool, StoreError>;
+    fn push_used(&self, endpoint: &str, now_ms: u64) -> Result<(), StoreError>;
+    /// The secret `name` every node shares; `fresh` becomes it if there is none yet.
+    fn shared_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// The store of a state directory.

@@ -20,6 +20,7 @@ use duet_signal::UserName;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::history::{self, CallEntry, CallRecord};
+use super::push::{self, NewPushDevice, PushDevice};
 use super::quiet::{self, QuietSetting};
 use super::{
     AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions, from_ms, ms,
@@ -102,6 +103,21 @@ const MIGRATIONS: &[&str] = &[
     // 4: voice calls in the history.
     r"
     ALTER TABLE calls ADD COLUMN voice INTEGER NOT NULL DEFAULT 0;
+    ",
+    // 5: push subscriptions, per account (gone with it), and secrets every node shares.
+    r"
+    CREATE TABLE push_subscriptions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        endpoint TEXT NOT NULL UNIQUE,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        device TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        used INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX push_by_account ON push_subscriptions (account, used);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
     ",
 ];
 
@@ -424,5 +440,35 @@ impl Backend for Sqlite {
 
     fn quiet_settings(&self, now_ms: u64) -> Result<Vec<(String, QuietSetting)>, StoreError> {
         quiet::all(&self.connection(), now_ms)
+    }
+
+    fn add_push_device(
+        &self,
+        account: &str,
+        device: &NewPushDevice,
+        now_ms: u64,
+        most: usize,
+    ) -> Result<Option<i64>, StoreError> {
+        self.write(|tx| push::add(tx, account, device, now_ms, most))
+    }
+
+    fn push_devices(&self, account: &str) -> Result<Vec<PushDevice>, StoreError> {
+        push::list(&self.connection(), account)
+    }
+
+    fn remove_push_device(&self, account: &str, endpoint: &str) -> Result<bool, StoreError> {
+        self.write(|tx| push::remove(tx, account, endpoint))
+    }
+
+    fn forget_push_endpoint(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.write(|tx| push::forget(tx, endpoint))
+    }
+
+    fn push_used(&self, endpoint: &str, now_ms: u64) -> Result<(), StoreError> {
+        self.write(|tx| push::used(tx, endpoint, now_ms))
+    }
+
+    fn shared_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.write(|tx| push::secret(tx, name, fresh))
     }
 }

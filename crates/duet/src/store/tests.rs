@@ -338,3 +338,46 @@ fn do_not_disturb_is_kept_per_account_runs_out_and_goes_with_the_account() {
         assert!(db.quiet_settings(1_000).expect("store").is_empty(), "off, and gone with bo");
     });
 }
+
+#[test]
+fn push_devices_are_kept_per_account_one_row_per_endpoint_the_least_used_going_past_the_most() {
+    each_backend("push", |db| {
+        db.add_account(new_account("bo", 1, 0)).expect("store").expect("added");
+        db.add_account(new_account("cy", 2, 0)).expect("store").expect("added");
+        let device = |n: u32| NewPushDevice {
+            endpoint: format!("https://push.example/{n}"),
+            p256dh: "key".into(),
+            auth: "auth".into(),
+            device: format!("phone {n}"),
+        };
+        for n in 1..=3 {
+            assert!(db.add_push_device("bo", &device(n), u64::from(n) * 1_000, 2).expect("store").is_some());
+        }
+        let names = |account| {
+            db.push_devices(account).expect("store").into_iter().map(|d| d.device).collect::<Vec<_>>()
+        };
+        assert_eq!(names("bo"), ["phone 3", "phone 2"], "past two, the least recently used went");
+        db.push_used("https://push.example/2", 9_000).expect("store");
+        assert_eq!(names("bo"), ["phone 2", "phone 3"]);
+        // The same endpoint subscribing again (under another account) is one row.
+        db.add_push_device("cy", &device(2), 10_000, 2).expect("store").expect("added");
+        assert_eq!((names("bo"), names("cy")), (vec!["phone 3".to_owned()], vec!["phone 2".to_owned()]));
+        assert!(db.add_push_device("nobody", &device(4), 0, 2).expect("store").is_none());
+        assert!(!db.remove_push_device("bo", "https://push.example/2").expect("store"), "not bo's");
+        assert!(db.remove_push_device("cy", "https://push.example/2").expect("store"));
+        assert!(db.forget_push_endpoint("https://push.example/3").expect("store"), "gone (410)");
+        assert!(names("bo").is_empty());
+        db.add_push_device("bo", &device(5), 0, 2).expect("store").expect("added");
+        db.change_account("bo", AccountChange::Remove).expect("store").expect("removed");
+        assert!(names("bo").is_empty(), "gone with the account");
+    });
+}
+
+#[test]
+fn a_shared_secret_is_decided_once_and_read_the_same_after() {
+    each_backend("secret", |db| {
+        let first = db.shared_secret("vapid", &[1; 32]).expect("store");
+        let second = db.shared_secret("vapid", &[2; 32]).expect("store");
+        assert_eq!((first.clone(), second), (vec![1; 32], vec![1; 32]));
+    });
+}

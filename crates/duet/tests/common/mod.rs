@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub mod accounts;
 pub mod coturn;
 pub mod netns;
+pub mod push_service;
 pub mod redis;
 pub mod turn_probe;
 
