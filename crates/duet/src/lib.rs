@@ -27,6 +27,7 @@
 //! | `serve` | `duet serve`: starting everything, the routes (`web`), metrics, SIGHUP |
 //! | `signaling` | the WebSocket driver around the hub: sockets, upkeep, ICE servers, services (echo), its side of several nodes (`nodes`, `relayed`) |
 //! | `access`, `store` | who may come in (HTTP side); what outlives a process |
+//! | `push` | Web Push's I/O: the HTTP request to a push service, retries, forgetting gone subscriptions |
 //! | `cluster` | Redis: messages between nodes, liveness, room ownership (knows nothing of signaling) |
 //! | `turn`, `turn_node` | TURN sockets and threads; `duet turn` |
 //! | `acme`, `call`, `admin` | certificates; `duet call`; `duet user` and `duet invite` |
@@ -37,9 +38,10 @@
 //!   [`signaling::events::Listener`] (`Signaling::listen`) that turns the hub's
 //!   `CallEnded` and `CallBusy` into rows queued for a writer task; the rows live in
 //!   `store` (migration 2, `store/history.rs`); `access::calls` serves `/api/calls`.
-//! - **Push ringing**: subscriptions in `store`; the Web Push client (VAPID, RFC 8291, the
-//!   HTTP request) in a room of its own, `push`, which a listener in `signaling` hands
-//!   each `CallRinging` for a callee with no open page; nothing in `push` knows the hub.
+//! - **Push ringing** (half built): subscriptions and the VAPID key in `store` (migration
+//!   5); the pure part in the `duet-push` crate; the HTTP side in `push`; `/api/push` in
+//!   `access::push`. Next: a listener in `signaling` hands `push` each call to an account
+//!   holder (the hub ringing an account with no page open); nothing in `push` knows the hub.
 //! - **A recorder** (or any participant that is not a socket): a service beside
 //!   `signaling::echo`, joining the hub through the same extension point (`ServiceLink`:
 //!   typed messages both ways).
