@@ -47,3 +47,39 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(caches.match(request, { cacheName: CACHE }).then((hit) => hit ?? fetch(request)));
   }
 });
+
+// ---- pushes (an account holder's device rung while duet is closed) -------------------
+//
+// Every push shows a notification (browsers require it of `userVisibleOnly`), in the
+// device's language: the worker has no page to ask.
+
+const WORDS = {
+  en: { test: "A test ring: this device rings for your calls.", other: "Something happened in duet." },
+  ko: { test: "테스트 알림: 이 기기에서 전화가 울립니다.", other: "duet에 새 소식이 있습니다." },
+};
+const words = WORDS[(self.navigator.language || "en").toLowerCase().startsWith("ko") ? "ko" : "en"];
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data?.json() ?? {};
+  } catch {
+    // not ours to read: shown as "something happened"
+  }
+  const body = data.type === "test" ? words.test : words.other;
+  const tag = data.type === "test" ? "duet-test" : "duet";
+  event.waitUntil(self.registration.showNotification("duet", { body, tag, icon: "/icons/icon-192.png" }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(openDuet("/"));
+});
+
+/** Focuses an open duet page, or opens one at `path`. */
+async function openDuet(path) {
+  const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = pages.find((page) => new URL(page.url).origin === self.location.origin);
+  if (open) return open.focus();
+  return self.clients.openWindow(path);
+}

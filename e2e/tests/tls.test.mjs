@@ -29,5 +29,11 @@ test("a call works over https and wss with --tls-self-signed", async () => {
   await bo.click("#hangup-button");
   await assertCallEnded(ann, "ann");
   await assertCallEnded(bo, "bo");
+  // A browser installs no service worker from an origin whose certificate it does not
+  // trust (the test only ignores the error for the page), and says so: that one is
+  // expected here; the app works without its worker.
+  for (const page of [ann, bo]) {
+    page.problems = page.problems.filter((p) => p !== "console: An SSL certificate error occurred when fetching the script.");
+  }
   assertNoProblems(ann, bo);
 });

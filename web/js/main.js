@@ -22,6 +22,7 @@ import { wireRooms } from "./rooms.js";
 import * as recent from "./recent.js";
 import * as quiet from "./quiet.js";
 import { setUpApp } from "./install.js";
+import * as pushRinging from "./push.js";
 import { LANGUAGE_NAMES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 
 const NAME_KEY = "duet.name";
@@ -363,6 +364,7 @@ function signedIn(name, { silent = false } = {}) {
   ui.renderUserList(app.users, app.me, app.inCall, app.services, app.verified, startCall);
   recent.start(startCall, { local: !app.access?.account });
   quiet.start(send, { resend: !app.access?.account });
+  if (app.access?.account) pushRinging.start().catch((err) => console.warn("push ringing:", err));
   if (app.call || app.ring || silent) return;
   if (name !== app.typedName) ui.setStatus(t("name-taken-instead", { typed: app.typedName, name }), "ok");
   else ui.setStatus(t("signed-in-click", { name }), "ok");
