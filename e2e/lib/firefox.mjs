@@ -8,7 +8,8 @@ import { RECORD_PEER_CONNECTIONS } from "./harness.mjs";
 
 export const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 
-export async function launchFirefox() {
+/** `prefs`: more of Firefox's preferences (a push server, say). */
+export async function launchFirefox(prefs = {}) {
   return puppeteer.launch({
     browser: "firefox",
     executablePath: FIREFOX,
@@ -31,8 +32,19 @@ export async function launchFirefox() {
       "browser.safebrowsing.malware.enabled": false,
       "browser.safebrowsing.phishing.enabled": false,
       "extensions.update.enabled": false,
+      ...prefs,
     },
   });
+}
+
+/** Prefs that point Firefox's push at `serverURL` (a local Mozilla push protocol server). */
+export function pushPrefs(serverURL) {
+  return {
+    "dom.push.connection.enabled": true,
+    "dom.push.serverURL": serverURL,
+    "dom.push.testing.allowInsecureServerURL": true,
+    "permissions.default.desktop-notification": 1,
+  };
 }
 
 /**

@@ -9,7 +9,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { eventually, launchProfile, runDuet, startDuet } from "../lib/harness.mjs";
+import { accountPage, eventually, launchBrowser, launchProfile, runDuet, startDuet, userItem } from "../lib/harness.mjs";
+import { assertMediaFlows } from "../lib/assertions.mjs";
 import { startPushService } from "../lib/push-service.mjs";
 import { violations } from "../lib/axe.mjs";
 import { mkdtempSync } from "node:fs";
@@ -22,6 +23,7 @@ before(async () => {
   env.service = await startPushService();
   env.state = mkdtempSync(join(tmpdir(), "duet-push-e2e-"));
   runDuet(env.state, ["user", "add", "bo"], "bo's long password\n");
+  runDuet(env.state, ["user", "add", "ann"], "ann's long password\n");
   const args = ["--access", "members", "--state-dir", env.state, "--push-dangerous-allow-endpoint", env.service.origin];
   env.duet = await startDuet(args);
 });
@@ -31,6 +33,41 @@ after(async () => {
   env.service?.stop();
   rmSync(env.state, { recursive: true, force: true });
 });
+
+/** `page`'s worker registration, as CDP names it (for delivering pushes to it). */
+async function workerRegistration(profile, page) {
+  const cdp = await profile.newCDPSession(page);
+  const registrations = new Promise((resolve) => cdp.on("ServiceWorker.workerRegistrationUpdated", resolve));
+  await cdp.send("ServiceWorker.enable");
+  const { registrations: [registration] } = await registrations;
+  return (data) =>
+    cdp.send("ServiceWorker.deliverPushMessage", {
+      origin: new URL(env.duet.url).origin,
+      registrationId: registration.registrationId,
+      data: JSON.stringify(data),
+    });
+}
+
+/** bo's phone (`page`) rung by push through the emulator: its subscription registered. */
+async function registerPhone(page) {
+  const key = await page.evaluate(async () => (await (await fetch("/api/push")).json()).publicKey);
+  const phone = await env.service.subscribe(key);
+  const status = await page.evaluate(async (subscription) => {
+    const body = JSON.stringify({ subscription, device: "Chrome on Android" });
+    const answer = await fetch("/api/push/subscriptions", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    return answer.status;
+  }, phone.json);
+  assert.equal(status, 201);
+  return phone;
+}
+
+/** The pushes the emulator decrypted for `phone` once there are `count`. */
+function pushes(phone, count) {
+  return eventually(`${count} push(es) at the push service`, async () => {
+    const got = await env.service.received(phone.clientHash);
+    return got.length >= count ? got : null;
+  });
+}
 
 /** bo signed in, in a profile that may show notifications, once the worker controls the page. */
 async function bosPage(profile) {
@@ -50,14 +87,7 @@ test("a registered device is listed, a test ring reaches the push service decryp
   try {
     const page = await bosPage(profile);
     await page.locator("#push-on", { hasText: "Ring this device when duet is closed" }).waitFor();
-    const key = await page.evaluate(async () => (await (await fetch("/api/push")).json()).publicKey);
-    const phone = await env.service.subscribe(key);
-    const status = await page.evaluate(async (subscription) => {
-      const body = JSON.stringify({ subscription, device: "Chrome on Android" });
-      const answer = await fetch("/api/push/subscriptions", { method: "POST", headers: { "Content-Type": "application/json" }, body });
-      return answer.status;
-    }, phone.json);
-    assert.equal(status, 201);
+    const phone = await registerPhone(page);
     await page.reload();
     await page.locator("#push-devices li", { hasText: "Chrome on Android" }).waitFor();
     await page.click("#push-test");
@@ -66,15 +96,8 @@ test("a registered device is listed, a test ring reaches the push service decryp
     assert.deepEqual(await violations(page), [], "the home screen with a device rung by push");
 
     // The push as the worker gets it: a notification in the device's language.
-    const cdp = await profile.newCDPSession(page);
-    const registrations = new Promise((resolve) => cdp.on("ServiceWorker.workerRegistrationUpdated", resolve));
-    await cdp.send("ServiceWorker.enable");
-    const { registrations: [registration] } = await registrations;
-    await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: new URL(env.duet.url).origin,
-      registrationId: registration.registrationId,
-      data: JSON.stringify({ type: "test", account: "bo" }),
-    });
+    const deliver = await workerRegistration(profile, page);
+    await deliver({ type: "test", account: "bo" });
     const shown = await eventually("the worker to show the notification", () =>
       page.evaluate(async () => {
         const list = await (await navigator.serviceWorker.ready).getNotifications();
@@ -87,6 +110,58 @@ test("a registered device is listed, a test ring reaches the push service decryp
     await page.locator("#push-devices li").waitFor({ state: "detached" });
     assert.equal(await page.locator("#push-test").isVisible(), false, "nothing left to test");
   } finally {
+    await profile.close();
+  }
+});
+
+test("a call rings bo's closed phone by push; Accept there picks it up and the laptop stops; Decline declines", async () => {
+  const profile = await launchProfile();
+  const browser = await launchBrowser();
+  try {
+    const phonePage = await bosPage(profile);
+    const phone = await registerPhone(phonePage);
+    const deliver = await workerRegistration(profile, phonePage);
+    await phonePage.goto("about:blank"); // duet closed on the phone
+    const laptop = await accountPage(browser, env.duet.url, "bo");
+    const ann = await accountPage(browser, env.duet.url, "ann");
+
+    await userItem(ann, "bo").click();
+    await laptop.locator("#accept-button").waitFor();
+    const [ring] = await pushes(phone, 1);
+    assert.deepEqual({ ...ring, call: 0 }, { type: "call", call: 0, from: "ann", verified: true, voice: false, room: "" });
+    await deliver(ring);
+    // Tapping Accept opens duet at ?accept=<call> (what the worker's openWindow does).
+    await phonePage.goto(new URL(`/?accept=${ring.call}`, env.duet.url).href);
+    const shown = await eventually("the ringing notification", () =>
+      phonePage.evaluate(async () => {
+        const list = await (await navigator.serviceWorker.ready).getNotifications();
+        return list.length ? list.map((n) => ({ title: n.title, tag: n.tag, actions: n.actions.map((a) => a.action) })) : null;
+      }),
+    );
+    assert.deepEqual(shown, [{ title: "ann ✓ is calling", tag: `call-${ring.call}`, actions: ["accept", "decline"] }]);
+    await laptop.locator("#status", { hasText: "You took the call from ann on another device." }).waitFor();
+    await assertMediaFlows(ann, "ann hears bo's phone, which picked up from the notification");
+    assert.equal(new URL(phonePage.url()).search, "", "the accept is not left in the address");
+    const [, answered] = await pushes(phone, 2);
+    assert.deepEqual(answered, { type: "call-ended", call: ring.call, from: "ann", reason: "answered" });
+    await ann.click("#hangup-button");
+
+    // Decline on the notification declines without opening anything.
+    await phonePage.goto("about:blank");
+    await eventually("ann's call to end", () => ann.evaluate(() => document.body.dataset.screen !== "call"));
+    await eventually("bo to be free again", async () => (await userItem(ann, "bo").getAttribute("data-busy")) === "false");
+    await userItem(ann, "bo").click();
+    const [, , again] = await pushes(phone, 3);
+    const declined = await laptop.evaluate(async (call) => {
+      const answer = await fetch("/api/calls/decline", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ call }) });
+      return answer.status;
+    }, again.call);
+    assert.equal(declined, 204);
+    await ann.locator("#ended-text", { hasText: "bo declined the call." }).waitFor();
+    const [, , , ended] = await pushes(phone, 4);
+    assert.deepEqual(ended, { type: "call-ended", call: again.call, from: "ann", reason: "declined" });
+  } finally {
+    await browser.close();
     await profile.close();
   }
 });

@@ -143,6 +143,11 @@ const ringHandlers = {
     }
     const voice = msg.voice === true;
     app.ring = { peer: msg.name, role: "callee", callId: msg.callId, offer: null, candidates: [], since: Date.now(), voice };
+    if (app.acceptCall === msg.callId) {
+      app.acceptCall = null; // Accept was pressed on the ringing notification
+      acceptCall();
+      return;
+    }
     ui.showEnded(null);
     ui.showIncoming(msg.name, { voice });
     ringTone.start(msg.name);
@@ -576,6 +581,25 @@ function offerAgain(peer, text, { failed }) {
 
 check.wire();
 setUpApp();
+app.acceptCall = acceptFromNotification();
+
+/**
+ * Accept on a ringing notification opens `?accept=<call>` (or, with a duet page open,
+ * tells it): that call is picked up as soon as it rings here.
+ */
+function acceptFromNotification() {
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type !== "accept") return;
+    if (app.ring?.role === "callee" && app.ring.callId === event.data.call) acceptCall();
+    else app.acceptCall = event.data.call;
+  });
+  const url = new URL(location.href);
+  const call = Number(url.searchParams.get("accept"));
+  if (!url.searchParams.has("accept")) return null;
+  url.searchParams.delete("accept");
+  history.replaceState(null, "", url);
+  return Number.isSafeInteger(call) ? call : null;
+}
 ui.elements.callAgain.addEventListener("click", () => {
   ui.showEnded(null);
   if (app.lastPeer) startCall(app.lastPeer);

@@ -237,6 +237,45 @@ impl Hub {
         }
     }
 
+    /// The account holder `account` declines ringing call `id` from outside any page (the
+    /// Decline of a push notification): as a decline on one of its devices. False when
+    /// no call of that id rings for that account.
+    pub fn decline_for_account(&mut self, now: Instant, account: &UserName, id: u64) -> bool {
+        let id = CallId(id);
+        let rings = self.calls.get(&id).is_some_and(|call| {
+            call.is_ringing()
+                && self
+                    .conns
+                    .get(&call.callee)
+                    .is_some_and(|c| c.name.as_ref() == Some(account) && c.admission.is_verified())
+        });
+        if rings {
+            // Every device and the caller hear `declined`.
+            self.end_call(now, id, EndReason::Declined, None);
+        }
+        rings
+    }
+
+    /// A device of an account signs in while a call rings for the account (on its other
+    /// devices; or it was opened from the ringing notification): it rings here too.
+    pub(super) fn ring_here_too(&mut self, conn: ConnId) {
+        let state = &self.conns[&conn];
+        if !state.ringing || !state.admission.is_verified() || state.call.is_some() {
+            return;
+        }
+        let ringing = self.calls.iter().find(|(_, call)| {
+            call.is_ringing()
+                && !call.offered
+                && self.conns.get(&call.callee).is_some_and(|c| c.name == state.name && c.room == state.room)
+        });
+        let Some((&id, call)) = ringing else { return };
+        let (caller, voice) = (call.caller, call.voice);
+        self.calls.get_mut(&id).expect("found").also.push(conn);
+        self.conns.get_mut(&conn).expect("signed in").call = Some(id);
+        let name = self.name_of(caller);
+        self.send(conn, &ServerMessage::IncomingCall { call_id: id.0, name: name.into(), voice });
+    }
+
     /// One of the callee's devices goes away while call `id` rings on others: the call
     /// rings on there. False (nothing done) when the call does not ring on another one.
     pub(super) fn leave_ringing(&mut self, id: CallId, conn: ConnId) -> bool {

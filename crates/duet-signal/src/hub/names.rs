@@ -199,6 +199,7 @@ impl Hub {
             self.tell_quiet(now, conn);
             let (who, admission) = (self.party(conn), self.conns[&conn].admission.clone());
             self.emit(now, super::Event::SessionStarted { room: room_name.clone(), who, admission });
+            self.ring_here_too(conn);
         }
         self.presence_changed(now, &room_name);
         Ok(())

@@ -14,9 +14,13 @@ use serde_json::json;
 use super::Access;
 use crate::store::{Backend, StoreError};
 
-/// Told when sessions may have ended, so their open sockets are closed at once.
+/// The signaling side the API reaches: told when sessions may have ended (so their open
+/// sockets are closed at once), and asked to decline a call for an account holder whose
+/// page is not open (the Decline of a ringing notification).
 pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
     fn sessions_changed(&self);
+    /// False when no call of that id rings for `account`.
+    fn decline_for_account(&self, account: &str, call: u64) -> bool;
 }
 
 #[derive(Debug, Clone)]

@@ -66,6 +66,26 @@ pub(super) async fn seen(
     Ok(axum::Json(json!({ "unseen": 0 })).into_response())
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Decline {
+    call: u64,
+}
+
+/// `POST /api/calls/decline {call}`: the account holder declines a call ringing for them
+/// without opening a page (a notification's Decline): 204, or 404 when it rings no more.
+pub(super) async fn decline(
+    State(api): State<Api>,
+    AccountHolder(account): AccountHolder,
+    axum::Json(body): axum::Json<Decline>,
+) -> Result<Response, ApiError> {
+    if api.sockets.decline_for_account(&account, body.call) {
+        Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    } else {
+        let message = "That call is not ringing for you any more.";
+        Err(super::api::error(axum::http::StatusCode::NOT_FOUND, "no-such-call", message))
+    }
+}
+
 pub(super) async fn clear(
     State(api): State<Api>,
     AccountHolder(account): AccountHolder,

@@ -49,6 +49,7 @@ pub fn routes(
         .route("/api/invites", post(make_invite))
         .route("/api/calls", get(super::calls::list).delete(super::calls::clear))
         .route("/api/calls/seen", post(super::calls::seen))
+        .route("/api/calls/decline", post(super::calls::decline))
         .route("/api/push", get(super::push::status))
         .route("/api/push/subscriptions", post(super::push::subscribe).delete(super::push::unsubscribe))
         .route("/api/push/test", post(super::push::test))

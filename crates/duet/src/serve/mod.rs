@@ -111,6 +111,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let turn = options.turn;
+    let pusher = match (options.push, options.access.store()) {
+        (Some((config, policy)), Some(store)) => {
+            let tasks = tokio_util::task::TaskTracker::new();
+            Some(crate::push::Pusher::start(store.clone(), config, Arc::new(policy), tasks).await?)
+        }
+        _ => None,
+    };
     let setup = crate::signaling::Setup {
         ice: options.ice,
         keepalive: options.keepalive,
@@ -119,6 +126,7 @@ pub async fn run(
         turn: turn.as_ref().map(Turn::users),
         access: Arc::clone(&options.access),
         cluster: options.cluster,
+        pusher: pusher.clone(),
     };
     let signaling = Signaling::start(options.hub, setup, shutdown.clone());
     let access = Arc::clone(&options.access);
@@ -127,13 +135,6 @@ pub async fn run(
         let metrics = Arc::new(crate::serve::metrics::Metrics::new(Some(Arc::clone(&signaling)), monitor));
         tokio::spawn(crate::serve::metrics::serve(listener, metrics, shutdown.clone()));
     }
-    let pusher = match (options.push, access.store()) {
-        (Some((config, policy)), Some(store)) => {
-            let tasks = tokio_util::task::TaskTracker::new();
-            Some(crate::push::Pusher::start(store.clone(), config, Arc::new(policy), tasks).await?)
-        }
-        _ => None,
-    };
     let certificates = options.acme.as_ref().map(Acme::certificates);
     if let Some(acme) = options.acme {
         tokio::spawn(acme.run(shutdown.clone()));

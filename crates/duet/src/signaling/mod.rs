@@ -28,6 +28,7 @@ pub mod ice;
 pub mod nodes;
 pub mod quiet;
 pub mod relayed;
+pub mod ringer;
 mod socket;
 mod upkeep;
 
@@ -117,6 +118,8 @@ pub struct Setup {
     pub access: Arc<Access>,
     /// With `--redis`: the cluster joined, and what other nodes say to this one.
     pub cluster: Option<(Arc<Cluster>, mpsc::Receiver<wire::Message>)>,
+    /// Rings account holders' devices by push when a call rings them.
+    pub pusher: Option<Arc<crate::push::Pusher>>,
 }
 
 /// Figures for metrics.
@@ -190,7 +193,8 @@ impl Signaling {
     /// `shutdown` is cancelled; [`Signaling::closed`] waits for that.
     /// With `echo`, the hub lists the `echo` user and its calls are answered here.
     pub fn start(mut config: HubConfig, setup: Setup, shutdown: CancellationToken) -> Arc<Self> {
-        let Setup { ice, keepalive, echo, limits, turn, access, cluster } = setup;
+        let Setup { ice, keepalive, echo, limits, turn, access, cluster, pusher } = setup;
+        let ring_timeout = config.ring_timeout;
         let (cluster, heard) = cluster.unzip();
         if echo.is_some() {
             config.services.push(UserName::new(ECHO).expect("a valid name"));
@@ -230,6 +234,9 @@ impl Signaling {
                 signaling.shutdown.clone(),
             );
             signaling.listen(Arc::new(history));
+        }
+        if let Some(pusher) = pusher {
+            signaling.listen(Arc::new(ringer::Ringer { pusher, ring_timeout }));
         }
         if let Some(store) = signaling.access.store().cloned() {
             let kept = quiet::KeptQuiet::start(store.clone(), &signaling.tasks, signaling.shutdown.clone());
@@ -605,5 +612,10 @@ fn session_nonce() -> String {
 impl crate::access::http::SessionsChanged for Signaling {
     fn sessions_changed(&self) {
         self.sessions_changed.notify_one();
+    }
+
+    fn decline_for_account(&self, account: &str, call: u64) -> bool {
+        let Ok(account) = UserName::new(account) else { return false };
+        self.with_hub(|hub| hub.decline_for_account(Instant::now(), &account, call))
     }
 }

@@ -190,3 +190,41 @@ fn a_voice_call_rings_every_device_as_a_voice_call_and_is_told_as_one() {
     };
     assert_eq!(h.events.iter().filter_map(voice).collect::<Vec<_>>(), [true, true], "rung and ended as one");
 }
+
+#[test]
+fn a_device_that_signs_in_while_the_account_is_rung_rings_too_and_can_take_the_call() {
+    let mut h = Harness::new();
+    let (ann, bo) = ann_and_bo(&mut h, 1);
+    h.send(ann, json!({"type": "call", "target": "bo", "voice": true})).expect("rings");
+    let id = h.take_calls(ann)[0]["callId"].clone();
+    h.inbox.clear();
+    // bo's phone opens duet (from the ringing notification, say) while it rings.
+    let phone = admitted(&mut h, account("bo"), "bo");
+    let incoming = json!({"type": "incoming-call", "callId": id, "name": "ann", "voice": true});
+    assert!(h.take(phone).contains(&incoming), "the phone rings too");
+    h.send(phone, json!({"type": "accept", "callId": id})).expect("the phone answers");
+    assert_eq!(h.take_calls(ann)[0]["type"], "call-accepted");
+    assert_eq!(h.take_calls(bo[0]), vec![ended(&id, "answered-elsewhere")]);
+    // Someone else's device, or a guest named like no account, is not rung.
+    let cy = h.ringing_user("cy");
+    assert!(h.take(cy).iter().all(|m| m["type"] != "incoming-call"));
+    assert_consistent(&h.hub);
+}
+
+#[test]
+fn an_account_declines_a_ringing_call_from_a_notification_and_only_its_own() {
+    let mut h = Harness::new();
+    let (ann, bo) = ann_and_bo(&mut h, 2);
+    let id = ann_calls(&mut h, ann, &bo);
+    let number = id.as_u64().expect("a call id");
+    let cy = UserName::new("cy").expect("valid");
+    assert!(!h.hub.decline_for_account(h.now, &cy, number), "not cy's call");
+    assert!(h.hub.decline_for_account(h.now, &UserName::new("bo").expect("valid"), number));
+    h.drain();
+    assert_eq!(h.take_calls(ann)[0]["reason"], "declined");
+    for &device in &bo {
+        assert_eq!(h.take_calls(device), vec![ended(&id, "declined")], "every device stops");
+    }
+    assert!(!h.hub.decline_for_account(h.now, &UserName::new("bo").expect("valid"), number), "once");
+    assert_consistent(&h.hub);
+}
