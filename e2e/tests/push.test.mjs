@@ -165,3 +165,25 @@ test("a call rings bo's closed phone by push; Accept there picks it up and the l
     await profile.close();
   }
 });
+
+test("with no duet open anywhere, Call back from Recent rings bo's phone by push and Accept there connects", async () => {
+  const profile = await launchProfile();
+  const browser = await launchBrowser();
+  try {
+    const phonePage = await bosPage(profile);
+    const phone = await registerPhone(phonePage);
+    const before = (await env.service.received(phone.clientHash)).length;
+    await phonePage.goto("about:blank"); // no duet page of bo's is open anywhere
+    const ann = await accountPage(browser, env.duet.url, "ann");
+    await ann.getByRole("button", { name: "Call back bo" }).first().click();
+    await ann.locator("#status", { hasText: "Calling bo's devices…" }).waitFor();
+    const ring = (await pushes(phone, before + 1)).at(-1);
+    assert.equal(ring.type, "call");
+    await phonePage.goto(new URL(`/?accept=${ring.call}`, env.duet.url).href);
+    await assertMediaFlows(ann, "ann hears bo's phone, rung while duet was closed everywhere");
+    await ann.click("#hangup-button");
+  } finally {
+    await browser.close();
+    await profile.close();
+  }
+});

@@ -133,7 +133,8 @@ const ringHandlers = {
   ringing(msg) {
     if (app.ring?.role !== "caller" || app.ring.peer !== msg.target) return;
     app.ring.callId = msg.callId;
-    ui.setStatus(t("ringing", { name: msg.target }));
+    // `away`: none of their devices is online; duet rings them by push meanwhile.
+    ui.setStatus(t(msg.away ? "ringing-away" : "ringing", { name: msg.target }));
   },
   "incoming-call"(msg) {
     if (app.ring?.role === "caller" && app.ring.peer === msg.name) return; // both called at once: the server pairs us

@@ -36,6 +36,7 @@ use crate::name::UserName;
 use crate::protocol::{ClientMessage, EndReason, ErrorCode, ServerMessage, valid_token};
 use crate::room::RoomName;
 
+mod away;
 mod calls;
 use calls::Claim;
 mod events;
@@ -197,6 +198,9 @@ struct Conn {
     chat: Bucket,
     /// A guest's do not disturb (an account's is in [`Hub::quiet`], one for all devices).
     quiet: quiet::Quiet,
+    /// Stands for an account none of whose devices is online, while a call rings it by
+    /// push (see `hub/away.rs`): in no room's names, no socket, gone with its call.
+    away: bool,
 }
 
 #[derive(Debug, Default)]
@@ -237,6 +241,8 @@ pub struct Hub {
     chat_by_address: crate::limit::PerAddress,
     /// Accounts' do not disturb, by account name.
     quiet: HashMap<UserName, quiet::Quiet>,
+    /// Accounts whose devices can be rung by push while none is online.
+    reachable: std::collections::HashSet<UserName>,
 }
 
 impl Hub {
@@ -254,6 +260,7 @@ impl Hub {
             reserved: Reserved::default(),
             chat_by_address: crate::limit::PerAddress::default(),
             quiet: HashMap::new(),
+            reachable: std::collections::HashSet::new(),
         }
     }
 
@@ -292,6 +299,7 @@ impl Hub {
             frames: Bucket::default(),
             chat: Bucket::default(),
             quiet: quiet::Quiet::default(),
+            away: false,
         };
         self.conns.insert(conn, state);
         self.send(conn, &ServerMessage::Id { id: conn.get() });
@@ -427,7 +435,7 @@ impl Hub {
 
     /// Open connections, signed in or not (detached sessions and services have none).
     pub fn connection_count(&self) -> usize {
-        self.conns.values().filter(|c| c.detached.is_none() && !c.service).count()
+        self.conns.values().filter(|c| c.detached.is_none() && !c.service && !c.away).count()
     }
 
     /// The session `conn` belongs to (the same across resumes), for what the shell keeps

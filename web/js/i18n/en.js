@@ -176,6 +176,7 @@ export default {
   "reconnected-in-call": "Reconnected. In a call with {name}.",
   "session-elsewhere": "This session continued in another connection. Reload the page to use it here.",
   "ringing": "Ringing {name}…",
+  "ringing-away": "Calling {name}'s devices…",
   "media-failed-ended": "Your camera or microphone could not be opened, so the call was ended.",
   "media-failed-not-started": "Your camera or microphone could not be opened, so the call was not started.",
   "call-start-failed": "Could not start the call ({why}).",

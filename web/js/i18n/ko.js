@@ -175,6 +175,7 @@ export default {
   "reconnected-in-call": "다시 연결되었습니다. {name} 님과 통화 중입니다.",
   "session-elsewhere": "이 세션은 다른 연결에서 이어졌습니다. 여기서 쓰려면 페이지를 새로 고치세요.",
   "ringing": "{name} 님에게 전화가 울리는 중…",
+  "ringing-away": "{name} 님의 기기를 부르는 중…",
   "media-failed-ended": "카메라나 마이크를 열 수 없어 통화를 끝냈습니다.",
   "media-failed-not-started": "카메라나 마이크를 열 수 없어 전화를 걸지 않았습니다.",
   "call-start-failed": "통화를 시작하지 못했습니다 ({why}).",

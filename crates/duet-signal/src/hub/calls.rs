@@ -147,7 +147,10 @@ impl Hub {
                 self.tell_ended(conn, None, target, EndReason::Busy);
                 return Ok(());
             }
-            Service::NotOne => self.person(conn, target)?,
+            Service::NotOne => match self.away_account(conn, target) {
+                Some(account) => return self.ring_away(now, conn, account, voice),
+                None => self.person(conn, target)?,
+            },
         };
         self.conns.get_mut(&conn).expect("signed in").ringing = true;
         if let Some(id) = self.conns[&conn].call {
@@ -172,7 +175,7 @@ impl Hub {
         self.calls.get_mut(&id).expect("just made").voice = voice;
         self.call_began(now, id, false);
         if self.calls[&id].is_ringing() {
-            self.send(conn, &ServerMessage::Ringing { call_id: id.0, target: target.into() });
+            self.send(conn, &ServerMessage::Ringing { call_id: id.0, target: target.into(), away: false });
             let incoming = ServerMessage::IncomingCall { call_id: id.0, name: sender.as_str().into(), voice };
             let devices: Vec<ConnId> = self.calls[&id].callees().collect();
             for device in devices {
@@ -230,6 +233,10 @@ impl Hub {
         let caller = call.caller;
         let caller = self.name_of(caller);
         for other in others {
+            if self.conns.get(&other).is_some_and(|c| c.away) {
+                self.conns.remove(&other); // it stood for the devices, one of which answered
+                continue;
+            }
             if let Some(state) = self.conns.get_mut(&other) {
                 state.call = None;
             }
@@ -270,10 +277,16 @@ impl Hub {
         });
         let Some((&id, call)) = ringing else { return };
         let (caller, voice) = (call.caller, call.voice);
+        let first_online = self.conns.get(&call.callee).is_some_and(|c| c.away) && call.also.is_empty();
         self.calls.get_mut(&id).expect("found").also.push(conn);
         self.conns.get_mut(&conn).expect("signed in").call = Some(id);
         let name = self.name_of(caller);
         self.send(conn, &ServerMessage::IncomingCall { call_id: id.0, name: name.into(), voice });
+        if first_online {
+            // The caller's "calling their devices" becomes "ringing".
+            let target = self.name_of(conn);
+            self.send(caller, &ServerMessage::Ringing { call_id: id.0, target: target.into(), away: false });
+        }
     }
 
     /// One of the callee's devices goes away while call `id` rings on others: the call
@@ -408,7 +421,13 @@ impl Hub {
     /// A new call between two people in no call: ringing on every device of the callee
     /// that speaks ringing (on the first only for a caller that offered first: its offer
     /// goes to one), active at once with the callee's first session if none does.
-    fn start_call(&mut self, now: Instant, caller: ConnId, callees: &[ConnId], offered: bool) -> CallId {
+    pub(super) fn start_call(
+        &mut self,
+        now: Instant,
+        caller: ConnId,
+        callees: &[ConnId],
+        offered: bool,
+    ) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
         let mut ringing: Vec<ConnId> = callees.iter().copied().filter(|d| self.conns[d].ringing).collect();
@@ -492,9 +511,9 @@ impl Hub {
         if let Some(room) = self.conns.get(&call.caller).map(|c| c.room.clone()) {
             self.presence_changed(now, &room);
         }
-        // A service instance exists for its one call.
+        // A service instance, or the stand-in of an account away, exists for its one call.
         for party in [call.caller, call.callee] {
-            if self.is_service(party) {
+            if self.conns.get(&party).is_some_and(|c| c.service || c.away) {
                 self.conns.remove(&party);
             }
         }
@@ -538,6 +557,7 @@ impl Hub {
             frames: Default::default(),
             chat: Default::default(),
             quiet: Default::default(),
+            away: false,
         };
         self.conns.insert(instance, conn);
         Service::Instance(instance)
@@ -546,7 +566,7 @@ impl Hub {
     /// Tells `to` that its call with `peer` is over: `call-ended` if it speaks ringing,
     /// MDN's `hang-up` otherwise.
     pub(super) fn tell_ended(&mut self, to: ConnId, id: Option<CallId>, peer: &str, reason: EndReason) {
-        let Some(state) = self.conns.get(&to) else { return };
+        let Some(state) = self.conns.get(&to).filter(|c| !c.away) else { return };
         if state.ringing {
             self.send(
                 to,

@@ -35,7 +35,7 @@ impl Hub {
             if conn.detached.is_none() {
                 open.push(*id);
             }
-            if let (false, Some(name)) = (conn.service, conn.name) {
+            if let (false, false, Some(name)) = (conn.service, conn.away, conn.name) {
                 let who =
                     super::Party { session: conn.session, name, verified: conn.admission.is_verified() };
                 self.emit(

@@ -5,12 +5,13 @@
 //! hub's invariants. `tests/calls.rs`: MDN-style and ringing calls. `tests/sessions.rs`:
 //! dropped sockets and resuming. `tests/names.rs`: look-alike names, accounts, invites.
 //! `tests/devices.rs`: one account on several devices, all ringing. `tests/quiet.rs`: do
-//! not disturb.
+//! not disturb. `tests/away.rs`: calling an account with no device online.
 //! `tests/events.rs`: what the shell is told happened.
 
 use super::*;
 use serde_json::{Value, json};
 
+mod away;
 mod calls;
 mod devices;
 mod events;
@@ -520,8 +521,8 @@ fn assert_consistent(hub: &Hub) {
         }
     }
     for (conn, state) in &hub.conns {
-        if state.service {
-            assert!(state.call.is_some(), "a service instance lives for its call only");
+        if state.service || state.away {
+            assert!(state.call.is_some(), "a service instance or a stand-in lives for its call only");
         } else if let Some(name) = &state.name {
             assert!(
                 hub.rooms[&state.room].names.get(name.as_str()).contains(conn),

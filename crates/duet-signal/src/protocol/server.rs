@@ -56,6 +56,10 @@ pub enum ServerMessage<'a> {
         #[serde(rename = "callId")]
         call_id: u64,
         target: Cow<'a, str>,
+        /// No device of theirs is online: their devices are being rung by push (another
+        /// `ringing` without it follows once one is online).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        away: bool,
     },
     /// To the callee: `name` is calling.
     #[serde(rename = "incoming-call")]
@@ -323,6 +327,7 @@ struct Heard<'a> {
     seconds: Option<u32>,
     guests: Option<bool>,
     voice: Option<bool>,
+    away: Option<bool>,
 }
 
 impl<'a> ServerMessage<'a> {
@@ -360,6 +365,7 @@ impl<'a> ServerMessage<'a> {
             "ringing" => Self::Ringing {
                 call_id: required("ringing", "callId", heard.call_id)?,
                 target: required("ringing", "target", heard.target)?,
+                away: heard.away == Some(true),
             },
             "incoming-call" => Self::IncomingCall {
                 call_id: required("incoming-call", "callId", heard.call_id)?,

@@ -21,6 +21,8 @@ pub trait SessionsChanged: Send + Sync + std::fmt::Debug {
     fn sessions_changed(&self);
     /// False when no call of that id rings for `account`.
     fn decline_for_account(&self, account: &str, call: u64) -> bool;
+    /// Which accounts have devices rung by push may have changed (read them again).
+    fn push_devices_changed(&self);
 }
 
 #[derive(Debug, Clone)]

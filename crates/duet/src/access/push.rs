@@ -89,6 +89,7 @@ pub(super) async fn subscribe(
     if kept.flatten().is_none() {
         return Err(error(StatusCode::FORBIDDEN, "no-account", "That account no longer exists."));
     }
+    api.sockets.push_devices_changed();
     Ok((StatusCode::CREATED, Json(json!({ "devices": devices(&api, account).await? }))).into_response())
 }
 
@@ -101,6 +102,7 @@ pub(super) async fn unsubscribe(
     let removed =
         on_store(&api, "forget the device", move |db| db.remove_push_device(&account, &body.endpoint));
     if removed.await?.unwrap_or(false) {
+        api.sockets.push_devices_changed();
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(error(StatusCode::NOT_FOUND, "no-such-device", "None of your devices has that subscription."))

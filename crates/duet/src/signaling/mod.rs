@@ -237,6 +237,7 @@ impl Signaling {
         }
         if let Some(pusher) = pusher {
             signaling.listen(Arc::new(ringer::Ringer { pusher, ring_timeout }));
+            signaling.tasks.spawn(Arc::clone(&signaling).read_reachable());
         }
         if let Some(store) = signaling.access.store().cloned() {
             let kept = quiet::KeptQuiet::start(store.clone(), &signaling.tasks, signaling.shutdown.clone());
@@ -617,5 +618,26 @@ impl crate::access::http::SessionsChanged for Signaling {
     fn decline_for_account(&self, account: &str, call: u64) -> bool {
         let Ok(account) = UserName::new(account) else { return false };
         self.with_hub(|hub| hub.decline_for_account(Instant::now(), &account, call))
+    }
+
+    fn push_devices_changed(&self) {
+        if let Some(me) = self.me.upgrade() {
+            self.tasks.spawn(me.read_reachable());
+        }
+    }
+}
+
+impl Signaling {
+    /// Tells the hub which accounts can be rung by push while no device of theirs is
+    /// online (those with a subscribed device), as the store says now.
+    async fn read_reachable(self: Arc<Self>) {
+        let Some(store) = self.access.store() else { return };
+        match store.run(|db| db.push_accounts()).await {
+            Ok(names) => {
+                let names: Vec<UserName> = names.iter().filter_map(|n| UserName::new(n).ok()).collect();
+                self.with_hub(|hub| hub.set_reachable(names));
+            }
+            Err(e) => tracing::error!("cannot read which accounts are rung by push: {e}"),
+        }
     }
 }

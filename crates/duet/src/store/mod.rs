@@ -185,6 +185,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<i64>, StoreError>;
     /// `account`'s devices, most recently used first.
     fn push_devices(&self, account: &str) -> Result<Vec<PushDevice>, StoreError>;
+    /// The accounts with at least one device rung by push.
+    fn push_accounts(&self) -> Result<Vec<String>, StoreError>;
     fn remove_push_device(&self, account: &str, endpoint: &str) -> Result<bool, StoreError>;
     /// A push service said the subscription is gone.
     fn forget_push_endpoint(&self, endpoint: &str) -> Result<bool, StoreError>;

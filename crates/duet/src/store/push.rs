@@ -69,6 +69,15 @@ pub(super) fn list(db: &Connection, account: &str) -> Result<Vec<PushDevice>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The accounts with at least one device rung by push.
+pub(super) fn accounts(db: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut query = db.prepare_cached(
+        "SELECT DISTINCT accounts.name FROM push_subscriptions JOIN accounts ON accounts.id = push_subscriptions.account",
+    )?;
+    let rows = query.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Forgets `account`'s subscription at `endpoint` (false: it had none there).
 pub(super) fn remove(tx: &Connection, account: &str, endpoint: &str) -> Result<bool, StoreError> {
     let removed = tx.execute(

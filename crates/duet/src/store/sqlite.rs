@@ -456,6 +456,10 @@ impl Backend for Sqlite {
         push::list(&self.connection(), account)
     }
 
+    fn push_accounts(&self) -> Result<Vec<String>, StoreError> {
+        push::accounts(&self.connection())
+    }
+
     fn remove_push_device(&self, account: &str, endpoint: &str) -> Result<bool, StoreError> {
         self.write(|tx| push::remove(tx, account, endpoint))
     }

@@ -357,6 +357,7 @@ fn push_devices_are_kept_per_account_one_row_per_endpoint_the_least_used_going_p
             db.push_devices(account).expect("store").into_iter().map(|d| d.device).collect::<Vec<_>>()
         };
         assert_eq!(names("bo"), ["phone 3", "phone 2"], "past two, the least recently used went");
+        assert_eq!(db.push_accounts().expect("store"), ["bo"], "bo can be rung by push, cy cannot");
         db.push_used("https://push.example/2", 9_000).expect("store");
         assert_eq!(names("bo"), ["phone 2", "phone 3"]);
         // The same endpoint subscribing again (under another account) is one row.
