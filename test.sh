@@ -91,8 +91,8 @@ as_root ./packaging/check.sh
 # --- benchmarks ------------------------------------------------------------------------
 # Each runs in its quick mode, so a benchmark that breaks is noticed here; the figures
 # are for reading, the full runs are in the README.
-step "benchmarks, quick: signaling, TURN (against coturn), echo, access, soak, cluster (two nodes on Redis), call history"
-for bench in signaling turn echo access soak cluster history; do
+step "benchmarks, quick: signaling, TURN (against coturn), echo, access, soak, cluster (two nodes on Redis), call history, push (against web-push-testing and npm web-push)"
+for bench in signaling turn echo access soak cluster history push; do
   cargo bench --locked -p duet --bench "$bench" -- --quick
 done
 
