@@ -49,14 +49,19 @@ command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v pebble >/dev/null || apt_packages+=(pebble)
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v haproxy >/dev/null || apt_packages+=(haproxy)
+# A session bus and a notification service on it (e2e/bin/notifications.py): clicks on
+# the browser's notifications.
+command -v dbus-daemon >/dev/null || apt_packages+=(dbus-daemon)
+/usr/bin/python3 -c 'import dbus, gi' 2>/dev/null || apt_packages+=(python3-dbus python3-gi)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
-for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv redis-server haproxy; do
+for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnutils_stunclient unshare ip tc node npm cargo systemd-analyze dpkg pebble pebble-challtestsrv redis-server haproxy dbus-daemon; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
+/usr/bin/python3 -c 'import dbus, gi' || die "python3-dbus and python3-gi are still missing after installing packages"
 
 step "installing browser-test packages (npm ci)"
 (cd e2e && npm ci --no-audit --no-fund)

@@ -146,13 +146,15 @@ export async function launchBrowser(extra = []) {
 /**
  * A Chromium profile of its own as one browser context (`locale`: its language): unlike
  * the contexts of `launchBrowser`, not off the record, so it can install an app and
- * keep a service worker. Close it with `context.close()`.
+ * keep a service worker (`env`: more of its environment, a D-Bus session, say). Close it
+ * with `context.close()`.
  */
-export async function launchProfile({ locale } = {}) {
+export async function launchProfile({ locale, env } = {}) {
   return chromium.launchPersistentContext("", {
     executablePath: CHROMIUM,
     headless: true,
     locale,
+    env: env ? { ...process.env, ...env } : undefined,
     args: chromiumArgs("", []).filter((a) => !/^--(headless|remote-debugging-pipe|no-startup-window|user-data-dir)/.test(a)),
     timeout: 30_000,
   });

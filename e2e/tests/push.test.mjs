@@ -9,9 +9,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { accountPage, eventually, launchBrowser, launchProfile, runDuet, startDuet, userItem } from "../lib/harness.mjs";
+import {
+  RECORD_PEER_CONNECTIONS,
+  accountPage,
+  eventually,
+  launchBrowser,
+  launchProfile,
+  runDuet,
+  startDuet,
+  userItem,
+} from "../lib/harness.mjs";
 import { assertMediaFlows } from "../lib/assertions.mjs";
 import { startPushService } from "../lib/push-service.mjs";
+import { startNotifications } from "../lib/notifications.mjs";
 import { violations } from "../lib/axe.mjs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -185,5 +195,36 @@ test("with no duet open anywhere, Call back from Recent rings bo's phone by push
   } finally {
     await browser.close();
     await profile.close();
+  }
+});
+
+test("a real click on Accept of the notification on bo's phone opens duet and the call connects", async () => {
+  const notifications = await startNotifications();
+  const profile = await launchProfile({ env: notifications.env });
+  await profile.addInitScript(RECORD_PEER_CONNECTIONS, null); // in the window the click opens too
+  const browser = await launchBrowser();
+  try {
+    const phonePage = await bosPage(profile);
+    const phone = await registerPhone(phonePage);
+    const deliver = await workerRegistration(profile, phonePage);
+    const before = (await env.service.received(phone.clientHash)).length;
+    await phonePage.goto("about:blank");
+    const ann = await accountPage(browser, env.duet.url, "ann");
+    await ann.getByRole("button", { name: "Call back bo" }).first().click();
+    const ring = (await pushes(phone, before + 1)).at(-1);
+    await deliver(ring);
+    const shown = await notifications.find(/^ann ✓ is calling$/);
+    const buttons = Object.fromEntries(shown.actions.map(([id, title]) => [title, id]));
+    assert.ok(buttons.Accept && buttons.Decline, `Accept and Decline: ${JSON.stringify(shown.actions)}`);
+    const opened = profile.waitForEvent("page");
+    notifications.click(shown.id, buttons.Accept); // a person's click, through the desktop's service
+    const duet = await opened;
+    await assertMediaFlows(ann, "ann hears bo, who tapped Accept");
+    await assertMediaFlows(duet, "bo's phone hears ann");
+    await ann.click("#hangup-button");
+  } finally {
+    await browser.close();
+    await profile.close();
+    notifications.stop();
   }
 });
