@@ -94,14 +94,19 @@ self.addEventListener("push", (event) => {
   } catch {
     // not ours to read: shown as "something happened"
   }
-  event.waitUntil(shown(data));
+  event.waitUntil(shown(data).then((notification) => notification !== null && told(data.type)));
 });
+
+/** Tells duet's open pages a notification of `kind` is up. */
+async function told(kind) {
+  for (const page of await self.clients.matchAll({ type: "window" })) page.postMessage({ type: "notification-shown", kind });
+}
 
 async function shown(data) {
   const show = (title, options) => self.registration.showNotification(title, { icon: ICON, ...options });
   if (data.type === "test") return show("duet", { body: words.test, tag: "duet-test" });
   if (data.type === "call") {
-    if (await pageInView()) return undefined;
+    if (await pageInView()) return null;
     const who = data.verified ? `${data.from} ✓` : data.from;
     return show((data.voice ? words.voice : words.calling).replace("{name}", who), {
       body: words.answer,
@@ -118,7 +123,7 @@ async function shown(data) {
   if (data.type === "call-ended") {
     const tag = `call-${data.call}`;
     for (const open of await self.registration.getNotifications({ tag })) open.close();
-    if (!MISSED.has(data.reason)) return undefined;
+    if (!MISSED.has(data.reason)) return null;
     return show(words.missed.replace("{name}", data.from), { tag, data: { type: "missed", from: data.from } });
   }
   return show("duet", { body: words.other, tag: "duet" });
