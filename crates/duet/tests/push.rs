@@ -28,8 +28,15 @@ async fn server(test: &str, service: &PushService) -> (TestServer, String) {
         rules: duet_push::EndpointRules { dangerous_allowed: vec![service.origin()] },
         ..Default::default()
     };
-    let run = duet::RunOptions { push: Some((config, Default::default())), ..options(Mode::Members, &dir) };
-    let server = TestServer::start_with(run).await;
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+    let metrics_addr = metrics.local_addr().expect("bound");
+    let run = duet::RunOptions {
+        push: Some((config, Default::default())),
+        metrics: Some(metrics),
+        ..options(Mode::Members, &dir)
+    };
+    let mut server = TestServer::start_with(run).await;
+    server.metrics = Some(metrics_addr);
     let (_, _, cookie) = sign_in(&server, json!({"account": "bo", "password": "bo's password"})).await;
     (server, cookie.expect("bo's cookie"))
 }
@@ -60,6 +67,10 @@ async fn a_device_registered_through_the_api_gets_a_ring_the_push_service_accept
     assert_eq!(rung, json!({"delivered": 0, "gone": 1, "failed": 0}));
     let (_, push) = api(&server, "GET", "/api/push", &bo, Value::Null).await;
     assert_eq!(push["devices"], json!([]), "a 410 loses the subscription");
+    let page = common::http_get(server.metrics.expect("metrics"), "/metrics").await;
+    for line in ["duet_push_total{outcome=\"delivered\"} 1", "duet_push_total{outcome=\"gone\"} 1"] {
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
 }
 
 #[tokio::test]

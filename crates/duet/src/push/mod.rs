@@ -91,6 +91,18 @@ impl Pusher {
         &self.config
     }
 
+    /// Pushes since the start, by outcome: delivered, gone, failed, dropped.
+    pub fn figures(&self) -> [(&'static str, u64); 4] {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let c = &self.counts;
+        [
+            ("delivered", read(&c.delivered)),
+            ("gone", read(&c.gone)),
+            ("failed", read(&c.failed)),
+            ("dropped", read(&c.dropped)),
+        ]
+    }
+
     /// Sends `push` to every device of `account`, each on a task of its own, good until
     /// `deadline`; returns at once.
     pub fn ring(self: &Arc<Self>, account: String, push: Push, deadline: Instant) {

@@ -59,6 +59,9 @@ impl Metrics {
                 gauge!("duet_signaling_calls").set(signaling.calls as f64);
                 counter!("duet_signaling_rejected_messages_total").absolute(signaling.rejected);
                 render_events(&signaling.events);
+                for (outcome, count) in signaling.push.into_iter().flatten() {
+                    counter!("duet_push_total", "outcome" => outcome).absolute(count);
+                }
                 if let Some(cluster) = signaling.cluster {
                     gauge!("duet_cluster_nodes").set(cluster.nodes as f64);
                     gauge!("duet_cluster_rooms").set(cluster.rooms as f64);

@@ -103,6 +103,8 @@ pub struct Signaling {
     sessions_changed: Notify,
     /// This node's part in a cluster (`--redis`).
     cluster: Option<Arc<Cluster>>,
+    /// Rings account holders' devices by push (its figures go to metrics).
+    pusher: Option<Arc<crate::push::Pusher>>,
 }
 
 /// What signaling is started with besides the hub's configuration.
@@ -133,6 +135,8 @@ pub struct SignalingCounts {
     pub events: EventCounts,
     /// In a cluster: what this node holds of it.
     pub cluster: Option<crate::signaling::nodes::ClusterCounts>,
+    /// Pushes since the start, by outcome (a server that rings by push).
+    pub push: Option<[(&'static str, u64); 4]>,
 }
 
 #[derive(Debug)]
@@ -225,6 +229,7 @@ impl Signaling {
             access,
             sessions_changed: Notify::new(),
             cluster,
+            pusher: pusher.clone(),
         });
         signaling.listen(Arc::clone(&signaling.tally) as Arc<dyn Listener>);
         if let Some(store) = signaling.access.store().filter(|_| !signaling.access.call_history().is_zero()) {
@@ -274,6 +279,7 @@ impl Signaling {
             rejected: self.rejected.load(Ordering::Relaxed),
             events: self.tally.read(),
             cluster: self.cluster.as_ref().map(|cluster| shared.nodes.counts(cluster)),
+            push: self.pusher.as_ref().map(|pusher| pusher.figures()),
         }
     }
 
