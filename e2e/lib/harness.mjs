@@ -87,6 +87,25 @@ export async function startMembers(prefix, accounts = []) {
 }
 
 /**
+ * A members-only duet with `accounts` (each with the password `<name>'s long password`)
+ * and Chromium, started before a test file's tests and stopped after them; the returned
+ * object holds `duet`, `browser` and `state` (a test may restart `duet` on `state`).
+ */
+export function useMembersAndBrowser(prefix, accounts) {
+  const env = { duet: null, browser: null, state: null };
+  before(async () => {
+    Object.assign(env, await startMembers(prefix, accounts));
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.duet?.stop();
+    rmSync(env.state, { recursive: true, force: true });
+  });
+  return env;
+}
+
+/**
  * Starts duet (with `args`) and Chromium (with `browserArgs`) before a test file's
  * tests and stops both after them; the returned object holds `duet` and `browser`.
  */

@@ -3,24 +3,12 @@
 // ringing within a second, saying so; a decline on one declines the call for ann and
 // stops the other; the call is in Recent on both devices.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
-import { acceptCall, accountPage, launchBrowser, startMembers, userItem } from "../lib/harness.mjs";
+import { acceptCall, accountPage, userItem, useMembersAndBrowser } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 
-const env = { duet: null, browser: null, state: null };
-
-before(async () => {
-  Object.assign(env, await startMembers("duet-devices-e2e-", ["ann", "bo"]));
-  env.browser = await launchBrowser();
-});
-
-after(async () => {
-  await env.browser?.close();
-  await env.duet?.stop();
-  rmSync(env.state, { recursive: true, force: true });
-});
+const env = useMembersAndBrowser("duet-devices-e2e-", ["ann", "bo"]);
 
 /** ann, and bo on a phone and a laptop (two contexts), all on the home screen. */
 async function annAndBosTwoDevices() {

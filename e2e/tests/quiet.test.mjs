@@ -4,25 +4,13 @@
 // off" outlives a restart of the server. A Korean page says it in Korean; axe finds
 // nothing serious with it on.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
-import { accountPage, launchBrowser, sleep, startDuet, startMembers, userItem } from "../lib/harness.mjs";
+import { accountPage, sleep, startDuet, userItem, useMembersAndBrowser } from "../lib/harness.mjs";
 import { closeCleanly } from "../lib/assertions.mjs";
 import { violations } from "../lib/axe.mjs";
 
-const env = { duet: null, browser: null, state: null };
-
-before(async () => {
-  Object.assign(env, await startMembers("duet-quiet-e2e-", ["ann", "bo", "cy"]));
-  env.browser = await launchBrowser();
-});
-
-after(async () => {
-  await env.browser?.close();
-  await env.duet?.stop();
-  rmSync(env.state, { recursive: true, force: true });
-});
+const env = useMembersAndBrowser("duet-quiet-e2e-", ["ann", "bo", "cy"]);
 
 const page = (name, locale) => accountPage(env.browser, env.duet.url, name, locale);
 

@@ -4,25 +4,13 @@
 // all in Korean; axe finds nothing serious in the list. A guest's are kept in their own
 // browser, and are still there after a reload.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
-import { acceptCall, accountPage as signedInPage, launchBrowser, openPage, signIn, startDuet, startMembers, userItem } from "../lib/harness.mjs";
+import { acceptCall, accountPage as signedInPage, openPage, signIn, startDuet, userItem, useMembersAndBrowser } from "../lib/harness.mjs";
 import { assertMediaFlows, closeCleanly } from "../lib/assertions.mjs";
 import { violations } from "../lib/axe.mjs";
 
-const env = { duet: null, browser: null, state: null };
-
-before(async () => {
-  Object.assign(env, await startMembers("duet-recent-e2e-", ["ann", "bo", "cy"]));
-  env.browser = await launchBrowser();
-});
-
-after(async () => {
-  await env.browser?.close();
-  await env.duet?.stop();
-  rmSync(env.state, { recursive: true, force: true });
-});
+const env = useMembersAndBrowser("duet-recent-e2e-", ["ann", "bo", "cy"]);
 
 /** A page signed in as account `name` (in `locale`), on its home screen. */
 function accountPage(name, locale) {
