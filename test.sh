@@ -53,6 +53,8 @@ command -v haproxy >/dev/null || apt_packages+=(haproxy)
 # the browser's notifications.
 command -v dbus-daemon >/dev/null || apt_packages+=(dbus-daemon)
 /usr/bin/python3 -c 'import dbus, gi' 2>/dev/null || apt_packages+=(python3-dbus python3-gi)
+# Firefox shows notifications through libnotify.
+dpkg -s libnotify4 >/dev/null 2>&1 || apt_packages+=(libnotify4)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   step "installing ${apt_packages[*]} (apt)"
   as_root apt-get update
@@ -62,6 +64,7 @@ for tool in chromium firefox-esr openssl turnutils_uclient turnutils_peer turnut
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 /usr/bin/python3 -c 'import dbus, gi' || die "python3-dbus and python3-gi are still missing after installing packages"
+dpkg -s libnotify4 >/dev/null 2>&1 || die "libnotify4 is still missing after installing packages"
 
 step "installing browser-test packages (npm ci)"
 (cd e2e && npm ci --no-audit --no-fund)

@@ -8,12 +8,14 @@ import { RECORD_PEER_CONNECTIONS } from "./harness.mjs";
 
 export const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 
-/** `prefs`: more of Firefox's preferences (a push server, say). */
-export async function launchFirefox(prefs = {}) {
+/** `prefs`: more of Firefox's preferences (a push server, say); `env`: more of its
+ *  environment (a session D-Bus with a notification service, say). */
+export async function launchFirefox(prefs = {}, env = null) {
   return puppeteer.launch({
     browser: "firefox",
     executablePath: FIREFOX,
     headless: true,
+    env: env ? { ...process.env, ...env } : undefined,
     timeout: 60_000,
     extraPrefsFirefox: {
       "media.navigator.streams.fake": true,
