@@ -29,11 +29,11 @@ export async function startNotifications() {
     /** What a browser needs in its environment to show notifications here. */
     env: { DBUS_SESSION_BUS_ADDRESS: env.DBUS_SESSION_BUS_ADDRESS },
     shown,
-    /** The first notification shown whose summary matches `summary` (waits for it). */
-    async find(summary, timeout = 15_000) {
+    /** The first notification shown whose summary matches `summary` (and `also`), waiting for it. */
+    async find(summary, timeout = 15_000, also = () => true) {
       const deadline = Date.now() + timeout;
       for (;;) {
-        const found = shown.find((n) => summary.test(n.summary));
+        const found = shown.find((n) => summary.test(n.summary) && also(n));
         if (found) return found;
         if (Date.now() > deadline) throw new Error(`no notification ${summary}; shown: ${JSON.stringify(shown)}`);
         await new Promise((resolve) => {

@@ -218,7 +218,7 @@ test("with no duet open anywhere, Call back from Recent rings bo's phone by push
   }
 });
 
-test("a real click on Accept of the notification on bo's phone opens duet and the call connects", async () => {
+test("a real click on Accept of the notification on bo's phone opens duet and connects; one on Decline declines and opens nothing", async () => {
   const notifications = await startNotifications();
   const profile = await launchProfile({ env: notifications.env });
   await profile.addInitScript(RECORD_PEER_CONNECTIONS, null); // in the window the click opens too
@@ -237,6 +237,18 @@ test("a real click on Accept of the notification on bo's phone opens duet and th
     await assertMediaFlows(ann, "ann hears bo, who tapped Accept");
     await assertMediaFlows(duet, "bo's phone hears ann");
     await ann.click("#hangup-button");
+
+    // And a real click on Decline: the call is declined, and nothing opens.
+    await duet.close();
+    await eventually("ann's call to end", () => ann.evaluate(() => document.body.dataset.screen !== "call"));
+    const pagesBefore = profile.pages().length;
+    await ann.getByRole("button", { name: "Call back bo" }).first().click();
+    const next = (await pushes(phone, before + 3)).at(-1); // the ring, its answer, this ring
+    await deliver(next);
+    const again = await notifications.find(new RegExp(`^ann ✓ is calling$`), 15_000, (n) => n.id !== shown.id);
+    notifications.click(again.id, buttons.Decline);
+    await ann.locator("#ended-text", { hasText: "bo declined the call." }).waitFor();
+    assert.equal(profile.pages().length, pagesBefore, "Decline opened nothing");
   } finally {
     await browser.close();
     await profile.close();
