@@ -209,7 +209,8 @@ export class Call {
         break;
       case "failed":
         if (!this.everConnected) {
-          this.send({ type: "hang-up", target: this.peer });
+          // Nothing ever flowed: the call ends as failed for both (and in Recent).
+          this.send({ type: "hang-up", target: this.peer, failed: true });
           this.end(t("connection-failed"));
           break;
         }

@@ -67,6 +67,7 @@ const ENDINGS = {
   disconnected: (name) => t("ended-disconnected", { name }),
   "answered-elsewhere": (name) => t("ended-answered-elsewhere", { name }),
   unavailable: (name) => t("ended-unavailable", { name }),
+  failed: (name) => t("ended-failed", { name }),
 };
 
 /** Who we are and who is here: the session, names, the user list, chat. */

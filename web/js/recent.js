@@ -140,7 +140,7 @@ function render() {
 /** One call: who, how it went and when, and Call back. */
 function row(call) {
   const li = document.createElement("li");
-  const missed = call.direction === "in" && call.outcome !== "answered" && call.outcome !== "declined";
+  const missed = call.direction === "in" && !["answered", "declined", "failed"].includes(call.outcome);
   li.dataset.missed = String(missed);
   li.dataset.unseen = String(!call.seen);
   const who = document.createElement("span");

@@ -81,7 +81,7 @@ impl Client {
 
     /// Hangs up on the other side of the call.
     pub fn hang_up(&self) -> String {
-        ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)) }.to_json()
+        ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)), failed: false }.to_json()
     }
 
     /// Our offer (`{type, sdp}` JSON, as [`Session::create_offer`](crate::Session::create_offer)
@@ -185,6 +185,7 @@ impl Client {
             EndReason::HungUp => format!("{name} hung up"),
             EndReason::AnsweredElsewhere => format!("the call from {name} was answered on another device"),
             EndReason::Unavailable => format!("{name} isn't taking calls right now"),
+            EndReason::Failed => format!("the call with {name} could not connect"),
         };
         if matches!(
             reason,

@@ -170,6 +170,7 @@ export default {
   "push-on-done": "Done: this device rings for your calls, even when duet is closed.",
   "push-testing": "Sending a test ring…",
   "push-tested": "Test ring: {delivered} device(s) reached, {missed} not.",
+  "ended-failed": "The call with {name} could not connect.",
   "ended-other": "The call with {name} ended.",
   "server-restarted-ringing": "The connection to the server broke while the call was ringing. Call again.",
   "reconnected": "Reconnected.",

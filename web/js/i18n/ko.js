@@ -169,6 +169,7 @@ export default {
   "push-on-done": "완료: duet이 닫혀 있어도 이 기기에서 전화가 울립니다.",
   "push-testing": "테스트 알림을 보내는 중…",
   "push-tested": "테스트 알림: {delivered}대에 도착, {missed}대는 실패.",
+  "ended-failed": "{name} 님과의 통화를 연결하지 못했습니다.",
   "ended-other": "{name} 님과의 통화가 끝났습니다.",
   "server-restarted-ringing": "전화가 울리는 동안 서버와의 연결이 끊겼습니다. 다시 걸어 보세요.",
   "reconnected": "다시 연결되었습니다.",

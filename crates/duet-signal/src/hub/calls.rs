@@ -321,6 +321,7 @@ impl Hub {
         now: Instant,
         conn: ConnId,
         target: Option<&str>,
+        failed: bool,
     ) -> Result<(), Rejected> {
         let state = self.conns.get_mut(&conn).expect("checked by handle_text");
         if let Some(claim) = state.claim.as_deref_mut()
@@ -340,6 +341,7 @@ impl Hub {
         let reason = match (call.is_ringing(), call.caller == conn) {
             (true, true) => EndReason::Cancelled,
             (true, false) => EndReason::Declined,
+            (false, _) if failed => EndReason::Failed,
             (false, _) => EndReason::HungUp,
         };
         self.end_call(now, id, reason, Some(conn));

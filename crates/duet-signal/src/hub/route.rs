@@ -53,7 +53,7 @@ impl Hub {
             }
             ClientMessage::Accept { call_id } => self.accept(now, conn, CallId(call_id)),
             ClientMessage::Decline { call_id } => self.decline(now, conn, CallId(call_id)),
-            ClientMessage::HangUp { target } => self.hang_up(now, conn, target.as_deref()),
+            ClientMessage::HangUp { target, failed } => self.hang_up(now, conn, target.as_deref(), failed),
             ClientMessage::VideoOffer { target, sdp } => {
                 let to = self.offer_route(now, conn, &sender, &target)?;
                 let Some(to) = to else { return Ok(()) }; // busy: answered already

@@ -80,11 +80,14 @@ pub enum ClientMessage<'a> {
     VideoAnswer { target: Cow<'a, str>, sdp: Cow<'a, RawValue> },
     /// `{type:"new-ice-candidate", target, candidate}`.
     NewIceCandidate { target: Cow<'a, str>, candidate: Cow<'a, RawValue> },
-    /// `{type:"hang-up", target?}`: MDN's client sends `target: null` at times; the hub
-    /// then sends the hang-up to the call partner.
+    /// `{type:"hang-up", target?, failed?}`: MDN's client sends `target: null` at times;
+    /// the hub then sends the hang-up to the call partner. `failed`: the call was taken
+    /// but media never connected (it ends as `failed`, not `hung-up`).
     HangUp {
         #[serde(skip_serializing_if = "Option::is_none")]
         target: Option<Cow<'a, str>>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        failed: bool,
     },
     /// `{type:"media-state", target, audio, video}`: whether the sender's microphone and
     /// camera are on, so the other side can show it instead of silence or a still frame.
@@ -135,6 +138,7 @@ struct Incoming<'a> {
     seconds: Option<u32>,
     guests: Option<bool>,
     voice: Option<bool>,
+    failed: Option<bool>,
 }
 
 /// Why a text frame is not a message duet understands. Each becomes an `error` reply to
@@ -257,7 +261,7 @@ impl<'a> ClientMessage<'a> {
                 target: required("new-ice-candidate", "target", incoming.target)?,
                 candidate: Cow::Borrowed(required("new-ice-candidate", "candidate", incoming.candidate)?),
             }),
-            "hang-up" => Ok(Self::HangUp { target: incoming.target }),
+            "hang-up" => Ok(Self::HangUp { target: incoming.target, failed: incoming.failed == Some(true) }),
             "media-state" => Ok(Self::MediaState {
                 target: required("media-state", "target", incoming.target)?,
                 audio: required("media-state", "audio", incoming.audio)?,
@@ -322,7 +326,7 @@ mod tests {
     #[test]
     fn mdn_hang_up_with_null_target_parses() {
         let msg = ClientMessage::parse(r#"{"name":"ann","target":null,"type":"hang-up"}"#).expect("valid");
-        assert!(matches!(msg, ClientMessage::HangUp { target: None }));
+        assert!(matches!(msg, ClientMessage::HangUp { target: None, failed: false }));
     }
 
     #[test]

@@ -235,10 +235,12 @@ pub enum EndReason {
     /// The callee is not taking calls (do not disturb, or calls from guests silenced):
     /// nothing rang. No call was made.
     Unavailable,
+    /// Taken, but the media never connected (a network that let nothing through).
+    Failed,
 }
 
 impl EndReason {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Busy,
         Self::Declined,
         Self::Cancelled,
@@ -247,6 +249,7 @@ impl EndReason {
         Self::Disconnected,
         Self::AnsweredElsewhere,
         Self::Unavailable,
+        Self::Failed,
     ];
 
     /// The word on the wire (`hung-up`), for logs and metric labels.
@@ -260,6 +263,7 @@ impl EndReason {
             Self::Disconnected => "disconnected",
             Self::AnsweredElsewhere => "answered-elsewhere",
             Self::Unavailable => "unavailable",
+            Self::Failed => "failed",
         }
     }
 }

@@ -285,7 +285,7 @@ impl EchoCall {
 
     fn hang_up(&self) {
         if !self.peer.is_empty() {
-            self.send(ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)) });
+            self.send(ClientMessage::HangUp { target: Some(Cow::Borrowed(&self.peer)), failed: false });
         }
     }
 

@@ -76,9 +76,12 @@ pub fn records(happened: &Happened, wall: impl Fn(Instant) -> u64) -> Vec<CallRe
                 u64::try_from(happened.at.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
             });
             let (mine, theirs) = match answered {
+                // Taken, but nothing ever flowed: no talk to count.
+                Some(_) if *reason == EndReason::Failed => (CallOutcome::Failed, CallOutcome::Failed),
                 Some(_) => (CallOutcome::Answered, CallOutcome::Answered),
                 None => unanswered(*reason, *by),
             };
+            let duration_ms = if *reason == EndReason::Failed { 0 } else { duration_ms };
             let made = Made { started_ms: wall(*began), voice: *voice };
             both(caller, callee, made, |outgoing| (if outgoing { mine } else { theirs }, duration_ms))
         }
@@ -115,8 +118,9 @@ fn unanswered(reason: EndReason, by: Option<Side>) -> (CallOutcome, CallOutcome)
         EndReason::Cancelled | EndReason::HungUp => (CallOutcome::Cancelled, CallOutcome::Missed),
         EndReason::Disconnected if by == Some(Side::Caller) => (CallOutcome::Cancelled, CallOutcome::Missed),
         EndReason::Unavailable => (CallOutcome::Unavailable, CallOutcome::Missed),
-        // (Answered elsewhere is said to a callee's other devices, never of a call.)
-        EndReason::Missed | EndReason::Disconnected | EndReason::AnsweredElsewhere => {
+        // (Answered elsewhere is said to a callee's other devices, never of a call; a
+        // failed call was taken first.)
+        EndReason::Missed | EndReason::Disconnected | EndReason::AnsweredElsewhere | EndReason::Failed => {
             (CallOutcome::Missed, CallOutcome::Missed)
         }
     }
@@ -237,6 +241,7 @@ mod tests {
             rows(EndReason::Disconnected, Some(Side::Callee), Some(30)),
             as_expected(Answered, Answered, 30)
         );
+        assert_eq!(rows(EndReason::Failed, Some(Side::Caller), Some(12)), as_expected(Failed, Failed, 0));
         let at = Instant::now();
         let busy = Happened {
             at,

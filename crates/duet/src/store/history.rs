@@ -27,6 +27,8 @@ pub enum CallOutcome {
     Cancelled,
     /// The other side was not taking calls (do not disturb), from the caller's side.
     Unavailable,
+    /// Taken, but the media never connected.
+    Failed,
 }
 
 impl CallOutcome {
@@ -38,6 +40,7 @@ impl CallOutcome {
             Self::Busy => "busy",
             Self::Cancelled => "cancelled",
             Self::Unavailable => "unavailable",
+            Self::Failed => "failed",
         }
     }
 
@@ -48,6 +51,7 @@ impl CallOutcome {
             "busy" => Self::Busy,
             "cancelled" => Self::Cancelled,
             "unavailable" => Self::Unavailable,
+            "failed" => Self::Failed,
             _ => Self::Missed,
         }
     }

@@ -228,3 +228,18 @@ fn an_account_declines_a_ringing_call_from_a_notification_and_only_its_own() {
     assert!(!h.hub.decline_for_account(h.now, &UserName::new("bo").expect("valid"), number), "once");
     assert_consistent(&h.hub);
 }
+
+#[test]
+fn a_call_taken_whose_media_never_connected_ends_as_failed_for_both_and_for_the_shell() {
+    let mut h = Harness::new();
+    let (ann, bo) = ann_and_bo(&mut h, 1);
+    let id = ann_calls(&mut h, ann, &bo);
+    h.send(bo[0], json!({"type": "accept", "callId": id})).expect("accepted");
+    h.inbox.clear();
+    h.send(ann, json!({"type": "hang-up", "target": "bo", "failed": true})).expect("ended");
+    let told = json!({"type": "call-ended", "callId": id, "name": "ann", "reason": "failed"});
+    assert_eq!(h.take_calls(bo[0]), vec![told]);
+    let ended =
+        h.events.iter().any(|e| matches!(&e.event, Event::CallEnded { reason: EndReason::Failed, .. }));
+    assert!(ended, "the shell hears it failed (Recent says so)");
+}
