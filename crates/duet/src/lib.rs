@@ -38,10 +38,11 @@
 //!   [`signaling::events::Listener`] (`Signaling::listen`) that turns the hub's
 //!   `CallEnded` and `CallBusy` into rows queued for a writer task; the rows live in
 //!   `store` (migration 2, `store/history.rs`); `access::calls` serves `/api/calls`.
-//! - **Push ringing** (half built): subscriptions and the VAPID key in `store` (migration
-//!   5); the pure part in the `duet-push` crate; the HTTP side in `push`; `/api/push` in
-//!   `access::push`. Next: a listener in `signaling` hands `push` each call to an account
-//!   holder (the hub ringing an account with no page open); nothing in `push` knows the hub.
+//! - **Push ringing** (built this way): subscriptions and the VAPID key in `store`
+//!   (migration 5); the pure part in the `duet-push` crate; the HTTP side in `push`;
+//!   `/api/push` in `access::push`; `signaling::ringer`, a listener, hands `push` each call
+//!   to an account holder (the hub rings an account with no page open through a stand-in,
+//!   `hub/away.rs`); nothing in `push` knows the hub.
 //! - **A recorder** (or any participant that is not a socket): a service beside
 //!   `signaling::echo`, joining the hub through the same extension point (`ServiceLink`:
 //!   typed messages both ways).
