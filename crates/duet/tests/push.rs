@@ -54,6 +54,8 @@ async fn a_device_registered_through_the_api_gets_a_ring_the_push_service_accept
     let (status, kept) = api(&server, "POST", "/api/push/subscriptions", &bo, body).await;
     assert_eq!(status, 201, "{kept}");
     assert_eq!(kept["devices"][0]["device"], "Bo's phone");
+    let (status, listed) = api(&server, "GET", "/api/push/subscriptions", &bo, Value::Null).await;
+    assert_eq!((status, &listed["devices"]), (200, &kept["devices"]), "this account's devices");
 
     let (status, rung) = api(&server, "POST", "/api/push/test", &bo, Value::Null).await;
     assert_eq!((status, rung), (200, json!({"delivered": 1, "gone": 0, "failed": 0})));

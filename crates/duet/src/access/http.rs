@@ -51,7 +51,10 @@ pub fn routes(
         .route("/api/calls/seen", post(super::calls::seen))
         .route("/api/calls/decline", post(super::calls::decline))
         .route("/api/push", get(super::push::status))
-        .route("/api/push/subscriptions", post(super::push::subscribe).delete(super::push::unsubscribe))
+        .route(
+            "/api/push/subscriptions",
+            get(super::push::status).post(super::push::subscribe).delete(super::push::unsubscribe),
+        )
         .route("/api/push/test", post(super::push::test))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api { access, sockets, tls, pusher })

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  GET    /api/push                {publicKey, devices: [{endpoint, device, created, used}], most}
+//!  GET    /api/push/subscriptions  the same
 //!  POST   /api/push/subscriptions  {subscription: PushSubscription.toJSON(), device?} ─► 201 {devices}
 //!  DELETE /api/push/subscriptions  {endpoint} ─► 204 (404: none of this account's there)
 //!  POST   /api/push/test           a test ring on every device ─► {delivered, gone, failed}
