@@ -203,6 +203,45 @@ struct Conn {
     away: bool,
 }
 
+impl Conn {
+    /// A session of `conn` in `room`, not signed in, in no call, with fresh budgets.
+    fn new(room: RoomName, token: Box<str>, address: IpAddr, admission: Admission, conn: ConnId) -> Self {
+        Self {
+            room,
+            name: None,
+            ringing: false,
+            token,
+            call: None,
+            detached: None,
+            claim: None,
+            service: false,
+            address,
+            admission,
+            session: conn.0,
+            frames: Bucket::default(),
+            chat: Bucket::default(),
+            quiet: quiet::Quiet::default(),
+            away: false,
+        }
+    }
+}
+
+impl Hub {
+    /// A session without a socket, for one call that `caller` makes (in its room, from
+    /// its address): a service's instance, or the stand-in of an account's devices. Its
+    /// token is empty and it is in no room's names, so nothing can resume it.
+    fn socketless(&mut self, caller: ConnId, name: UserName, admission: Admission) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let state = &self.conns[&caller];
+        let mut conn = Conn::new(state.room.clone(), "".into(), state.address, admission, id);
+        conn.name = Some(name);
+        conn.ringing = true;
+        self.conns.insert(id, conn);
+        id
+    }
+}
+
 #[derive(Debug, Default)]
 struct Room {
     /// Signed-in users, sorted so the user list reads alphabetically; no two look alike.
@@ -284,24 +323,7 @@ impl Hub {
         debug_assert!(valid_token(nonce) && nonce.len() <= 32, "the shell issues well-formed nonces");
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let state = Conn {
-            room,
-            name: None,
-            ringing: false,
-            token: nonce.into(),
-            call: None,
-            detached: None,
-            claim: None,
-            service: false,
-            address,
-            admission,
-            session: conn.0,
-            frames: Bucket::default(),
-            chat: Bucket::default(),
-            quiet: quiet::Quiet::default(),
-            away: false,
-        };
-        self.conns.insert(conn, state);
+        self.conns.insert(conn, Conn::new(room, nonce.into(), address, admission, conn));
         self.send(conn, &ServerMessage::Id { id: conn.get() });
         conn
     }

@@ -78,27 +78,9 @@ impl Hub {
 
     /// A new stand-in for `account`'s devices, in `caller`'s room.
     fn stand_in(&mut self, caller: ConnId, account: UserName) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        let state = &self.conns[&caller];
-        let conn = super::Conn {
-            room: state.room.clone(),
-            name: Some(account.clone()),
-            ringing: true,
-            token: "".into(), // in no room's names: nothing can resume it
-            call: None,
-            detached: None,
-            claim: None,
-            service: false,
-            address: state.address,
-            admission: super::Admission::Named { name: account, verified: true },
-            session: id.0,
-            frames: Default::default(),
-            chat: Default::default(),
-            quiet: Default::default(),
-            away: true,
-        };
-        self.conns.insert(id, conn);
+        let admission = super::Admission::Named { name: account.clone(), verified: true };
+        let id = self.socketless(caller, account, admission);
+        self.conns.get_mut(&id).expect("just made").away = true;
         id
     }
 }

@@ -542,26 +542,8 @@ impl Hub {
         if from_there >= self.config.service_calls_per_address {
             return Service::Busy(service);
         }
-        let instance = ConnId(self.next_conn);
-        self.next_conn += 1;
-        let conn = super::Conn {
-            room: state.room.clone(),
-            name: Some(service),
-            ringing: true,
-            token: "".into(), // an instance is in no room's names, so nothing can resume it
-            call: None,
-            detached: None,
-            claim: None,
-            service: true,
-            address,
-            admission: super::Admission::Guest,
-            session: instance.0,
-            frames: Default::default(),
-            chat: Default::default(),
-            quiet: Default::default(),
-            away: false,
-        };
-        self.conns.insert(instance, conn);
+        let instance = self.socketless(conn, service, super::Admission::Guest);
+        self.conns.get_mut(&instance).expect("just made").service = true;
         Service::Instance(instance)
     }
 
