@@ -48,19 +48,16 @@ impl Hub {
         }
         self.conns.get_mut(&conn).expect("signed in").ringing = true;
         let stand_in = self.stand_in(conn, account.clone());
-        let verified = self.conns[&conn].admission.is_verified();
-        let quiet = self.quiet.get(&account).copied().unwrap_or_default();
+        // Rung away already: busy. Otherwise quiet is checked as for any person (the
+        // stand-in is the account's, so the account's setting answers).
         let rung =
             self.calls.values().any(|call| call.callee != stand_in && self.stands_for(call.callee, &account));
-        if quiet.refuses(now, verified) || rung {
-            let reason = if rung { EndReason::Busy } else { EndReason::Unavailable };
-            if rung {
-                self.call_busy(now, conn, stand_in, voice);
-            } else {
-                self.call_unavailable(now, conn, stand_in, voice);
-            }
+        if rung {
+            self.call_busy(now, conn, stand_in, voice);
+            self.tell_ended(conn, None, account.as_str(), EndReason::Busy);
+        }
+        if rung || self.not_now(now, conn, &[stand_in], account.as_str(), voice) {
             self.conns.remove(&stand_in);
-            self.tell_ended(conn, None, account.as_str(), reason);
             return Ok(());
         }
         let id = self.start_call(now, conn, &[stand_in], false);

@@ -192,7 +192,14 @@ impl Hub {
 
     /// Whether the person `to` (their sessions) takes no call from `conn` now: they want
     /// quiet, or are busy. The caller has been told.
-    fn not_now(&mut self, now: Instant, conn: ConnId, to: &[ConnId], target: &str, voice: bool) -> bool {
+    pub(super) fn not_now(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        to: &[ConnId],
+        target: &str,
+        voice: bool,
+    ) -> bool {
         if self.refuses_call(now, conn, to[0]) {
             self.call_unavailable(now, conn, to[0], voice);
             self.tell_ended(conn, None, target, EndReason::Unavailable);
