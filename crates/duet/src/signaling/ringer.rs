@@ -35,35 +35,30 @@ pub struct Ringer {
 
 impl Listener for Ringer {
     fn heard(&self, happened: &Happened) {
-        let (callee, payload, ttl, urgency) = match &happened.event {
+        let (callee, call, payload, ttl, urgency) = match &happened.event {
             Event::CallRinging { call, room, caller, callee, voice } => {
                 let payload = json!({
                     "type": "call", "call": call, "from": caller.name.as_str(), "verified": caller.verified,
                     "voice": voice, "room": room.as_str(),
                 });
-                (callee, with_call(payload, *call), self.ring_timeout, Urgency::High)
+                (callee, *call, payload, self.ring_timeout, Urgency::High)
             }
             Event::CallAnswered { call, caller, callee, .. } => {
-                (callee, ended(*call, caller, "answered"), ENDED_TTL, Urgency::Normal)
+                (callee, *call, ended(*call, caller, "answered"), ENDED_TTL, Urgency::Normal)
             }
             Event::CallEnded { call, caller, callee, reason, answered: None, .. } => {
-                (callee, ended(*call, caller, reason.as_str()), ENDED_TTL, Urgency::Normal)
+                (callee, *call, ended(*call, caller, reason.as_str()), ENDED_TTL, Urgency::Normal)
             }
             _ => return,
         };
         if !callee.verified {
             return;
         }
-        let call = payload.1;
-        let push = Push::new(payload.0.to_string().into_bytes(), ttl, urgency, Some(format!("call-{call}")));
+        let push = Push::new(payload.to_string().into_bytes(), ttl, urgency, Some(format!("call-{call}")));
         self.pusher.ring(callee.name.as_str().to_owned(), push, happened.at + ttl);
     }
 }
 
-fn with_call(payload: Value, call: u64) -> (Value, u64) {
-    (payload, call)
-}
-
-fn ended(call: u64, caller: &Party, reason: &str) -> (Value, u64) {
-    (json!({ "type": "call-ended", "call": call, "from": caller.name.as_str(), "reason": reason }), call)
+fn ended(call: u64, caller: &Party, reason: &str) -> Value {
+    json!({ "type": "call-ended", "call": call, "from": caller.name.as_str(), "reason": reason })
 }
