@@ -47,6 +47,13 @@ pub(crate) fn from_ms(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// The id of the account called `name`, if there is one (the SQLite backend's rows name
+/// accounts by id).
+pub(crate) fn account_id(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    db.query_row("SELECT id FROM accounts WHERE name = ?", [name], |row| row.get(0)).optional()
+}
+
 /// The key file that signs sessions and invites, beside the database.
 pub const KEY: &str = "access.key";
 /// The database file in the state directory.

@@ -3,9 +3,9 @@
 //! A device subscribing again (same endpoint) is the same row; past the most an account
 //! may keep, the least recently used goes.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
-use super::{StoreError, from_ms, ms};
+use super::{StoreError, account_id, from_ms, ms};
 
 /// A device's subscription as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,7 @@ pub(super) fn add(
     now_ms: u64,
     most: usize,
 ) -> Result<Option<i64>, StoreError> {
-    let id: Option<String> =
-        tx.query_row("SELECT id FROM accounts WHERE name = ?", [account], |row| row.get(0)).optional()?;
-    let Some(id) = id else { return Ok(None) };
+    let Some(id) = account_id(tx, account)? else { return Ok(None) };
     tx.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", [&device.endpoint])?;
     tx.execute(
         "INSERT INTO push_subscriptions (account, endpoint, p256dh, auth, device, created, used)

@@ -2,9 +2,9 @@
 //! ring someone who asked for quiet. One row per account that set anything; a setting
 //! back to off removes it.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::{StoreError, from_ms, ms};
+use super::{StoreError, account_id, from_ms, ms};
 
 /// One account's do not disturb, on the wall clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,9 +27,7 @@ impl QuietSetting {
 }
 
 pub(super) fn set(tx: &Connection, account: &str, setting: QuietSetting) -> Result<bool, StoreError> {
-    let id: Option<String> =
-        tx.query_row("SELECT id FROM accounts WHERE name = ?", [account], |row| row.get(0)).optional()?;
-    let Some(id) = id else { return Ok(false) };
+    let Some(id) = account_id(tx, account)? else { return Ok(false) };
     if setting == QuietSetting::default() {
         tx.execute("DELETE FROM quiet WHERE account = ?", [&id])?;
     } else {

@@ -23,7 +23,8 @@ use super::history::{self, CallEntry, CallRecord};
 use super::push::{self, NewPushDevice, PushDevice};
 use super::quiet::{self, QuietSetting};
 use super::{
-    AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions, from_ms, ms,
+    AccountChange, Backend, DATABASE, NewAccount, Pruned, SignOut, StoreError, Versions, account_id, from_ms,
+    ms,
 };
 
 /// The schema, one step per release that changed it. `PRAGMA user_version` says how many
@@ -326,10 +327,9 @@ impl Backend for Sqlite {
         change: AccountChange,
     ) -> Result<Result<(), AccountError>, StoreError> {
         self.write(|tx| {
-            let id: Option<String> = tx
-                .query_row("SELECT id FROM accounts WHERE name = ?", [name], |row| row.get(0))
-                .optional()?;
-            let Some(id) = id else { return Ok(Err(AccountError::NoSuchAccount(name.to_owned()))) };
+            let Some(id) = account_id(tx, name)? else {
+                return Ok(Err(AccountError::NoSuchAccount(name.to_owned())));
+            };
             match change {
                 AccountChange::Remove => {
                     tx.execute("DELETE FROM accounts WHERE id = ?", [&id])?;
